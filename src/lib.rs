@@ -2,8 +2,10 @@
 //! results from the terminal. The library holds the UI-free core (API client, fetch engine,
 //! transcript model, simulated tenant) and the terminal UI on top of it.
 
+pub mod api;
 pub mod cli;
 pub mod sim;
+pub mod transcript;
 
 /// Installs the TLS crypto provider once per process. reqwest is built without a default
 /// provider (ring builds faster than aws-lc), so this must run before the first client.

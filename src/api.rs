@@ -1,0 +1,11 @@
+//! The MDE client: sign-in, models, errors, OData listing, result links.
+
+pub mod auth;
+pub mod client;
+pub mod cloud;
+pub mod error;
+pub mod link;
+pub mod models;
+
+pub use client::{CallBudget, ListQuery, MdeClient};
+pub use error::{ApiError, Operation};

@@ -1,0 +1,246 @@
+//! Getting and keeping an access token. Sources are pluggable (client secret now;
+//! certificates, device code and the Azure CLI come with sign-in profiles); the cache renews
+//! tokens before they expire and on demand after a 401.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use super::error::{ApiError, Operation, ServiceDetail};
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub value: Secret,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub trait TokenSource: Send + Sync {
+    fn fetch<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<AccessToken, ApiError>>;
+    /// For messages: which identity this is, without secrets.
+    fn describe(&self) -> String;
+}
+
+/// `expires_in` arrives as a number (v2) or a string (v1).
+fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrText {
+        Number(i64),
+        Text(String),
+    }
+    match NumberOrText::deserialize(deserializer)? {
+        NumberOrText::Number(n) => Ok(n),
+        NumberOrText::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(deserialize_with = "seconds")]
+    expires_in: i64,
+}
+
+pub struct ClientSecretCredential {
+    pub token_url: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub secret: Secret,
+    pub scope: String,
+}
+
+pub(crate) fn transport_error(operation: Operation, error: &reqwest::Error, host: &str) -> ApiError {
+    // `without_url` keeps SAS signatures and tokens in query strings out of messages.
+    let text = error_chain(error);
+    if text.contains("certificate") || text.contains("tls") || text.contains("TLS") {
+        ApiError::Tls { operation, host: host.into(), reason: text }
+    } else {
+        ApiError::Network { operation, host: host.into(), reason: text }
+    }
+}
+
+fn error_chain(error: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    let mut text = parts.join(": ");
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), &url.host_str().unwrap_or("the host").to_string());
+    }
+    text
+}
+
+pub(crate) fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| match u.port() {
+            Some(port) => format!("{h}:{port}"),
+            None => h.to_string(),
+        }))
+        .unwrap_or_else(|| "the token endpoint".into())
+}
+
+impl TokenSource for ClientSecretCredential {
+    fn fetch<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<AccessToken, ApiError>> {
+        Box::pin(async move {
+            let requested_at = Utc::now();
+            let response = http
+                .post(&self.token_url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", self.client_id.as_str()),
+                    ("client_secret", self.secret.expose()),
+                    ("scope", self.scope.as_str()),
+                ])
+                .send()
+                .await
+                .map_err(|e| transport_error(Operation::SignIn, &e.without_url(), &host_of(&self.token_url)))?;
+            let status = response.status();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(Operation::SignIn, &e.without_url(), &host_of(&self.token_url)))?;
+            if !status.is_success() {
+                return Err(ApiError::Status {
+                    operation: Operation::SignIn,
+                    status: status.as_u16(),
+                    detail: ServiceDetail::from_body(&body),
+                });
+            }
+            let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
+                operation: Operation::SignIn,
+                reason: format!("the token response is not what Entra sends: {e}"),
+            })?;
+            Ok(AccessToken {
+                value: Secret::new(token.access_token),
+                expires_at: requested_at + Duration::seconds(token.expires_in.max(0)),
+            })
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("app {} in tenant {}", self.client_id, self.tenant_id)
+    }
+}
+
+/// A ready bearer token (`LRX_TOKEN`). It cannot be renewed; its expiry is read from the
+/// JWT's `exp` claim when there is one.
+pub struct StaticToken(pub Secret);
+
+fn jwt_expiry(token: &str) -> Option<DateTime<Utc>> {
+    use base64::Engine as _;
+    let claims = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    DateTime::from_timestamp(json.get("exp")?.as_i64()?, 0)
+}
+
+impl TokenSource for StaticToken {
+    fn fetch<'a>(&'a self, _http: &'a reqwest::Client) -> BoxFuture<'a, Result<AccessToken, ApiError>> {
+        Box::pin(async move {
+            let expires_at = jwt_expiry(self.0.expose()).unwrap_or_else(|| Utc::now() + Duration::hours(1));
+            Ok(AccessToken {
+                value: self.0.clone(),
+                expires_at,
+            })
+        })
+    }
+
+    fn describe(&self) -> String {
+        "the token in LRX_TOKEN".into()
+    }
+}
+
+/// Caches the current token and renews it ahead of expiry.
+pub struct Authenticator {
+    source: Box<dyn TokenSource>,
+    cached: tokio::sync::Mutex<Option<AccessToken>>,
+}
+
+/// Renew this long before expiry, so a token never dies mid-request.
+const RENEW_AHEAD_SECONDS: i64 = 300;
+
+impl Authenticator {
+    pub fn new(source: Box<dyn TokenSource>) -> Self {
+        Self {
+            source,
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        self.source.describe()
+    }
+
+    /// The bearer token to send; `renew` forces a new one (after a 401).
+    pub async fn bearer(&self, http: &reqwest::Client, renew: bool) -> Result<Secret, ApiError> {
+        let mut cached = self.cached.lock().await;
+        let fresh_enough = cached
+            .as_ref()
+            .is_some_and(|token| token.expires_at - Utc::now() > Duration::seconds(RENEW_AHEAD_SECONDS));
+        if renew || !fresh_enough {
+            *cached = Some(self.source.fetch(http).await?);
+        }
+        cached
+            .as_ref()
+            .map(|token| token.value.clone())
+            .ok_or_else(|| ApiError::Other("no token".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_reads_numbers_and_strings() {
+        for body in [r#"{"access_token":"a","expires_in":3599}"#, r#"{"access_token":"a","expires_in":"3599"}"#] {
+            let parsed: TokenResponse = serde_json::from_str(body).expect("parses");
+            assert_eq!(parsed.expires_in, 3599);
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "<redacted>");
+    }
+
+    #[test]
+    fn static_tokens_take_their_expiry_from_the_jwt() {
+        use base64::Engine as _;
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1900000000}"#);
+        let token = format!("h.{claims}.s");
+        assert_eq!(jwt_expiry(&token).map(|t| t.timestamp()), Some(1_900_000_000));
+        assert_eq!(jwt_expiry("opaque"), None);
+    }
+}

@@ -1,0 +1,327 @@
+//! The MDE API client: every call passes the rate budget first, carries a bearer token,
+//! renews it once on 401, honours 429 `Retry-After`, and retries 5xx with jittered backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::auth::{Authenticator, BoxFuture, host_of, transport_error};
+use super::error::{ApiError, Operation, ServiceDetail};
+use super::link::{ResultLink, SasUrl};
+use super::models::{ActionPage, MachineAction, StringValue};
+
+/// Who decides when the next API call may go out. The fetch engine's rate limiter
+/// implements it; the client only asks.
+pub trait CallBudget: Send + Sync {
+    /// Waits until a call is allowed and counts it.
+    fn acquire(&self, interactive: bool) -> BoxFuture<'_, ()>;
+    /// The service answered 429: nothing may go out before `until`.
+    fn throttled_until(&self, until: DateTime<Utc>);
+}
+
+/// No budget at all: for tests of the client alone.
+pub struct Unlimited;
+
+impl CallBudget for Unlimited {
+    fn acquire(&self, _interactive: bool) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+    fn throttled_until(&self, _until: DateTime<Utc>) {}
+}
+
+const MAX_SERVER_ERROR_RETRIES: u32 = 3;
+const MAX_THROTTLE_RETRIES: u32 = 5;
+
+pub struct MdeClient {
+    http: reqwest::Client,
+    api_root: String,
+    auth: Authenticator,
+    budget: Arc<dyn CallBudget>,
+}
+
+/// Server-side filters for listing (contract §5).
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub statuses: Vec<String>,
+    pub machine_id: Option<String>,
+    pub requestor: Option<String>,
+    /// `None` lists every type; lrx defaults to `LiveResponse`.
+    pub action_type: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+impl ListQuery {
+    pub fn filter(&self) -> Option<String> {
+        let mut clauses = Vec::new();
+        if let Some(kind) = &self.action_type {
+            clauses.push(format!("type eq {}", quote(kind)));
+        }
+        match self.statuses.as_slice() {
+            [] => {}
+            [one] => clauses.push(format!("status eq {}", quote(one))),
+            many => clauses.push(format!(
+                "status in ({})",
+                many.iter().map(|s| quote(s)).collect::<Vec<_>>().join(",")
+            )),
+        }
+        if let Some(machine) = &self.machine_id {
+            clauses.push(format!("machineId eq {}", quote(machine)));
+        }
+        if let Some(requestor) = &self.requestor {
+            clauses.push(format!("requestor eq {}", quote(requestor)));
+        }
+        if let Some(since) = self.since {
+            clauses.push(format!(
+                "creationDateTimeUtc ge {}",
+                since.format("%Y-%m-%dT%H:%M:%SZ")
+            ));
+        }
+        (!clauses.is_empty()).then(|| clauses.join(" and "))
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+pub fn retry_after(value: Option<&str>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let value = value?.trim();
+    if let Ok(seconds) = value.parse::<i64>() {
+        return Some(now + chrono::Duration::seconds(seconds.max(0)));
+    }
+    httpdate::parse_http_date(value).ok().map(DateTime::<Utc>::from)
+}
+
+/// 0.5 s, 1 s, 2 s … with ±25 % jitter, so parallel clients do not retry in lockstep.
+fn backoff(attempt: u32) -> Duration {
+    let base = 500u64 * 2u64.pow(attempt.min(6));
+    let nanos = u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0));
+    let jitter = nanos % (base / 2 + 1);
+    Duration::from_millis(base * 3 / 4 + jitter)
+}
+
+pub struct ApiResponse {
+    pub body: Vec<u8>,
+    pub date: Option<DateTime<Utc>>,
+}
+
+impl MdeClient {
+    pub fn new(http: reqwest::Client, api_root: &str, auth: Authenticator, budget: Arc<dyn CallBudget>) -> Self {
+        Self {
+            http,
+            api_root: api_root.trim_end_matches('/').trim_end_matches("/api").to_string(),
+            auth,
+            budget,
+        }
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn api_root(&self) -> &str {
+        &self.api_root
+    }
+
+    pub fn identity(&self) -> String {
+        self.auth.describe()
+    }
+
+    /// One API call with the whole retry policy around it.
+    pub async fn call(
+        &self,
+        operation: Operation,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        interactive: bool,
+    ) -> Result<ApiResponse, ApiError> {
+        let host = host_of(url);
+        let mut renewed = false;
+        let mut server_errors = 0;
+        let mut throttles = 0;
+        loop {
+            let token = self.auth.bearer(&self.http, false).await?;
+            self.budget.acquire(interactive).await;
+            let mut request = self.http.request(method.clone(), url).bearer_auth(token.expose());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) if server_errors < MAX_SERVER_ERROR_RETRIES && (error.is_timeout() || error.is_connect()) => {
+                    server_errors += 1;
+                    tracing::warn!(operation = operation.describe(), "network error, retrying: {}", error.without_url());
+                    tokio::time::sleep(backoff(server_errors)).await;
+                    continue;
+                }
+                Err(error) => return Err(transport_error(operation, &error.without_url(), &host)),
+            };
+            let status = response.status();
+            let date = response
+                .headers()
+                .get(reqwest::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| httpdate::parse_http_date(v).ok())
+                .map(DateTime::<Utc>::from);
+            let retry_at = retry_after(
+                response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
+                Utc::now(),
+            );
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(operation, &e.without_url(), &host))?;
+            if status.is_success() {
+                return Ok(ApiResponse { body: body.to_vec(), date });
+            }
+            let detail = ServiceDetail::from_body(&body);
+            match status {
+                StatusCode::UNAUTHORIZED if !renewed => {
+                    tracing::info!(operation = operation.describe(), "401: renewing the token once");
+                    renewed = true;
+                    self.auth.bearer(&self.http, true).await?;
+                }
+                StatusCode::TOO_MANY_REQUESTS => {
+                    let until = retry_at.unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(10));
+                    self.budget.throttled_until(until);
+                    throttles += 1;
+                    if throttles > MAX_THROTTLE_RETRIES {
+                        return Err(ApiError::Throttled { operation, until, detail });
+                    }
+                    tracing::warn!(operation = operation.describe(), %until, "429 from the service; waiting");
+                    // The budget holds every caller until `until`; acquire() waits it out.
+                }
+                status if status.is_server_error() && server_errors < MAX_SERVER_ERROR_RETRIES => {
+                    server_errors += 1;
+                    tracing::warn!(operation = operation.describe(), status = status.as_u16(), "server error, retrying");
+                    tokio::time::sleep(backoff(server_errors)).await;
+                }
+                status => {
+                    return Err(ApiError::Status { operation, status: status.as_u16(), detail });
+                }
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/{path}", self.api_root)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(operation: Operation, body: &[u8]) -> Result<T, ApiError> {
+        serde_json::from_slice(body).map_err(|e| ApiError::Decode { operation, reason: e.to_string() })
+    }
+
+    /// Lists actions newest first, following `@odata.nextLink` or paging with `$top`/`$skip`.
+    pub async fn list_actions(&self, query: &ListQuery, interactive: bool) -> Result<Vec<MachineAction>, ApiError> {
+        const PAGE: usize = 10_000;
+        let limit = if query.limit == 0 { usize::MAX } else { query.limit };
+        let mut actions = Vec::new();
+        let mut skip = 0usize;
+        let mut next: Option<String> = None;
+        while actions.len() < limit {
+            let mut requested = usize::MAX;
+            let url = match next.take() {
+                Some(link) => link,
+                None => {
+                    let top = (limit - actions.len()).min(PAGE);
+                    requested = top;
+                    let mut url = url::Url::parse(&self.url("machineactions"))
+                        .map_err(|e| ApiError::Other(format!("invalid API URL: {e}")))?;
+                    {
+                        let mut pairs = url.query_pairs_mut();
+                        if let Some(filter) = query.filter() {
+                            pairs.append_pair("$filter", &filter);
+                        }
+                        pairs.append_pair("$orderby", "creationDateTimeUtc desc");
+                        pairs.append_pair("$top", &top.to_string());
+                        if skip > 0 {
+                            pairs.append_pair("$skip", &skip.to_string());
+                        }
+                    }
+                    url.to_string()
+                }
+            };
+            let response = self.call(Operation::ListActions, Method::GET, &url, None, interactive).await?;
+            let page: ActionPage = Self::decode(Operation::ListActions, &response.body)?;
+            let count = page.value.len();
+            for value in page.value {
+                match serde_json::from_value::<MachineAction>(value) {
+                    Ok(action) => actions.push(action),
+                    // One odd record must not hide the rest of the list.
+                    Err(error) => tracing::warn!("skipping a machine action lrx could not read: {error}"),
+                }
+            }
+            skip += count;
+            match page.next_link {
+                Some(link) if count > 0 => next = Some(link),
+                // A short page (or an empty one after a nextLink) is the last.
+                _ if count == 0 || count < requested || requested == usize::MAX => break,
+                _ => {}
+            }
+        }
+        actions.truncate(limit);
+        Ok(actions)
+    }
+
+    pub async fn get_action(&self, id: &str, interactive: bool) -> Result<MachineAction, ApiError> {
+        let url = self.url(&format!("machineactions/{}", encode_segment(id)));
+        let response = self.call(Operation::GetAction, Method::GET, &url, None, interactive).await?;
+        Self::decode(Operation::GetAction, &response.body)
+    }
+
+    pub async fn result_link(&self, id: &str, index: u32, interactive: bool) -> Result<ResultLink, ApiError> {
+        let url = self.url(&format!(
+            "machineactions/{}/GetLiveResponseResultDownloadLink(index={index})",
+            encode_segment(id)
+        ));
+        let issued = Utc::now();
+        let response = self.call(Operation::ResultLink, Method::GET, &url, None, interactive).await?;
+        let value: StringValue = Self::decode(Operation::ResultLink, &response.body)?;
+        let sas = SasUrl::parse(&value.value).ok_or_else(|| ApiError::Decode {
+            operation: Operation::ResultLink,
+            reason: "the link is not a URL".into(),
+        })?;
+        Ok(ResultLink::new(sas, issued, response.date))
+    }
+}
+
+fn encode_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_built_from_options() {
+        let query = ListQuery {
+            statuses: vec!["Failed".into(), "TimeOut".into()],
+            machine_id: Some("abc".into()),
+            requestor: Some("o'brien@contoso.com".into()),
+            action_type: Some("LiveResponse".into()),
+            since: DateTime::from_timestamp(1_800_000_000, 0),
+            limit: 10,
+        };
+        assert_eq!(
+            query.filter().as_deref(),
+            Some("type eq 'LiveResponse' and status in ('Failed','TimeOut') and machineId eq 'abc' and requestor eq 'o''brien@contoso.com' and creationDateTimeUtc ge 2027-01-15T08:00:00Z")
+        );
+        assert_eq!(ListQuery::default().filter(), None);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        assert_eq!(retry_after(Some("30"), now), Some(now + chrono::Duration::seconds(30)));
+        let date = httpdate::fmt_http_date(std::time::SystemTime::from(now + chrono::Duration::seconds(90)));
+        assert_eq!(retry_after(Some(&date), now), Some(now + chrono::Duration::seconds(90)));
+        assert_eq!(retry_after(Some("soon"), now), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! The UI-free document model for result payloads: decoding and sanitising (and, for the
+//! viewer, highlighting and search). The CLI's text output uses the same sanitiser.
+
+pub mod decode;
+pub mod sanitize;

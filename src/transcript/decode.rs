@@ -1,0 +1,285 @@
+//! Turns a raw result payload into something to show, without ever discarding what a
+//! malformed payload still holds: every problem found is reported next to the content.
+
+use std::io::{Read, Write};
+
+use serde_json::Value;
+
+/// `exit_code` as the payload gave it: documented as an integer, but a string, float or null
+/// must not cost the rest of the transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExitCode {
+    Code(i64),
+    /// Present but not an integer; the raw JSON text is kept for display.
+    Unusual(String),
+    Missing,
+}
+
+impl ExitCode {
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Self::Code(code) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptResult {
+    pub script_name: Option<String>,
+    pub exit_code: ExitCode,
+    /// Raw text (not sanitised): sanitise at the point of display.
+    pub script_output: String,
+    pub script_errors: String,
+    /// What was wrong with the payload, in words for a banner.
+    pub problems: Vec<String>,
+    pub nul_padding_trimmed: usize,
+    pub invalid_utf8: bool,
+}
+
+fn trim_nul_padding(text: &mut String) -> usize {
+    let kept = text.trim_end_matches('\0').len();
+    let trimmed = text.len() - kept;
+    text.truncate(kept);
+    trimmed
+}
+
+/// Escapes raw control characters inside JSON strings, which real payloads have been seen
+/// to contain (contract §9.1) and which strict parsers reject.
+fn repair_raw_controls(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut changed = false;
+    for c in text.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            } else if u32::from(c) < 0x20 {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                changed = true;
+                continue;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+    }
+    changed.then_some(out)
+}
+
+fn string_field(object: &serde_json::Map<String, Value>, name: &str, problems: &mut Vec<String>) -> Option<String> {
+    match object.get(name) {
+        None => {
+            problems.push(format!("the payload has no '{name}'"));
+            None
+        }
+        Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(other) => {
+            problems.push(format!("'{name}' is {} instead of a string; shown as JSON", kind(other)));
+            Some(other.to_string())
+        }
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn exit_code(value: Option<&Value>, problems: &mut Vec<String>) -> ExitCode {
+    match value {
+        None => {
+            problems.push("the payload has no 'exit_code'".into());
+            ExitCode::Missing
+        }
+        Some(Value::Null) => {
+            problems.push("'exit_code' is null".into());
+            ExitCode::Missing
+        }
+        Some(Value::Number(number)) => {
+            if let Some(code) = number.as_i64() {
+                return ExitCode::Code(code);
+            }
+            problems.push(format!("'exit_code' is {number}, not an integer"));
+            ExitCode::Unusual(number.to_string())
+        }
+        Some(Value::String(text)) => {
+            problems.push(format!("'exit_code' is the string \"{}\"", super::sanitize::line(text)));
+            text.trim().parse().map_or_else(|_| ExitCode::Unusual(text.clone()), ExitCode::Code)
+        }
+        Some(other) => {
+            problems.push(format!("'exit_code' is {}", kind(other)));
+            ExitCode::Unusual(other.to_string())
+        }
+    }
+}
+
+/// Decodes a RunScript payload (`script_name`, `exit_code`, `script_output`, `script_errors`).
+pub fn script_result(bytes: &[u8]) -> ScriptResult {
+    let (text, invalid_utf8) = match std::str::from_utf8(bytes) {
+        Ok(text) => (std::borrow::Cow::Borrowed(text), false),
+        Err(_) => (String::from_utf8_lossy(bytes), true),
+    };
+    let mut problems = Vec::new();
+    if invalid_utf8 {
+        problems.push("the payload is not valid UTF-8; invalid bytes are shown as \u{fffd}".into());
+    }
+    let parsed = serde_json::from_str::<Value>(&text).or_else(|first_error| {
+        match repair_raw_controls(&text) {
+            Some(repaired) => serde_json::from_str::<Value>(&repaired).inspect(|_| {
+                problems.push("the payload had raw control characters inside JSON strings (read anyway)".into());
+            }),
+            None => Err(first_error),
+        }
+    });
+    let mut result = match parsed {
+        Ok(Value::Object(object)) => ScriptResult {
+            script_name: string_field(&object, "script_name", &mut problems),
+            exit_code: exit_code(object.get("exit_code"), &mut problems),
+            script_output: string_field(&object, "script_output", &mut problems).unwrap_or_default(),
+            script_errors: string_field(&object, "script_errors", &mut problems).unwrap_or_default(),
+            problems: Vec::new(),
+            nul_padding_trimmed: 0,
+            invalid_utf8,
+        },
+        Ok(other) => {
+            problems.push(format!("the payload is {} instead of a JSON object; shown as is", kind(&other)));
+            fallback(&text, invalid_utf8)
+        }
+        Err(error) => {
+            problems.push(format!("the payload is not valid JSON ({error}); shown as is"));
+            fallback(&text, invalid_utf8)
+        }
+    };
+    result.nul_padding_trimmed = trim_nul_padding(&mut result.script_output);
+    result.problems = problems;
+    result
+}
+
+fn fallback(text: &str, invalid_utf8: bool) -> ScriptResult {
+    ScriptResult {
+        script_name: None,
+        exit_code: ExitCode::Missing,
+        script_output: text.to_string(),
+        script_errors: String::new(),
+        problems: Vec::new(),
+        nul_padding_trimmed: 0,
+        invalid_utf8,
+    }
+}
+
+/// The `Transcript started, output file is …` line PowerShell puts first.
+pub fn is_transcript_header(line: &str) -> bool {
+    line.starts_with("Transcript started, output file is ")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GunzipError {
+    #[error("the file is larger than the {limit}-byte limit once decompressed (a gzip bomb?); raise the limit to save it")]
+    TooLarge { limit: u64 },
+    #[error("the file is not valid gzip: {0}")]
+    Corrupt(std::io::Error),
+    #[error("could not write the file: {0}")]
+    Write(std::io::Error),
+}
+
+/// Decompresses a GetFile payload into `out`, stopping at `limit` bytes.
+pub fn gunzip_bounded(input: impl Read, mut out: impl Write, limit: u64) -> Result<u64, GunzipError> {
+    let mut decoder = flate2::read::GzDecoder::new(input).take(limit + 1);
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        let read = decoder.read(&mut buffer).map_err(GunzipError::Corrupt)?;
+        if read == 0 {
+            return Ok(written);
+        }
+        written += read as u64;
+        if written > limit {
+            return Err(GunzipError::TooLarge { limit });
+        }
+        out.write_all(&buffer[..read]).map_err(GunzipError::Write)?;
+    }
+}
+
+/// A file type from its first bytes, for the GetFile summary.
+pub fn sniff_type(head: &[u8]) -> &'static str {
+    match head {
+        [b'M', b'Z', ..] => "Windows executable (PE)",
+        [b'P', b'K', 3, 4, ..] => "ZIP archive",
+        [b'M', b'A', b'M', 4, ..] => "Windows prefetch (compressed)",
+        [b'E', b'l', b'f', b'F', b'i', b'l', b'e', 0, ..] => "Windows event log (EVTX)",
+        [0x7f, b'E', b'L', b'F', ..] => "ELF executable",
+        [0x1f, 0x8b, ..] => "gzip data",
+        [b'%', b'P', b'D', b'F', ..] => "PDF document",
+        [b'r', b'e', b'g', b'f', ..] => "Windows registry hive",
+        _ if head.iter().take(512).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) => "text",
+        _ => "binary data",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_documented_shape_and_trims_nul_padding() {
+        let result = script_result(br#"{"script_name":"a.ps1","exit_code":0,"script_output":"hi\n\u0000\u0000","script_errors":""}"#);
+        assert_eq!(result.exit_code, ExitCode::Code(0));
+        assert_eq!(result.script_output, "hi\n");
+        assert_eq!(result.nul_padding_trimmed, 2);
+        assert!(result.problems.is_empty());
+    }
+
+    #[test]
+    fn odd_exit_codes_keep_the_rest() {
+        for (raw, expected) in [
+            (r#""3""#, ExitCode::Code(3)),
+            ("null", ExitCode::Missing),
+            ("1.5", ExitCode::Unusual("1.5".into())),
+            (r#""boom""#, ExitCode::Unusual("boom".into())),
+        ] {
+            let payload = format!(r#"{{"script_name":"a","exit_code":{raw},"script_output":"out","script_errors":"err"}}"#);
+            let result = script_result(payload.as_bytes());
+            assert_eq!(result.exit_code, expected, "{raw}");
+            assert_eq!(result.script_output, "out");
+            assert_eq!(result.script_errors, "err");
+            assert!(!result.problems.is_empty() || raw == "0");
+        }
+    }
+
+    #[test]
+    fn malformed_payloads_show_everything_with_a_reason() {
+        let raw_newline = script_result(b"{\"script_name\":\"a\",\"exit_code\":0,\"script_output\":\"line1\nline2\",\"script_errors\":\"\"}");
+        assert_eq!(raw_newline.script_output, "line1\nline2");
+        assert_eq!(raw_newline.problems.len(), 1);
+        let truncated = script_result(br#"{"script_name":"a","exit_code":0,"script_output":"half"#);
+        assert!(truncated.script_output.contains("half"));
+        assert!(truncated.problems[0].contains("not valid JSON"));
+        let invalid = script_result(b"{\"script_name\":\"a\",\"exit_code\":0,\"script_output\":\"\xff\xfe\",\"script_errors\":\"\"}");
+        assert!(invalid.invalid_utf8);
+        assert!(invalid.script_output.contains('\u{fffd}'));
+    }
+
+    #[test]
+    fn gunzip_stops_at_the_limit() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vec![0u8; 100_000]).expect("write");
+        let compressed = gz.finish().expect("gzip");
+        let mut out = Vec::new();
+        assert_eq!(gunzip_bounded(&compressed[..], &mut out, 200_000).expect("fits"), 100_000);
+        assert!(matches!(gunzip_bounded(&compressed[..], std::io::sink(), 1000), Err(GunzipError::TooLarge { .. })));
+        assert!(matches!(gunzip_bounded(&b"not gzip"[..], std::io::sink(), 1000), Err(GunzipError::Corrupt(_))));
+    }
+}
