@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod fetch;
 pub mod sim;
 pub mod transcript;
 

@@ -39,7 +39,10 @@ pub struct AccessToken {
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait TokenSource: Send + Sync {
-    fn fetch<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<AccessToken, ApiError>>;
+    fn fetch<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<AccessToken, ApiError>>;
     /// For messages: which identity this is, without secrets.
     fn describe(&self) -> String;
 }
@@ -73,13 +76,25 @@ pub struct ClientSecretCredential {
     pub scope: String,
 }
 
-pub(crate) fn transport_error(operation: Operation, error: &reqwest::Error, host: &str) -> ApiError {
+pub(crate) fn transport_error(
+    operation: Operation,
+    error: &reqwest::Error,
+    host: &str,
+) -> ApiError {
     // `without_url` keeps SAS signatures and tokens in query strings out of messages.
     let text = error_chain(error);
     if text.contains("certificate") || text.contains("tls") || text.contains("TLS") {
-        ApiError::Tls { operation, host: host.into(), reason: text }
+        ApiError::Tls {
+            operation,
+            host: host.into(),
+            reason: text,
+        }
     } else {
-        ApiError::Network { operation, host: host.into(), reason: text }
+        ApiError::Network {
+            operation,
+            host: host.into(),
+            reason: text,
+        }
     }
 }
 
@@ -93,7 +108,7 @@ fn error_chain(error: &reqwest::Error) -> String {
     }
     let mut text = parts.join(": ");
     if let Some(url) = error.url() {
-        text = text.replace(url.as_str(), &url.host_str().unwrap_or("the host").to_string());
+        text = text.replace(url.as_str(), url.host_str().unwrap_or("the host"));
     }
     text
 }
@@ -101,15 +116,20 @@ fn error_chain(error: &reqwest::Error) -> String {
 pub(crate) fn host_of(url: &str) -> String {
     url::Url::parse(url)
         .ok()
-        .and_then(|u| u.host_str().map(|h| match u.port() {
-            Some(port) => format!("{h}:{port}"),
-            None => h.to_string(),
-        }))
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(port) => format!("{h}:{port}"),
+                None => h.to_string(),
+            })
+        })
         .unwrap_or_else(|| "the token endpoint".into())
 }
 
 impl TokenSource for ClientSecretCredential {
-    fn fetch<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<AccessToken, ApiError>> {
+    fn fetch<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<AccessToken, ApiError>> {
         Box::pin(async move {
             let requested_at = Utc::now();
             let response = http
@@ -122,12 +142,21 @@ impl TokenSource for ClientSecretCredential {
                 ])
                 .send()
                 .await
-                .map_err(|e| transport_error(Operation::SignIn, &e.without_url(), &host_of(&self.token_url)))?;
+                .map_err(|e| {
+                    transport_error(
+                        Operation::SignIn,
+                        &e.without_url(),
+                        &host_of(&self.token_url),
+                    )
+                })?;
             let status = response.status();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(Operation::SignIn, &e.without_url(), &host_of(&self.token_url)))?;
+            let body = response.bytes().await.map_err(|e| {
+                transport_error(
+                    Operation::SignIn,
+                    &e.without_url(),
+                    &host_of(&self.token_url),
+                )
+            })?;
             if !status.is_success() {
                 return Err(ApiError::Status {
                     operation: Operation::SignIn,
@@ -135,10 +164,11 @@ impl TokenSource for ClientSecretCredential {
                     detail: ServiceDetail::from_body(&body),
                 });
             }
-            let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
-                operation: Operation::SignIn,
-                reason: format!("the token response is not what Entra sends: {e}"),
-            })?;
+            let token: TokenResponse =
+                serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
+                    operation: Operation::SignIn,
+                    reason: format!("the token response is not what Entra sends: {e}"),
+                })?;
             Ok(AccessToken {
                 value: Secret::new(token.access_token),
                 expires_at: requested_at + Duration::seconds(token.expires_in.max(0)),
@@ -166,9 +196,13 @@ fn jwt_expiry(token: &str) -> Option<DateTime<Utc>> {
 }
 
 impl TokenSource for StaticToken {
-    fn fetch<'a>(&'a self, _http: &'a reqwest::Client) -> BoxFuture<'a, Result<AccessToken, ApiError>> {
+    fn fetch<'a>(
+        &'a self,
+        _http: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<AccessToken, ApiError>> {
         Box::pin(async move {
-            let expires_at = jwt_expiry(self.0.expose()).unwrap_or_else(|| Utc::now() + Duration::hours(1));
+            let expires_at =
+                jwt_expiry(self.0.expose()).unwrap_or_else(|| Utc::now() + Duration::hours(1));
             Ok(AccessToken {
                 value: self.0.clone(),
                 expires_at,
@@ -205,9 +239,9 @@ impl Authenticator {
     /// The bearer token to send; `renew` forces a new one (after a 401).
     pub async fn bearer(&self, http: &reqwest::Client, renew: bool) -> Result<Secret, ApiError> {
         let mut cached = self.cached.lock().await;
-        let fresh_enough = cached
-            .as_ref()
-            .is_some_and(|token| token.expires_at - Utc::now() > Duration::seconds(RENEW_AHEAD_SECONDS));
+        let fresh_enough = cached.as_ref().is_some_and(|token| {
+            token.expires_at - Utc::now() > Duration::seconds(RENEW_AHEAD_SECONDS)
+        });
         if renew || !fresh_enough {
             *cached = Some(self.source.fetch(http).await?);
         }
@@ -224,7 +258,10 @@ mod tests {
 
     #[test]
     fn expires_in_reads_numbers_and_strings() {
-        for body in [r#"{"access_token":"a","expires_in":3599}"#, r#"{"access_token":"a","expires_in":"3599"}"#] {
+        for body in [
+            r#"{"access_token":"a","expires_in":3599}"#,
+            r#"{"access_token":"a","expires_in":"3599"}"#,
+        ] {
             let parsed: TokenResponse = serde_json::from_str(body).expect("parses");
             assert_eq!(parsed.expires_in, 3599);
         }
@@ -238,9 +275,13 @@ mod tests {
     #[test]
     fn static_tokens_take_their_expiry_from_the_jwt() {
         use base64::Engine as _;
-        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1900000000}"#);
+        let claims =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1900000000}"#);
         let token = format!("h.{claims}.s");
-        assert_eq!(jwt_expiry(&token).map(|t| t.timestamp()), Some(1_900_000_000));
+        assert_eq!(
+            jwt_expiry(&token).map(|t| t.timestamp()),
+            Some(1_900_000_000)
+        );
         assert_eq!(jwt_expiry("opaque"), None);
     }
 }

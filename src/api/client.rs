@@ -94,13 +94,20 @@ pub fn retry_after(value: Option<&str>, now: DateTime<Utc>) -> Option<DateTime<U
     if let Ok(seconds) = value.parse::<i64>() {
         return Some(now + chrono::Duration::seconds(seconds.max(0)));
     }
-    httpdate::parse_http_date(value).ok().map(DateTime::<Utc>::from)
+    httpdate::parse_http_date(value)
+        .ok()
+        .map(DateTime::<Utc>::from)
 }
 
 /// 0.5 s, 1 s, 2 s … with ±25 % jitter, so parallel clients do not retry in lockstep.
 fn backoff(attempt: u32) -> Duration {
     let base = 500u64 * 2u64.pow(attempt.min(6));
-    let nanos = u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0));
+    let nanos = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0),
+    );
     let jitter = nanos % (base / 2 + 1);
     Duration::from_millis(base * 3 / 4 + jitter)
 }
@@ -111,10 +118,18 @@ pub struct ApiResponse {
 }
 
 impl MdeClient {
-    pub fn new(http: reqwest::Client, api_root: &str, auth: Authenticator, budget: Arc<dyn CallBudget>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        api_root: &str,
+        auth: Authenticator,
+        budget: Arc<dyn CallBudget>,
+    ) -> Self {
         Self {
             http,
-            api_root: api_root.trim_end_matches('/').trim_end_matches("/api").to_string(),
+            api_root: api_root
+                .trim_end_matches('/')
+                .trim_end_matches("/api")
+                .to_string(),
             auth,
             budget,
         }
@@ -141,6 +156,20 @@ impl MdeClient {
         body: Option<&Value>,
         interactive: bool,
     ) -> Result<ApiResponse, ApiError> {
+        self.call_notifying(operation, method, url, body, interactive, || {})
+            .await
+    }
+
+    async fn call_notifying(
+        &self,
+        operation: Operation,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        interactive: bool,
+        on_request: impl FnOnce() + Send,
+    ) -> Result<ApiResponse, ApiError> {
+        let mut on_request = Some(on_request);
         let host = host_of(url);
         let mut renewed = false;
         let mut server_errors = 0;
@@ -148,15 +177,28 @@ impl MdeClient {
         loop {
             let token = self.auth.bearer(&self.http, false).await?;
             self.budget.acquire(interactive).await;
-            let mut request = self.http.request(method.clone(), url).bearer_auth(token.expose());
+            if let Some(notify) = on_request.take() {
+                notify();
+            }
+            let mut request = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token.expose());
             if let Some(body) = body {
                 request = request.json(body);
             }
             let response = match request.send().await {
                 Ok(response) => response,
-                Err(error) if server_errors < MAX_SERVER_ERROR_RETRIES && (error.is_timeout() || error.is_connect()) => {
+                Err(error)
+                    if server_errors < MAX_SERVER_ERROR_RETRIES
+                        && (error.is_timeout() || error.is_connect()) =>
+                {
                     server_errors += 1;
-                    tracing::warn!(operation = operation.describe(), "network error, retrying: {}", error.without_url());
+                    tracing::warn!(
+                        operation = operation.describe(),
+                        "network error, retrying: {}",
+                        error.without_url()
+                    );
                     tokio::time::sleep(backoff(server_errors)).await;
                     continue;
                 }
@@ -170,7 +212,10 @@ impl MdeClient {
                 .and_then(|v| httpdate::parse_http_date(v).ok())
                 .map(DateTime::<Utc>::from);
             let retry_at = retry_after(
-                response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
+                response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
                 Utc::now(),
             );
             let body = response
@@ -178,32 +223,51 @@ impl MdeClient {
                 .await
                 .map_err(|e| transport_error(operation, &e.without_url(), &host))?;
             if status.is_success() {
-                return Ok(ApiResponse { body: body.to_vec(), date });
+                return Ok(ApiResponse {
+                    body: body.to_vec(),
+                    date,
+                });
             }
             let detail = ServiceDetail::from_body(&body);
             match status {
                 StatusCode::UNAUTHORIZED if !renewed => {
-                    tracing::info!(operation = operation.describe(), "401: renewing the token once");
+                    tracing::info!(
+                        operation = operation.describe(),
+                        "401: renewing the token once"
+                    );
                     renewed = true;
                     self.auth.bearer(&self.http, true).await?;
                 }
                 StatusCode::TOO_MANY_REQUESTS => {
-                    let until = retry_at.unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(10));
+                    let until =
+                        retry_at.unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(10));
                     self.budget.throttled_until(until);
                     throttles += 1;
                     if throttles > MAX_THROTTLE_RETRIES {
-                        return Err(ApiError::Throttled { operation, until, detail });
+                        return Err(ApiError::Throttled {
+                            operation,
+                            until,
+                            detail,
+                        });
                     }
                     tracing::warn!(operation = operation.describe(), %until, "429 from the service; waiting");
                     // The budget holds every caller until `until`; acquire() waits it out.
                 }
                 status if status.is_server_error() && server_errors < MAX_SERVER_ERROR_RETRIES => {
                     server_errors += 1;
-                    tracing::warn!(operation = operation.describe(), status = status.as_u16(), "server error, retrying");
+                    tracing::warn!(
+                        operation = operation.describe(),
+                        status = status.as_u16(),
+                        "server error, retrying"
+                    );
                     tokio::time::sleep(backoff(server_errors)).await;
                 }
                 status => {
-                    return Err(ApiError::Status { operation, status: status.as_u16(), detail });
+                    return Err(ApiError::Status {
+                        operation,
+                        status: status.as_u16(),
+                        detail,
+                    });
                 }
             }
         }
@@ -213,14 +277,28 @@ impl MdeClient {
         format!("{}/api/{path}", self.api_root)
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(operation: Operation, body: &[u8]) -> Result<T, ApiError> {
-        serde_json::from_slice(body).map_err(|e| ApiError::Decode { operation, reason: e.to_string() })
+    fn decode<T: serde::de::DeserializeOwned>(
+        operation: Operation,
+        body: &[u8],
+    ) -> Result<T, ApiError> {
+        serde_json::from_slice(body).map_err(|e| ApiError::Decode {
+            operation,
+            reason: e.to_string(),
+        })
     }
 
     /// Lists actions newest first, following `@odata.nextLink` or paging with `$top`/`$skip`.
-    pub async fn list_actions(&self, query: &ListQuery, interactive: bool) -> Result<Vec<MachineAction>, ApiError> {
+    pub async fn list_actions(
+        &self,
+        query: &ListQuery,
+        interactive: bool,
+    ) -> Result<Vec<MachineAction>, ApiError> {
         const PAGE: usize = 10_000;
-        let limit = if query.limit == 0 { usize::MAX } else { query.limit };
+        let limit = if query.limit == 0 {
+            usize::MAX
+        } else {
+            query.limit
+        };
         let mut actions = Vec::new();
         let mut skip = 0usize;
         let mut next: Option<String> = None;
@@ -247,14 +325,18 @@ impl MdeClient {
                     url.to_string()
                 }
             };
-            let response = self.call(Operation::ListActions, Method::GET, &url, None, interactive).await?;
+            let response = self
+                .call(Operation::ListActions, Method::GET, &url, None, interactive)
+                .await?;
             let page: ActionPage = Self::decode(Operation::ListActions, &response.body)?;
             let count = page.value.len();
             for value in page.value {
                 match serde_json::from_value::<MachineAction>(value) {
                     Ok(action) => actions.push(action),
                     // One odd record must not hide the rest of the list.
-                    Err(error) => tracing::warn!("skipping a machine action lrx could not read: {error}"),
+                    Err(error) => {
+                        tracing::warn!("skipping a machine action lrx could not read: {error}")
+                    }
                 }
             }
             skip += count;
@@ -271,17 +353,45 @@ impl MdeClient {
 
     pub async fn get_action(&self, id: &str, interactive: bool) -> Result<MachineAction, ApiError> {
         let url = self.url(&format!("machineactions/{}", encode_segment(id)));
-        let response = self.call(Operation::GetAction, Method::GET, &url, None, interactive).await?;
+        let response = self
+            .call(Operation::GetAction, Method::GET, &url, None, interactive)
+            .await?;
         Self::decode(Operation::GetAction, &response.body)
     }
 
-    pub async fn result_link(&self, id: &str, index: u32, interactive: bool) -> Result<ResultLink, ApiError> {
+    pub async fn result_link(
+        &self,
+        id: &str,
+        index: u32,
+        interactive: bool,
+    ) -> Result<ResultLink, ApiError> {
+        self.result_link_waiting(id, index, interactive, || {})
+            .await
+    }
+
+    /// As `result_link`, telling `on_request` when the budget let the call through.
+    pub async fn result_link_waiting(
+        &self,
+        id: &str,
+        index: u32,
+        interactive: bool,
+        on_request: impl FnOnce() + Send,
+    ) -> Result<ResultLink, ApiError> {
         let url = self.url(&format!(
             "machineactions/{}/GetLiveResponseResultDownloadLink(index={index})",
             encode_segment(id)
         ));
         let issued = Utc::now();
-        let response = self.call(Operation::ResultLink, Method::GET, &url, None, interactive).await?;
+        let response = self
+            .call_notifying(
+                Operation::ResultLink,
+                Method::GET,
+                &url,
+                None,
+                interactive,
+                on_request,
+            )
+            .await?;
         let value: StringValue = Self::decode(Operation::ResultLink, &response.body)?;
         let sas = SasUrl::parse(&value.value).ok_or_else(|| ApiError::Decode {
             operation: Operation::ResultLink,
@@ -311,7 +421,9 @@ mod tests {
         };
         assert_eq!(
             query.filter().as_deref(),
-            Some("type eq 'LiveResponse' and status in ('Failed','TimeOut') and machineId eq 'abc' and requestor eq 'o''brien@contoso.com' and creationDateTimeUtc ge 2027-01-15T08:00:00Z")
+            Some(
+                "type eq 'LiveResponse' and status in ('Failed','TimeOut') and machineId eq 'abc' and requestor eq 'o''brien@contoso.com' and creationDateTimeUtc ge 2027-01-15T08:00:00Z"
+            )
         );
         assert_eq!(ListQuery::default().filter(), None);
     }
@@ -319,9 +431,17 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
-        assert_eq!(retry_after(Some("30"), now), Some(now + chrono::Duration::seconds(30)));
-        let date = httpdate::fmt_http_date(std::time::SystemTime::from(now + chrono::Duration::seconds(90)));
-        assert_eq!(retry_after(Some(&date), now), Some(now + chrono::Duration::seconds(90)));
+        assert_eq!(
+            retry_after(Some("30"), now),
+            Some(now + chrono::Duration::seconds(30))
+        );
+        let date = httpdate::fmt_http_date(std::time::SystemTime::from(
+            now + chrono::Duration::seconds(90),
+        ));
+        assert_eq!(
+            retry_after(Some(&date), now),
+            Some(now + chrono::Duration::seconds(90))
+        );
         assert_eq!(retry_after(Some("soon"), now), None);
     }
 }

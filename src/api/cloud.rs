@@ -24,7 +24,9 @@ impl FromStr for Cloud {
             "gcc" => Ok(Self::Gcc),
             "gcchigh" => Ok(Self::GccHigh),
             "dod" => Ok(Self::Dod),
-            _ => Err(format!("unknown cloud '{text}' (use commercial, legacy, gcc, gcc-high or dod)")),
+            _ => Err(format!(
+                "unknown cloud '{text}' (use commercial, legacy, gcc, gcc-high or dod)"
+            )),
         }
     }
 }
@@ -43,10 +45,11 @@ pub struct Endpoints {
 impl Endpoints {
     pub fn for_cloud(cloud: Cloud, region: Option<&str>, tenant: &str) -> Result<Self, String> {
         let region = region.map(str::to_ascii_lowercase);
-        if let Some(region) = &region {
-            if !REGIONS.contains(&region.as_str()) {
-                return Err(format!("unknown region '{region}' (use one of {})", REGIONS.join(", ")));
-            }
+        if let Some(region) = region.as_ref().filter(|r| !REGIONS.contains(&r.as_str())) {
+            return Err(format!(
+                "unknown region '{region}' (use one of {})",
+                REGIONS.join(", ")
+            ));
         }
         let (api_root, login, resource) = match cloud {
             Cloud::Commercial => (
@@ -90,15 +93,30 @@ mod tests {
 
     #[test]
     fn each_cloud_has_its_hosts() {
-        let commercial = Endpoints::for_cloud(Cloud::Commercial, None, "t").unwrap_or_else(|e| panic!("{e}"));
+        let commercial =
+            Endpoints::for_cloud(Cloud::Commercial, None, "t").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(commercial.api_root, "https://api.security.microsoft.com");
-        assert_eq!(commercial.token_url, "https://login.microsoftonline.com/t/oauth2/v2.0/token");
-        assert_eq!(commercial.scope, "https://api.securitycenter.microsoft.com/.default");
-        let eu = Endpoints::for_cloud(Cloud::Commercial, Some("EU"), "t").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            commercial.token_url,
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            commercial.scope,
+            "https://api.securitycenter.microsoft.com/.default"
+        );
+        let eu = Endpoints::for_cloud(Cloud::Commercial, Some("EU"), "t")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(eu.api_root, "https://eu.api.security.microsoft.com");
-        let high = Endpoints::for_cloud("gcc-high".parse().unwrap_or_default(), None, "t").unwrap_or_else(|e| panic!("{e}"));
-        assert!(high.token_url.starts_with("https://login.microsoftonline.us/"));
-        assert_eq!(high.scope, "https://api-gov.securitycenter.microsoft.us/.default");
+        let high = Endpoints::for_cloud("gcc-high".parse().unwrap_or_default(), None, "t")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            high.token_url
+                .starts_with("https://login.microsoftonline.us/")
+        );
+        assert_eq!(
+            high.scope,
+            "https://api-gov.securitycenter.microsoft.us/.default"
+        );
         assert!(Endpoints::for_cloud(Cloud::Commercial, Some("mars"), "t").is_err());
     }
 }

@@ -65,7 +65,8 @@ impl ServiceDetail {
                 ..Self::default()
             };
         };
-        let text = |value: &serde_json::Value| value.as_str().map(crate::transcript::sanitize::line);
+        let text =
+            |value: &serde_json::Value| value.as_str().map(crate::transcript::sanitize::line);
         match &json["error"] {
             serde_json::Value::Object(error) => Self {
                 code: error.get("code").and_then(text),
@@ -115,7 +116,9 @@ pub enum ApiError {
     },
     #[error("no credentials: {0}")]
     MissingCredentials(String),
-    #[error("the result link expired or was rejected by blob storage twice in a row (HTTP 403); run the fetch again")]
+    #[error(
+        "the result link expired or was rejected by blob storage twice in a row (HTTP 403); run the fetch again"
+    )]
     LinkRejected,
     #[error("{0}")]
     Other(String),
@@ -165,7 +168,10 @@ fn describe_status(operation: Operation, status: u16, detail: &ServiceDetail) ->
         500..=599 => "the service had a problem; lrx retried, try again in a minute".to_string(),
         _ => "see the message above".to_string(),
     };
-    format!("{what} returned HTTP {status}{said}{}. What to do: {advice}", correlation(detail))
+    format!(
+        "{what} returned HTTP {status}{said}{}. What to do: {advice}",
+        correlation(detail)
+    )
 }
 
 #[cfg(test)]
@@ -174,7 +180,9 @@ mod tests {
 
     #[test]
     fn reads_mde_entra_and_garbage_bodies() {
-        let mde = ServiceDetail::from_body(br#"{"error":{"code":"Forbidden","message":"no","target":"43f4"}}"#);
+        let mde = ServiceDetail::from_body(
+            br#"{"error":{"code":"Forbidden","message":"no","target":"43f4"}}"#,
+        );
         assert_eq!(mde.code.as_deref(), Some("Forbidden"));
         assert_eq!(mde.correlation_id.as_deref(), Some("43f4"));
         let entra = ServiceDetail::from_body(br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret","correlation_id":"c1"}"#);

@@ -59,7 +59,11 @@ pub struct ResultLink {
 
 impl ResultLink {
     /// `server_date` is the response's `Date` header: the difference to our clock is the skew.
-    pub fn new(url: SasUrl, issued_locally: DateTime<Utc>, server_date: Option<DateTime<Utc>>) -> Self {
+    pub fn new(
+        url: SasUrl,
+        issued_locally: DateTime<Utc>,
+        server_date: Option<DateTime<Utc>>,
+    ) -> Self {
         let skew = server_date.map_or_else(Duration::zero, |server| server - issued_locally);
         let expires_at = url.signed_expiry().map_or_else(
             || issued_locally + Duration::minutes(DEFAULT_LINK_TTL_MINUTES),
@@ -78,17 +82,26 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
     }
 
     #[test]
     fn expiry_comes_from_se_corrected_for_skew() {
         let url = SasUrl::parse("https://x.blob.core.windows.net/c/b?se=2026-11-26T12%3A30%3A00Z&sp=r&sv=2019-07-07&sr=b&sig=abc%3D").expect("url");
         // The server's clock runs 2 minutes ahead of ours.
-        let link = ResultLink::new(url.clone(), at("2026-11-26T12:00:00Z"), Some(at("2026-11-26T12:02:00Z")));
+        let link = ResultLink::new(
+            url.clone(),
+            at("2026-11-26T12:00:00Z"),
+            Some(at("2026-11-26T12:02:00Z")),
+        );
         assert_eq!(link.expires_at, at("2026-11-26T12:28:00Z"));
         assert!(link.usable_at(at("2026-11-26T12:27:00Z")));
-        assert!(!link.usable_at(at("2026-11-26T12:27:45Z")), "inside the safety margin");
+        assert!(
+            !link.usable_at(at("2026-11-26T12:27:45Z")),
+            "inside the safety margin"
+        );
         let no_se = SasUrl::parse("https://x/c/b?sig=abc").expect("url");
         let link = ResultLink::new(no_se, at("2026-11-26T12:00:00Z"), None);
         assert_eq!(link.expires_at, at("2026-11-26T12:30:00Z"));

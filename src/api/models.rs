@@ -67,7 +67,10 @@ open_enum!(
 
 impl ActionStatus {
     pub fn is_final(&self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::TimeOut | Self::Cancelled)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::TimeOut | Self::Cancelled
+        )
     }
 }
 
@@ -80,7 +83,9 @@ impl CommandType {
 
 /// Parses RFC 3339 with any fractional precision; a missing offset is taken as UTC, and
 /// anything unparseable becomes `None` rather than an error for the whole record.
-fn lenient_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+fn lenient_time<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
     let text = Option::<String>::deserialize(deserializer)?;
     Ok(text.as_deref().and_then(parse_time))
 }
@@ -165,7 +170,10 @@ impl Command {
     }
 
     pub fn is_done(&self) -> bool {
-        matches!(self.command_status, CommandStatus::Completed | CommandStatus::Failed)
+        matches!(
+            self.command_status,
+            CommandStatus::Completed | CommandStatus::Failed
+        )
     }
 
     /// Completed and of a kind that has a downloadable result.
@@ -198,7 +206,11 @@ pub struct MachineAction {
     #[serde(default, deserialize_with = "lenient_time")]
     pub creation_date_time_utc: Option<DateTime<Utc>>,
     /// The list endpoint's documentation spells it `lastUpdateTimeUtc` (contract §4).
-    #[serde(default, alias = "lastUpdateTimeUtc", deserialize_with = "lenient_time")]
+    #[serde(
+        default,
+        alias = "lastUpdateTimeUtc",
+        deserialize_with = "lenient_time"
+    )]
     pub last_update_date_time_utc: Option<DateTime<Utc>>,
     #[serde(default)]
     pub cancellation_requestor: Option<String>,
@@ -263,7 +275,10 @@ mod tests {
         assert!(action.last_update_date_time_utc.is_some());
         assert!(action.creation_date_time_utc.is_some());
         let command = &action.commands[0];
-        assert_eq!(command.command_status, CommandStatus::Other("Running".into()));
+        assert_eq!(
+            command.command_status,
+            CommandStatus::Other("Running".into())
+        );
         assert!(command.start_time.is_some() && command.end_time.is_none());
         assert_eq!(command.target(), "a.ps1 -x");
         assert!(command.errors.is_empty());

@@ -72,7 +72,11 @@ fn repair_raw_controls(text: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-fn string_field(object: &serde_json::Map<String, Value>, name: &str, problems: &mut Vec<String>) -> Option<String> {
+fn string_field(
+    object: &serde_json::Map<String, Value>,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<String> {
     match object.get(name) {
         None => {
             problems.push(format!("the payload has no '{name}'"));
@@ -81,7 +85,10 @@ fn string_field(object: &serde_json::Map<String, Value>, name: &str, problems: &
         Some(Value::Null) => None,
         Some(Value::String(text)) => Some(text.clone()),
         Some(other) => {
-            problems.push(format!("'{name}' is {} instead of a string; shown as JSON", kind(other)));
+            problems.push(format!(
+                "'{name}' is {} instead of a string; shown as JSON",
+                kind(other)
+            ));
             Some(other.to_string())
         }
     }
@@ -116,8 +123,13 @@ fn exit_code(value: Option<&Value>, problems: &mut Vec<String>) -> ExitCode {
             ExitCode::Unusual(number.to_string())
         }
         Some(Value::String(text)) => {
-            problems.push(format!("'exit_code' is the string \"{}\"", super::sanitize::line(text)));
-            text.trim().parse().map_or_else(|_| ExitCode::Unusual(text.clone()), ExitCode::Code)
+            problems.push(format!(
+                "'exit_code' is the string \"{}\"",
+                super::sanitize::line(text)
+            ));
+            text.trim()
+                .parse()
+                .map_or_else(|_| ExitCode::Unusual(text.clone()), ExitCode::Code)
         }
         Some(other) => {
             problems.push(format!("'exit_code' is {}", kind(other)));
@@ -139,7 +151,10 @@ pub fn script_result(bytes: &[u8]) -> ScriptResult {
     let parsed = serde_json::from_str::<Value>(&text).or_else(|first_error| {
         match repair_raw_controls(&text) {
             Some(repaired) => serde_json::from_str::<Value>(&repaired).inspect(|_| {
-                problems.push("the payload had raw control characters inside JSON strings (read anyway)".into());
+                problems.push(
+                    "the payload had raw control characters inside JSON strings (read anyway)"
+                        .into(),
+                );
             }),
             None => Err(first_error),
         }
@@ -148,18 +163,25 @@ pub fn script_result(bytes: &[u8]) -> ScriptResult {
         Ok(Value::Object(object)) => ScriptResult {
             script_name: string_field(&object, "script_name", &mut problems),
             exit_code: exit_code(object.get("exit_code"), &mut problems),
-            script_output: string_field(&object, "script_output", &mut problems).unwrap_or_default(),
-            script_errors: string_field(&object, "script_errors", &mut problems).unwrap_or_default(),
+            script_output: string_field(&object, "script_output", &mut problems)
+                .unwrap_or_default(),
+            script_errors: string_field(&object, "script_errors", &mut problems)
+                .unwrap_or_default(),
             problems: Vec::new(),
             nul_padding_trimmed: 0,
             invalid_utf8,
         },
         Ok(other) => {
-            problems.push(format!("the payload is {} instead of a JSON object; shown as is", kind(&other)));
+            problems.push(format!(
+                "the payload is {} instead of a JSON object; shown as is",
+                kind(&other)
+            ));
             fallback(&text, invalid_utf8)
         }
         Err(error) => {
-            problems.push(format!("the payload is not valid JSON ({error}); shown as is"));
+            problems.push(format!(
+                "the payload is not valid JSON ({error}); shown as is"
+            ));
             fallback(&text, invalid_utf8)
         }
     };
@@ -187,7 +209,9 @@ pub fn is_transcript_header(line: &str) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GunzipError {
-    #[error("the file is larger than the {limit}-byte limit once decompressed (a gzip bomb?); raise the limit to save it")]
+    #[error(
+        "the file is larger than the {limit}-byte limit once decompressed (a gzip bomb?); raise the limit to save it"
+    )]
     TooLarge { limit: u64 },
     #[error("the file is not valid gzip: {0}")]
     Corrupt(std::io::Error),
@@ -196,7 +220,11 @@ pub enum GunzipError {
 }
 
 /// Decompresses a GetFile payload into `out`, stopping at `limit` bytes.
-pub fn gunzip_bounded(input: impl Read, mut out: impl Write, limit: u64) -> Result<u64, GunzipError> {
+pub fn gunzip_bounded(
+    input: impl Read,
+    mut out: impl Write,
+    limit: u64,
+) -> Result<u64, GunzipError> {
     let mut decoder = flate2::read::GzDecoder::new(input).take(limit + 1);
     let mut buffer = vec![0u8; 64 * 1024];
     let mut written = 0u64;
@@ -224,7 +252,13 @@ pub fn sniff_type(head: &[u8]) -> &'static str {
         [0x1f, 0x8b, ..] => "gzip data",
         [b'%', b'P', b'D', b'F', ..] => "PDF document",
         [b'r', b'e', b'g', b'f', ..] => "Windows registry hive",
-        _ if head.iter().take(512).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) => "text",
+        _ if head
+            .iter()
+            .take(512)
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+        {
+            "text"
+        }
         _ => "binary data",
     }
 }
@@ -250,7 +284,9 @@ mod tests {
             ("1.5", ExitCode::Unusual("1.5".into())),
             (r#""boom""#, ExitCode::Unusual("boom".into())),
         ] {
-            let payload = format!(r#"{{"script_name":"a","exit_code":{raw},"script_output":"out","script_errors":"err"}}"#);
+            let payload = format!(
+                r#"{{"script_name":"a","exit_code":{raw},"script_output":"out","script_errors":"err"}}"#
+            );
             let result = script_result(payload.as_bytes());
             assert_eq!(result.exit_code, expected, "{raw}");
             assert_eq!(result.script_output, "out");
@@ -278,8 +314,17 @@ mod tests {
         gz.write_all(&vec![0u8; 100_000]).expect("write");
         let compressed = gz.finish().expect("gzip");
         let mut out = Vec::new();
-        assert_eq!(gunzip_bounded(&compressed[..], &mut out, 200_000).expect("fits"), 100_000);
-        assert!(matches!(gunzip_bounded(&compressed[..], std::io::sink(), 1000), Err(GunzipError::TooLarge { .. })));
-        assert!(matches!(gunzip_bounded(&b"not gzip"[..], std::io::sink(), 1000), Err(GunzipError::Corrupt(_))));
+        assert_eq!(
+            gunzip_bounded(&compressed[..], &mut out, 200_000).expect("fits"),
+            100_000
+        );
+        assert!(matches!(
+            gunzip_bounded(&compressed[..], std::io::sink(), 1000),
+            Err(GunzipError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            gunzip_bounded(&b"not gzip"[..], std::io::sink(), 1000),
+            Err(GunzipError::Corrupt(_))
+        ));
     }
 }

@@ -21,8 +21,13 @@ pub fn placeholder(c: char) -> Option<String> {
         0x80..=0x9f => Some(format!("<{code:02X}>")),
         // Bidi embeddings, overrides, isolates and marks (Trojan Source), zero-width
         // characters and the BOM: invisible, so shown by name.
-        0x061c | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x2069
-        | 0xfeff | 0xfff9..=0xfffb => Some(format!("<U+{code:04X}>")),
+        0x061c
+        | 0x200b..=0x200f
+        | 0x202a..=0x202e
+        | 0x2060..=0x2064
+        | 0x2066..=0x2069
+        | 0xfeff
+        | 0xfff9..=0xfffb => Some(format!("<U+{code:04X}>")),
         _ => None,
     }
 }
@@ -166,7 +171,10 @@ mod tests {
         let hostile = "a\u{1b}[2J\u{1b}]52;c;Y3VybA==\u{7}b\u{9b}31m\u{8}\u{0}\u{7f}";
         let shown = line(hostile);
         assert_inert(&shown);
-        assert_eq!(shown, "a\u{241b}[2J\u{241b}]52;c;Y3VybA==\u{2407}b<9B>31m\u{2408}\u{2400}\u{2421}");
+        assert_eq!(
+            shown,
+            "a\u{241b}[2J\u{241b}]52;c;Y3VybA==\u{2407}b<9B>31m\u{2408}\u{2400}\u{2421}"
+        );
     }
 
     #[test]
@@ -184,7 +192,10 @@ mod tests {
         assert_eq!(findings.invisible, 3);
         let flood = format!("Z{}", "\u{301}".repeat(10_000));
         let (shown, findings) = document(&flood);
-        assert!(shown.starts_with("Z\u{301}\u{301}\u{301}\u{301}<+9996 marks>"), "{shown}");
+        assert!(
+            shown.starts_with("Z\u{301}\u{301}\u{301}\u{301}<+9996 marks>"),
+            "{shown}"
+        );
         assert_eq!(findings.combining_trimmed, 9996);
     }
 

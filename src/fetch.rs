@@ -1,0 +1,12 @@
+//! The fetch engine: turns (action id, command index) into a payload on disk, within the
+//! rate budget, never with an expired link, and never paying twice (cache).
+
+pub mod cache;
+pub mod download;
+pub mod engine;
+pub mod limiter;
+
+pub use engine::{
+    EngineConfig, FetchEngine, FetchEvent, Fetched, Priority, QueueStats, ResultKey, ResultState,
+};
+pub use limiter::{MeterSnapshot, RateLimiter};

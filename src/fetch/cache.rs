@@ -1,0 +1,291 @@
+//! The payload cache. Completed results never change, so each raw payload is kept by
+//! (tenant, action id, index): written atomically (temp file + rename, 0600 in a 0700
+//! directory), verified by SHA-256 on every read, evicted least-recently-used past a cap.
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ResultKey;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EntryMeta {
+    pub sha256: String,
+    pub size: u64,
+    /// From `Content-Disposition` for GetFile results.
+    pub file_name: Option<String>,
+    pub fetched_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CachedPayload {
+    pub path: PathBuf,
+    pub meta: EntryMeta,
+}
+
+pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Creates a file only its owner can read.
+pub fn private_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+impl Cache {
+    /// `scope` keeps tenants and apps apart (e.g. a hash of tenant and client id).
+    pub fn open(root: &Path, scope: &str, max_bytes: u64) -> std::io::Result<Self> {
+        let dir = root.join(scope);
+        private_dir(root)?;
+        private_dir(&dir)?;
+        Ok(Self { dir, max_bytes })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn stem(key: &ResultKey) -> String {
+        // Action ids are GUIDs, but they come from the service: never trust them as paths.
+        let id = key.action_id.to_ascii_lowercase();
+        let safe = id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') && !id.is_empty();
+        if safe {
+            format!("{id}-{}", key.index)
+        } else {
+            format!(
+                "{}-{}",
+                hex::encode(Sha256::digest(id.as_bytes())),
+                key.index
+            )
+        }
+    }
+
+    fn paths(&self, key: &ResultKey) -> (PathBuf, PathBuf) {
+        let stem = Self::stem(key);
+        (
+            self.dir.join(format!("{stem}.payload")),
+            self.dir.join(format!("{stem}.json")),
+        )
+    }
+
+    /// A fresh temp path in the cache directory, for a download to stream into.
+    pub fn temp_path(&self, key: &ResultKey) -> PathBuf {
+        let nonce: u64 = rand_nonce();
+        self.dir
+            .join(format!(".{}-{nonce:016x}.part", Self::stem(key)))
+    }
+
+    /// The cached payload, if present and intact; a corrupt entry is removed.
+    pub fn get(&self, key: &ResultKey) -> Option<CachedPayload> {
+        let (payload, meta_path) = self.paths(key);
+        let meta: EntryMeta = serde_json::from_slice(&fs::read(&meta_path).ok()?).ok()?;
+        let intact = sha256_file(&payload).is_ok_and(|sha| sha == meta.sha256);
+        if !intact {
+            tracing::warn!(action = %key.action_id, index = key.index, "cache entry failed its SHA-256 check; refetching");
+            let _ = fs::remove_file(&payload);
+            let _ = fs::remove_file(&meta_path);
+            return None;
+        }
+        // Touch for LRU.
+        if let Ok(file) = fs::File::options().write(true).open(&payload) {
+            let _ = file.set_modified(std::time::SystemTime::now());
+        }
+        Some(CachedPayload {
+            path: payload,
+            meta,
+        })
+    }
+
+    /// Moves a completed download into the cache. The payload is renamed into place before
+    /// its metadata, so a crash in between leaves an entry that `get` ignores.
+    pub fn put(
+        &self,
+        key: &ResultKey,
+        downloaded: &Path,
+        meta: EntryMeta,
+    ) -> std::io::Result<CachedPayload> {
+        let (payload, meta_path) = self.paths(key);
+        fs::rename(downloaded, &payload)?;
+        let temp_meta = self.temp_path(key);
+        {
+            let mut file = private_file(&temp_meta)?;
+            file.write_all(&serde_json::to_vec(&meta).unwrap_or_default())?;
+            file.sync_all()?;
+        }
+        fs::rename(&temp_meta, &meta_path)?;
+        self.evict();
+        Ok(CachedPayload {
+            path: payload,
+            meta,
+        })
+    }
+
+    /// Removes stale temp files and the least recently used entries beyond the cap.
+    pub fn evict(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut payloads = Vec::new();
+        let mut total = 0u64;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let age = metadata
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .unwrap_or_default();
+            if name.ends_with(".part") && age > std::time::Duration::from_secs(3600) {
+                let _ = fs::remove_file(&path);
+            } else if name.ends_with(".payload") {
+                total += metadata.len();
+                payloads.push((metadata.modified().ok(), metadata.len(), path));
+            }
+        }
+        if total <= self.max_bytes {
+            return;
+        }
+        payloads.sort_by_key(|(modified, _, _)| *modified);
+        for (_, size, path) in payloads {
+            if total <= self.max_bytes {
+                break;
+            }
+            let _ = fs::remove_file(path.with_extension("json"));
+            let _ = fs::remove_file(&path);
+            total = total.saturating_sub(size);
+        }
+    }
+}
+
+fn rand_nonce() -> u64 {
+    use std::hash::BuildHasher as _;
+    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(index: u32) -> ResultKey {
+        ResultKey {
+            action_id: "c141bb71-8125-4234-a184-5d1e4f0c2a77".into(),
+            index,
+        }
+    }
+
+    fn store(cache: &Cache, key: &ResultKey, bytes: &[u8]) -> CachedPayload {
+        let temp = cache.temp_path(key);
+        let mut file = private_file(&temp).expect("temp");
+        file.write_all(bytes).expect("write");
+        let meta = EntryMeta {
+            sha256: hex::encode(Sha256::digest(bytes)),
+            size: bytes.len() as u64,
+            file_name: None,
+            fetched_at: chrono::Utc::now(),
+        };
+        cache.put(key, &temp, meta).expect("put")
+    }
+
+    #[test]
+    fn round_trips_and_detects_corruption() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(dir.path(), "tenant-app", DEFAULT_MAX_BYTES).expect("open");
+        let stored = store(&cache, &key(0), b"payload");
+        assert_eq!(cache.get(&key(0)).map(|c| c.meta.size), Some(7));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&stored.path)
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+            let dir_mode = fs::metadata(cache.dir())
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(dir_mode & 0o777, 0o700);
+        }
+        fs::write(&stored.path, b"tampered").expect("corrupt");
+        assert!(cache.get(&key(0)).is_none(), "a corrupted entry is a miss");
+        assert!(!stored.path.exists(), "and is removed");
+    }
+
+    #[test]
+    fn a_killed_download_leaves_no_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(dir.path(), "s", DEFAULT_MAX_BYTES).expect("open");
+        let temp = cache.temp_path(&key(1));
+        fs::write(&temp, b"half a paylo").expect("partial");
+        assert!(cache.get(&key(1)).is_none());
+    }
+
+    #[test]
+    fn evicts_least_recently_used_past_the_cap() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(dir.path(), "s", 25).expect("open");
+        store(&cache, &key(0), &[0u8; 10]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store(&cache, &key(1), &[1u8; 10]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(
+            cache.get(&key(0)).is_some(),
+            "touch 0, so 1 is now the oldest"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store(&cache, &key(2), &[2u8; 10]);
+        assert!(cache.get(&key(0)).is_some());
+        assert!(cache.get(&key(1)).is_none());
+        assert!(cache.get(&key(2)).is_some());
+    }
+
+    #[test]
+    fn hostile_ids_cannot_escape_the_directory() {
+        let stem = Cache::stem(&ResultKey {
+            action_id: "../../etc/passwd".into(),
+            index: 0,
+        });
+        assert!(!stem.contains('/') && !stem.contains(".."));
+    }
+}

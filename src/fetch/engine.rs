@@ -1,0 +1,407 @@
+//! The fetch engine task: requests in (with priorities, coalesced, cancellable), one state
+//! event per change out. Both the CLI and the TUI drive it; it owns the link store.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::cache::{Cache, EntryMeta};
+use super::download::{self, DownloadError};
+use super::limiter::{MeterSnapshot, RateLimiter};
+use crate::api::MdeClient;
+use crate::api::link::ResultLink;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResultKey {
+    pub action_id: String,
+    pub index: u32,
+}
+
+impl ResultKey {
+    pub fn new(action_id: impl Into<String>, index: u32) -> Self {
+        Self {
+            action_id: action_id.into(),
+            index,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Speculative: never spends the budget's reserve.
+    Prefetch,
+    Normal,
+    /// What the analyst is looking at: jumps the queue.
+    Interactive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    pub from_cache: bool,
+    pub link_expires_at: Option<DateTime<Utc>>,
+    pub file_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultState {
+    Queued,
+    WaitingForBudget { until: DateTime<Utc> },
+    RequestingLink,
+    Downloading { received: u64, total: Option<u64> },
+    Ready(Arc<Fetched>),
+    Failed(String),
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub queued: usize,
+    pub running: usize,
+    pub ready: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchEvent {
+    State(ResultKey, ResultState),
+    Meter(MeterSnapshot, QueueStats),
+}
+
+enum Command {
+    Fetch(ResultKey, Priority),
+    Cancel(ResultKey),
+    Meter,
+}
+
+/// The handle callers keep; dropping every handle stops the engine.
+#[derive(Clone)]
+pub struct FetchEngine {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl FetchEngine {
+    pub fn fetch(&self, key: ResultKey, priority: Priority) {
+        let _ = self.commands.send(Command::Fetch(key, priority));
+    }
+
+    pub fn cancel(&self, key: ResultKey) {
+        let _ = self.commands.send(Command::Cancel(key));
+    }
+
+    /// Asks for a fresh meter snapshot (the windows drain as time passes).
+    pub fn refresh_meter(&self) {
+        let _ = self.commands.send(Command::Meter);
+    }
+}
+
+pub struct EngineConfig {
+    pub cache: Option<Cache>,
+    /// Where payloads go when there is no cache (removed with the engine's process).
+    pub scratch_dir: PathBuf,
+    pub concurrent_downloads: usize,
+    pub download_retries: u32,
+}
+
+struct Shared {
+    client: Arc<MdeClient>,
+    limiter: Arc<RateLimiter>,
+    config: EngineConfig,
+    links: Mutex<HashMap<ResultKey, ResultLink>>,
+    events: mpsc::UnboundedSender<FetchEvent>,
+}
+
+enum Phase {
+    Queued(Priority),
+    Running(CancellationToken),
+    Done(Arc<Fetched>),
+}
+
+pub fn spawn(
+    client: Arc<MdeClient>,
+    limiter: Arc<RateLimiter>,
+    config: EngineConfig,
+    events: mpsc::UnboundedSender<FetchEvent>,
+) -> FetchEngine {
+    let (commands, receiver) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        client,
+        limiter,
+        config,
+        links: Mutex::new(HashMap::new()),
+        events,
+    });
+    tokio::spawn(run(shared, receiver));
+    FetchEngine { commands }
+}
+
+struct Scheduler {
+    shared: Arc<Shared>,
+    phases: HashMap<ResultKey, Phase>,
+    queue: BinaryHeap<(Priority, Reverse<u64>, ResultKey)>,
+    sequence: u64,
+    running: JoinSet<(ResultKey, Result<Arc<Fetched>, String>)>,
+}
+
+impl Scheduler {
+    fn emit(&self, key: &ResultKey, state: ResultState) {
+        let _ = self
+            .shared
+            .events
+            .send(FetchEvent::State(key.clone(), state));
+    }
+
+    fn stats(&self) -> QueueStats {
+        let mut stats = QueueStats::default();
+        for phase in self.phases.values() {
+            match phase {
+                Phase::Queued(_) => stats.queued += 1,
+                Phase::Running(_) => stats.running += 1,
+                Phase::Done(_) => stats.ready += 1,
+            }
+        }
+        stats
+    }
+
+    fn emit_meter(&self) {
+        let snapshot = self.shared.limiter.snapshot();
+        let _ = self
+            .shared
+            .events
+            .send(FetchEvent::Meter(snapshot, self.stats()));
+    }
+
+    fn enqueue(&mut self, key: ResultKey, priority: Priority) {
+        match self.phases.get(&key) {
+            Some(Phase::Running(_)) => return,
+            Some(Phase::Queued(current)) if *current >= priority => return,
+            Some(Phase::Done(fetched)) if fetched.path.exists() => {
+                let fetched = Arc::clone(fetched);
+                self.emit(&key, ResultState::Ready(fetched));
+                return;
+            }
+            _ => {}
+        }
+        self.sequence += 1;
+        self.phases.insert(key.clone(), Phase::Queued(priority));
+        self.queue
+            .push((priority, Reverse(self.sequence), key.clone()));
+        self.emit(&key, ResultState::Queued);
+    }
+
+    fn cancel(&mut self, key: &ResultKey) {
+        match self.phases.get(key) {
+            Some(Phase::Queued(_)) => {
+                self.phases.remove(key);
+                self.emit(key, ResultState::Cancelled);
+            }
+            Some(Phase::Running(token)) => token.cancel(),
+            _ => {}
+        }
+    }
+
+    fn start_jobs(&mut self) {
+        while self.running.len() < self.shared.config.concurrent_downloads.max(1) {
+            let Some((priority, _, key)) = self.queue.pop() else {
+                return;
+            };
+            // Skip stale heap entries left behind by a priority upgrade or a cancel.
+            if !matches!(self.phases.get(&key), Some(Phase::Queued(p)) if *p == priority) {
+                continue;
+            }
+            let token = CancellationToken::new();
+            self.phases
+                .insert(key.clone(), Phase::Running(token.clone()));
+            let shared = Arc::clone(&self.shared);
+            self.running.spawn(async move {
+                let outcome = tokio::select! {
+                    () = token.cancelled() => Err(String::new()),
+                    outcome = job(&shared, &key, priority) => outcome,
+                };
+                (key, outcome)
+            });
+        }
+    }
+
+    fn finish(&mut self, key: ResultKey, outcome: Result<Arc<Fetched>, String>) {
+        match outcome {
+            Ok(fetched) => {
+                self.phases
+                    .insert(key.clone(), Phase::Done(Arc::clone(&fetched)));
+                self.emit(&key, ResultState::Ready(fetched));
+            }
+            Err(reason) if reason.is_empty() => {
+                self.phases.remove(&key);
+                self.emit(&key, ResultState::Cancelled);
+            }
+            Err(reason) => {
+                self.phases.remove(&key);
+                self.emit(&key, ResultState::Failed(reason));
+            }
+        }
+        self.emit_meter();
+    }
+}
+
+async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let mut scheduler = Scheduler {
+        shared,
+        phases: HashMap::new(),
+        queue: BinaryHeap::new(),
+        sequence: 0,
+        running: JoinSet::new(),
+    };
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        scheduler.start_jobs();
+        // Biased: a finished job frees a slot before new requests are looked at, and ticks
+        // only matter when nothing else is happening.
+        tokio::select! {
+            biased;
+            Some(joined) = scheduler.running.join_next(), if !scheduler.running.is_empty() => {
+                match joined {
+                    Ok((key, outcome)) => scheduler.finish(key, outcome),
+                    Err(error) => tracing::error!("a fetch job panicked: {error}"),
+                }
+            }
+            command = commands.recv() => match command {
+                None => break,
+                Some(Command::Fetch(key, priority)) => scheduler.enqueue(key, priority),
+                Some(Command::Cancel(key)) => scheduler.cancel(&key),
+                Some(Command::Meter) => scheduler.emit_meter(),
+            },
+            _ = ticker.tick(), if !scheduler.running.is_empty() || !scheduler.queue.is_empty() => {
+                scheduler.emit_meter();
+            }
+        }
+    }
+    scheduler.running.abort_all();
+}
+
+fn send(shared: &Shared, key: &ResultKey, state: ResultState) {
+    let _ = shared.events.send(FetchEvent::State(key.clone(), state));
+}
+
+async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc<Fetched>, String> {
+    if let Some(hit) = shared
+        .config
+        .cache
+        .as_ref()
+        .and_then(|cache| cache.get(key))
+    {
+        return Ok(Arc::new(Fetched {
+            path: hit.path,
+            size: hit.meta.size,
+            sha256: hit.meta.sha256,
+            from_cache: true,
+            link_expires_at: None,
+            file_name: hit.meta.file_name,
+        }));
+    }
+    let interactive = priority != Priority::Prefetch;
+    let mut renewed_after_rejection = false;
+    let mut attempts = 0;
+    loop {
+        let cached_link = shared
+            .links
+            .lock()
+            .ok()
+            .and_then(|links| links.get(key).cloned())
+            .filter(|link| link.usable_at(Utc::now()));
+        let link = match cached_link {
+            Some(link) => link,
+            None => {
+                if let Some(until) = shared.limiter.next_allowed(interactive) {
+                    send(shared, key, ResultState::WaitingForBudget { until });
+                }
+                let link = shared
+                    .client
+                    .result_link_waiting(&key.action_id, key.index, interactive, || {
+                        send(shared, key, ResultState::RequestingLink);
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Ok(mut links) = shared.links.lock() {
+                    links.insert(key.clone(), link.clone());
+                }
+                link
+            }
+        };
+        let destination = match &shared.config.cache {
+            Some(cache) => cache.temp_path(key),
+            None => shared.config.scratch_dir.join(format!(
+                "{}-{}.payload",
+                crate::transcript::sanitize::file_name(&key.action_id),
+                key.index
+            )),
+        };
+        let mut last_reported = 0u64;
+        let result = download::download(
+            shared.client.http(),
+            &link,
+            &destination,
+            |received, total| {
+                let step = total.map_or(256 * 1024, |t| (t / 50).max(64 * 1024));
+                if received == 0 || received >= last_reported + step || Some(received) == total {
+                    last_reported = received;
+                    send(shared, key, ResultState::Downloading { received, total });
+                }
+            },
+        )
+        .await;
+        match result {
+            Ok(downloaded) => {
+                let meta = EntryMeta {
+                    sha256: downloaded.sha256.clone(),
+                    size: downloaded.size,
+                    file_name: downloaded.file_name.clone(),
+                    fetched_at: Utc::now(),
+                };
+                let path = match &shared.config.cache {
+                    Some(cache) => {
+                        cache
+                            .put(key, &destination, meta)
+                            .map_err(|e| format!("could not store the result in the cache: {e}"))?
+                            .path
+                    }
+                    None => destination,
+                };
+                return Ok(Arc::new(Fetched {
+                    path,
+                    size: downloaded.size,
+                    sha256: downloaded.sha256,
+                    from_cache: false,
+                    link_expires_at: Some(link.expires_at),
+                    file_name: downloaded.file_name,
+                }));
+            }
+            Err(DownloadError::Rejected) if !renewed_after_rejection => {
+                tracing::info!(action = %key.action_id, index = key.index, "blob storage rejected the link; requesting a fresh one");
+                renewed_after_rejection = true;
+                if let Ok(mut links) = shared.links.lock() {
+                    links.remove(key);
+                }
+            }
+            Err(DownloadError::Rejected) => {
+                return Err(crate::api::ApiError::LinkRejected.to_string());
+            }
+            Err(DownloadError::Retryable(reason)) if attempts < shared.config.download_retries => {
+                attempts += 1;
+                tracing::warn!(action = %key.action_id, index = key.index, "download failed ({reason}); retrying");
+                tokio::time::sleep(Duration::from_millis(400 * u64::from(attempts))).await;
+            }
+            Err(DownloadError::Retryable(reason) | DownloadError::Fatal(reason)) => {
+                return Err(format!("downloading the result failed: {reason}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! The client-side rate budget: sliding windows (100 calls/minute and 1500/hour by
+//! default) that every API call waits on, so lrx never causes a 429 itself. The call log can
+//! live in a file under a lock, so every lrx process for the same tenant and app shares one
+//! budget.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::api::CallBudget;
+use crate::api::auth::BoxFuture;
+use crate::sim::WindowLimit;
+
+/// Wall-clock milliseconds that advance with tokio's clock, so tests can pause time and
+/// separate processes still agree on what "now" means.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    wall_at_start_ms: i64,
+    start: tokio::time::Instant,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self {
+            wall_at_start_ms: Utc::now().timestamp_millis(),
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    fn now_ms(self) -> i64 {
+        self.wall_at_start_ms
+            + i64::try_from(self.start.elapsed().as_millis()).unwrap_or(i64::MAX / 2)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    calls: VecDeque<i64>,
+    throttled_until_ms: Option<i64>,
+}
+
+impl Log {
+    fn parse(text: &str) -> Self {
+        let mut log = Self::default();
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("c", ms)) => {
+                    if let Ok(ms) = ms.parse() {
+                        log.calls.push_back(ms);
+                    }
+                }
+                Some(("t", ms)) => log.throttled_until_ms = ms.parse().ok(),
+                _ => {}
+            }
+        }
+        log.calls.make_contiguous().sort_unstable();
+        log
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::with_capacity(self.calls.len() * 16);
+        for ms in &self.calls {
+            out.push_str(&format!("c {ms}\n"));
+        }
+        if let Some(until) = self.throttled_until_ms {
+            out.push_str(&format!("t {until}\n"));
+        }
+        out
+    }
+
+    fn prune(&mut self, now: i64, longest_ms: i64) {
+        while self.calls.front().is_some_and(|t| now - t >= longest_ms) {
+            self.calls.pop_front();
+        }
+        if self.throttled_until_ms.is_some_and(|t| t <= now) {
+            self.throttled_until_ms = None;
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowUsage {
+    pub used: u32,
+    pub limit: u32,
+    pub period: Duration,
+}
+
+/// What the meter shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MeterSnapshot {
+    pub windows: Vec<WindowUsage>,
+    /// When the next interactive call may go out, if not right now.
+    pub next_call_at: Option<DateTime<Utc>>,
+    /// A 429 from the service holds everything until then.
+    pub throttled_until: Option<DateTime<Utc>>,
+    pub session_calls: u64,
+}
+
+pub struct RateLimiter {
+    limits: Vec<WindowLimit>,
+    /// Share of each window that prefetching leaves for what the analyst asks for next.
+    reserve: f64,
+    shared_log: Option<PathBuf>,
+    memory: Mutex<Log>,
+    session_calls: Mutex<u64>,
+    clock: Clock,
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+fn to_time(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+impl RateLimiter {
+    /// `shared_log`: a file shared by every lrx process of this tenant and app.
+    pub fn new(limits: Vec<WindowLimit>, shared_log: Option<PathBuf>) -> Self {
+        Self {
+            limits,
+            reserve: 0.2,
+            shared_log,
+            memory: Mutex::new(Log::default()),
+            session_calls: Mutex::new(0),
+            clock: Clock::new(),
+        }
+    }
+
+    /// The documented limits, scaled down to a share such as 50 calls a minute.
+    pub fn scaled(limits: &[WindowLimit], calls_per_minute: Option<u32>) -> Vec<WindowLimit> {
+        let Some(wanted) = calls_per_minute else {
+            return limits.to_vec();
+        };
+        let per_minute = limits
+            .iter()
+            .find(|l| l.period == Duration::from_secs(60))
+            .map_or(100, |l| l.calls);
+        let share = f64::from(wanted.min(per_minute)) / f64::from(per_minute.max(1));
+        limits
+            .iter()
+            .map(|l| WindowLimit {
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "a share of a u32 stays in range"
+                )]
+                calls: ((f64::from(l.calls) * share).floor() as u32).max(1),
+                period: l.period,
+            })
+            .collect()
+    }
+
+    pub fn with_reserve(mut self, reserve: f64) -> Self {
+        self.reserve = reserve.clamp(0.0, 0.9);
+        self
+    }
+
+    pub fn limits(&self) -> &[WindowLimit] {
+        &self.limits
+    }
+
+    fn longest_ms(&self) -> i64 {
+        self.limits.iter().map(|l| ms(l.period)).max().unwrap_or(0)
+    }
+
+    /// Runs `update` on the current log under the cross-process lock.
+    fn with_log<T>(&self, update: impl FnOnce(&mut Log, i64) -> (T, bool)) -> T {
+        let now = self.clock.now_ms();
+        let longest = self.longest_ms();
+        if let Some(path) = &self.shared_log {
+            match Self::open_locked(path) {
+                Ok(mut file) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    let mut log = Log::parse(&text);
+                    log.prune(now, longest);
+                    let (result, changed) = update(&mut log, now);
+                    if changed {
+                        let _ = file.set_len(0);
+                        let _ = file.seek(SeekFrom::Start(0));
+                        let _ = file.write_all(log.render().as_bytes());
+                    }
+                    let _ = file.unlock();
+                    return result;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        "the shared rate budget file is unusable ({error}); counting this process alone"
+                    );
+                }
+            }
+        }
+        let mut log = self
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        log.prune(now, longest);
+        update(&mut log, now).0
+    }
+
+    fn open_locked(path: &PathBuf) -> std::io::Result<File> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        file.lock()?;
+        Ok(file)
+    }
+
+    /// Milliseconds until a call of this kind may go out (0 = now).
+    fn wait_ms(&self, log: &Log, now: i64, interactive: bool) -> i64 {
+        let mut wait = log.throttled_until_ms.map_or(0, |t| (t - now).max(0));
+        for limit in &self.limits {
+            let period = ms(limit.period);
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a share of a u32 stays in range"
+            )]
+            let cap = if interactive {
+                limit.calls as usize
+            } else {
+                ((f64::from(limit.calls) * (1.0 - self.reserve)).floor() as usize).max(1)
+            };
+            let in_window: Vec<i64> = log
+                .calls
+                .iter()
+                .copied()
+                .filter(|t| now - t < period)
+                .collect();
+            if in_window.len() >= cap {
+                let frees_at = in_window[in_window.len() - cap] + period;
+                wait = wait.max(frees_at - now);
+            }
+        }
+        wait
+    }
+
+    /// Waits for room without taking it (for "waiting for budget" states).
+    pub fn next_allowed(&self, interactive: bool) -> Option<DateTime<Utc>> {
+        self.with_log(|log, now| {
+            let wait = self.wait_ms(log, now, interactive);
+            ((wait > 0).then(|| to_time(now + wait)).flatten(), false)
+        })
+    }
+
+    pub async fn acquire_call(&self, interactive: bool) {
+        loop {
+            let wait = self.with_log(|log, now| {
+                let wait = self.wait_ms(log, now, interactive);
+                if wait == 0 {
+                    log.calls.push_back(now);
+                    (0, true)
+                } else {
+                    (wait, false)
+                }
+            });
+            if wait == 0 {
+                *self
+                    .session_calls
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(
+                u64::try_from(wait).unwrap_or(1000).max(1),
+            ))
+            .await;
+        }
+    }
+
+    pub fn record_throttle(&self, until: DateTime<Utc>) {
+        // Convert the service's wall-clock instant into our clock's terms.
+        let offset = until.timestamp_millis() - Utc::now().timestamp_millis();
+        self.with_log(|log, now| {
+            let until = now + offset.max(0);
+            log.throttled_until_ms = Some(log.throttled_until_ms.map_or(until, |t| t.max(until)));
+            ((), true)
+        });
+    }
+
+    pub fn snapshot(&self) -> MeterSnapshot {
+        let session_calls = *self
+            .session_calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.with_log(|log, now| {
+            let windows = self
+                .limits
+                .iter()
+                .map(|limit| WindowUsage {
+                    used: u32::try_from(
+                        log.calls
+                            .iter()
+                            .filter(|t| now - **t < ms(limit.period))
+                            .count(),
+                    )
+                    .unwrap_or(u32::MAX),
+                    limit: limit.calls,
+                    period: limit.period,
+                })
+                .collect();
+            let wait = self.wait_ms(log, now, true);
+            (
+                MeterSnapshot {
+                    windows,
+                    next_call_at: (wait > 0).then(|| to_time(now + wait)).flatten(),
+                    throttled_until: log.throttled_until_ms.and_then(to_time),
+                    session_calls,
+                },
+                false,
+            )
+        })
+    }
+}
+
+impl CallBudget for RateLimiter {
+    fn acquire(&self, interactive: bool) -> BoxFuture<'_, ()> {
+        Box::pin(self.acquire_call(interactive))
+    }
+
+    fn throttled_until(&self, until: DateTime<Utc>) {
+        self.record_throttle(until);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(minute: u32, hour: u32) -> Vec<WindowLimit> {
+        vec![
+            WindowLimit {
+                calls: minute,
+                period: Duration::from_secs(60),
+            },
+            WindowLimit {
+                calls: hour,
+                period: Duration::from_secs(3600),
+            },
+        ]
+    }
+
+    async fn calls_within(limiter: &RateLimiter, count: usize, interactive: bool) -> Duration {
+        let start = tokio::time::Instant::now();
+        for _ in 0..count {
+            limiter.acquire_call(interactive).await;
+        }
+        start.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_minute_window_holds_the_101st_call_for_a_minute() {
+        let limiter = RateLimiter::new(limits(100, 1500), None);
+        assert!(calls_within(&limiter, 100, true).await < Duration::from_millis(10));
+        assert_eq!(limiter.snapshot().windows[0].used, 100);
+        assert!(limiter.next_allowed(true).is_some());
+        let waited = calls_within(&limiter, 1, true).await;
+        assert!(
+            waited >= Duration::from_secs(59) && waited <= Duration::from_secs(61),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_hour_window_binds_after_fifteen_minutes_of_full_use() {
+        let limiter = RateLimiter::new(limits(100, 1500), None);
+        let took = calls_within(&limiter, 1500, true).await;
+        assert!(took >= Duration::from_secs(14 * 60), "{took:?}");
+        let waited = calls_within(&limiter, 1, true).await;
+        assert!(
+            waited > Duration::from_secs(40 * 60),
+            "the hour window decides: {waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn prefetch_leaves_a_reserve_for_interactive_calls() {
+        let limiter = RateLimiter::new(limits(10, 150), None);
+        calls_within(&limiter, 8, false).await;
+        assert!(
+            limiter.next_allowed(false).is_some(),
+            "prefetch stops at 80 %"
+        );
+        assert!(
+            limiter.next_allowed(true).is_none(),
+            "the analyst still has room"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_service_429_holds_every_call_until_retry_after() {
+        let limiter = RateLimiter::new(limits(100, 1500), None);
+        limiter.record_throttle(Utc::now() + chrono::Duration::seconds(30));
+        assert!(limiter.snapshot().throttled_until.is_some());
+        let waited = calls_within(&limiter, 1, true).await;
+        assert!(waited >= Duration::from_secs(29), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_processes_share_one_budget_through_the_log_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("budget.log");
+        let a = RateLimiter::new(limits(10, 150), Some(path.clone()));
+        let b = RateLimiter::new(limits(10, 150), Some(path));
+        calls_within(&a, 6, true).await;
+        calls_within(&b, 4, true).await;
+        assert_eq!(b.snapshot().windows[0].used, 10);
+        let waited = calls_within(&a, 1, true).await;
+        assert!(waited >= Duration::from_secs(59), "{waited:?}");
+    }
+
+    #[test]
+    fn a_share_scales_both_windows() {
+        let scaled = RateLimiter::scaled(&limits(100, 1500), Some(50));
+        assert_eq!((scaled[0].calls, scaled[1].calls), (50, 750));
+        assert_eq!(RateLimiter::scaled(&limits(100, 1500), None)[0].calls, 100);
+    }
+}
