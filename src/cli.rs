@@ -4,17 +4,31 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::ConnectionArgs;
+use crate::session::SessionOptions;
 use crate::sim::{self, Faults, SimConfig};
 
+mod commands;
+
+pub use commands::{Failure, run};
+
 const AFTER_HELP: &str = "\
+Connecting (flags win over the environment):
+  LRX_TENANT_ID, LRX_CLIENT_ID, LRX_CLIENT_SECRET   app registration with client credentials
+  LRX_TOKEN                                         a ready bearer token instead
+  LRX_API_URL, LRX_TOKEN_URL, LRX_CLOUD, LRX_REGION where the service lives
+  LRX_CACHE_DIR                                     where fetched results are cached
+
 Exit status:
   0  success
   1  an API, network or data error (the message says what failed and what to do)
   2  a usage or configuration error
 
 Examples:
-  lrx --demo                          open the terminal UI on the built-in simulated tenant
-  lrx demo-server --port 8080         run the simulated tenant for curl or another client";
+  lrx --demo                                   the terminal UI on the built-in simulated tenant
+  lrx actions --demo --status Failed --since 24h
+  lrx result --demo <ACTION_ID> --json | jq -r .script_output
+  lrx demo-server --port 8080                  the simulated tenant for curl or another client";
 
 #[derive(Debug, Parser)]
 #[command(name = "lrx", version, about = "Live Response eXplorer: browse Microsoft Defender for Endpoint Live Response results", after_help = AFTER_HELP)]
@@ -25,18 +39,89 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
     /// Use the built-in simulated tenant (no Azure account needed).
     #[arg(long, global = true)]
     pub demo: bool,
+    /// API host root, e.g. https://api.security.microsoft.com (lrx appends /api/...).
+    #[arg(long, global = true, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Full token URL, e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token.
+    #[arg(long, global = true, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// Directory (tenant) id [env: LRX_TENANT_ID].
+    #[arg(long, global = true, value_name = "ID")]
+    pub tenant: Option<String>,
+    /// Application (client) id [env: LRX_CLIENT_ID].
+    #[arg(long, global = true, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// commercial, legacy, gcc, gcc-high or dod [env: LRX_CLOUD].
+    #[arg(long, global = true)]
+    pub cloud: Option<String>,
+    /// Regional API host: us, eu, uk, au, swa, ina, aea [env: LRX_REGION].
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Where fetched results are cached [env: LRX_CACHE_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Neither read nor write the result cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Use only this share of the 100 calls/minute (and the hour's 1500, scaled alike),
+    /// leaving room for colleagues on the same app registration.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_calls_per_minute: Option<u32>,
     /// Write debug logs to the log file (never to the terminal); repeat for more.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 }
 
+impl GlobalArgs {
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            demo: self.demo.then(SimConfig::default),
+            connection: ConnectionArgs {
+                api_url: self.api_url.clone(),
+                token_url: self.token_url.clone(),
+                tenant: self.tenant.clone(),
+                client_id: self.client_id.clone(),
+                cloud: self.cloud.clone(),
+                region: self.region.clone(),
+            },
+            cache_dir: self.cache_dir.clone(),
+            no_cache: self.no_cache,
+            max_calls_per_minute: self.max_calls_per_minute,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List machine actions (Live Response sessions by default), newest first.
+    #[command(after_help = "\
+Examples:
+  lrx actions --demo
+  lrx actions --demo --status Failed --status TimeOut --since 24h
+  lrx actions --demo --machine wks-fin --json | jq -r .id")]
+    Actions(ActionsArgs),
+    /// Show one machine action and its commands.
+    #[command(after_help = "\
+Examples:
+  lrx show --demo <ACTION_ID>
+  lrx show --demo <ACTION_ID> --json | jq '.commands[] | {index, commandStatus}'")]
+    Show(ShowArgs),
+    /// Fetch and print the results of an action's commands.
+    #[command(after_help = "\
+Without --index, every command that has a result is fetched. Text output shows control
+characters and escape sequences visibly; --raw prints the exact bytes.
+
+Examples:
+  lrx result --demo <ACTION_ID>
+  lrx result --demo <ACTION_ID> --index 1 --raw > output.txt
+  lrx result --demo <ACTION_ID> --json | jq '{machine, exit_code}'
+  lrx result --demo <ACTION_ID> --save ./evidence")]
+    Result(ResultArgs),
     /// Run the simulated tenant as a standalone HTTP server.
     #[command(after_help = "\
 Examples:
@@ -44,6 +129,73 @@ Examples:
   lrx demo-server --link-ttl 20s --rate-limit 100/1m,1500/1h
   lrx demo-server --fault 500=0.05,truncate=0.1,429-every=25")]
     DemoServer(DemoServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ActionsArgs {
+    /// Only actions in this status (repeatable): Pending, InProgress, Succeeded, Failed, TimeOut, Cancelled.
+    #[arg(long = "status", value_name = "STATUS")]
+    pub statuses: Vec<String>,
+    /// Machine id (40 hex chars, filtered by the service) or part of its DNS name.
+    #[arg(long)]
+    pub machine: Option<String>,
+    /// Only actions requested by this user or app.
+    #[arg(long)]
+    pub requestor: Option<String>,
+    /// Only actions created within this long, e.g. 90m, 24h, 7d.
+    #[arg(long, value_parser = sim::parse_duration, conflicts_with = "from")]
+    pub since: Option<Duration>,
+    /// Only actions created at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_parser = parse_time_arg)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// At most this many actions.
+    #[arg(long, default_value_t = 200)]
+    pub limit: usize,
+    /// Include every action type, not only LiveResponse.
+    #[arg(long)]
+    pub all_types: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub action_id: String,
+    /// The action as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultArgs {
+    pub action_id: String,
+    /// Only this command index.
+    #[arg(long)]
+    pub index: Option<u32>,
+    /// One JSON object per result.
+    #[arg(long, conflicts_with = "raw")]
+    pub json: bool,
+    /// Save payloads (and GetFile files, decompressed) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<std::path::PathBuf>,
+    /// Print script_output exactly as received, control characters included.
+    #[arg(long)]
+    pub raw: bool,
+    /// Largest GetFile file to decompress (bytes); guards against gzip bombs.
+    #[arg(long, default_value_t = 3 * 1024 * 1024 * 1024)]
+    pub max_file_size: u64,
+}
+
+fn parse_time_arg(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::api::models::parse_time(text)
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+        .ok_or_else(|| format!("'{text}' is not a time like 2026-11-26T14:00:00Z or 2026-11-26"))
 }
 
 #[derive(Debug, Args)]

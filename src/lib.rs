@@ -4,7 +4,9 @@
 
 pub mod api;
 pub mod cli;
+pub mod config;
 pub mod fetch;
+pub mod session;
 pub mod sim;
 pub mod transcript;
 

@@ -1,10 +1,38 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use lrx::cli::{Cli, Command};
+use lrx::cli::{Cli, Command, Failure};
+
+/// Logs go to a file in the state directory, never to the terminal (the TUI owns it).
+fn start_logging(verbosity: u8) {
+    let paths = lrx::config::Paths::discover();
+    let path = paths.log_file();
+    let level = match verbosity {
+        0 => "lrx=info",
+        1 => "lrx=debug",
+        _ => "lrx=trace,reqwest=debug",
+    };
+    let opened = std::fs::create_dir_all(&paths.state_dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+    });
+    if let Ok(file) = opened {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("LRX_LOG")
+                    .unwrap_or_else(|_| level.into()),
+            )
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    start_logging(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -17,15 +45,22 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match &cli.command {
-            Some(Command::DemoServer(args)) => lrx::cli::demo_server(args).await,
-            None => anyhow::bail!("the terminal UI is not built yet; run `lrx demo-server`"),
+            Some(
+                Command::DemoServer(_)
+                | Command::Actions(_)
+                | Command::Show(_)
+                | Command::Result(_),
+            ) => lrx::cli::run(&cli).await,
+            None => Err(Failure::Usage(
+                "the terminal UI is not built yet; try `lrx actions --demo`".into(),
+            )),
         }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("lrx: {error:#}");
-            ExitCode::from(1)
+        Err(failure) => {
+            eprintln!("lrx: {}", failure.message());
+            ExitCode::from(failure.exit_code())
         }
     }
 }

@@ -28,7 +28,7 @@ impl ExitCode {
 pub struct ScriptResult {
     pub script_name: Option<String>,
     pub exit_code: ExitCode,
-    /// Raw text (not sanitised): sanitise at the point of display.
+    /// Exactly as received (not sanitised, padding kept): sanitise at the point of display.
     pub script_output: String,
     pub script_errors: String,
     /// What was wrong with the payload, in words for a banner.
@@ -37,11 +37,15 @@ pub struct ScriptResult {
     pub invalid_utf8: bool,
 }
 
-fn trim_nul_padding(text: &mut String) -> usize {
-    let kept = text.trim_end_matches('\0').len();
-    let trimmed = text.len() - kept;
-    text.truncate(kept);
-    trimmed
+fn nul_padding(text: &str) -> usize {
+    text.len() - text.trim_end_matches('\0').len()
+}
+
+impl ScriptResult {
+    /// `script_output` without the trailing NUL padding Windows transcripts carry.
+    pub fn visible_output(&self) -> &str {
+        &self.script_output[..self.script_output.len() - self.nul_padding_trimmed]
+    }
 }
 
 /// Escapes raw control characters inside JSON strings, which real payloads have been seen
@@ -185,7 +189,7 @@ pub fn script_result(bytes: &[u8]) -> ScriptResult {
             fallback(&text, invalid_utf8)
         }
     };
-    result.nul_padding_trimmed = trim_nul_padding(&mut result.script_output);
+    result.nul_padding_trimmed = nul_padding(&result.script_output);
     result.problems = problems;
     result
 }
@@ -241,6 +245,15 @@ pub fn gunzip_bounded(
     }
 }
 
+/// The first `count` decompressed bytes (less if the file is shorter or corrupt).
+pub fn gunzip_head(input: impl Read, count: u64) -> Vec<u8> {
+    let mut head = Vec::new();
+    let _ = flate2::read::GzDecoder::new(input)
+        .take(count)
+        .read_to_end(&mut head);
+    head
+}
+
 /// A file type from its first bytes, for the GetFile summary.
 pub fn sniff_type(head: &[u8]) -> &'static str {
     match head {
@@ -252,6 +265,7 @@ pub fn sniff_type(head: &[u8]) -> &'static str {
         [0x1f, 0x8b, ..] => "gzip data",
         [b'%', b'P', b'D', b'F', ..] => "PDF document",
         [b'r', b'e', b'g', b'f', ..] => "Windows registry hive",
+        [] => "empty",
         _ if head
             .iter()
             .take(512)
@@ -271,7 +285,8 @@ mod tests {
     fn decodes_the_documented_shape_and_trims_nul_padding() {
         let result = script_result(br#"{"script_name":"a.ps1","exit_code":0,"script_output":"hi\n\u0000\u0000","script_errors":""}"#);
         assert_eq!(result.exit_code, ExitCode::Code(0));
-        assert_eq!(result.script_output, "hi\n");
+        assert_eq!(result.visible_output(), "hi\n");
+        assert_eq!(result.script_output, "hi\n\0\0");
         assert_eq!(result.nul_padding_trimmed, 2);
         assert!(result.problems.is_empty());
     }

@@ -1,0 +1,507 @@
+//! The non-interactive commands: `actions`, `show`, `result`.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, Local, Utc};
+use serde_json::json;
+use unicode_width::UnicodeWidthStr as _;
+
+use super::{ActionsArgs, Cli, Command, ResultArgs, ShowArgs};
+use crate::api::models::{Command as ApiCommand, CommandType, MachineAction};
+use crate::api::{ApiError, ListQuery};
+use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey, ResultState};
+use crate::session::{Session, SessionError};
+use crate::transcript::decode::{self, ExitCode};
+use crate::transcript::sanitize;
+
+/// A command's failure, with the exit status it maps to.
+#[derive(Debug)]
+pub enum Failure {
+    /// Exit 2: the user can fix the invocation or configuration.
+    Usage(String),
+    /// Exit 1: the service, the network or the data.
+    Runtime(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            Self::Runtime(_) => 1,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Usage(message) | Self::Runtime(message) => message,
+        }
+    }
+}
+
+impl From<SessionError> for Failure {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::Config(error) => Self::Usage(error.to_string()),
+            other => Self::Runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::MissingCredentials(message) => Self::Usage(message),
+            other => Self::Runtime(other.to_string()),
+        }
+    }
+}
+
+fn io_failure(error: &std::io::Error) -> Failure {
+    // A closed pipe (`| head`) is not a failure of ours.
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    Failure::Runtime(format!("could not write the output: {error}"))
+}
+
+pub async fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Some(Command::Actions(args)) => actions(cli, args).await,
+        Some(Command::Show(args)) => show(cli, args).await,
+        Some(Command::Result(args)) => result(cli, args).await,
+        Some(Command::DemoServer(args)) => super::demo_server(args)
+            .await
+            .map_err(|e| Failure::Runtime(format!("{e:#}"))),
+        None => Err(Failure::Usage("no command given".into())),
+    }
+}
+
+fn local(time: Option<DateTime<Utc>>) -> String {
+    time.map_or_else(
+        || "-".into(),
+        |t| {
+            t.with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        },
+    )
+}
+
+/// Pads or cuts sanitised text to a display width.
+fn cell(text: &str, width: usize) -> String {
+    let clean = sanitize::line(text);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in clean.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width {
+            if width > 0 {
+                out.pop();
+                out.push('…');
+            }
+            return out;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push_str(&" ".repeat(width.saturating_sub(out.width())));
+    out
+}
+
+fn is_machine_id(text: &str) -> bool {
+    text.len() == 40 && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+async fn actions(cli: &Cli, args: &ActionsArgs) -> Result<(), Failure> {
+    let session = Session::open(cli.global.session_options()).await?;
+    let machine_id = args
+        .machine
+        .as_deref()
+        .filter(|m| is_machine_id(m))
+        .map(str::to_ascii_lowercase);
+    let since = args.from.or_else(|| {
+        args.since
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| Utc::now() - d)
+    });
+    let query = ListQuery {
+        statuses: args.statuses.clone(),
+        machine_id: machine_id.clone(),
+        requestor: args.requestor.clone(),
+        action_type: (!args.all_types).then(|| "LiveResponse".into()),
+        since,
+        // A name filter is applied here, so ask the service for more and cut after.
+        limit: if args.machine.is_some() && machine_id.is_none() {
+            0
+        } else {
+            args.limit
+        },
+    };
+    let mut list = session.client.list_actions(&query, true).await?;
+    if let (Some(name), None) = (&args.machine, &machine_id) {
+        let needle = name.to_ascii_lowercase();
+        list.retain(|a| a.computer_dns_name.to_ascii_lowercase().contains(&needle));
+        list.truncate(args.limit);
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for action in &list {
+            let line =
+                serde_json::to_string(action).map_err(|e| Failure::Runtime(e.to_string()))?;
+            writeln!(out, "{line}").map_err(|e| io_failure(&e))?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} {} {} {} {} {} COMMENT",
+        cell("STATUS", 10),
+        cell("CREATED", 19),
+        cell("MACHINE", 32),
+        cell("REQUESTOR", 28),
+        cell("CMDS", 5),
+        cell("ID", 36),
+    )
+    .map_err(|e| io_failure(&e))?;
+    for action in &list {
+        let commands = format!("{}/{}", action.done_count(), action.commands.len());
+        let failed = if action.failed_count() > 0 {
+            format!(" {} failed", action.failed_count())
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{} {} {} {} {} {} {}{}",
+            cell(action.status.as_str(), 10),
+            cell(&local(action.creation_date_time_utc), 19),
+            cell(&action.computer_dns_name, 32),
+            cell(&action.requestor, 28),
+            cell(&commands, 5),
+            cell(&action.id, 36),
+            cell(&action.requestor_comment, 60).trim_end(),
+            failed
+        )
+        .map_err(|e| io_failure(&e))?;
+    }
+    if list.is_empty() {
+        eprintln!(
+            "No machine actions match. (Sessions started from the portal's device page are not visible through the API.)"
+        );
+    }
+    Ok(())
+}
+
+async fn show(cli: &Cli, args: &ShowArgs) -> Result<(), Failure> {
+    let session = Session::open(cli.global.session_options()).await?;
+    let action = session.client.get_action(&args.action_id, true).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let line = serde_json::to_string(&action).map_err(|e| Failure::Runtime(e.to_string()))?;
+        return writeln!(out, "{line}").map_err(|e| io_failure(&e));
+    }
+    let text = describe_action(&action);
+    out.write_all(text.as_bytes()).map_err(|e| io_failure(&e))
+}
+
+fn describe_action(action: &MachineAction) -> String {
+    let mut text = format!(
+        "Action    {}\nType      {}\nStatus    {}\nMachine   {} ({})\nRequestor {}\nComment   {}\nCreated   {}\nUpdated   {}\n",
+        sanitize::line(&action.id),
+        sanitize::line(&action.action_type),
+        sanitize::line(action.status.as_str()),
+        sanitize::line(&action.computer_dns_name),
+        sanitize::line(&action.machine_id),
+        sanitize::line(&action.requestor),
+        sanitize::line(&action.requestor_comment),
+        local(action.creation_date_time_utc),
+        local(action.last_update_date_time_utc),
+    );
+    if let Some(comment) = &action.cancellation_comment {
+        text.push_str(&format!(
+            "Cancelled {} by {}\n",
+            sanitize::line(comment),
+            sanitize::line(action.cancellation_requestor.as_deref().unwrap_or("?"))
+        ));
+    }
+    text.push_str("\nIDX TYPE       STATUS     DURATION  TARGET\n");
+    for command in &action.commands {
+        let duration = command
+            .duration()
+            .map_or_else(|| "-".into(), |d| format!("{}s", d.num_seconds()));
+        text.push_str(&format!(
+            "{:>3} {} {} {} {}\n",
+            command.index,
+            cell(command.command.command_type.as_str(), 10),
+            cell(command.command_status.as_str(), 10),
+            cell(&duration, 9),
+            sanitize::line(&command.target())
+        ));
+        for error in &command.errors {
+            text.push_str(&format!("    error: {}\n", sanitize::line(error)));
+        }
+    }
+    text
+}
+
+/// One fetched result, decoded for output.
+struct Output {
+    command: ApiCommand,
+    fetched: Arc<Fetched>,
+}
+
+async fn result(cli: &Cli, args: &ResultArgs) -> Result<(), Failure> {
+    let mut session = Session::open(cli.global.session_options()).await?;
+    let action = session.client.get_action(&args.action_id, true).await?;
+    let wanted: Vec<&ApiCommand> = match args.index {
+        Some(index) => {
+            let Some(command) = action.commands.iter().find(|c| c.index == index) else {
+                return Err(Failure::Usage(format!(
+                    "action {} has no command with index {index} (it has {})",
+                    sanitize::line(&action.id),
+                    action.commands.len()
+                )));
+            };
+            if !command.has_result() {
+                return Err(Failure::Runtime(no_result_reason(command)));
+            }
+            vec![command]
+        }
+        None => {
+            for command in action.commands.iter().filter(|c| !c.has_result()) {
+                eprintln!("lrx: {}", no_result_reason(command));
+            }
+            action.commands.iter().filter(|c| c.has_result()).collect()
+        }
+    };
+    if let Some(dir) = &args.save {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::Runtime(format!("could not create {}: {e}", dir.display())))?;
+    }
+    for command in &wanted {
+        session.engine.fetch(
+            ResultKey::new(action.id.clone(), command.index),
+            Priority::Interactive,
+        );
+    }
+    // Print in index order as results arrive.
+    let mut done: BTreeMap<u32, Result<Arc<Fetched>, String>> = BTreeMap::new();
+    let mut next = 0usize;
+    let mut failures = 0;
+    while next < wanted.len() {
+        let Some(event) = session.events.recv().await else {
+            return Err(Failure::Runtime(
+                "the fetch engine stopped unexpectedly".into(),
+            ));
+        };
+        if let FetchEvent::State(key, state) = event {
+            match state {
+                ResultState::Ready(fetched) => {
+                    done.insert(key.index, Ok(fetched));
+                }
+                ResultState::Failed(reason) => {
+                    done.insert(key.index, Err(reason));
+                }
+                ResultState::WaitingForBudget { until } if !args.json => {
+                    eprintln!(
+                        "lrx: waiting for API budget until {}",
+                        until.with_timezone(&Local).format("%H:%M:%S")
+                    );
+                }
+                _ => {}
+            }
+        }
+        while let Some(outcome) = wanted.get(next).and_then(|c| done.remove(&c.index)) {
+            let command = wanted[next];
+            next += 1;
+            match outcome {
+                Ok(fetched) => print_result(
+                    &action,
+                    Output {
+                        command: command.clone(),
+                        fetched,
+                    },
+                    args,
+                )?,
+                Err(reason) => {
+                    failures += 1;
+                    eprintln!("lrx: index {}: {}", command.index, sanitize::line(&reason));
+                }
+            }
+        }
+    }
+    if failures > 0 {
+        return Err(Failure::Runtime(format!(
+            "{failures} of {} results could not be fetched (see above)",
+            wanted.len()
+        )));
+    }
+    Ok(())
+}
+
+fn no_result_reason(command: &ApiCommand) -> String {
+    let why = match (&command.command.command_type, &command.command_status) {
+        (CommandType::PutFile, _) => "PutFile commands have no result".to_string(),
+        (_, crate::api::models::CommandStatus::Failed) => format!(
+            "the command failed: {}",
+            command
+                .errors
+                .first()
+                .map_or_else(|| "no error given".into(), |e| sanitize::line(e))
+        ),
+        (_, status) => format!("the command is {status}, not completed yet"),
+    };
+    format!(
+        "index {} ({} {}) has no result: {why}",
+        command.index,
+        command.command.command_type,
+        sanitize::line(&command.target())
+    )
+}
+
+fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Result<(), Failure> {
+    let Output { command, fetched } = output;
+    let raw = std::fs::read(&fetched.path)
+        .map_err(|e| Failure::Runtime(format!("could not read the fetched result: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    let base_name = format!("{}-{}", sanitize::file_name(&action.id), command.index);
+    let mut record = json!({
+        "action_id": action.id,
+        "index": command.index,
+        "machine": action.computer_dns_name,
+        "command_type": command.command.command_type.as_str(),
+        "link_expires_at": fetched.link_expires_at.map(|t| t.to_rfc3339()),
+        "from_cache": fetched.from_cache,
+        "sha256": fetched.sha256,
+    });
+    if command.command.command_type == CommandType::GetFile {
+        let name = fetched
+            .file_name
+            .as_deref()
+            .map(|n| n.trim_end_matches(".gz").to_string())
+            .unwrap_or_else(|| {
+                command
+                    .param("Path")
+                    .unwrap_or("file")
+                    .rsplit(['\\', '/'])
+                    .next()
+                    .unwrap_or("file")
+                    .to_string()
+            });
+        let safe_name = sanitize::file_name(&format!("{base_name}-{name}"));
+        let (size, saved) = match &args.save {
+            Some(dir) => {
+                let path = dir.join(&safe_name);
+                let file = crate::fetch::cache::private_file(&path).map_err(|e| {
+                    Failure::Runtime(format!("could not write {}: {e}", path.display()))
+                })?;
+                let size = decode::gunzip_bounded(
+                    &raw[..],
+                    std::io::BufWriter::new(file),
+                    args.max_file_size,
+                )
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+                (size, Some(path))
+            }
+            None => (
+                decode::gunzip_bounded(&raw[..], std::io::sink(), args.max_file_size)
+                    .map_err(|e| Failure::Runtime(e.to_string()))?,
+                None,
+            ),
+        };
+        let head = decode::gunzip_head(&raw[..], 4096);
+        record["script_name"] = json!(null);
+        record["file_name"] = json!(name);
+        record["size"] = json!(size);
+        record["compressed_size"] = json!(fetched.size);
+        record["file_type"] = json!(decode::sniff_type(&head));
+        if let Some(path) = &saved {
+            record["saved_to"] = json!(path.display().to_string());
+        }
+        if args.json {
+            return writeln!(out, "{record}").map_err(|e| io_failure(&e));
+        }
+        return writeln!(
+            out,
+            "== {} · index {} · GetFile {} ==\nfile {} · {} bytes ({} compressed) · {} · sha256 {}{}",
+            sanitize::line(&action.computer_dns_name),
+            command.index,
+            sanitize::line(&command.target()),
+            sanitize::line(&name),
+            size,
+            fetched.size,
+            decode::sniff_type(&head),
+            fetched.sha256,
+            saved.map(|p| format!("\nsaved to {}", p.display())).unwrap_or_default()
+        )
+        .map_err(|e| io_failure(&e));
+    }
+    let decoded = decode::script_result(&raw);
+    if let Some(dir) = &args.save {
+        let path = dir.join(sanitize::file_name(&format!(
+            "{base_name}-{}.json",
+            decoded.script_name.as_deref().unwrap_or("script")
+        )));
+        std::fs::write(&path, &raw)
+            .map_err(|e| Failure::Runtime(format!("could not write {}: {e}", path.display())))?;
+        record["saved_to"] = json!(path.display().to_string());
+    }
+    record["script_name"] = json!(decoded.script_name);
+    record["exit_code"] = match &decoded.exit_code {
+        ExitCode::Code(code) => json!(code),
+        ExitCode::Unusual(text) => json!(text),
+        ExitCode::Missing => json!(null),
+    };
+    record["script_output"] = json!(decoded.script_output);
+    record["script_errors"] = json!(decoded.script_errors);
+    if !decoded.problems.is_empty() {
+        record["problems"] = json!(decoded.problems);
+    }
+    if args.json {
+        return writeln!(out, "{record}").map_err(|e| io_failure(&e));
+    }
+    if args.raw {
+        return out
+            .write_all(decoded.script_output.as_bytes())
+            .map_err(|e| io_failure(&e));
+    }
+    let exit = match &decoded.exit_code {
+        ExitCode::Code(code) => format!("exit {code}"),
+        ExitCode::Unusual(text) => format!("exit {}", sanitize::line(text)),
+        ExitCode::Missing => "exit ?".into(),
+    };
+    writeln!(
+        out,
+        "== {} · index {} · {} · {exit} ==",
+        sanitize::line(&action.computer_dns_name),
+        command.index,
+        sanitize::line(&command.target())
+    )
+    .map_err(|e| io_failure(&e))?;
+    for problem in &decoded.problems {
+        writeln!(out, "!! {}", sanitize::line(problem)).map_err(|e| io_failure(&e))?;
+    }
+    let (text, findings) = sanitize::document(decoded.visible_output());
+    out.write_all(text.as_bytes()).map_err(|e| io_failure(&e))?;
+    if !text.ends_with('\n') {
+        writeln!(out).map_err(|e| io_failure(&e))?;
+    }
+    if !decoded.script_errors.is_empty() {
+        writeln!(out, "-- script_errors --").map_err(|e| io_failure(&e))?;
+        let (errors, _) = sanitize::document(&decoded.script_errors);
+        out.write_all(errors.as_bytes())
+            .map_err(|e| io_failure(&e))?;
+        if !errors.ends_with('\n') {
+            writeln!(out).map_err(|e| io_failure(&e))?;
+        }
+    }
+    if findings.total() > 0 {
+        eprintln!(
+            "lrx: {} control or invisible characters were shown as placeholders (use --raw for the exact bytes)",
+            findings.total()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Where lrx keeps things (XDG paths via `directories`) and how it finds the tenant to talk
+//! to: flags first, then `LRX_*` environment variables. Secrets only ever come from the
+//! environment (or, with sign-in profiles, the OS keyring) — never from a file.
+
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use crate::api::auth::Secret;
+use crate::api::cloud::{Cloud, Endpoints};
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Paths {
+    pub fn discover() -> Self {
+        match directories::ProjectDirs::from("", "", "lrx") {
+            Some(dirs) => Self {
+                config_dir: dirs.config_dir().to_path_buf(),
+                cache_dir: dirs.cache_dir().to_path_buf(),
+                state_dir: dirs
+                    .state_dir()
+                    .unwrap_or_else(|| dirs.data_local_dir())
+                    .to_path_buf(),
+            },
+            // No home directory at all (a bare container): keep everything together.
+            None => {
+                let base = std::env::temp_dir().join("lrx");
+                Self {
+                    config_dir: base.join("config"),
+                    cache_dir: base.join("cache"),
+                    state_dir: base.join("state"),
+                }
+            }
+        }
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.state_dir.join("lrx.log")
+    }
+}
+
+/// How to get a token.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    ClientSecret { client_id: String, secret: Secret },
+    Token(Secret),
+}
+
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub api_root: String,
+    pub token_url: String,
+    pub scope: String,
+    pub tenant_id: String,
+    pub credential: Credential,
+    pub cloud: Cloud,
+}
+
+impl Connection {
+    /// Keeps caches and budgets of different tenants and apps apart, without putting ids
+    /// into file names.
+    pub fn scope_key(&self) -> String {
+        let identity = match &self.credential {
+            Credential::ClientSecret { client_id, .. } => client_id.clone(),
+            Credential::Token(_) => "token".into(),
+        };
+        let digest = Sha256::digest(format!("{}|{}|{}", self.api_root, self.tenant_id, identity));
+        hex::encode(&digest[..8])
+    }
+}
+
+/// What the user gave on the command line; `None` means "look at the environment".
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionArgs {
+    pub api_url: Option<String>,
+    pub token_url: Option<String>,
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    pub cloud: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl ConnectionArgs {
+    pub fn resolve(&self) -> Result<Connection, ConfigError> {
+        let cloud: Cloud = self
+            .cloud
+            .clone()
+            .or_else(|| env("LRX_CLOUD"))
+            .map(|c| c.parse())
+            .transpose()
+            .map_err(ConfigError)?
+            .unwrap_or_default();
+        let region = self.region.clone().or_else(|| env("LRX_REGION"));
+        let token = env("LRX_TOKEN");
+        let tenant = self.tenant.clone().or_else(|| env("LRX_TENANT_ID"));
+        let tenant_for_urls = tenant.clone().unwrap_or_else(|| "organizations".into());
+        let defaults = Endpoints::for_cloud(cloud, region.as_deref(), &tenant_for_urls)
+            .map_err(ConfigError)?;
+        let api_root = self
+            .api_url
+            .clone()
+            .or_else(|| env("LRX_API_URL"))
+            .unwrap_or(defaults.api_root);
+        url::Url::parse(&api_root)
+            .map_err(|e| ConfigError(format!("the API URL '{api_root}' is not a URL: {e}")))?;
+        let token_url = self
+            .token_url
+            .clone()
+            .or_else(|| env("LRX_TOKEN_URL"))
+            .unwrap_or(defaults.token_url);
+        let credential = if let Some(token) = token {
+            Credential::Token(Secret::new(token))
+        } else {
+            let tenant_missing =
+                tenant.is_none() && self.token_url.is_none() && env("LRX_TOKEN_URL").is_none();
+            let client_id = self.client_id.clone().or_else(|| env("LRX_CLIENT_ID"));
+            let secret = env("LRX_CLIENT_SECRET");
+            let mut missing = Vec::new();
+            if tenant_missing {
+                missing.push("the tenant id (--tenant or LRX_TENANT_ID)");
+            }
+            if client_id.is_none() {
+                missing.push("the app's client id (--client-id or LRX_CLIENT_ID)");
+            }
+            if secret.is_none() {
+                missing.push("the client secret (LRX_CLIENT_SECRET)");
+            }
+            if !missing.is_empty() {
+                return Err(ConfigError(format!(
+                    "lrx does not know how to sign in: missing {}. Set them, or set LRX_TOKEN to a bearer token, or try `lrx --demo` for the simulated tenant.",
+                    missing.join(", ")
+                )));
+            }
+            Credential::ClientSecret {
+                client_id: client_id.unwrap_or_default(),
+                secret: Secret::new(secret.unwrap_or_default()),
+            }
+        };
+        Ok(Connection {
+            api_root,
+            token_url,
+            scope: defaults.scope,
+            tenant_id: tenant.unwrap_or_default(),
+            credential,
+            cloud,
+        })
+    }
+}

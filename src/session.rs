@@ -1,0 +1,186 @@
+//! One connected session: the client, the rate budget, the cache and the fetch engine for
+//! one tenant and app — or for the built-in simulated tenant with `--demo`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::api::MdeClient;
+use crate::api::auth::{Authenticator, ClientSecretCredential, Secret, StaticToken, TokenSource};
+use crate::config::{ConfigError, Connection, ConnectionArgs, Credential, Paths};
+use crate::fetch::cache::{Cache, DEFAULT_MAX_BYTES};
+use crate::fetch::{EngineConfig, FetchEngine, FetchEvent, RateLimiter};
+use crate::sim::{self, SimConfig, SimHandle, WindowLimit};
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Start the simulated tenant in-process and connect to it.
+    pub demo: Option<SimConfig>,
+    pub connection: ConnectionArgs,
+    pub cache_dir: Option<PathBuf>,
+    pub no_cache: bool,
+    pub max_calls_per_minute: Option<u32>,
+}
+
+/// Removes the no-cache scratch directory when the session ends.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct Session {
+    pub client: Arc<MdeClient>,
+    pub limiter: Arc<RateLimiter>,
+    pub engine: FetchEngine,
+    pub events: mpsc::UnboundedReceiver<FetchEvent>,
+    /// What to call this tenant on screen.
+    pub label: String,
+    pub cloud: String,
+    pub demo: Option<SimHandle>,
+    _scratch: ScratchDir,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("could not start the simulated tenant: {0}")]
+    Demo(std::io::Error),
+    #[error("could not prepare {what} at {path}: {error}")]
+    Storage {
+        what: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("could not build the HTTP client: {0}")]
+    Http(String),
+}
+
+pub fn http_client() -> Result<reqwest::Client, SessionError> {
+    crate::install_crypto_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("lrx/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(15))
+        .read_timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| SessionError::Http(e.without_url().to_string()))
+}
+
+impl Session {
+    pub async fn open(options: SessionOptions) -> Result<Self, SessionError> {
+        let paths = Paths::discover();
+        let (connection, limits, demo) = match &options.demo {
+            Some(config) => {
+                let handle = sim::start(config.clone())
+                    .await
+                    .map_err(SessionError::Demo)?;
+                let e = &handle.endpoints;
+                let connection = Connection {
+                    api_root: e.base_url.clone(),
+                    token_url: e.token_url.clone(),
+                    scope: "https://api.securitycenter.microsoft.com/.default".into(),
+                    tenant_id: e.tenant_id.clone(),
+                    credential: Credential::ClientSecret {
+                        client_id: e.client_id.clone(),
+                        secret: Secret::new(e.client_secret.clone()),
+                    },
+                    cloud: crate::api::cloud::Cloud::Commercial,
+                };
+                (connection, e.limits.clone(), Some(handle))
+            }
+            None => (
+                options.connection.resolve()?,
+                vec![WindowLimit::PER_MINUTE, WindowLimit::PER_HOUR],
+                None,
+            ),
+        };
+        let scope = connection.scope_key();
+        let limits = RateLimiter::scaled(&limits, options.max_calls_per_minute);
+        // A demo tenant lives as long as this process, so its budget is this process's own;
+        // a real tenant's budget is shared by every lrx process on the machine.
+        let budget_file = demo
+            .is_none()
+            .then(|| paths.state_dir.join("budget").join(format!("{scope}.log")));
+        let limiter = Arc::new(RateLimiter::new(limits, budget_file));
+        let source: Box<dyn TokenSource> = match &connection.credential {
+            Credential::ClientSecret { client_id, secret } => Box::new(ClientSecretCredential {
+                token_url: connection.token_url.clone(),
+                tenant_id: connection.tenant_id.clone(),
+                client_id: client_id.clone(),
+                secret: secret.clone(),
+                scope: connection.scope.clone(),
+            }),
+            Credential::Token(token) => Box::new(StaticToken(token.clone())),
+        };
+        let http = http_client()?;
+        let budget: Arc<dyn crate::api::CallBudget> = limiter.clone();
+        let client = Arc::new(MdeClient::new(
+            http,
+            &connection.api_root,
+            Authenticator::new(source),
+            budget,
+        ));
+        let scratch = paths
+            .state_dir
+            .join(format!("scratch-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).map_err(|error| SessionError::Storage {
+            what: "a scratch directory",
+            path: scratch.clone(),
+            error,
+        })?;
+        let scratch = ScratchDir(scratch);
+        let cache = if options.no_cache {
+            None
+        } else {
+            let root = match (&options.cache_dir, &demo) {
+                (Some(dir), _) => dir.clone(),
+                (None, Some(_)) => scratch.0.join("demo-cache"),
+                (None, None) => std::env::var_os("LRX_CACHE_DIR")
+                    .map_or_else(|| paths.cache_dir.join("results"), PathBuf::from),
+            };
+            Some(
+                Cache::open(&root, &scope, DEFAULT_MAX_BYTES).map_err(|error| {
+                    SessionError::Storage {
+                        what: "the result cache",
+                        path: root.clone(),
+                        error,
+                    }
+                })?,
+            )
+        };
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let engine = crate::fetch::engine::spawn(
+            Arc::clone(&client),
+            Arc::clone(&limiter),
+            EngineConfig {
+                cache,
+                scratch_dir: scratch.0.clone(),
+                concurrent_downloads: 4,
+                download_retries: 3,
+            },
+            events_tx,
+        );
+        let label = if demo.is_some() {
+            "demo tenant (simulated)".to_string()
+        } else if connection.tenant_id.is_empty() {
+            client.identity()
+        } else {
+            format!("tenant {}", connection.tenant_id)
+        };
+        Ok(Self {
+            client,
+            limiter,
+            engine,
+            events,
+            label,
+            cloud: format!("{:?}", connection.cloud).to_ascii_lowercase(),
+            demo,
+            _scratch: scratch,
+        })
+    }
+}

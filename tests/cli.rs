@@ -1,0 +1,245 @@
+//! The real `lrx` binary end to end against `--demo` (the simulated tenant in-process).
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Home(tempfile::TempDir);
+
+impl Home {
+    fn new() -> Self {
+        Self(tempfile::tempdir().expect("tempdir"))
+    }
+
+    fn lrx(&self, args: &[&str]) -> Output {
+        let home = self.0.path();
+        Command::new(env!("CARGO_BIN_EXE_lrx"))
+            .args(args)
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env_remove("LRX_TENANT_ID")
+            .env_remove("LRX_CLIENT_ID")
+            .env_remove("LRX_CLIENT_SECRET")
+            .env_remove("LRX_TOKEN")
+            .env_remove("LRX_API_URL")
+            .output()
+            .expect("lrx runs")
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    assert!(output.status.success(), "{}", stderr(output));
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn actions_lists_live_response_sessions_as_json_lines() {
+    let home = Home::new();
+    let actions = json_lines(&home.lrx(&["actions", "--demo", "--json", "--limit", "25"]));
+    assert_eq!(actions.len(), 25);
+    assert!(actions.iter().all(|a| a["type"] == "LiveResponse"));
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["id"].is_string() && a["computerDnsName"].is_string())
+    );
+    let failed = json_lines(&home.lrx(&[
+        "actions", "--demo", "--json", "--status", "Failed", "--since", "7d",
+    ]));
+    assert!(!failed.is_empty() && failed.iter().all(|a| a["status"] == "Failed"));
+    let by_name = json_lines(&home.lrx(&["actions", "--demo", "--json", "--machine", "srv-dc01"]));
+    assert!(by_name.iter().all(|a| {
+        a["computerDnsName"]
+            .as_str()
+            .is_some_and(|n| n.contains("srv-dc01"))
+    }));
+}
+
+#[test]
+fn actions_table_has_a_header_and_one_row_per_action() {
+    let home = Home::new();
+    let output = home.lrx(&["actions", "--demo", "--limit", "5"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("STATUS") && lines[0].contains("MACHINE"));
+    assert_eq!(lines.len(), 6);
+}
+
+fn find_action(home: &Home, predicate: impl Fn(&Value) -> bool) -> Value {
+    json_lines(&home.lrx(&["actions", "--demo", "--json", "--limit", "1000"]))
+        .into_iter()
+        .find(|a| predicate(a))
+        .expect("a matching action in the demo tenant")
+}
+
+fn has_completed(action: &Value, command_type: &str) -> bool {
+    action["commands"].as_array().is_some_and(|commands| {
+        commands
+            .iter()
+            .any(|c| c["command"]["type"] == command_type && c["commandStatus"] == "Completed")
+    })
+}
+
+#[test]
+fn result_json_carries_the_documented_fields() {
+    let home = Home::new();
+    let action = find_action(&home, |a| {
+        a["status"] == "Succeeded" && has_completed(a, "RunScript")
+    });
+    let id = action["id"].as_str().expect("id");
+    let results = json_lines(&home.lrx(&["result", "--demo", id, "--json"]));
+    assert!(!results.is_empty());
+    for result in &results {
+        for field in [
+            "action_id",
+            "index",
+            "machine",
+            "command_type",
+            "link_expires_at",
+            "from_cache",
+            "sha256",
+        ] {
+            assert!(result.get(field).is_some(), "{field} missing in {result}");
+        }
+        assert_eq!(result["action_id"], id);
+        assert_eq!(result["from_cache"], false);
+        if result["command_type"] == "RunScript" {
+            assert!(result["script_name"].is_string());
+            assert!(result["exit_code"].is_i64());
+            assert!(result["script_output"].is_string() && result["script_errors"].is_string());
+        } else {
+            assert!(result["file_name"].is_string() && result["size"].is_u64());
+        }
+        assert_eq!(result["sha256"].as_str().map(str::len), Some(64));
+    }
+}
+
+#[test]
+fn hostile_output_is_shown_visibly_and_raw_gives_the_exact_bytes() {
+    let home = Home::new();
+    let action = find_action(&home, |a| {
+        a["commands"][0]["command"]["params"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|kv| kv["value"] == "-All"))
+            && a["status"] == "Succeeded"
+    });
+    let id = action["id"].as_str().expect("id");
+    let text = home.lrx(&["result", "--demo", id, "--index", "0"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert!(
+        !text.stdout.contains(&0x1b),
+        "no raw ESC reaches the terminal"
+    );
+    assert!(
+        !text.stdout.iter().any(|b| *b < 0x20 && *b != b'\n'),
+        "no C0 control besides newline"
+    );
+    let shown = stdout(&text);
+    assert!(
+        shown.contains("\u{241b}[2J"),
+        "ESC shown as a control picture"
+    );
+    assert!(shown.contains("<U+202E>"), "bidi override named");
+    assert!(stderr(&text).contains("placeholders"));
+    let raw = home.lrx(&["result", "--demo", id, "--index", "0", "--raw"]);
+    assert!(raw.stdout.contains(&0x1b), "--raw keeps the exact bytes");
+}
+
+#[test]
+fn save_writes_payloads_and_decompressed_files() {
+    let home = Home::new();
+    let action = find_action(&home, |a| {
+        a["status"] == "Succeeded" && has_completed(a, "GetFile") && has_completed(a, "RunScript")
+    });
+    let id = action["id"].as_str().expect("id");
+    let dir = home.0.path().join("evidence");
+    let results = json_lines(&home.lrx(&[
+        "result",
+        "--demo",
+        id,
+        "--json",
+        "--save",
+        dir.to_str().expect("utf8"),
+    ]));
+    for result in results {
+        let saved = result["saved_to"].as_str().expect("saved_to");
+        let bytes = std::fs::read(saved).expect("saved file");
+        if result["command_type"] == "GetFile" {
+            assert_eq!(bytes.len() as u64, result["size"].as_u64().expect("size"));
+        } else {
+            let payload: Value = serde_json::from_slice(&bytes).expect("the raw payload");
+            assert_eq!(payload["script_output"], result["script_output"]);
+        }
+    }
+}
+
+#[test]
+fn failures_say_what_happened_and_exit_with_meaningful_codes() {
+    let home = Home::new();
+    let missing = home.lrx(&["actions"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let message = stderr(&missing);
+    assert!(
+        message.contains("LRX_CLIENT_SECRET") && message.contains("--demo"),
+        "{message}"
+    );
+
+    let unknown = home.lrx(&["show", "--demo", "00000000-0000-0000-0000-000000000000"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let message = stderr(&unknown);
+    assert!(
+        message.contains("404")
+            && message.contains("ResourceNotFound")
+            && message.contains("correlation id"),
+        "{message}"
+    );
+
+    let usage = home.lrx(&["actions", "--max-calls-per-minute", "0"]);
+    assert_eq!(usage.status.code(), Some(2));
+
+    let putfile = find_action(&home, |a| {
+        a["commands"][0]["command"]["type"] == "PutFile"
+            && a["commands"][0]["commandStatus"] == "Completed"
+    });
+    let no_result = home.lrx(&[
+        "result",
+        "--demo",
+        putfile["id"].as_str().expect("id"),
+        "--index",
+        "0",
+    ]);
+    assert_eq!(no_result.status.code(), Some(1));
+    assert!(stderr(&no_result).contains("PutFile commands have no result"));
+}
+
+#[test]
+fn help_has_examples_and_exit_codes() {
+    let home = Home::new();
+    for command in [
+        vec!["--help"],
+        vec!["actions", "--help"],
+        vec!["show", "--help"],
+        vec!["result", "--help"],
+        vec!["demo-server", "--help"],
+    ] {
+        let output = home.lrx(&command);
+        assert!(output.status.success());
+        assert!(stdout(&output).contains("Examples:"), "{command:?}");
+    }
+    assert!(stdout(&home.lrx(&["--help"])).contains("Exit status:"));
+}
