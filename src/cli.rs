@@ -72,6 +72,9 @@ pub struct GlobalArgs {
     /// leaving room for colleagues on the same app registration.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_calls_per_minute: Option<u32>,
+    /// Rate-limit windows to budget for, CALLS/PERIOD (for time-compressed test runs).
+    #[arg(long, global = true, hide = true, env = "LRX_RATE_LIMIT", value_parser = RateLimits::parse)]
+    pub rate_limit: Option<RateLimits>,
     /// Write debug logs to the log file (never to the terminal); repeat for more.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -80,7 +83,14 @@ pub struct GlobalArgs {
 impl GlobalArgs {
     pub fn session_options(&self) -> SessionOptions {
         SessionOptions {
-            demo: self.demo.then(SimConfig::default),
+            demo: self.demo.then(|| SimConfig {
+                // A time-compressed budget needs an equally compressed tenant.
+                limits: self
+                    .rate_limit
+                    .clone()
+                    .map_or_else(|| SimConfig::default().limits, |l| l.0),
+                ..SimConfig::default()
+            }),
             connection: ConnectionArgs {
                 api_url: self.api_url.clone(),
                 token_url: self.token_url.clone(),
@@ -92,6 +102,8 @@ impl GlobalArgs {
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
             max_calls_per_minute: self.max_calls_per_minute,
+            rate_limits: self.rate_limit.clone().map(|limits| limits.0),
+            state_dir: None,
         }
     }
 }

@@ -22,6 +22,10 @@ pub struct SessionOptions {
     pub cache_dir: Option<PathBuf>,
     pub no_cache: bool,
     pub max_calls_per_minute: Option<u32>,
+    /// Overrides the documented limits (time-compressed runs, benchmarks).
+    pub rate_limits: Option<Vec<WindowLimit>>,
+    /// Overrides the XDG state directory (budget log, scratch space).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Removes the no-cache scratch directory when the session ends.
@@ -73,7 +77,10 @@ pub fn http_client() -> Result<reqwest::Client, SessionError> {
 
 impl Session {
     pub async fn open(options: SessionOptions) -> Result<Self, SessionError> {
-        let paths = Paths::discover();
+        let mut paths = Paths::discover();
+        if let Some(dir) = &options.state_dir {
+            paths.state_dir.clone_from(dir);
+        }
         let (connection, limits, demo) = match &options.demo {
             Some(config) => {
                 let handle = sim::start(config.clone())
@@ -99,7 +106,12 @@ impl Session {
                 None,
             ),
         };
-        let scope = connection.scope_key();
+        // The demo tenant's address changes every run; its identity (and seed) does not.
+        let scope = match &options.demo {
+            Some(config) => format!("demo-{}", config.seed),
+            None => connection.scope_key(),
+        };
+        let limits = options.rate_limits.clone().unwrap_or(limits);
         let limits = RateLimiter::scaled(&limits, options.max_calls_per_minute);
         // A demo tenant lives as long as this process, so its budget is this process's own;
         // a real tenant's budget is shared by every lrx process on the machine.

@@ -98,7 +98,7 @@ pub(crate) fn transport_error(
     }
 }
 
-fn error_chain(error: &reqwest::Error) -> String {
+pub(crate) fn error_chain(error: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut parts = vec![error.to_string()];
     let mut source = error.source();

@@ -44,7 +44,12 @@ pub async fn download(
         .get(link.url.expose().clone())
         .send()
         .await
-        .map_err(|e| DownloadError::Retryable(e.without_url().to_string()))?;
+        .map_err(|e| {
+            DownloadError::Retryable(format!(
+                "the connection to blob storage failed: {}",
+                crate::api::auth::error_chain(&e.without_url())
+            ))
+        })?;
     let status = response.status();
     if status == reqwest::StatusCode::FORBIDDEN {
         // Azure says AuthenticationFailed, Azurite AuthorizationFailure: treat all alike.

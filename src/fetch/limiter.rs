@@ -222,7 +222,9 @@ impl RateLimiter {
     fn wait_ms(&self, log: &Log, now: i64, interactive: bool) -> i64 {
         let mut wait = log.throttled_until_ms.map_or(0, |t| (t - now).max(0));
         for limit in &self.limits {
-            let period = ms(limit.period);
+            // A call leaves here a little before the service counts it; a margin keeps our
+            // window's edge behind the service's, so the two never disagree into a 429.
+            let period = ms(limit.period) + (ms(limit.period) / 20).min(1000);
             #[expect(
                 clippy::cast_possible_truncation,
                 clippy::cast_sign_loss,

@@ -1,0 +1,297 @@
+//! The fetch engine through a real session on the simulated tenant: the whole lifecycle,
+//! the cache, the budget under load, truncated downloads.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lrx::api::ListQuery;
+use lrx::fetch::{FetchEvent, Fetched, Priority, ResultKey, ResultState};
+use lrx::session::{Session, SessionOptions};
+use lrx::sim::{Faults, SimConfig, WindowLimit};
+
+struct Dirs {
+    cache: tempfile::TempDir,
+    state: tempfile::TempDir,
+}
+
+fn dirs() -> Dirs {
+    Dirs {
+        cache: tempfile::tempdir().expect("tempdir"),
+        state: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+async fn session(config: SimConfig, dirs: &Dirs, limits: Option<Vec<WindowLimit>>) -> Session {
+    Session::open(SessionOptions {
+        demo: Some(config),
+        cache_dir: Some(dirs.cache.path().to_path_buf()),
+        state_dir: Some(dirs.state.path().to_path_buf()),
+        rate_limits: limits,
+        ..SessionOptions::default()
+    })
+    .await
+    .expect("session")
+}
+
+/// Every (action, index) with a downloadable result, newest actions first.
+async fn result_keys(session: &Session, count: usize) -> Vec<ResultKey> {
+    let actions = session
+        .client
+        .list_actions(
+            &ListQuery {
+                action_type: Some("LiveResponse".into()),
+                statuses: vec!["Succeeded".into()],
+                limit: 1000,
+                ..ListQuery::default()
+            },
+            true,
+        )
+        .await
+        .expect("list");
+    actions
+        .iter()
+        .flat_map(|a| {
+            a.commands
+                .iter()
+                .filter(|c| c.has_result())
+                .map(|c| ResultKey::new(a.id.clone(), c.index))
+        })
+        // Keep the >20 MB outputs out of the fast tests.
+        .filter(|k| !k.action_id.is_empty())
+        .take(count)
+        .collect()
+}
+
+/// Waits until every key is Ready or Failed; returns the outcomes and every state seen.
+async fn collect(
+    session: &mut Session,
+    keys: &[ResultKey],
+) -> (
+    HashMap<ResultKey, Result<std::sync::Arc<Fetched>, String>>,
+    Vec<(ResultKey, ResultState)>,
+) {
+    let mut outcomes = HashMap::new();
+    let mut seen = Vec::new();
+    while outcomes.len() < keys.len() {
+        let event = tokio::time::timeout(Duration::from_secs(120), session.events.recv())
+            .await
+            .expect("the engine makes progress")
+            .expect("engine alive");
+        if let FetchEvent::State(key, state) = event {
+            match &state {
+                ResultState::Ready(fetched) => {
+                    outcomes.insert(key.clone(), Ok(fetched.clone()));
+                }
+                ResultState::Failed(reason) => {
+                    outcomes.insert(key.clone(), Err(reason.clone()));
+                }
+                _ => {}
+            }
+            seen.push((key, state));
+        }
+    }
+    (outcomes, seen)
+}
+
+#[tokio::test]
+async fn results_go_through_every_state_and_come_from_cache_the_second_time() {
+    let dirs = dirs();
+    let mut session = session(SimConfig::default(), &dirs, None).await;
+    let keys: Vec<ResultKey> = result_keys(&session, 200)
+        .await
+        .into_iter()
+        .filter(|k| k.index == 0)
+        .take(12)
+        .collect();
+    for key in &keys {
+        session.engine.fetch(key.clone(), Priority::Normal);
+    }
+    let (outcomes, seen) = collect(&mut session, &keys).await;
+    assert!(outcomes.values().all(Result::is_ok), "{outcomes:?}");
+    let first = &keys[0];
+    let states: Vec<&ResultState> = seen
+        .iter()
+        .filter(|(k, _)| k == first)
+        .map(|(_, s)| s)
+        .collect();
+    assert!(matches!(states[0], ResultState::Queued));
+    assert!(
+        states
+            .iter()
+            .any(|s| matches!(s, ResultState::RequestingLink))
+    );
+    assert!(
+        states
+            .iter()
+            .any(|s| matches!(s, ResultState::Downloading { .. }))
+    );
+    let ready = outcomes[first].as_ref().expect("ready");
+    assert!(!ready.from_cache);
+    assert!(
+        ready
+            .link_expires_at
+            .is_some_and(|t| t > chrono::Utc::now() + chrono::Duration::minutes(29))
+    );
+
+    // A new session on the same cache: zero API calls for the same results.
+    let calls_before = session.demo.as_ref().expect("demo").api_calls();
+    drop(session);
+    let mut again = self::session(SimConfig::default(), &dirs, None).await;
+    for key in &keys {
+        again.engine.fetch(key.clone(), Priority::Normal);
+    }
+    let (outcomes, _) = collect(&mut again, &keys).await;
+    assert!(
+        outcomes
+            .values()
+            .all(|o| o.as_ref().is_ok_and(|f| f.from_cache))
+    );
+    assert_eq!(
+        again.demo.as_ref().expect("demo").api_calls(),
+        0,
+        "a cache hit costs no API call"
+    );
+    assert!(calls_before >= keys.len() as u64);
+}
+
+#[tokio::test]
+async fn a_corrupted_cache_entry_is_fetched_again() {
+    let dirs = dirs();
+    let mut session = session(SimConfig::default(), &dirs, None).await;
+    let key = result_keys(&session, 1).await.remove(0);
+    session.engine.fetch(key.clone(), Priority::Interactive);
+    let (outcomes, _) = collect(&mut session, std::slice::from_ref(&key)).await;
+    let path = outcomes[&key].as_ref().expect("ready").path.clone();
+    drop(session);
+    std::fs::write(&path, b"flipped bits").expect("corrupt the entry");
+    let mut again = self::session(SimConfig::default(), &dirs, None).await;
+    again.engine.fetch(key.clone(), Priority::Interactive);
+    let (outcomes, _) = collect(&mut again, std::slice::from_ref(&key)).await;
+    assert!(!outcomes[&key].as_ref().expect("ready").from_cache);
+}
+
+#[tokio::test]
+async fn under_a_tight_budget_nothing_is_throttled_and_the_rate_is_used() {
+    let limits = vec![
+        WindowLimit {
+            calls: 10,
+            period: Duration::from_secs(2),
+        },
+        WindowLimit {
+            calls: 40,
+            period: Duration::from_secs(60),
+        },
+    ];
+    let dirs = dirs();
+    let config = SimConfig {
+        limits: limits.clone(),
+        ..SimConfig::default()
+    };
+    let mut session = session(config, &dirs, Some(limits)).await;
+    let keys = result_keys(&session, 40).await;
+    let keys: Vec<_> = keys.into_iter().take(25).collect();
+    let started = std::time::Instant::now();
+    for key in &keys {
+        session.engine.fetch(key.clone(), Priority::Normal);
+    }
+    let (outcomes, seen) = collect(&mut session, &keys).await;
+    let elapsed = started.elapsed();
+    assert!(outcomes.values().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(
+        session.demo.as_ref().expect("demo").throttled_calls(),
+        0,
+        "lrx never causes a 429"
+    );
+    assert!(
+        seen.iter()
+            .any(|(_, s)| matches!(s, ResultState::WaitingForBudget { .. })),
+        "the budget was felt"
+    );
+    // 1 list call + 25 links at 10 per 2 s: at least two full windows of waiting.
+    assert!(elapsed >= Duration::from_secs(4), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn truncated_downloads_are_retried_and_then_reported() {
+    let dirs = dirs();
+    let config = SimConfig {
+        faults: Faults {
+            truncated_blobs: 1.0,
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    };
+    let mut session = session(config, &dirs, None).await;
+    let key = result_keys(&session, 1).await.remove(0);
+    session.engine.fetch(key.clone(), Priority::Interactive);
+    let (outcomes, _) = collect(&mut session, std::slice::from_ref(&key)).await;
+    let reason = outcomes[&key]
+        .as_ref()
+        .expect_err("every attempt is cut off");
+    assert!(
+        reason.contains("downloading the result failed")
+            && (reason.contains("cut off")
+                || reason.contains("truncated")
+                || reason.contains("connection")),
+        "{reason}"
+    );
+    assert!(
+        std::fs::read_dir(dirs.cache.path())
+            .expect("cache dir")
+            .flatten()
+            .all(|scope| {
+                std::fs::read_dir(scope.path()).map_or(true, |entries| {
+                    entries
+                        .flatten()
+                        .all(|e| !e.file_name().to_string_lossy().ends_with(".payload"))
+                })
+            }),
+        "no partial entry in the cache"
+    );
+
+    let config = SimConfig {
+        faults: Faults {
+            truncated_blobs: 0.5,
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    };
+    let mut session = self::session(config, &dirs, None).await;
+    let keys: Vec<_> = result_keys(&session, 6).await;
+    for key in &keys {
+        session.engine.fetch(key.clone(), Priority::Interactive);
+    }
+    let (outcomes, _) = collect(&mut session, &keys).await;
+    assert!(
+        outcomes.values().filter(|o| o.is_ok()).count() >= 4,
+        "retries get most through: {outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn interactive_requests_jump_the_prefetch_queue() {
+    let dirs = dirs();
+    let mut session = session(SimConfig::default(), &dirs, None).await;
+    let keys = result_keys(&session, 30).await;
+    let (prefetch, wanted) = keys.split_at(29);
+    for key in prefetch {
+        session.engine.fetch(key.clone(), Priority::Prefetch);
+    }
+    session
+        .engine
+        .fetch(wanted[0].clone(), Priority::Interactive);
+    let (_, seen) = collect(&mut session, &keys).await;
+    let ready_order: Vec<&ResultKey> = seen
+        .iter()
+        .filter(|(_, s)| matches!(s, ResultState::Ready(_)))
+        .map(|(k, _)| k)
+        .collect();
+    let position = ready_order
+        .iter()
+        .position(|k| **k == wanted[0])
+        .expect("fetched");
+    assert!(
+        position < 10,
+        "the analyst's result came {position}th of 30"
+    );
+}
