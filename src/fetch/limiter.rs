@@ -224,7 +224,7 @@ impl RateLimiter {
         for limit in &self.limits {
             // A call leaves here a little before the service counts it; a margin keeps our
             // window's edge behind the service's, so the two never disagree into a 429.
-            let period = ms(limit.period) + (ms(limit.period) / 20).min(1000);
+            let period = ms(limit.period) + (ms(limit.period) / 50).min(1000);
             #[expect(
                 clippy::cast_possible_truncation,
                 clippy::cast_sign_loss,
