@@ -52,6 +52,8 @@ pub struct ListQuery {
     pub action_type: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub limit: usize,
+    /// Actions to pass over first (paging further back in time).
+    pub skip: usize,
 }
 
 fn quote(text: &str) -> String {
@@ -300,7 +302,7 @@ impl MdeClient {
             query.limit
         };
         let mut actions = Vec::new();
-        let mut skip = 0usize;
+        let mut skip = query.skip;
         let mut next: Option<String> = None;
         while actions.len() < limit {
             let mut requested = usize::MAX;
@@ -418,6 +420,7 @@ mod tests {
             action_type: Some("LiveResponse".into()),
             since: DateTime::from_timestamp(1_800_000_000, 0),
             limit: 10,
+            skip: 0,
         };
         assert_eq!(
             query.filter().as_deref(),

@@ -138,6 +138,7 @@ async fn actions(cli: &Cli, args: &ActionsArgs) -> Result<(), Failure> {
         } else {
             args.limit
         },
+        skip: 0,
     };
     let mut list = session.client.list_actions(&query, true).await?;
     if let (Some(name), None) = (&args.machine, &machine_id) {

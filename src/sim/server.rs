@@ -679,7 +679,7 @@ fn link(server: &SimServer, id: &str, segment: &str) -> Response {
 
 fn blob(server: &SimServer, request: &Request) -> Response {
     let now = server.now();
-    let request_id = format!("{}-{}", &server.correlation_id()[..23], "000000");
+    let request_id = format!("{}000000", &server.correlation_id()[..30]);
     if let Err(rejection) = sas::verify(&server.key, &request.path, &request.query, now) {
         let body = sas::error_body(&rejection, now, &request_id);
         return (
