@@ -75,9 +75,19 @@ pub struct GlobalArgs {
     /// Rate-limit windows to budget for, CALLS/PERIOD (for time-compressed test runs).
     #[arg(long, global = true, hide = true, env = "LRX_RATE_LIMIT", value_parser = RateLimits::parse)]
     pub rate_limit: Option<RateLimits>,
+    /// Colour theme of the terminal UI (NO_COLOR turns colour off entirely).
+    #[arg(long, global = true, value_enum, default_value_t = ThemeName::Dark)]
+    pub theme: ThemeName,
     /// Write debug logs to the log file (never to the terminal); repeat for more.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ThemeName {
+    #[default]
+    Dark,
+    Light,
 }
 
 impl GlobalArgs {

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod session;
 pub mod sim;
 pub mod transcript;
+pub mod tui;
 
 /// Installs the TLS crypto provider once per process. reqwest is built without a default
 /// provider (ring builds faster than aws-lc), so this must run before the first client.

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use lrx::cli::{Cli, Command, Failure};
+use lrx::cli::Cli;
 
 /// Logs go to a file in the state directory, never to the terminal (the TUI owns it).
 fn start_logging(verbosity: u8) {
@@ -43,19 +43,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let outcome = runtime.block_on(async {
-        match &cli.command {
-            Some(
-                Command::DemoServer(_)
-                | Command::Actions(_)
-                | Command::Show(_)
-                | Command::Result(_),
-            ) => lrx::cli::run(&cli).await,
-            None => Err(Failure::Usage(
-                "the terminal UI is not built yet; try `lrx actions --demo`".into(),
-            )),
-        }
-    });
+    let outcome = runtime.block_on(lrx::cli::run(&cli));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

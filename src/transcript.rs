@@ -2,4 +2,5 @@
 //! viewer, highlighting and search). The CLI's text output uses the same sanitiser.
 
 pub mod decode;
+pub mod document;
 pub mod sanitize;

@@ -43,7 +43,7 @@ pub struct MdeClient {
 }
 
 /// Server-side filters for listing (contract §5).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
     pub statuses: Vec<String>,
     pub machine_id: Option<String>,

@@ -74,7 +74,16 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::DemoServer(args)) => super::demo_server(args)
             .await
             .map_err(|e| Failure::Runtime(format!("{e:#}"))),
-        None => Err(Failure::Usage("no command given".into())),
+        None => {
+            let session = Session::open(cli.global.session_options()).await?;
+            let variant = match cli.global.theme {
+                super::ThemeName::Dark => crate::tui::theme::Variant::Dark,
+                super::ThemeName::Light => crate::tui::theme::Variant::Light,
+            };
+            crate::tui::run(session, variant)
+                .await
+                .map_err(|e| Failure::Runtime(format!("the terminal failed: {e}")))
+        }
     }
 }
 

@@ -1,0 +1,315 @@
+//! A result made ready to show: sanitised lines with a class each, the badges, and search.
+//! UI-free, so the viewer, the CLI and exports agree on what an analyst sees.
+
+use super::decode::{self, ExitCode, ScriptResult};
+use super::sanitize::{self, Findings};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineClass {
+    Normal,
+    /// The `Transcript started, output file is …` line: metadata, shown dimmed.
+    Meta,
+    Error,
+    Warning,
+    /// Table headers and their `----` rules.
+    Heading,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub text: String,
+    pub class: LineClass,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Output,
+    Errors,
+    Raw,
+}
+
+impl Section {
+    pub const ALL: [Self; 3] = [Self::Output, Self::Errors, Self::Raw];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Output => "Output",
+            Self::Errors => "Errors",
+            Self::Raw => "Raw",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSummary {
+    pub name: String,
+    pub compressed_size: u64,
+    pub size: Option<u64>,
+    pub file_type: String,
+    pub hex_head: Vec<String>,
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    Script {
+        script_name: Option<String>,
+        exit_code: ExitCode,
+        output: Vec<Line>,
+        errors: Vec<Line>,
+        raw: Vec<Line>,
+        problems: Vec<String>,
+        nul_padding_trimmed: usize,
+        invalid_utf8: bool,
+    },
+    File(FileSummary),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub content: Content,
+    pub findings: Findings,
+    pub payload_size: u64,
+    pub sha256: String,
+    pub from_cache: bool,
+}
+
+fn classify(line: &str, in_errors: bool) -> LineClass {
+    let trimmed = line.trim_start();
+    if decode::is_transcript_header(line) {
+        LineClass::Meta
+    } else if in_errors
+        || trimmed.starts_with("+ CategoryInfo")
+        || trimmed.starts_with("+ FullyQualifiedErrorId")
+        || trimmed.contains(" : Access denied")
+        || trimmed.starts_with("ERROR")
+        || trimmed.starts_with("Error:")
+    {
+        LineClass::Error
+    } else if trimmed.starts_with("WARNING") || trimmed.starts_with("Warning:") {
+        LineClass::Warning
+    } else if !trimmed.is_empty() && trimmed.chars().all(|c| c == '-' || c == ' ' || c == '=') {
+        LineClass::Heading
+    } else {
+        LineClass::Normal
+    }
+}
+
+fn lines(text: &str, in_errors: bool, findings: &mut Findings) -> Vec<Line> {
+    let (clean, found) = sanitize::document(text);
+    findings.controls += found.controls;
+    findings.escapes += found.escapes;
+    findings.invisible += found.invisible;
+    findings.combining_trimmed += found.combining_trimmed;
+    let mut out: Vec<Line> = clean
+        .split('\n')
+        .map(|text| Line {
+            class: classify(text, in_errors),
+            text: text.to_string(),
+        })
+        .collect();
+    // Header lines above a `----` rule are headings too.
+    for i in 1..out.len() {
+        if out[i].class == LineClass::Heading && out[i - 1].class == LineClass::Normal {
+            out[i - 1].class = LineClass::Heading;
+        }
+    }
+    if out.last().is_some_and(|l| l.text.is_empty()) {
+        out.pop();
+    }
+    out
+}
+
+/// The payload pretty-printed when it is JSON, otherwise as text.
+fn raw_lines(bytes: &[u8]) -> Vec<Line> {
+    let text = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned());
+    // Everything the raw view could flag is already counted from the decoded fields.
+    lines(&text, false, &mut Findings::default())
+}
+
+impl Document {
+    pub fn from_script(bytes: &[u8], sha256: String, from_cache: bool) -> Self {
+        let result: ScriptResult = decode::script_result(bytes);
+        let mut findings = Findings::default();
+        let output = lines(result.visible_output(), false, &mut findings);
+        let errors = lines(&result.script_errors, true, &mut findings);
+        let raw = raw_lines(bytes);
+        Self {
+            content: Content::Script {
+                script_name: result.script_name.as_deref().map(sanitize::line),
+                exit_code: result.exit_code,
+                output,
+                errors,
+                raw,
+                problems: result.problems.iter().map(|p| sanitize::line(p)).collect(),
+                nul_padding_trimmed: result.nul_padding_trimmed,
+                invalid_utf8: result.invalid_utf8,
+            },
+            findings,
+            payload_size: bytes.len() as u64,
+            sha256,
+            from_cache,
+        }
+    }
+
+    pub fn from_file(
+        gzipped: &[u8],
+        name: &str,
+        sha256: String,
+        from_cache: bool,
+        limit: u64,
+    ) -> Self {
+        let head = decode::gunzip_head(gzipped, 4096);
+        let (size, problem) = match decode::gunzip_bounded(gzipped, std::io::sink(), limit) {
+            Ok(size) => (Some(size), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+        let hex_head = head
+            .chunks(16)
+            .take(64)
+            .enumerate()
+            .map(|(row, chunk)| {
+                let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+                let ascii: String = chunk
+                    .iter()
+                    .map(|b| {
+                        if b.is_ascii_graphic() || *b == b' ' {
+                            char::from(*b)
+                        } else {
+                            '.'
+                        }
+                    })
+                    .collect();
+                format!("{:08x}  {:<47}  {ascii}", row * 16, hex.join(" "))
+            })
+            .collect();
+        Self {
+            content: Content::File(FileSummary {
+                name: sanitize::line(name),
+                compressed_size: gzipped.len() as u64,
+                size,
+                file_type: decode::sniff_type(&head).into(),
+                hex_head,
+                problem,
+            }),
+            findings: Findings::default(),
+            payload_size: gzipped.len() as u64,
+            sha256,
+            from_cache,
+        }
+    }
+
+    pub fn section(&self, section: Section) -> &[Line] {
+        match (&self.content, section) {
+            (Content::Script { output, .. }, Section::Output) => output,
+            (Content::Script { errors, .. }, Section::Errors) => errors,
+            (Content::Script { raw, .. }, Section::Raw) => raw,
+            (Content::File(_), _) => &[],
+        }
+    }
+
+    pub fn exit_code(&self) -> Option<&ExitCode> {
+        match &self.content {
+            Content::Script { exit_code, .. } => Some(exit_code),
+            Content::File(_) => None,
+        }
+    }
+
+    /// Short labels for what the payload held: shown next to the header.
+    pub fn badges(&self) -> Vec<String> {
+        let mut badges = Vec::new();
+        if self.findings.total() > 0 {
+            badges.push(format!("{} control chars shown", self.findings.total()));
+        }
+        if let Content::Script {
+            nul_padding_trimmed,
+            invalid_utf8,
+            errors,
+            ..
+        } = &self.content
+        {
+            if *nul_padding_trimmed > 0 {
+                badges.push("NUL padding trimmed".into());
+            }
+            if *invalid_utf8 {
+                badges.push("invalid UTF-8".into());
+            }
+            if !errors.is_empty() {
+                badges.push(format!("{} error lines", errors.len()));
+            }
+        }
+        badges
+    }
+}
+
+/// Where a search term occurs: (line, byte offset) pairs in display text.
+pub fn find(lines: &[Line], needle: &str) -> Vec<(usize, usize)> {
+    if needle.is_empty() {
+        return Vec::new();
+    }
+    let needle_lower = needle.to_lowercase();
+    let case_sensitive = needle != needle_lower;
+    let mut hits = Vec::new();
+    for (number, line) in lines.iter().enumerate() {
+        let haystack = if case_sensitive {
+            line.text.clone()
+        } else {
+            line.text.to_lowercase()
+        };
+        let wanted = if case_sensitive {
+            needle
+        } else {
+            needle_lower.as_str()
+        };
+        let mut from = 0;
+        while let Some(at) = haystack[from..].find(wanted) {
+            hits.push((number, from + at));
+            from += at + wanted.len().max(1);
+        }
+    }
+    hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_transcript_lines() {
+        let payload = br#"{"script_name":"a.ps1","exit_code":1,"script_output":"Transcript started, output file is C:\\x.txt\nName  Id\n----  --\nx     1\n\u0000","script_errors":"Get-X : Access denied.\n    + CategoryInfo : PermissionDenied"}"#;
+        let document = Document::from_script(payload, "abc".into(), false);
+        let output = document.section(Section::Output);
+        assert_eq!(output[0].class, LineClass::Meta);
+        assert_eq!(output[1].class, LineClass::Heading);
+        assert_eq!(output[2].class, LineClass::Heading);
+        assert_eq!(output[3].class, LineClass::Normal);
+        assert!(
+            document
+                .section(Section::Errors)
+                .iter()
+                .all(|l| l.class == LineClass::Error)
+        );
+        assert!(
+            document
+                .badges()
+                .contains(&"NUL padding trimmed".to_string())
+        );
+        assert_eq!(document.exit_code(), Some(&ExitCode::Code(1)));
+    }
+
+    #[test]
+    fn search_is_smart_case() {
+        let lines: Vec<Line> = ["Alpha beta", "alpha ALPHA"]
+            .iter()
+            .map(|t| Line {
+                text: (*t).into(),
+                class: LineClass::Normal,
+            })
+            .collect();
+        assert_eq!(find(&lines, "alpha"), vec![(0, 0), (1, 0), (1, 6)]);
+        assert_eq!(find(&lines, "ALPHA"), vec![(1, 6)]);
+    }
+}

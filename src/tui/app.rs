@@ -1,0 +1,839 @@
+//! The application state and how it changes. `update` is synchronous and never touches the
+//! network: it returns `Effect`s, which the event loop turns into background work whose
+//! results come back as `Message`s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::input::{self, Action, Context};
+use crate::api::ListQuery;
+use crate::api::models::{ActionStatus, Command, CommandType, MachineAction};
+use crate::fetch::{
+    FetchEvent, Fetched, MeterSnapshot, Priority, QueueStats, ResultKey, ResultState,
+};
+use crate::transcript::decode::ExitCode;
+use crate::transcript::document::{self, Document, Section};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Actions,
+    Commands,
+    Transcript,
+}
+
+impl Pane {
+    pub fn context(self) -> Context {
+        match self {
+            Self::Actions => Context::Actions,
+            Self::Commands => Context::Commands,
+            Self::Transcript => Context::Transcript,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Created,
+    Machine,
+    Status,
+    Requestor,
+}
+
+impl SortKey {
+    fn next(self) -> Self {
+        match self {
+            Self::Created => Self::Machine,
+            Self::Machine => Self::Status,
+            Self::Status => Self::Requestor,
+            Self::Requestor => Self::Created,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Machine => "machine",
+            Self::Status => "status",
+            Self::Requestor => "requestor",
+        }
+    }
+}
+
+/// Work for the event loop to start; its outcome comes back as a `Message`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadActions {
+        query: ListQuery,
+        append: bool,
+    },
+    RefreshActions(Vec<String>),
+    Fetch(ResultKey, Priority),
+    Decode {
+        key: ResultKey,
+        fetched: Arc<Fetched>,
+        is_file: bool,
+        name: String,
+    },
+    RefreshMeter,
+}
+
+#[derive(Debug)]
+pub enum Message {
+    Key(KeyEvent),
+    Resize,
+    Tick,
+    Fetch(FetchEvent),
+    ActionsLoaded {
+        result: Result<Vec<MachineAction>, String>,
+        append: bool,
+    },
+    ActionsRefreshed(Vec<Result<MachineAction, String>>),
+    Decoded(ResultKey, Arc<Document>),
+    Quit,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Search {
+    pub query: String,
+    pub editing: bool,
+    pub hits: Vec<(usize, usize)>,
+    pub current: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TranscriptView {
+    pub section: Section,
+    pub scroll: usize,
+    pub hscroll: usize,
+    pub wrap: bool,
+    pub line_numbers: bool,
+    pub fullscreen: bool,
+    pub search: Search,
+}
+
+impl Default for TranscriptView {
+    fn default() -> Self {
+        Self {
+            section: Section::Output,
+            scroll: 0,
+            hscroll: 0,
+            wrap: false,
+            line_numbers: false,
+            fullscreen: false,
+            search: Search::default(),
+        }
+    }
+}
+
+/// Settings the session starts with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub prefetch: bool,
+    pub page_size: usize,
+    /// How often Pending/InProgress actions are re-read.
+    pub refresh_every: chrono::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            prefetch: true,
+            page_size: 300,
+            refresh_every: chrono::Duration::seconds(10),
+        }
+    }
+}
+
+pub struct App {
+    pub label: String,
+    pub cloud: String,
+    pub settings: Settings,
+    pub now: DateTime<Utc>,
+    pub actions: Vec<MachineAction>,
+    pub loading: bool,
+    pub more_available: bool,
+    pub last_refresh: Option<DateTime<Utc>>,
+    pub last_auto_refresh: Option<DateTime<Utc>>,
+    pub load_error: Option<String>,
+    pub filter: String,
+    pub filter_editing: bool,
+    pub failed_only: bool,
+    pub all_types: bool,
+    pub absolute_time: bool,
+    pub sort: SortKey,
+    pub visible: Vec<usize>,
+    pub selected_action: usize,
+    pub selected_command: usize,
+    pub focus: Pane,
+    pub results: HashMap<ResultKey, ResultState>,
+    pub documents: HashMap<ResultKey, Arc<Document>>,
+    pub transcript: TranscriptView,
+    pub meter: MeterSnapshot,
+    pub queue: QueueStats,
+    pub show_help: bool,
+    pub toast: Option<(String, DateTime<Utc>)>,
+    pub quit: bool,
+    /// Visible rows of the list panes and the transcript, from the last render (for paging).
+    pub page_rows: usize,
+}
+
+impl App {
+    pub fn new(label: String, cloud: String, settings: Settings, now: DateTime<Utc>) -> Self {
+        Self {
+            label,
+            cloud,
+            settings,
+            now,
+            actions: Vec::new(),
+            loading: false,
+            more_available: false,
+            last_refresh: None,
+            last_auto_refresh: None,
+            load_error: None,
+            filter: String::new(),
+            filter_editing: false,
+            failed_only: false,
+            all_types: false,
+            absolute_time: false,
+            sort: SortKey::Created,
+            visible: Vec::new(),
+            selected_action: 0,
+            selected_command: 0,
+            focus: Pane::Actions,
+            results: HashMap::new(),
+            documents: HashMap::new(),
+            transcript: TranscriptView::default(),
+            meter: MeterSnapshot::default(),
+            queue: QueueStats::default(),
+            show_help: false,
+            toast: None,
+            quit: false,
+            page_rows: 10,
+        }
+    }
+
+    /// The first effects: load the actions.
+    pub fn start(&mut self) -> Vec<Effect> {
+        vec![self.load(false), Effect::RefreshMeter]
+    }
+
+    fn query(&self, skip: usize) -> ListQuery {
+        ListQuery {
+            action_type: (!self.all_types).then(|| "LiveResponse".into()),
+            limit: self.settings.page_size,
+            skip,
+            ..ListQuery::default()
+        }
+    }
+
+    fn load(&mut self, append: bool) -> Effect {
+        self.loading = true;
+        let skip = if append { self.actions.len() } else { 0 };
+        Effect::LoadActions {
+            query: self.query(skip),
+            append,
+        }
+    }
+
+    pub fn selected(&self) -> Option<&MachineAction> {
+        self.visible
+            .get(self.selected_action)
+            .and_then(|&i| self.actions.get(i))
+    }
+
+    pub fn selected_command(&self) -> Option<&Command> {
+        self.selected()
+            .and_then(|a| a.commands.get(self.selected_command))
+    }
+
+    pub fn selected_key(&self) -> Option<ResultKey> {
+        let action = self.selected()?;
+        let command = action.commands.get(self.selected_command)?;
+        Some(ResultKey::new(action.id.clone(), command.index))
+    }
+
+    pub fn exit_code(&self, key: &ResultKey) -> Option<&ExitCode> {
+        self.documents.get(key).and_then(|d| d.exit_code())
+    }
+
+    /// Failed or TimeOut, a failed command, or a non-zero exit code among fetched results.
+    fn is_failed_or_nonzero(&self, action: &MachineAction) -> bool {
+        matches!(action.status, ActionStatus::Failed | ActionStatus::TimeOut)
+            || action.failed_count() > 0
+            || action.commands.iter().any(|c| {
+                self.exit_code(&ResultKey::new(action.id.clone(), c.index))
+                    .is_some_and(|code| code.code() != Some(0))
+            })
+    }
+
+    /// Recomputes the visible rows, keeping the selected action selected.
+    pub fn refilter(&mut self) {
+        let keep = self.selected().map(|a| a.id.clone());
+        let needle = self.filter.to_lowercase();
+        let mut visible: Vec<usize> = (0..self.actions.len())
+            .filter(|&i| {
+                let action = &self.actions[i];
+                let text_match = needle.is_empty()
+                    || [
+                        action.status.as_str(),
+                        &action.computer_dns_name,
+                        &action.requestor,
+                        &action.requestor_comment,
+                        &action.id,
+                    ]
+                    .iter()
+                    .any(|field| field.to_lowercase().contains(&needle))
+                    || action
+                        .commands
+                        .iter()
+                        .any(|c| c.target().to_lowercase().contains(&needle));
+                text_match && (!self.failed_only || self.is_failed_or_nonzero(action))
+            })
+            .collect();
+        let actions = &self.actions;
+        match self.sort {
+            SortKey::Created => visible.sort_by(|a, b| {
+                actions[*b]
+                    .creation_date_time_utc
+                    .cmp(&actions[*a].creation_date_time_utc)
+            }),
+            SortKey::Machine => visible.sort_by(|a, b| {
+                actions[*a]
+                    .computer_dns_name
+                    .cmp(&actions[*b].computer_dns_name)
+            }),
+            SortKey::Status => {
+                visible.sort_by(|a, b| actions[*a].status.as_str().cmp(actions[*b].status.as_str()))
+            }
+            SortKey::Requestor => {
+                visible.sort_by(|a, b| actions[*a].requestor.cmp(&actions[*b].requestor))
+            }
+        }
+        self.visible = visible;
+        self.selected_action = keep
+            .and_then(|id| self.visible.iter().position(|&i| self.actions[i].id == id))
+            .unwrap_or(0)
+            .min(self.visible.len().saturating_sub(1));
+    }
+
+    fn toast(&mut self, text: impl Into<String>) {
+        self.toast = Some((text.into(), self.now));
+    }
+
+    pub fn update(&mut self, message: Message) -> Vec<Effect> {
+        match message {
+            Message::Key(key) => self.on_key(key),
+            Message::Resize => Vec::new(),
+            Message::Tick => self.on_tick(),
+            Message::Fetch(event) => self.on_fetch(event),
+            Message::ActionsLoaded { result, append } => self.on_loaded(result, append),
+            Message::ActionsRefreshed(results) => {
+                for result in results {
+                    match result {
+                        Ok(updated) => {
+                            if let Some(slot) = self.actions.iter_mut().find(|a| a.id == updated.id)
+                            {
+                                *slot = updated;
+                            }
+                        }
+                        Err(error) => self.toast(format!("refresh failed: {error}")),
+                    }
+                }
+                self.refilter();
+                Vec::new()
+            }
+            Message::Decoded(key, document) => {
+                self.documents.insert(key.clone(), document);
+                if self.failed_only {
+                    self.refilter();
+                }
+                if self.selected_key() == Some(key) {
+                    self.refresh_search();
+                }
+                Vec::new()
+            }
+            Message::Quit => {
+                self.quit = true;
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_loaded(
+        &mut self,
+        result: Result<Vec<MachineAction>, String>,
+        append: bool,
+    ) -> Vec<Effect> {
+        self.loading = false;
+        match result {
+            Ok(actions) => {
+                self.more_available = actions.len() >= self.settings.page_size;
+                if append {
+                    let known: std::collections::HashSet<String> =
+                        self.actions.iter().map(|a| a.id.clone()).collect();
+                    self.actions
+                        .extend(actions.into_iter().filter(|a| !known.contains(&a.id)));
+                } else {
+                    self.actions = actions;
+                }
+                self.last_refresh = Some(self.now);
+                self.last_auto_refresh = Some(self.now);
+                self.load_error = None;
+                self.refilter();
+            }
+            Err(error) => {
+                self.load_error = Some(error.clone());
+                self.toast(error);
+            }
+        }
+        Vec::new()
+    }
+
+    fn on_fetch(&mut self, event: FetchEvent) -> Vec<Effect> {
+        match event {
+            FetchEvent::Meter(snapshot, stats) => {
+                self.meter = snapshot;
+                self.queue = stats;
+                Vec::new()
+            }
+            FetchEvent::State(key, state) => {
+                let mut effects = Vec::new();
+                if let ResultState::Ready(fetched) = &state
+                    && !self.documents.contains_key(&key)
+                {
+                    let command = self
+                        .actions
+                        .iter()
+                        .find(|a| a.id == key.action_id)
+                        .and_then(|a| a.commands.iter().find(|c| c.index == key.index));
+                    let is_file =
+                        command.is_some_and(|c| c.command.command_type == CommandType::GetFile);
+                    let name = fetched
+                        .file_name
+                        .clone()
+                        .map(|n| n.trim_end_matches(".gz").to_string())
+                        .or_else(|| {
+                            command.map(|c| {
+                                c.target()
+                                    .rsplit(['\\', '/'])
+                                    .next()
+                                    .unwrap_or("file")
+                                    .to_string()
+                            })
+                        })
+                        .unwrap_or_default();
+                    effects.push(Effect::Decode {
+                        key: key.clone(),
+                        fetched: Arc::clone(fetched),
+                        is_file,
+                        name,
+                    });
+                }
+                if let ResultState::Failed(reason) = &state
+                    && self.selected_key().as_ref() == Some(&key)
+                {
+                    self.toast(reason.clone());
+                }
+                self.results.insert(key, state);
+                effects
+            }
+        }
+    }
+
+    fn on_tick(&mut self) -> Vec<Effect> {
+        let mut effects = vec![Effect::RefreshMeter];
+        if self
+            .toast
+            .as_ref()
+            .is_some_and(|(_, at)| self.now - *at > chrono::Duration::seconds(6))
+        {
+            self.toast = None;
+        }
+        let due = self
+            .last_auto_refresh
+            .is_none_or(|at| self.now - at >= self.settings.refresh_every);
+        let active: Vec<String> = self
+            .actions
+            .iter()
+            .filter(|a| !a.status.is_final())
+            .take(10)
+            .map(|a| a.id.clone())
+            .collect();
+        // Auto-refresh only while the budget has room beyond the analyst's reserve.
+        if due
+            && !active.is_empty()
+            && self.meter.next_call_at.is_none()
+            && self.meter.throttled_until.is_none()
+        {
+            self.last_auto_refresh = Some(self.now);
+            effects.push(Effect::RefreshActions(active));
+        }
+        effects
+    }
+
+    /// Whether anything on screen changes with time: countdowns, budget waits, auto-refresh.
+    pub fn needs_tick(&self) -> bool {
+        let countdown = self.selected().is_some_and(|action| {
+            action.commands.iter().any(|c| {
+                matches!(
+                    self.results
+                        .get(&ResultKey::new(action.id.clone(), c.index)),
+                    Some(
+                        ResultState::WaitingForBudget { .. }
+                            | ResultState::Downloading { .. }
+                            | ResultState::RequestingLink
+                            | ResultState::Queued
+                    )
+                ) || self
+                    .link_expiry(&ResultKey::new(action.id.clone(), c.index))
+                    .is_some_and(|t| t > self.now)
+            })
+        });
+        let meter = self.meter.windows.iter().any(|w| w.used > 0)
+            || self.meter.next_call_at.is_some()
+            || self.meter.throttled_until.is_some();
+        let active = self.actions.iter().any(|a| !a.status.is_final());
+        countdown
+            || meter
+            || active
+            || self.toast.is_some()
+            || self.queue.queued + self.queue.running > 0
+    }
+
+    pub fn link_expiry(&self, key: &ResultKey) -> Option<DateTime<Utc>> {
+        match self.results.get(key) {
+            Some(ResultState::Ready(fetched)) => fetched.link_expires_at,
+            _ => None,
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.quit = true;
+            return Vec::new();
+        }
+        if self.filter_editing {
+            return self.edit_filter(key);
+        }
+        if self.transcript.search.editing {
+            return self.edit_search(key);
+        }
+        if self.show_help {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q')) {
+                self.show_help = false;
+            }
+            return Vec::new();
+        }
+        let Some(action) = input::lookup(key, self.focus.context()) else {
+            return Vec::new();
+        };
+        self.on_action(action)
+    }
+
+    fn edit_filter(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => {
+                self.filter.clear();
+                self.filter_editing = false;
+            }
+            KeyCode::Enter => self.filter_editing = false,
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            KeyCode::Char(c) => self.filter.push(c),
+            _ => return Vec::new(),
+        }
+        self.refilter();
+        Vec::new()
+    }
+
+    fn edit_search(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => {
+                self.transcript.search = Search::default();
+            }
+            KeyCode::Enter => {
+                self.transcript.search.editing = false;
+                self.jump_to_match(0);
+            }
+            KeyCode::Backspace => {
+                self.transcript.search.query.pop();
+                self.refresh_search();
+            }
+            KeyCode::Char(c) => {
+                self.transcript.search.query.push(c);
+                self.refresh_search();
+                // Incremental: show the first match as you type.
+                self.jump_to_match(0);
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    pub fn current_lines(&self) -> &[document::Line] {
+        self.selected_key()
+            .and_then(|key| self.documents.get(&key))
+            .map_or(&[], |d| d.section(self.transcript.section))
+    }
+
+    fn refresh_search(&mut self) {
+        let hits = document::find(self.current_lines(), &self.transcript.search.query);
+        self.transcript.search.hits = hits;
+        self.transcript.search.current = 0;
+    }
+
+    fn jump_to_match(&mut self, index: usize) {
+        let search = &mut self.transcript.search;
+        if search.hits.is_empty() {
+            return;
+        }
+        search.current = index % search.hits.len();
+        let (line, _) = search.hits[search.current];
+        self.transcript.scroll = line.saturating_sub(self.page_rows / 3);
+    }
+
+    fn commands_len(&self) -> usize {
+        self.selected().map_or(0, |a| a.commands.len())
+    }
+
+    fn move_selection(&mut self, delta: isize) -> Vec<Effect> {
+        let step = |current: usize, len: usize| -> usize {
+            if len == 0 {
+                return 0;
+            }
+            current.saturating_add_signed(delta).min(len - 1)
+        };
+        match self.focus {
+            Pane::Actions => {
+                let before = self.selected_action;
+                self.selected_action = step(self.selected_action, self.visible.len());
+                if before != self.selected_action {
+                    self.selected_command = 0;
+                    self.transcript.scroll = 0;
+                }
+                // Scrolling past the end loads older actions.
+                if delta > 0
+                    && before + 1 >= self.visible.len()
+                    && self.more_available
+                    && !self.loading
+                {
+                    return vec![self.load(true)];
+                }
+                Vec::new()
+            }
+            Pane::Commands => {
+                self.selected_command = step(self.selected_command, self.commands_len());
+                self.transcript = TranscriptView {
+                    wrap: self.transcript.wrap,
+                    line_numbers: self.transcript.line_numbers,
+                    ..TranscriptView::default()
+                };
+                self.fetch_selected(false)
+            }
+            Pane::Transcript => {
+                let len = self.current_lines().len();
+                self.transcript.scroll = step(self.transcript.scroll, len.max(1));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Fetches the selected command's result at top priority and, with prefetch on, the
+    /// action's other results behind it.
+    fn fetch_selected(&mut self, force: bool) -> Vec<Effect> {
+        let Some(action) = self.selected() else {
+            return Vec::new();
+        };
+        let mut effects = Vec::new();
+        if let Some(command) = action
+            .commands
+            .get(self.selected_command)
+            .filter(|c| c.has_result())
+        {
+            let key = ResultKey::new(action.id.clone(), command.index);
+            if force || !matches!(self.results.get(&key), Some(ResultState::Ready(_))) {
+                effects.push(Effect::Fetch(key, Priority::Interactive));
+            }
+        }
+        if self.settings.prefetch {
+            for command in action.commands.iter().filter(|c| c.has_result()) {
+                let key = ResultKey::new(action.id.clone(), command.index);
+                if !self.results.contains_key(&key) {
+                    effects.push(Effect::Fetch(key, Priority::Prefetch));
+                }
+            }
+        }
+        effects
+    }
+
+    fn on_action(&mut self, action: Action) -> Vec<Effect> {
+        let page = isize::try_from(self.page_rows.max(1)).unwrap_or(10);
+        match action {
+            Action::Up => self.move_selection(-1),
+            Action::Down => self.move_selection(1),
+            Action::PageUp => self.move_selection(-page),
+            Action::PageDown => self.move_selection(page),
+            Action::Top => self.move_selection(isize::MIN / 2),
+            Action::Bottom => self.move_selection(isize::MAX / 2),
+            Action::NextPane => {
+                self.focus = match self.focus {
+                    Pane::Actions => Pane::Commands,
+                    Pane::Commands => Pane::Transcript,
+                    Pane::Transcript => Pane::Actions,
+                };
+                self.on_focus()
+            }
+            Action::PrevPane => {
+                self.focus = match self.focus {
+                    Pane::Actions => Pane::Transcript,
+                    Pane::Commands => Pane::Actions,
+                    Pane::Transcript => Pane::Commands,
+                };
+                self.on_focus()
+            }
+            Action::Enter => match self.focus {
+                Pane::Actions => {
+                    self.focus = Pane::Commands;
+                    if let Some(first) = self
+                        .selected()
+                        .and_then(|a| a.commands.iter().position(Command::has_result))
+                    {
+                        self.selected_command = first;
+                    }
+                    self.on_focus()
+                }
+                Pane::Commands => {
+                    self.focus = Pane::Transcript;
+                    self.fetch_selected(false)
+                }
+                Pane::Transcript => Vec::new(),
+            },
+            Action::Back => {
+                match self.focus {
+                    Pane::Transcript if self.transcript.fullscreen => {
+                        self.transcript.fullscreen = false
+                    }
+                    Pane::Transcript if !self.transcript.search.query.is_empty() => {
+                        self.transcript.search = Search::default()
+                    }
+                    Pane::Transcript => self.focus = Pane::Commands,
+                    Pane::Commands => self.focus = Pane::Actions,
+                    Pane::Actions if !self.filter.is_empty() => {
+                        self.filter.clear();
+                        self.refilter();
+                    }
+                    Pane::Actions => {}
+                }
+                Vec::new()
+            }
+            Action::Search => {
+                if self.focus == Pane::Transcript {
+                    self.transcript.search = Search {
+                        editing: true,
+                        ..Search::default()
+                    };
+                } else {
+                    self.focus = Pane::Actions;
+                    self.filter_editing = true;
+                }
+                Vec::new()
+            }
+            Action::NextMatch => {
+                let next = self.transcript.search.current + 1;
+                self.jump_to_match(next);
+                Vec::new()
+            }
+            Action::PrevMatch => {
+                let len = self.transcript.search.hits.len().max(1);
+                let previous = (self.transcript.search.current + len - 1) % len;
+                self.jump_to_match(previous);
+                Vec::new()
+            }
+            Action::Refresh => vec![self.load(false)],
+            Action::Fetch => self.fetch_selected(true),
+            Action::FetchAll => {
+                let Some(action) = self.selected() else {
+                    return Vec::new();
+                };
+                action
+                    .commands
+                    .iter()
+                    .filter(|c| c.has_result())
+                    .map(|c| {
+                        Effect::Fetch(ResultKey::new(action.id.clone(), c.index), Priority::Normal)
+                    })
+                    .collect()
+            }
+            Action::Help => {
+                self.show_help = true;
+                Vec::new()
+            }
+            Action::Quit | Action::ForceQuit => {
+                self.quit = true;
+                Vec::new()
+            }
+            Action::ToggleFailedOnly => {
+                self.failed_only = !self.failed_only;
+                self.refilter();
+                Vec::new()
+            }
+            Action::ToggleAllTypes => {
+                self.all_types = !self.all_types;
+                vec![self.load(false)]
+            }
+            Action::CycleSort => {
+                self.sort = self.sort.next();
+                self.refilter();
+                Vec::new()
+            }
+            Action::ToggleAbsoluteTime => {
+                self.absolute_time = !self.absolute_time;
+                Vec::new()
+            }
+            Action::ToggleWrap => {
+                self.transcript.wrap = !self.transcript.wrap;
+                self.transcript.hscroll = 0;
+                Vec::new()
+            }
+            Action::ScrollLeft => {
+                self.transcript.hscroll = self.transcript.hscroll.saturating_sub(8);
+                Vec::new()
+            }
+            Action::ScrollRight => {
+                if !self.transcript.wrap {
+                    self.transcript.hscroll += 8;
+                }
+                Vec::new()
+            }
+            Action::ToggleLineNumbers => {
+                self.transcript.line_numbers = !self.transcript.line_numbers;
+                Vec::new()
+            }
+            Action::ToggleFullscreen => {
+                self.transcript.fullscreen = !self.transcript.fullscreen;
+                Vec::new()
+            }
+            Action::ShowOutput | Action::ShowErrors | Action::ShowRaw => {
+                self.transcript.section = match action {
+                    Action::ShowErrors => Section::Errors,
+                    Action::ShowRaw => Section::Raw,
+                    _ => Section::Output,
+                };
+                self.transcript.scroll = 0;
+                self.refresh_search();
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_focus(&mut self) -> Vec<Effect> {
+        match self.focus {
+            Pane::Commands | Pane::Transcript => self.fetch_selected(false),
+            Pane::Actions => Vec::new(),
+        }
+    }
+}

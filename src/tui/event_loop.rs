@@ -1,0 +1,151 @@
+//! The event loop: one queue of messages (input, fetch events, background results, ticks),
+//! state changes only here, a redraw when the queue is drained. It never awaits the network
+//! itself: network work runs in tasks that report back as messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt as _};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{Event, KeyEventKind};
+use tokio::sync::mpsc;
+
+use super::app::{App, Effect, Message};
+use super::theme::Theme;
+use super::view;
+use crate::api::MdeClient;
+use crate::fetch::FetchEngine;
+use crate::transcript::document::Document;
+
+/// What the loop needs from a session; borrowed so tests can drive it with their own.
+pub struct Backends<'a> {
+    pub client: Arc<MdeClient>,
+    pub engine: FetchEngine,
+    pub fetch_events: &'a mut mpsc::UnboundedReceiver<crate::fetch::FetchEvent>,
+}
+
+/// Largest GetFile to decompress when summarising it (the documented getfile limit).
+const MAX_FILE_BYTES: u64 = 3 * 1024 * 1024 * 1024;
+
+fn execute(effect: Effect, backends: &Backends, messages: &mpsc::UnboundedSender<Message>) {
+    match effect {
+        Effect::LoadActions { query, append } => {
+            let client = Arc::clone(&backends.client);
+            let messages = messages.clone();
+            tokio::spawn(async move {
+                let result = client
+                    .list_actions(&query, true)
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = messages.send(Message::ActionsLoaded { result, append });
+            });
+        }
+        Effect::RefreshActions(ids) => {
+            let client = Arc::clone(&backends.client);
+            let messages = messages.clone();
+            tokio::spawn(async move {
+                let mut results = Vec::new();
+                for id in ids {
+                    // Background refreshes leave the budget's reserve to the analyst.
+                    results.push(
+                        client
+                            .get_action(&id, false)
+                            .await
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+                let _ = messages.send(Message::ActionsRefreshed(results));
+            });
+        }
+        Effect::Fetch(key, priority) => backends.engine.fetch(key, priority),
+        Effect::Decode {
+            key,
+            fetched,
+            is_file,
+            name,
+        } => {
+            let messages = messages.clone();
+            tokio::task::spawn_blocking(move || {
+                let document = match std::fs::read(&fetched.path) {
+                    Ok(bytes) if is_file => Document::from_file(
+                        &bytes,
+                        &name,
+                        fetched.sha256.clone(),
+                        fetched.from_cache,
+                        MAX_FILE_BYTES,
+                    ),
+                    Ok(bytes) => {
+                        Document::from_script(&bytes, fetched.sha256.clone(), fetched.from_cache)
+                    }
+                    Err(error) => Document::from_script(
+                        format!("could not read the fetched result: {error}").as_bytes(),
+                        fetched.sha256.clone(),
+                        fetched.from_cache,
+                    ),
+                };
+                let _ = messages.send(Message::Decoded(key, Arc::new(document)));
+            });
+        }
+        Effect::RefreshMeter => backends.engine.refresh_meter(),
+    }
+}
+
+/// Runs until the user quits. `external` carries signals (SIGTERM) and test injections.
+pub async fn run<B: Backend, S>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    theme: &Theme,
+    backends: Backends<'_>,
+    mut inputs: S,
+    mut external: mpsc::UnboundedReceiver<Message>,
+) -> Result<(), B::Error>
+where
+    S: Stream<Item = std::io::Result<Event>> + Unpin,
+{
+    let (messages_tx, mut messages) = mpsc::unbounded_channel();
+    app.now = chrono::Utc::now();
+    for effect in app.start() {
+        execute(effect, &backends, &messages_tx);
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut inputs_open = true;
+    terminal.draw(|frame| view::render(frame, app, theme))?;
+    while !app.quit {
+        // Biased: the analyst's keys first, so a flood of fetch events never delays input.
+        let message = tokio::select! {
+            biased;
+            event = inputs.next(), if inputs_open => match event {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => Message::Key(key),
+                Some(Ok(Event::Resize(_, _))) => Message::Resize,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => {
+                    inputs_open = false;
+                    continue;
+                }
+            },
+            Some(message) = external.recv() => message,
+            Some(event) = backends.fetch_events.recv() => Message::Fetch(event),
+            Some(message) = messages.recv() => message,
+            _ = ticker.tick(), if app.needs_tick() => Message::Tick,
+        };
+        app.now = chrono::Utc::now();
+        for effect in app.update(message) {
+            execute(effect, &backends, &messages_tx);
+        }
+        // Drain what is already queued before drawing once.
+        while let Ok(event) = backends.fetch_events.try_recv() {
+            for effect in app.update(Message::Fetch(event)) {
+                execute(effect, &backends, &messages_tx);
+            }
+        }
+        while let Ok(message) = messages.try_recv() {
+            for effect in app.update(message) {
+                execute(effect, &backends, &messages_tx);
+            }
+        }
+        terminal.draw(|frame| view::render(frame, app, theme))?;
+    }
+    Ok(())
+}

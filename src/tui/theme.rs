@@ -1,0 +1,141 @@
+//! Colours and emphasis. With `NO_COLOR` (or a monochrome terminal) every style keeps its
+//! modifiers (bold, reverse, dim) and drops its colours, so nothing depends on colour alone.
+
+use ratatui::style::{Color, Modifier, Style};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Dark,
+    Light,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Theme {
+    pub colored: bool,
+    pub variant: Variant,
+}
+
+impl Theme {
+    pub fn from_env(variant: Variant) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self {
+            colored: !no_color,
+            variant,
+        }
+    }
+
+    fn paint(&self, style: Style, color: Color) -> Style {
+        if self.colored { style.fg(color) } else { style }
+    }
+
+    pub fn base(&self) -> Style {
+        Style::default()
+    }
+
+    pub fn dim(&self) -> Style {
+        self.paint(
+            Style::default().add_modifier(Modifier::DIM),
+            Color::DarkGray,
+        )
+    }
+
+    pub fn accent(&self) -> Style {
+        let color = match self.variant {
+            Variant::Dark => Color::Cyan,
+            Variant::Light => Color::Blue,
+        };
+        self.paint(Style::default().add_modifier(Modifier::BOLD), color)
+    }
+
+    pub fn ok(&self) -> Style {
+        self.paint(Style::default(), Color::Green)
+    }
+
+    pub fn warn(&self) -> Style {
+        let color = match self.variant {
+            Variant::Dark => Color::Yellow,
+            Variant::Light => Color::Rgb(0x9a, 0x67, 0x00),
+        };
+        self.paint(Style::default(), color)
+    }
+
+    pub fn error(&self) -> Style {
+        self.paint(Style::default().add_modifier(Modifier::BOLD), Color::Red)
+    }
+
+    pub fn placeholder(&self) -> Style {
+        self.paint(
+            Style::default().add_modifier(Modifier::REVERSED),
+            Color::Magenta,
+        )
+    }
+
+    pub fn selected(&self, focused: bool) -> Style {
+        if !self.colored {
+            return Style::default().add_modifier(if focused {
+                Modifier::REVERSED
+            } else {
+                Modifier::UNDERLINED
+            });
+        }
+        let background = match (self.variant, focused) {
+            (Variant::Dark, true) => Color::Rgb(0x2b, 0x4a, 0x6f),
+            (Variant::Dark, false) => Color::Rgb(0x30, 0x30, 0x30),
+            (Variant::Light, true) => Color::Rgb(0xc8, 0xdc, 0xf5),
+            (Variant::Light, false) => Color::Rgb(0xe4, 0xe4, 0xe4),
+        };
+        Style::default().bg(background).add_modifier(Modifier::BOLD)
+    }
+
+    pub fn border(&self, focused: bool) -> Style {
+        if focused { self.accent() } else { self.dim() }
+    }
+
+    pub fn search_hit(&self, current: bool) -> Style {
+        if !self.colored {
+            return Style::default().add_modifier(if current {
+                Modifier::REVERSED | Modifier::BOLD
+            } else {
+                Modifier::UNDERLINED
+            });
+        }
+        let background = if current {
+            Color::Yellow
+        } else {
+            Color::Rgb(0x6b, 0x5b, 0x00)
+        };
+        Style::default().bg(background).fg(Color::Black)
+    }
+
+    pub fn status(&self, status: &str) -> (&'static str, Style) {
+        match status {
+            "Succeeded" => ("✔", self.ok()),
+            "Failed" => ("✘", self.error()),
+            "TimeOut" => ("⏱", self.warn()),
+            "Cancelled" => ("⊘", self.dim()),
+            "InProgress" => ("▶", self.accent()),
+            "Pending" => ("…", self.warn()),
+            "Completed" => ("✔", self.ok()),
+            "Created" => ("·", self.dim()),
+            _ => ("?", self.base()),
+        }
+    }
+
+    /// Green with time to spare, yellow under 5 minutes, red under 1.
+    pub fn countdown(&self, seconds_left: i64) -> Style {
+        match seconds_left {
+            s if s < 60 => self.error(),
+            s if s < 300 => self.warn(),
+            _ => self.ok(),
+        }
+    }
+
+    /// Meter bars: calm, then warning, then alarm as a window fills.
+    pub fn fill(&self, ratio: f64) -> Style {
+        match ratio {
+            r if r >= 0.9 => self.error(),
+            r if r >= 0.6 => self.warn(),
+            _ => self.ok(),
+        }
+    }
+}
