@@ -152,6 +152,8 @@ pub struct App {
     pub cloud: String,
     pub settings: Settings,
     pub now: DateTime<Utc>,
+    /// The analyst's UTC offset for clock times on screen (fixed in tests).
+    pub local_offset: chrono::FixedOffset,
     pub actions: Vec<MachineAction>,
     pub loading: bool,
     pub more_available: bool,
@@ -187,6 +189,7 @@ impl App {
             cloud,
             settings,
             now,
+            local_offset: *chrono::Local::now().offset(),
             actions: Vec::new(),
             loading: false,
             more_available: false,

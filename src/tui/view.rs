@@ -1,7 +1,7 @@
 //! Drawing the screen from the state. Rendering only reads; it never changes state except
 //! remembering how many rows a page has (for PgUp/PgDn).
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -69,7 +69,7 @@ fn header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             spans.push(Span::styled(
                 format!(
                     "· refreshed {} ",
-                    at.with_timezone(&Local).format("%H:%M:%S")
+                    at.with_timezone(&app.local_offset).format("%H:%M:%S")
                 ),
                 theme.dim(),
             ));
@@ -133,10 +133,14 @@ pub fn relative(now: DateTime<Utc>, then: Option<DateTime<Utc>>) -> String {
     }
 }
 
-fn absolute(time: Option<DateTime<Utc>>) -> String {
+fn absolute(time: Option<DateTime<Utc>>, offset: FixedOffset) -> String {
     time.map_or_else(
         || "-".into(),
-        |t| t.with_timezone(&Local).format("%m-%d %H:%M:%S").to_string(),
+        |t| {
+            t.with_timezone(&offset)
+                .format("%m-%d %H:%M:%S")
+                .to_string()
+        },
     )
 }
 
@@ -159,7 +163,7 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     }
     let block =
         pane_block(Line::from(title), focused, theme).title_bottom(Line::from(Span::styled(
-            " sessions started from the portal's device page are not visible through the API ",
+            " portal-started sessions are not visible through the API ",
             theme.dim(),
         )));
     let inner_height = usize::from(area.height.saturating_sub(3));
@@ -219,7 +223,7 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
 fn action_row<'a>(action: &'a MachineAction, app: &App, theme: &Theme) -> Row<'a> {
     let (icon, style) = theme.status(action.status.as_str());
     let created = if app.absolute_time {
-        absolute(action.creation_date_time_utc)
+        absolute(action.creation_date_time_utc, app.local_offset)
     } else {
         relative(app.now, action.creation_date_time_utc)
     };
@@ -400,7 +404,7 @@ fn commands(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Length(11),
             Constraint::Length(5),
             Constraint::Length(8),
-            Constraint::Length(22),
+            Constraint::Length(24),
         ],
     )
     .header(
@@ -488,7 +492,10 @@ fn transcript(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         frame.render_widget(Paragraph::new(message).wrap(Wrap { trim: false }), inner);
         return;
     };
-    let rows = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).split(inner);
+    let has_problems =
+        matches!(&document.content, Content::Script { problems, .. } if !problems.is_empty());
+    let header_rows = if has_problems { 3 } else { 2 };
+    let rows = Layout::vertical([Constraint::Length(header_rows), Constraint::Min(1)]).split(inner);
     transcript_header(frame, rows[0], app, &key, &command, &document, theme);
     app.page_rows = usize::from(rows[1].height).max(1);
     match &document.content {
@@ -568,7 +575,7 @@ fn transcript_header(
         format!(
             "{}{duration} · {} · sha256 {short_sha} · {source} ",
             command.start_time.map_or_else(String::new, |t| t
-                .with_timezone(&Local)
+                .with_timezone(&app.local_offset)
                 .format("%m-%d %H:%M:%S")
                 .to_string()),
             human_bytes(document.payload_size)
@@ -580,15 +587,17 @@ fn transcript_header(
         second.push(Span::raw(" "));
         second.push(Span::styled(format!("[{badge}]"), theme.warn()));
     }
+    let mut lines = vec![Line::from(first), Line::from(second)];
     if let Content::Script { problems, .. } = &document.content
-        && let Some(problem) = problems.first()
+        && !problems.is_empty()
     {
-        second.push(Span::styled(format!(" ⚠ {problem}"), theme.error()));
+        // What was wrong with the payload: everything else is still shown below.
+        lines.push(Line::from(Span::styled(
+            format!("⚠ {}", problems.join("; ")),
+            theme.error(),
+        )));
     }
-    frame.render_widget(
-        Paragraph::new(vec![Line::from(first), Line::from(second)]),
-        area,
-    );
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 /// Splits display text into spans, marking placeholders for control characters and the
@@ -777,6 +786,9 @@ fn bar(used: u32, limit: u32, cells: usize) -> String {
 
 fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut spans = vec![Span::styled(" API ", theme.accent())];
+    if app.meter.windows.is_empty() {
+        spans.push(Span::styled("budget not measured yet", theme.dim()));
+    }
     for (i, window) in app.meter.windows.iter().enumerate() {
         let unit = match window.period.as_secs() {
             60 => "per min".to_string(),
@@ -803,7 +815,7 @@ fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         spans.push(Span::styled(
             format!(
                 " │ throttled by service until {}",
-                until.with_timezone(&Local).format("%H:%M:%S")
+                until.with_timezone(&app.local_offset).format("%H:%M:%S")
             ),
             theme.error(),
         ));

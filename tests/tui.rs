@@ -1,0 +1,493 @@
+//! The terminal UI on ratatui's TestBackend: pane behaviour driven by keys, the link and
+//! meter texts, hostile transcripts, whole-screen snapshots at 80×24 and 120×40, and the
+//! real event loop against the simulated tenant.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lrx::api::ListQuery;
+use lrx::api::models::MachineAction;
+use lrx::fetch::{
+    FetchEvent, Fetched, MeterSnapshot, QueueStats, ResultKey, ResultState, limiter::WindowUsage,
+};
+use lrx::session::{Session, SessionOptions};
+use lrx::sim::SimConfig;
+use lrx::transcript::document::Document;
+use lrx::tui::app::{App, Effect, Message, Pane, Settings};
+use lrx::tui::theme::{Theme, Variant};
+use lrx::tui::view;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+
+fn anchor() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .expect("time")
+}
+
+struct Dirs(tempfile::TempDir, tempfile::TempDir);
+
+async fn demo_session(dirs: &Dirs) -> Session {
+    Session::open(SessionOptions {
+        // An anchor well in the past: every action has reached its final state.
+        demo: Some(SimConfig {
+            anchor: Some(anchor()),
+            ..SimConfig::default()
+        }),
+        cache_dir: Some(dirs.0.path().to_path_buf()),
+        state_dir: Some(dirs.1.path().to_path_buf()),
+        ..SessionOptions::default()
+    })
+    .await
+    .expect("session")
+}
+
+async fn demo_actions() -> Vec<MachineAction> {
+    let dirs = Dirs(
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let session = demo_session(&dirs).await;
+    session
+        .client
+        .list_actions(
+            &ListQuery {
+                action_type: Some("LiveResponse".into()),
+                limit: 300,
+                ..ListQuery::default()
+            },
+            true,
+        )
+        .await
+        .expect("list")
+}
+
+struct Harness {
+    app: App,
+    terminal: Terminal<TestBackend>,
+    theme: Theme,
+}
+
+impl Harness {
+    async fn new(width: u16, height: u16) -> Self {
+        let mut app = App::new(
+            "demo tenant (simulated)".into(),
+            "commercial".into(),
+            Settings::default(),
+            anchor() + chrono::Duration::hours(1),
+        );
+        app.local_offset = chrono::FixedOffset::east_opt(0).expect("utc");
+        let _ = app.start();
+        let _ = app.update(Message::ActionsLoaded {
+            result: Ok(demo_actions().await),
+            append: false,
+        });
+        let mut harness = Self {
+            app,
+            terminal: Terminal::new(TestBackend::new(width, height)).expect("terminal"),
+            theme: Theme {
+                colored: true,
+                variant: Variant::Dark,
+            },
+        };
+        harness.render();
+        harness
+    }
+
+    fn render(&mut self) {
+        let Self {
+            app,
+            terminal,
+            theme,
+        } = self;
+        terminal
+            .draw(|frame| view::render(frame, app, theme))
+            .expect("draw");
+    }
+
+    fn press(&mut self, code: KeyCode) -> Vec<Effect> {
+        let effects = self
+            .app
+            .update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        self.render();
+        effects
+    }
+
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.press(KeyCode::Char(c));
+        }
+    }
+
+    fn send(&mut self, message: Message) -> Vec<Effect> {
+        let effects = self.app.update(message);
+        self.render();
+        effects
+    }
+
+    fn text(&self) -> String {
+        let buffer = self.terminal.backend().buffer();
+        let mut out = String::new();
+        for y in 0..buffer.area.height {
+            for x in 0..buffer.area.width {
+                out.push_str(buffer[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn assert_shows(&self, needle: &str) {
+        let text = self.text();
+        assert!(text.contains(needle), "screen lacks {needle:?}:\n{text}");
+    }
+
+    fn assert_hides(&self, needle: &str) {
+        let text = self.text();
+        assert!(!text.contains(needle), "screen shows {needle:?}:\n{text}");
+    }
+
+    fn select_action_with(&mut self, predicate: impl Fn(&MachineAction) -> bool) -> MachineAction {
+        let position = self
+            .app
+            .visible
+            .iter()
+            .position(|&i| predicate(&self.app.actions[i]))
+            .expect("a matching action");
+        self.app.selected_action = position;
+        self.render();
+        self.app.selected().expect("selected").clone()
+    }
+}
+
+fn fetched(expires_in: Option<i64>, now: DateTime<Utc>) -> Arc<Fetched> {
+    Arc::new(Fetched {
+        path: std::path::PathBuf::from("/nonexistent"),
+        size: 10,
+        sha256: "ab".repeat(32),
+        from_cache: expires_in.is_none(),
+        link_expires_at: expires_in.map(|s| now + chrono::Duration::seconds(s)),
+        file_name: None,
+    })
+}
+
+#[tokio::test]
+async fn whole_screen_snapshots() {
+    for (width, height) in [(80, 24), (120, 40)] {
+        let mut harness = Harness::new(width, height).await;
+        harness.press(KeyCode::Enter);
+        insta::assert_snapshot!(format!("main_{width}x{height}"), harness.terminal.backend());
+    }
+}
+
+#[tokio::test]
+async fn moving_filtering_and_toggling() {
+    let mut h = Harness::new(120, 40).await;
+    let first = h.app.selected().expect("first").id.clone();
+    h.press(KeyCode::Char('j'));
+    assert_ne!(h.app.selected().expect("second").id, first);
+    h.press(KeyCode::Char('k'));
+    assert_eq!(h.app.selected().expect("first again").id, first);
+    h.press(KeyCode::Char('G'));
+    assert_eq!(h.app.selected_action, h.app.visible.len() - 1);
+    h.press(KeyCode::Char('g'));
+    assert_eq!(h.app.selected_action, 0);
+
+    h.press(KeyCode::Char('/'));
+    h.type_text("srv-dc01");
+    h.assert_shows("/srv-dc01▏");
+    assert!(!h.app.visible.is_empty());
+    assert!(
+        h.app
+            .visible
+            .iter()
+            .all(|&i| h.app.actions[i].computer_dns_name.contains("srv-dc01"))
+    );
+    h.press(KeyCode::Enter);
+    h.assert_shows("filter \"srv-dc01\"");
+    h.press(KeyCode::Esc);
+    assert!(h.app.filter.is_empty(), "Esc clears the filter first");
+    assert_eq!(h.app.visible.len(), h.app.actions.len());
+
+    h.press(KeyCode::Char('x'));
+    assert!(h.app.visible.len() < h.app.actions.len());
+    assert!(h.app.visible.iter().all(|&i| {
+        let a = &h.app.actions[i];
+        matches!(a.status.as_str(), "Failed" | "TimeOut") || a.failed_count() > 0
+    }));
+    h.assert_shows("failed/non-zero only");
+    h.press(KeyCode::Char('x'));
+    h.press(KeyCode::Char('s'));
+    h.assert_shows("sort: machine");
+
+    h.press(KeyCode::Char('?'));
+    h.assert_shows("Keys — ? or Esc closes");
+    h.assert_shows("fetch every result of the action");
+    h.press(KeyCode::Esc);
+    h.assert_hides("Keys — ? or Esc closes");
+
+    h.press(KeyCode::Char('q'));
+    assert!(h.app.quit);
+}
+
+#[tokio::test]
+async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
+    let mut h = Harness::new(120, 40).await;
+    let action =
+        h.select_action_with(|a| a.commands.iter().filter(|c| c.has_result()).count() >= 2);
+    let effects = h.press(KeyCode::Enter);
+    assert_eq!(h.app.focus, Pane::Commands);
+    let first = action
+        .commands
+        .iter()
+        .find(|c| c.has_result())
+        .expect("result")
+        .index;
+    assert!(
+        matches!(&effects[0], Effect::Fetch(key, lrx::fetch::Priority::Interactive) if key.index == first),
+        "{effects:?}"
+    );
+    assert!(
+        effects
+            .iter()
+            .skip(1)
+            .all(|e| matches!(e, Effect::Fetch(_, lrx::fetch::Priority::Prefetch)))
+    );
+    h.press(KeyCode::Enter);
+    assert_eq!(h.app.focus, Pane::Transcript);
+    h.press(KeyCode::Esc);
+    assert_eq!(h.app.focus, Pane::Commands);
+    h.press(KeyCode::Esc);
+    assert_eq!(h.app.focus, Pane::Actions);
+}
+
+#[tokio::test]
+async fn link_states_countdowns_and_the_meter_read_as_specified() {
+    let mut h = Harness::new(120, 40).await;
+    let action =
+        h.select_action_with(|a| a.commands.iter().filter(|c| c.has_result()).count() >= 2);
+    let results: Vec<u32> = action
+        .commands
+        .iter()
+        .filter(|c| c.has_result())
+        .map(|c| c.index)
+        .collect();
+    let now = h.app.now;
+    let key = |i: usize| ResultKey::new(action.id.clone(), results[i]);
+    h.send(Message::Fetch(FetchEvent::State(
+        key(0),
+        ResultState::Ready(fetched(Some(29 * 60 + 41), now)),
+    )));
+    h.assert_shows("link 29:41");
+    h.send(Message::Fetch(FetchEvent::State(
+        key(1),
+        ResultState::WaitingForBudget {
+            until: now + chrono::Duration::seconds(12),
+        },
+    )));
+    h.assert_shows("waiting for budget 0:12");
+    h.send(Message::Fetch(FetchEvent::State(
+        key(1),
+        ResultState::Downloading {
+            received: 45,
+            total: Some(100),
+        },
+    )));
+    h.assert_shows("downloading 45%");
+    h.send(Message::Fetch(FetchEvent::State(
+        key(1),
+        ResultState::Ready(fetched(None, now)),
+    )));
+    h.assert_shows("cached");
+    // Time passes: the countdown ticks and finally expires.
+    h.app.now = now + chrono::Duration::seconds(41);
+    h.render();
+    h.assert_shows("link 29:00");
+    assert!(
+        h.app.needs_tick(),
+        "countdowns on screen keep the clock ticking"
+    );
+    h.app.now = now + chrono::Duration::minutes(31);
+    h.render();
+    h.assert_shows("link expired");
+
+    let meter = MeterSnapshot {
+        windows: vec![
+            WindowUsage {
+                used: 37,
+                limit: 100,
+                period: Duration::from_secs(60),
+            },
+            WindowUsage {
+                used: 212,
+                limit: 1500,
+                period: Duration::from_secs(3600),
+            },
+        ],
+        next_call_at: Some(h.app.now + chrono::Duration::seconds(12)),
+        throttled_until: None,
+        session_calls: 249,
+    };
+    h.send(Message::Fetch(FetchEvent::Meter(
+        meter,
+        QueueStats {
+            queued: 3,
+            running: 1,
+            ready: 12,
+        },
+    )));
+    h.assert_shows("API 37/100 per min ▰▰▱▱▱ · 212/1500 per h");
+    h.assert_shows("waiting for budget: next call in 0:12");
+    h.assert_shows("queue 3 · downloading 1 · cached 12");
+}
+
+#[tokio::test]
+async fn hostile_transcripts_never_put_control_bytes_on_screen() {
+    let mut h = Harness::new(120, 40).await;
+    h.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
+    h.press(KeyCode::Enter);
+    h.press(KeyCode::Enter);
+    let key = h.app.selected_key().expect("key");
+    let payload = serde_json::json!({
+        "script_name": "evil\u{1b}]0;title\u{7}.ps1",
+        "exit_code": "7",
+        "script_output": "ok\n\u{1b}[2J\u{1b}]52;c;aGk=\u{7}\u{9b}31mred\tTAB\r\nbidi \u{202e}txt.exe\u{202c}\nZ\u{301}\u{301}\u{301}\u{301}\u{301}\u{301}\u{301}\u{301}\n\u{0}",
+        "script_errors": "boom"
+    });
+    let document = Document::from_script(payload.to_string().as_bytes(), "00".repeat(32), false);
+    h.send(Message::Decoded(key, Arc::new(document)));
+    let buffer = h.terminal.backend().buffer().clone();
+    for cell in buffer.content() {
+        assert!(
+            !cell.symbol().chars().any(|c| c.is_control()),
+            "control char in cell {:?}",
+            cell.symbol()
+        );
+        assert!(!cell.symbol().contains('\u{202e}'));
+    }
+    h.assert_shows("␛[2J");
+    h.assert_shows("<9B>31mred");
+    h.assert_shows("<U+202E>");
+    h.assert_shows("exit 7");
+    h.assert_shows("control chars shown");
+    h.assert_shows("'exit_code' is the string");
+    h.press(KeyCode::Char('2'));
+    h.assert_shows("boom");
+}
+
+#[tokio::test]
+async fn transcript_search_counts_and_jumps() {
+    let mut h = Harness::new(120, 40).await;
+    h.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
+    h.press(KeyCode::Enter);
+    h.press(KeyCode::Enter);
+    let key = h.app.selected_key().expect("key");
+    let output: String = (0..200)
+        .map(|i| {
+            if i % 50 == 7 {
+                format!("line {i} needle\n")
+            } else {
+                format!("line {i}\n")
+            }
+        })
+        .collect();
+    let payload = serde_json::json!({"script_name": "a.ps1", "exit_code": 0, "script_output": output, "script_errors": ""});
+    h.send(Message::Decoded(
+        key,
+        Arc::new(Document::from_script(
+            payload.to_string().as_bytes(),
+            "00".repeat(32),
+            false,
+        )),
+    ));
+    h.press(KeyCode::Char('/'));
+    h.type_text("needle");
+    h.press(KeyCode::Enter);
+    h.assert_shows("/needle 1/4");
+    h.press(KeyCode::Char('n'));
+    h.assert_shows("/needle 2/4");
+    h.assert_shows("line 57 needle");
+    h.press(KeyCode::Char('N'));
+    h.press(KeyCode::Char('N'));
+    h.assert_shows("/needle 4/4");
+    h.press(KeyCode::Char('w'));
+    assert!(h.app.transcript.wrap);
+}
+
+#[tokio::test]
+async fn the_real_event_loop_against_the_simulated_tenant() {
+    let dirs = Dirs(
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let mut session = demo_session(&dirs).await;
+    let mut app = App::new(
+        session.label.clone(),
+        session.cloud.clone(),
+        Settings {
+            prefetch: false,
+            ..Settings::default()
+        },
+        Utc::now(),
+    );
+    app.local_offset = chrono::FixedOffset::east_opt(0).expect("utc");
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+    let theme = Theme {
+        colored: false,
+        variant: Variant::Dark,
+    };
+    let (keys_tx, keys_rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<Event>>();
+    let inputs = Box::pin(futures_util::stream::unfold(keys_rx, |mut rx| async move {
+        rx.recv().await.map(|e| (e, rx))
+    }));
+    let (_external_tx, external) = tokio::sync::mpsc::unbounded_channel();
+    let backends = lrx::tui::event_loop::Backends {
+        client: Arc::clone(&session.client),
+        engine: session.engine.clone(),
+        fetch_events: &mut session.events,
+    };
+    let driver = tokio::spawn(async move {
+        let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // The newest action with a RunScript result; Enter opens its commands, Enter again the transcript.
+        keys_tx.send(key(KeyCode::Enter)).expect("send");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        keys_tx.send(key(KeyCode::Enter)).expect("send");
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        keys_tx.send(key(KeyCode::Char('q'))).expect("send");
+    });
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        lrx::tui::event_loop::run(&mut terminal, &mut app, &theme, backends, inputs, external),
+    )
+    .await
+    .expect("the loop ends when q is pressed")
+    .expect("no terminal error");
+    driver.await.expect("driver");
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            text.push_str(buffer[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    assert!(!app.actions.is_empty(), "actions loaded over HTTP");
+    let selected = app.selected().expect("selected").clone();
+    let command = app.selected_command().expect("command").clone();
+    if command.has_result() {
+        assert!(text.contains("exit "), "exit code shown:\n{text}");
+        assert!(
+            text.contains("link 29:") || text.contains("link 30:"),
+            "countdown shown:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("API ") && text.contains("/100 per min"),
+        "meter shown:\n{text}"
+    );
+    assert!(app.meter.session_calls >= 1, "the meter counted the calls");
+    assert_eq!(app.focus, Pane::Transcript, "{selected:?}");
+}
