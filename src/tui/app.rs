@@ -168,6 +168,8 @@ pub struct App {
     pub sort: SortKey,
     pub visible: Vec<usize>,
     pub selected_action: usize,
+    /// First visible row of the actions list (kept by the view so the selection shows).
+    pub actions_offset: usize,
     pub selected_command: usize,
     pub focus: Pane,
     pub results: HashMap<ResultKey, ResultState>,
@@ -204,6 +206,7 @@ impl App {
             sort: SortKey::Created,
             visible: Vec::new(),
             selected_action: 0,
+            actions_offset: 0,
             selected_command: 0,
             focus: Pane::Actions,
             results: HashMap::new(),

@@ -166,11 +166,22 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             " portal-started sessions are not visible through the API ",
             theme.dim(),
         )));
-    let inner_height = usize::from(area.height.saturating_sub(3));
-    app.page_rows = inner_height.max(1);
+    let inner_height = usize::from(area.height.saturating_sub(3)).max(1);
+    app.page_rows = inner_height;
+    // Only the rows on screen are built: the list may hold tens of thousands of actions.
+    if app.selected_action < app.actions_offset {
+        app.actions_offset = app.selected_action;
+    } else if app.selected_action >= app.actions_offset + inner_height {
+        app.actions_offset = app.selected_action + 1 - inner_height;
+    }
+    app.actions_offset = app
+        .actions_offset
+        .min(app.visible.len().saturating_sub(inner_height));
     let rows: Vec<Row> = app
         .visible
         .iter()
+        .skip(app.actions_offset)
+        .take(inner_height)
         .map(|&i| action_row(&app.actions[i], app, theme))
         .collect();
     let empty = rows.is_empty();
@@ -198,7 +209,9 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     )
     .row_highlight_style(theme.selected(focused))
     .block(block);
-    let mut state = TableState::default().with_selected(Some(app.selected_action));
+    let mut state = TableState::default().with_selected(Some(
+        app.selected_action - app.actions_offset.min(app.selected_action),
+    ));
     frame.render_stateful_widget(table, area, &mut state);
     if empty {
         let message = if app.loading {

@@ -1,0 +1,183 @@
+//! Terminal UI benchmarks, printed as plain numbers (run: `cargo bench --bench tui`).
+//!
+//! 1. 10,000 actions × 5 commands loaded: one key press handled and a full 200×60 frame
+//!    rendered on TestBackend; median and 99th percentile over 2,000 presses.
+//! 2. `--demo` start to the first frame with data: simulated tenant up, signed in, actions
+//!    listed, one frame drawn.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use lrx::api::ListQuery;
+use lrx::api::models::{
+    ActionStatus, Command, CommandDetail, CommandStatus, CommandType, MachineAction, Param,
+};
+use lrx::session::{Session, SessionOptions};
+use lrx::sim::SimConfig;
+use lrx::tui::app::{App, Message, Settings};
+use lrx::tui::theme::{Theme, Variant};
+use lrx::tui::view;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+fn synthetic(count: usize) -> Vec<MachineAction> {
+    let now = Utc::now();
+    (0..count)
+        .map(|i| MachineAction {
+            id: format!("{i:08x}-0000-4000-8000-000000000000"),
+            action_type: "LiveResponse".into(),
+            title: None,
+            requestor: format!("analyst{}@contoso.com", i % 17),
+            requestor_comment: format!("INC-{}: triage of host {i}", 20_000 + i % 300),
+            status: if i % 13 == 0 {
+                ActionStatus::Failed
+            } else {
+                ActionStatus::Succeeded
+            },
+            machine_id: format!("{i:040x}"),
+            computer_dns_name: format!("wks-{i:05}.corp.contoso.com"),
+            creation_date_time_utc: Some(
+                now - chrono::Duration::seconds(i64::try_from(i).unwrap_or(0) * 37),
+            ),
+            last_update_date_time_utc: Some(now),
+            cancellation_requestor: None,
+            cancellation_comment: None,
+            cancellation_date_time_utc: None,
+            commands: (0..5)
+                .map(|index| Command {
+                    index,
+                    start_time: Some(now),
+                    end_time: Some(now + chrono::Duration::seconds(12)),
+                    command_status: CommandStatus::Completed,
+                    errors: Vec::new(),
+                    command: CommandDetail {
+                        command_type: CommandType::RunScript,
+                        params: vec![Param {
+                            key: "ScriptName".into(),
+                            value: format!("Script{index}.ps1"),
+                        }],
+                    },
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "an index"
+    )]
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index]
+}
+
+fn key_and_frame() {
+    let mut app = App::new(
+        "bench".into(),
+        "commercial".into(),
+        Settings::default(),
+        Utc::now(),
+    );
+    let _ = app.update(Message::ActionsLoaded {
+        result: Ok(synthetic(10_000)),
+        append: false,
+    });
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
+    let theme = Theme {
+        colored: true,
+        variant: Variant::Dark,
+    };
+    terminal
+        .draw(|f| view::render(f, &mut app, &theme))
+        .expect("draw");
+    let mut samples = Vec::with_capacity(2000);
+    for i in 0..2000 {
+        let code = if (i / 500) % 2 == 0 {
+            KeyCode::Char('j')
+        } else {
+            KeyCode::Char('k')
+        };
+        let started = Instant::now();
+        let _ = app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        terminal
+            .draw(|f| view::render(f, &mut app, &theme))
+            .expect("draw");
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    println!(
+        "key + full frame (10,000 actions × 5 commands, 200×60): median {:.3} ms, p99 {:.3} ms",
+        percentile(&samples, 0.5).as_secs_f64() * 1000.0,
+        percentile(&samples, 0.99).as_secs_f64() * 1000.0
+    );
+    let started = Instant::now();
+    app.filter = "wks-0".into();
+    app.refilter();
+    println!(
+        "re-filtering 10,000 actions: {:.2} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+}
+
+async fn first_frame() {
+    let started = Instant::now();
+    let cache = tempfile::tempdir().expect("tmp");
+    let state = tempfile::tempdir().expect("tmp");
+    let session = Session::open(SessionOptions {
+        demo: Some(SimConfig::default()),
+        cache_dir: Some(cache.path().to_path_buf()),
+        state_dir: Some(state.path().to_path_buf()),
+        ..SessionOptions::default()
+    })
+    .await
+    .expect("session");
+    let opened = started.elapsed();
+    let actions = session
+        .client
+        .list_actions(
+            &ListQuery {
+                action_type: Some("LiveResponse".into()),
+                limit: 300,
+                ..ListQuery::default()
+            },
+            true,
+        )
+        .await
+        .expect("list");
+    let mut app = App::new(
+        session.label.clone(),
+        session.cloud.clone(),
+        Settings::default(),
+        Utc::now(),
+    );
+    let _ = app.update(Message::ActionsLoaded {
+        result: Ok(actions),
+        append: false,
+    });
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+    let theme = Theme {
+        colored: true,
+        variant: Variant::Dark,
+    };
+    terminal
+        .draw(|f| view::render(f, &mut app, &theme))
+        .expect("draw");
+    println!(
+        "--demo start to first frame with data: {:.0} ms (simulated tenant up and signed-in session ready after {:.0} ms)",
+        started.elapsed().as_secs_f64() * 1000.0,
+        opened.as_secs_f64() * 1000.0
+    );
+}
+
+fn main() {
+    key_and_frame();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(first_frame());
+}
