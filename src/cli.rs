@@ -151,6 +151,13 @@ Examples:
   lrx demo-server --link-ttl 20s --rate-limit 100/1m,1500/1h
   lrx demo-server --fault 500=0.05,truncate=0.1,429-every=25")]
     DemoServer(DemoServerArgs),
+    /// Regenerate the README's screenshots from the simulated tenant.
+    #[command(hide = true)]
+    Screenshots {
+        /// Where to write the SVG files.
+        #[arg(long, default_value = "screenshots")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,8 @@
 pub mod app;
 pub mod event_loop;
 pub mod input;
+pub mod screenshots;
+pub mod svg;
 pub mod terminal;
 pub mod theme;
 pub mod view;

@@ -243,3 +243,12 @@ fn help_has_examples_and_exit_codes() {
     }
     assert!(stdout(&home.lrx(&["--help"])).contains("Exit status:"));
 }
+
+#[test]
+fn readme_lists_every_key_binding() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for binding in lrx::tui::input::BINDINGS {
+        let row = format!("| `{}` |", binding.keys);
+        assert!(readme.contains(&row) && readme.contains(binding.description), "README lacks the binding {} ({})", binding.keys, binding.description);
+    }
+}

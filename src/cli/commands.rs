@@ -71,6 +71,15 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Actions(args)) => actions(cli, args).await,
         Some(Command::Show(args)) => show(cli, args).await,
         Some(Command::Result(args)) => result(cli, args).await,
+        Some(Command::Screenshots { out }) => {
+            let written = crate::tui::screenshots::generate(out)
+                .await
+                .map_err(|e| Failure::Runtime(format!("could not make the screenshots: {e}")))?;
+            for path in written {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
         Some(Command::DemoServer(args)) => super::demo_server(args)
             .await
             .map_err(|e| Failure::Runtime(format!("{e:#}"))),

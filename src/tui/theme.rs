@@ -111,7 +111,7 @@ impl Theme {
         match status {
             "Succeeded" => ("✔", self.ok()),
             "Failed" => ("✘", self.error()),
-            "TimeOut" => ("⏱", self.warn()),
+            "TimeOut" => ("◔", self.warn()),
             "Cancelled" => ("⊘", self.dim()),
             "InProgress" => ("▶", self.accent()),
             "Pending" => ("…", self.warn()),

@@ -850,7 +850,7 @@ fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         theme.dim(),
     ));
     spans.push(Span::styled(
-        format!(" │ {} calls this session", app.meter.session_calls),
+        format!(" │ {} calls", app.meter.session_calls),
         theme.dim(),
     ));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

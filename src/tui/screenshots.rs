@@ -1,0 +1,352 @@
+//! Regenerates the README's screenshots from the real UI on the simulated tenant: fixed
+//! seed, fixed clock, UTC, so the SVGs come out byte-identical on every machine and CI can
+//! check that the committed ones match what the UI draws today.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{App, Message, Settings};
+use super::svg;
+use super::theme::{Theme, Variant};
+use super::view;
+use crate::api::ListQuery;
+use crate::fetch::limiter::WindowUsage;
+use crate::fetch::{
+    FetchEvent, Fetched, MeterSnapshot, Priority, QueueStats, ResultKey, ResultState,
+};
+use crate::session::{Session, SessionOptions};
+use crate::sim::SimConfig;
+use crate::transcript::document::Document;
+
+fn anchor() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+        .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc))
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    let _ = app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn draw(app: &mut App, variant: Variant, width: u16, height: u16) -> std::io::Result<String> {
+    let theme = Theme {
+        colored: true,
+        variant,
+    };
+    let mut terminal =
+        Terminal::new(TestBackend::new(width, height)).map_err(std::io::Error::other)?;
+    terminal
+        .draw(|frame| view::render(frame, app, &theme))
+        .map_err(std::io::Error::other)?;
+    let palette = match variant {
+        Variant::Dark => svg::DARK,
+        Variant::Light => svg::LIGHT,
+    };
+    Ok(svg::render(terminal.backend().buffer(), palette))
+}
+
+/// Fetches one result through the real engine and hands it to the app as the UI would see
+/// it, with a link countdown relative to the app's frozen clock.
+async fn fetch_into(
+    app: &mut App,
+    session: &mut Session,
+    key: &ResultKey,
+    link_left: i64,
+) -> std::io::Result<()> {
+    session.engine.fetch(key.clone(), Priority::Interactive);
+    let fetched = loop {
+        match tokio::time::timeout(Duration::from_secs(60), session.events.recv()).await {
+            Ok(Some(FetchEvent::State(k, ResultState::Ready(fetched)))) if &k == key => {
+                break fetched;
+            }
+            Ok(Some(FetchEvent::State(k, ResultState::Failed(reason)))) if &k == key => {
+                return Err(std::io::Error::other(reason));
+            }
+            Ok(Some(_)) => {}
+            _ => return Err(std::io::Error::other("the fetch engine did not answer")),
+        }
+    };
+    let bytes = std::fs::read(&fetched.path)?;
+    let document = Document::from_script(&bytes, fetched.sha256.clone(), false);
+    let shown = Fetched {
+        link_expires_at: Some(app.now + chrono::Duration::seconds(link_left)),
+        from_cache: false,
+        ..(*fetched).clone()
+    };
+    let _ = app.update(Message::Fetch(FetchEvent::State(
+        key.clone(),
+        ResultState::Ready(Arc::new(shown)),
+    )));
+    let _ = app.update(Message::Decoded(key.clone(), Arc::new(document)));
+    Ok(())
+}
+
+fn select(
+    app: &mut App,
+    predicate: impl Fn(&crate::api::models::MachineAction) -> bool,
+) -> std::io::Result<()> {
+    let position = app
+        .visible
+        .iter()
+        .position(|&i| predicate(&app.actions[i]))
+        .ok_or_else(|| {
+            std::io::Error::other("the demo tenant has no action for this screenshot")
+        })?;
+    app.selected_action = position;
+    Ok(())
+}
+
+fn busy_meter(now: DateTime<Utc>) -> (MeterSnapshot, QueueStats) {
+    (
+        MeterSnapshot {
+            windows: vec![
+                WindowUsage {
+                    used: 100,
+                    limit: 100,
+                    period: Duration::from_secs(60),
+                },
+                WindowUsage {
+                    used: 412,
+                    limit: 1500,
+                    period: Duration::from_secs(3600),
+                },
+            ],
+            next_call_at: Some(now + chrono::Duration::seconds(12)),
+            throttled_until: None,
+            session_calls: 412,
+        },
+        QueueStats {
+            queued: 37,
+            running: 2,
+            ready: 61,
+        },
+    )
+}
+
+/// Writes every screenshot into `out` and returns their paths.
+pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let scratch = std::env::temp_dir().join(format!("lrx-screenshots-{}", std::process::id()));
+    let mut session = Session::open(SessionOptions {
+        demo: Some(SimConfig {
+            anchor: Some(anchor()),
+            ..SimConfig::default()
+        }),
+        cache_dir: Some(scratch.join("cache")),
+        state_dir: Some(scratch.join("state")),
+        no_cache: true,
+        ..SessionOptions::default()
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    let actions = session
+        .client
+        .list_actions(
+            &ListQuery {
+                action_type: Some("LiveResponse".into()),
+                limit: 400,
+                ..ListQuery::default()
+            },
+            true,
+        )
+        .await
+        .map_err(std::io::Error::other)?;
+    let mut app = App::new(
+        "demo tenant (simulated)".into(),
+        "commercial".into(),
+        Settings {
+            prefetch: false,
+            ..Settings::default()
+        },
+        anchor() + chrono::Duration::hours(1),
+    );
+    app.local_offset = chrono::FixedOffset::east_opt(0).unwrap_or_else(|| {
+        chrono::FixedOffset::west_opt(0).unwrap_or(*Utc::now().fixed_offset().offset())
+    });
+    let _ = app.update(Message::ActionsLoaded {
+        result: Ok(actions),
+        append: false,
+    });
+    let meter = MeterSnapshot {
+        windows: vec![
+            WindowUsage {
+                used: 37,
+                limit: 100,
+                period: Duration::from_secs(60),
+            },
+            WindowUsage {
+                used: 212,
+                limit: 1500,
+                period: Duration::from_secs(3600),
+            },
+        ],
+        next_call_at: None,
+        throttled_until: None,
+        session_calls: 212,
+    };
+    let _ = app.update(Message::Fetch(FetchEvent::Meter(
+        meter,
+        QueueStats {
+            queued: 0,
+            running: 0,
+            ready: 14,
+        },
+    )));
+
+    // The main screen: a fleet-sweep outlier's autoruns, a flagged unsigned entry.
+    select(&mut app, |a| {
+        a.requestor_comment.contains("autoruns on Finance OU") && a.status.as_str() == "Succeeded"
+    })?;
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter);
+    let action = app
+        .selected()
+        .cloned()
+        .ok_or_else(|| std::io::Error::other("no selection"))?;
+    for command in action.commands.iter().filter(|c| c.has_result()) {
+        fetch_into(
+            &mut app,
+            &mut session,
+            &ResultKey::new(action.id.clone(), command.index),
+            29 * 60 + 41,
+        )
+        .await?;
+    }
+    // Show the processes of a busier session instead when one is there: more to read.
+    select(&mut app, |a| {
+        a.commands.len() >= 3
+            && a.commands
+                .iter()
+                .all(|c| c.has_result() || c.command.command_type.as_str() == "PutFile")
+            && a.commands
+                .iter()
+                .any(|c| c.target().starts_with("Get-NetConnections"))
+    })?;
+    let action = app
+        .selected()
+        .cloned()
+        .ok_or_else(|| std::io::Error::other("no selection"))?;
+    for (n, command) in action
+        .commands
+        .iter()
+        .filter(|c| c.has_result())
+        .enumerate()
+    {
+        let left = 29 * 60 + 41 - i64::try_from(n).unwrap_or(0) * 83;
+        fetch_into(
+            &mut app,
+            &mut session,
+            &ResultKey::new(action.id.clone(), command.index),
+            left,
+        )
+        .await?;
+    }
+    app.selected_command = action
+        .commands
+        .iter()
+        .position(|c| c.target().starts_with("Get-NetConnections"))
+        .unwrap_or(0);
+    app.focus = super::app::Pane::Transcript;
+    let mut written = Vec::new();
+    std::fs::create_dir_all(out)?;
+    let mut save = |name: &str, svg: String| -> std::io::Result<()> {
+        let path = out.join(name);
+        std::fs::write(&path, svg)?;
+        written.push(path);
+        Ok(())
+    };
+    save("main.svg", draw(&mut app, Variant::Dark, 150, 42)?)?;
+    save("light.svg", draw(&mut app, Variant::Light, 150, 42)?)?;
+    save("main-80x24.svg", draw(&mut app, Variant::Dark, 80, 24)?)?;
+
+    app.show_help = true;
+    save("help.svg", draw(&mut app, Variant::Dark, 120, 40)?)?;
+    app.show_help = false;
+
+    // Waiting for budget: F on a large action with the minute window full.
+    let (meter, stats) = busy_meter(app.now);
+    let _ = app.update(Message::Fetch(FetchEvent::Meter(meter, stats)));
+    select(&mut app, |a| {
+        a.commands.len() >= 4 && a.commands.iter().filter(|c| c.has_result()).count() >= 3
+    })?;
+    app.focus = super::app::Pane::Commands;
+    let action = app
+        .selected()
+        .cloned()
+        .ok_or_else(|| std::io::Error::other("no selection"))?;
+    let mut results = action.commands.iter().filter(|c| c.has_result());
+    if let Some(first) = results.next() {
+        let _ = app.update(Message::Fetch(FetchEvent::State(
+            ResultKey::new(action.id.clone(), first.index),
+            ResultState::Downloading {
+                received: 45,
+                total: Some(100),
+            },
+        )));
+    }
+    if let Some(second) = results.next() {
+        let until = app.now + chrono::Duration::seconds(12);
+        let _ = app.update(Message::Fetch(FetchEvent::State(
+            ResultKey::new(action.id.clone(), second.index),
+            ResultState::WaitingForBudget { until },
+        )));
+    }
+    for rest in results {
+        let _ = app.update(Message::Fetch(FetchEvent::State(
+            ResultKey::new(action.id.clone(), rest.index),
+            ResultState::Queued,
+        )));
+    }
+    save("budget.svg", draw(&mut app, Variant::Dark, 120, 30)?)?;
+
+    // A compromised host's output: escape sequences shown, never interpreted.
+    let (meter, stats) = (
+        MeterSnapshot {
+            windows: vec![
+                WindowUsage {
+                    used: 9,
+                    limit: 100,
+                    period: Duration::from_secs(60),
+                },
+                WindowUsage {
+                    used: 9,
+                    limit: 1500,
+                    period: Duration::from_secs(3600),
+                },
+            ],
+            next_call_at: None,
+            throttled_until: None,
+            session_calls: 9,
+        },
+        QueueStats::default(),
+    );
+    let _ = app.update(Message::Fetch(FetchEvent::Meter(meter, stats)));
+    select(&mut app, |a| {
+        a.commands
+            .first()
+            .is_some_and(|c| c.target() == "Get-LoggedOnUsers.ps1 -All")
+            && a.status.as_str() == "Succeeded"
+    })?;
+    app.selected_command = 0;
+    app.focus = super::app::Pane::Transcript;
+    let action = app
+        .selected()
+        .cloned()
+        .ok_or_else(|| std::io::Error::other("no selection"))?;
+    fetch_into(
+        &mut app,
+        &mut session,
+        &ResultKey::new(action.id.clone(), 0),
+        27 * 60 + 5,
+    )
+    .await?;
+    save("hostile.svg", draw(&mut app, Variant::Dark, 120, 30)?)?;
+
+    drop(session);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(written)
+}

@@ -1,0 +1,26 @@
+//! The screenshots in `screenshots/` are what the UI draws today: regenerate them from the
+//! simulated tenant and compare byte for byte. After a UI change, refresh them with
+//! `cargo run -- screenshots` and commit the result.
+
+#[tokio::test]
+async fn committed_screenshots_match_the_ui() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let written = lrx::tui::screenshots::generate(dir.path())
+        .await
+        .expect("screenshots");
+    assert!(written.len() >= 5);
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    let mut stale = Vec::new();
+    for path in &written {
+        let name = path.file_name().expect("name");
+        let fresh = std::fs::read(path).expect("fresh");
+        let old = std::fs::read(committed.join(name)).unwrap_or_default();
+        if fresh != old {
+            stale.push(name.to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "screenshots out of date: {stale:?}; run `cargo run -- screenshots` and commit them"
+    );
+}
