@@ -246,9 +246,15 @@ fn help_has_examples_and_exit_codes() {
 
 #[test]
 fn readme_lists_every_key_binding() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     for binding in lrx::tui::input::BINDINGS {
         let row = format!("| `{}` |", binding.keys);
-        assert!(readme.contains(&row) && readme.contains(binding.description), "README lacks the binding {} ({})", binding.keys, binding.description);
+        assert!(
+            readme.contains(&row) && readme.contains(binding.description),
+            "README lacks the binding {} ({})",
+            binding.keys,
+            binding.description
+        );
     }
 }
