@@ -75,9 +75,14 @@ pub struct GlobalArgs {
     /// Rate-limit windows to budget for, CALLS/PERIOD (for time-compressed test runs).
     #[arg(long, global = true, hide = true, env = "LRX_RATE_LIMIT", value_parser = RateLimits::parse)]
     pub rate_limit: Option<RateLimits>,
-    /// Colour theme of the terminal UI (NO_COLOR turns colour off entirely).
-    #[arg(long, global = true, value_enum, default_value_t = ThemeName::Dark)]
-    pub theme: ThemeName,
+    /// Colour theme of the terminal UI [default: dark, or [ui] theme in config.toml]
+    /// (NO_COLOR turns colour off entirely).
+    #[arg(long, global = true, value_enum)]
+    pub theme: Option<ThemeName>,
+    /// Mouse in the terminal UI: click selects, the wheel scrolls (off by default, so the
+    /// terminal's text selection keeps working; or [ui] mouse = true in config.toml).
+    #[arg(long, global = true)]
+    pub mouse: bool,
     /// Write debug logs to the log file (never to the terminal); repeat for more.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -91,7 +96,7 @@ pub enum ThemeName {
 }
 
 impl GlobalArgs {
-    pub fn session_options(&self) -> SessionOptions {
+    pub fn session_options(&self, file: &crate::config::FileConfig) -> SessionOptions {
         SessionOptions {
             demo: self.demo.then(|| SimConfig {
                 // A time-compressed budget needs an equally compressed tenant.
@@ -108,10 +113,13 @@ impl GlobalArgs {
                 client_id: self.client_id.clone(),
                 cloud: self.cloud.clone(),
                 region: self.region.clone(),
-            },
+            }
+            .with_file_defaults(&file.connection),
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
-            max_calls_per_minute: self.max_calls_per_minute,
+            max_calls_per_minute: self
+                .max_calls_per_minute
+                .or(file.connection.max_calls_per_minute),
             rate_limits: self.rate_limit.clone().map(|limits| limits.0),
             state_dir: None,
         }
@@ -151,6 +159,36 @@ Examples:
   lrx demo-server --link-ttl 20s --rate-limit 100/1m,1500/1h
   lrx demo-server --fault 500=0.05,truncate=0.1,429-every=25")]
     DemoServer(DemoServerArgs),
+    /// Where the config file lives, what is in effect, and whether the file is valid.
+    #[command(after_help = "\
+The file is config.toml in the config directory (LRX_CONFIG overrides the path):
+
+  [connection]          # flags and LRX_* variables win over these
+  tenant = \"<directory id>\"
+  client_id = \"<application id>\"
+  cloud = \"commercial\"   # legacy, gcc, gcc-high, dod
+  region = \"eu\"
+  max_calls_per_minute = 50
+
+  [ui]
+  theme = \"dark\"        # or \"light\"
+  mouse = false
+  prefetch = true
+
+  [keys]                # remap any action, e.g.
+  fetch_all = [\"A\"]
+  quit = [\"q\", \"ctrl-q\"]
+
+Secrets never go in this file: use LRX_CLIENT_SECRET or LRX_TOKEN.
+
+Examples:
+  lrx config path
+  lrx config check
+  lrx config show")]
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Regenerate the README's screenshots from the simulated tenant.
     #[command(hide = true)]
     Screenshots {
@@ -158,6 +196,16 @@ Examples:
         #[arg(long, default_value = "screenshots")]
         out: std::path::PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand, Clone, Copy)]
+pub enum ConfigAction {
+    /// Print the config file's path.
+    Path,
+    /// Print the settings in effect (file, then environment and flags).
+    Show,
+    /// Validate the file: names the line and key of any mistake; exit 2 if invalid.
+    Check,
 }
 
 #[derive(Debug, Args)]

@@ -159,3 +159,166 @@ impl ConnectionArgs {
         })
     }
 }
+
+/// `config.toml`: settings only — secrets never go in a file.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub connection: ConnectionConfig,
+    #[serde(default)]
+    pub ui: UiConfig,
+    /// Action name → keys, e.g. `fetch_all = ["A"]`.
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    pub cloud: Option<String>,
+    pub region: Option<String>,
+    pub api_url: Option<String>,
+    pub token_url: Option<String>,
+    /// A share of the 100 calls/minute for this machine's lrx processes.
+    pub max_calls_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    #[serde(default)]
+    pub theme: Option<String>,
+    /// Off by default, so the terminal's own text selection keeps working.
+    #[serde(default)]
+    pub mouse: bool,
+    #[serde(default = "yes")]
+    pub prefetch: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            theme: None,
+            mouse: false,
+            prefetch: true,
+        }
+    }
+}
+
+impl Paths {
+    pub fn config_file(&self) -> PathBuf {
+        std::env::var_os("LRX_CONFIG")
+            .map_or_else(|| self.config_dir.join("config.toml"), PathBuf::from)
+    }
+}
+
+impl FileConfig {
+    /// Reads the file if it exists; a mistake names the file, line and key.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default());
+            }
+            Err(error) => {
+                return Err(ConfigError(format!(
+                    "could not read {}: {error}",
+                    path.display()
+                )));
+            }
+        };
+        Self::parse(&text).map_err(|message| ConfigError(format!("{}: {message}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|error| {
+            // Say where, but never echo the file: a mistaken line may hold a secret.
+            let place = error.span().map_or_else(String::new, |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            let message = error.message().trim().to_string();
+            if message.contains("secret") || message.contains("password") || message.contains("token`") {
+                format!("{place}{message}. Secrets never go in config.toml: use LRX_CLIENT_SECRET (or LRX_TOKEN).")
+            } else {
+                format!("{place}{message}")
+            }
+        })?;
+        if let Some(theme) = config
+            .ui
+            .theme
+            .as_deref()
+            .filter(|t| *t != "dark" && *t != "light")
+        {
+            return Err(format!(
+                "[ui] theme = \"{theme}\" is not a theme (use \"dark\" or \"light\")"
+            ));
+        }
+        if let Some(cloud) = &config.connection.cloud {
+            cloud.parse::<Cloud>()?;
+        }
+        Ok(config)
+    }
+}
+
+impl ConnectionArgs {
+    /// Fills what neither flags nor the environment gave from the config file.
+    pub fn with_file_defaults(mut self, file: &ConnectionConfig) -> Self {
+        let fill = |slot: &mut Option<String>, env_name: &str, value: &Option<String>| {
+            if slot.is_none() && env(env_name).is_none() {
+                slot.clone_from(value);
+            }
+        };
+        fill(&mut self.tenant, "LRX_TENANT_ID", &file.tenant);
+        fill(&mut self.client_id, "LRX_CLIENT_ID", &file.client_id);
+        fill(&mut self.cloud, "LRX_CLOUD", &file.cloud);
+        fill(&mut self.region, "LRX_REGION", &file.region);
+        fill(&mut self.api_url, "LRX_API_URL", &file.api_url);
+        fill(&mut self.token_url, "LRX_TOKEN_URL", &file.token_url);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_file_parses() {
+        let config = FileConfig::parse(
+            "[connection]\ntenant = \"t\"\ncloud = \"gcc-high\"\n\n[ui]\ntheme = \"light\"\nmouse = true\n\n[keys]\nfetch_all = [\"A\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(config.connection.tenant.as_deref(), Some("t"));
+        assert!(config.ui.mouse && config.ui.prefetch);
+        assert_eq!(config.keys["fetch_all"], vec!["A".to_string()]);
+        assert_eq!(
+            FileConfig::parse("").expect("empty is fine"),
+            FileConfig::default()
+        );
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_key() {
+        let error =
+            FileConfig::parse("[ui]\nmouse = true\ncolour = \"red\"\n").expect_err("unknown key");
+        assert!(
+            error.contains("line 3") && error.contains("colour"),
+            "{error}"
+        );
+        let error = FileConfig::parse("[connection]\nclient_secret = \"x\"\n").expect_err("secret");
+        assert!(error.contains("LRX_CLIENT_SECRET"), "{error}");
+        let error = FileConfig::parse("[ui]\ntheme = \"neon\"\n").expect_err("theme");
+        assert!(error.contains("neon"), "{error}");
+        assert!(FileConfig::parse("[connection]\ncloud = \"mars\"\n").is_err());
+    }
+}

@@ -14,15 +14,27 @@ use std::sync::Arc;
 
 use crate::session::Session;
 
+pub struct UiOptions {
+    pub variant: theme::Variant,
+    pub mouse: bool,
+    pub prefetch: bool,
+    pub keymap: input::KeyMap,
+}
+
 /// Opens the UI on a connected session and runs it until the analyst quits.
-pub async fn run(mut session: Session, variant: theme::Variant) -> std::io::Result<()> {
-    let theme = theme::Theme::from_env(variant);
+pub async fn run(mut session: Session, options: UiOptions) -> std::io::Result<()> {
+    let theme = theme::Theme::from_env(options.variant);
+    let settings = app::Settings {
+        prefetch: options.prefetch,
+        ..app::Settings::default()
+    };
     let mut app = app::App::new(
         session.label.clone(),
         session.cloud.clone(),
-        app::Settings::default(),
+        settings,
         chrono::Utc::now(),
     );
+    app.keymap = options.keymap;
     let (signals_tx, signals) = tokio::sync::mpsc::unbounded_channel();
     #[cfg(unix)]
     {
@@ -37,7 +49,7 @@ pub async fn run(mut session: Session, variant: theme::Variant) -> std::io::Resu
         });
     }
     let _keep_sender = signals_tx;
-    let mut guard = terminal::TerminalGuard::enter()?;
+    let mut guard = terminal::TerminalGuard::enter(options.mouse)?;
     let backends = event_loop::Backends {
         client: Arc::clone(&session.client),
         engine: session.engine.clone(),

@@ -258,3 +258,42 @@ fn readme_lists_every_key_binding() {
         );
     }
 }
+
+#[test]
+fn config_file_is_found_checked_and_shown() {
+    let home = Home::new();
+    let path = stdout(&home.lrx(&["config", "path"]));
+    assert!(path.trim().ends_with("lrx/config.toml"), "{path}");
+    let config = std::path::PathBuf::from(path.trim());
+    let checked = home.lrx(&["config", "check"]);
+    assert!(checked.status.success() && stdout(&checked).contains("no file"));
+    std::fs::create_dir_all(config.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&config, "[connection]\ntenant = \"contoso-tenant\"\n\n[ui]\nmouse = true\n\n[keys]\nfetch_all = [\"A\"]\n").expect("write");
+    let checked = home.lrx(&["config", "check"]);
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    let shown = stdout(&home.lrx(&["config", "show"]));
+    assert!(
+        shown.contains("contoso-tenant") && shown.contains("fetch_all = A"),
+        "{shown}"
+    );
+    std::fs::write(&config, "[ui]\nmouse = true\nclient_secret = \"hunter2\"\n").expect("write");
+    let invalid = home.lrx(&["config", "check"]);
+    assert_eq!(invalid.status.code(), Some(2));
+    let message = stderr(&invalid);
+    assert!(
+        message.contains("config.toml")
+            && message.contains("line 3")
+            && message.contains("LRX_CLIENT_SECRET"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("hunter2"),
+        "the secret is not echoed: {message}"
+    );
+    // Every command refuses to run on a broken config, with the same message.
+    assert_eq!(home.lrx(&["actions", "--demo"]).status.code(), Some(2));
+    std::fs::write(&config, "[keys]\nteleport = [\"t\"]\n").expect("write");
+    let unknown = home.lrx(&["config", "check"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("unknown action 'teleport'"));
+}

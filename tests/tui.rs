@@ -491,3 +491,43 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
     assert!(app.meter.session_calls >= 1, "the meter counted the calls");
     assert_eq!(app.focus, Pane::Transcript, "{selected:?}");
 }
+
+#[tokio::test]
+async fn mouse_clicks_select_and_the_wheel_scrolls() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut h = Harness::new(120, 40).await;
+    let mouse = |kind, column, row| {
+        Message::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let actions = h.app.areas.actions;
+    // Third data row: border, header, then rows.
+    h.send(mouse(
+        MouseEventKind::Down(MouseButton::Left),
+        actions.x + 5,
+        actions.y + 4,
+    ));
+    assert_eq!(h.app.selected_action, 2);
+    h.send(mouse(
+        MouseEventKind::ScrollDown,
+        actions.x + 5,
+        actions.y + 4,
+    ));
+    assert_eq!(h.app.selected_action, 5);
+    let commands = h.app.areas.commands;
+    let effects = h.send(mouse(
+        MouseEventKind::Down(MouseButton::Left),
+        commands.x + 5,
+        commands.y + 3,
+    ));
+    assert_eq!(h.app.focus, Pane::Commands);
+    assert_eq!(h.app.selected_command, 1);
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Fetch(..)))
+            || !h.app.selected_command().is_some_and(|c| c.has_result())
+    );
+}

@@ -11,10 +11,12 @@ use unicode_width::UnicodeWidthStr as _;
 use super::{ActionsArgs, Cli, Command, ResultArgs, ShowArgs};
 use crate::api::models::{Command as ApiCommand, CommandType, MachineAction};
 use crate::api::{ApiError, ListQuery};
+use crate::config::{FileConfig, Paths};
 use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey, ResultState};
 use crate::session::{Session, SessionError};
 use crate::transcript::decode::{self, ExitCode};
 use crate::transcript::sanitize;
+use std::path::PathBuf;
 
 /// A command's failure, with the exit status it maps to.
 #[derive(Debug)]
@@ -66,11 +68,101 @@ fn io_failure(error: &std::io::Error) -> Failure {
     Failure::Runtime(format!("could not write the output: {error}"))
 }
 
+fn load_config() -> Result<(PathBuf, FileConfig), Failure> {
+    let path = Paths::discover().config_file();
+    let config = FileConfig::load(&path).map_err(|e| Failure::Usage(e.to_string()))?;
+    Ok((path, config))
+}
+
+fn config_command(cli: &Cli, action: super::ConfigAction) -> Result<(), Failure> {
+    let path = Paths::discover().config_file();
+    match action {
+        super::ConfigAction::Path => println!("{}", path.display()),
+        super::ConfigAction::Check => {
+            let config = FileConfig::load(&path).map_err(|e| Failure::Usage(e.to_string()))?;
+            crate::tui::input::KeyMap::with_overrides(&config.keys)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+            if path.exists() {
+                println!("{}: valid", path.display());
+            } else {
+                println!("{}: no file (defaults in effect)", path.display());
+            }
+        }
+        super::ConfigAction::Show => {
+            let (_, config) = load_config()?;
+            let options = cli.global.session_options(&config);
+            let connection = &options.connection;
+            let secret = if std::env::var_os("LRX_TOKEN").is_some() {
+                "LRX_TOKEN is set (<redacted>)"
+            } else if std::env::var_os("LRX_CLIENT_SECRET").is_some() {
+                "LRX_CLIENT_SECRET is set (<redacted>)"
+            } else {
+                "none (set LRX_CLIENT_SECRET or LRX_TOKEN)"
+            };
+            let show = |value: &Option<String>, env_name: &str| {
+                value
+                    .clone()
+                    .or_else(|| std::env::var(env_name).ok())
+                    .unwrap_or_else(|| "(not set)".into())
+            };
+            println!(
+                "config file    {}{}",
+                path.display(),
+                if path.exists() { "" } else { " (not present)" }
+            );
+            println!(
+                "tenant         {}",
+                show(&connection.tenant, "LRX_TENANT_ID")
+            );
+            println!(
+                "client id      {}",
+                show(&connection.client_id, "LRX_CLIENT_ID")
+            );
+            println!("credential     {secret}");
+            println!("cloud          {}", show(&connection.cloud, "LRX_CLOUD"));
+            println!("region         {}", show(&connection.region, "LRX_REGION"));
+            println!(
+                "api url        {}",
+                show(&connection.api_url, "LRX_API_URL")
+            );
+            println!(
+                "token url      {}",
+                show(&connection.token_url, "LRX_TOKEN_URL")
+            );
+            println!(
+                "calls/minute   {}",
+                options
+                    .max_calls_per_minute
+                    .map_or_else(|| "100 (all)".into(), |n| n.to_string())
+            );
+            println!(
+                "theme          {}",
+                config.ui.theme.as_deref().unwrap_or("dark")
+            );
+            println!("mouse          {}", config.ui.mouse || cli.global.mouse);
+            println!("prefetch       {}", config.ui.prefetch);
+            for (action, keys) in &config.keys {
+                println!("key            {action} = {}", keys.join(", "));
+            }
+            let paths = Paths::discover();
+            println!("cache dir      {}", paths.cache_dir.display());
+            println!("state dir      {}", paths.state_dir.display());
+            println!("log file       {}", paths.log_file().display());
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(cli: &Cli) -> Result<(), Failure> {
+    if let Some(Command::Config { action }) = &cli.command {
+        return config_command(cli, *action);
+    }
+    let (_, config) = load_config()?;
     match &cli.command {
-        Some(Command::Actions(args)) => actions(cli, args).await,
-        Some(Command::Show(args)) => show(cli, args).await,
-        Some(Command::Result(args)) => result(cli, args).await,
+        Some(Command::Actions(args)) => actions(cli, args, &config).await,
+        Some(Command::Show(args)) => show(cli, args, &config).await,
+        Some(Command::Result(args)) => result(cli, args, &config).await,
+        Some(Command::Config { .. }) => Ok(()),
         Some(Command::Screenshots { out }) => {
             let written = crate::tui::screenshots::generate(out)
                 .await
@@ -84,12 +176,28 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::Runtime(format!("{e:#}"))),
         None => {
-            let session = Session::open(cli.global.session_options()).await?;
-            let variant = match cli.global.theme {
-                super::ThemeName::Dark => crate::tui::theme::Variant::Dark,
-                super::ThemeName::Light => crate::tui::theme::Variant::Light,
+            let keymap = crate::tui::input::KeyMap::with_overrides(&config.keys).map_err(|e| {
+                Failure::Usage(format!(
+                    "{}: {e}",
+                    Paths::discover().config_file().display()
+                ))
+            })?;
+            let session = Session::open(cli.global.session_options(&config)).await?;
+            let light = match cli.global.theme {
+                Some(theme) => theme == super::ThemeName::Light,
+                None => config.ui.theme.as_deref() == Some("light"),
             };
-            crate::tui::run(session, variant)
+            let options = crate::tui::UiOptions {
+                variant: if light {
+                    crate::tui::theme::Variant::Light
+                } else {
+                    crate::tui::theme::Variant::Dark
+                },
+                mouse: cli.global.mouse || config.ui.mouse,
+                prefetch: config.ui.prefetch,
+                keymap,
+            };
+            crate::tui::run(session, options)
                 .await
                 .map_err(|e| Failure::Runtime(format!("the terminal failed: {e}")))
         }
@@ -132,8 +240,8 @@ fn is_machine_id(text: &str) -> bool {
     text.len() == 40 && text.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-async fn actions(cli: &Cli, args: &ActionsArgs) -> Result<(), Failure> {
-    let session = Session::open(cli.global.session_options()).await?;
+async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(), Failure> {
+    let session = Session::open(cli.global.session_options(config)).await?;
     let machine_id = args
         .machine
         .as_deref()
@@ -213,8 +321,8 @@ async fn actions(cli: &Cli, args: &ActionsArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn show(cli: &Cli, args: &ShowArgs) -> Result<(), Failure> {
-    let session = Session::open(cli.global.session_options()).await?;
+async fn show(cli: &Cli, args: &ShowArgs, config: &FileConfig) -> Result<(), Failure> {
+    let session = Session::open(cli.global.session_options(config)).await?;
     let action = session.client.get_action(&args.action_id, true).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -271,8 +379,8 @@ struct Output {
     fetched: Arc<Fetched>,
 }
 
-async fn result(cli: &Cli, args: &ResultArgs) -> Result<(), Failure> {
-    let mut session = Session::open(cli.global.session_options()).await?;
+async fn result(cli: &Cli, args: &ResultArgs, config: &FileConfig) -> Result<(), Failure> {
+    let mut session = Session::open(cli.global.session_options(config)).await?;
     let action = session.client.get_action(&args.action_id, true).await?;
     let wanted: Vec<&ApiCommand> = match args.index {
         Some(index) => {

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::{Position, Rect};
 
 use super::input::{self, Action, Context};
 use crate::api::ListQuery;
@@ -80,9 +83,18 @@ pub enum Effect {
     RefreshMeter,
 }
 
+/// Where each pane was drawn last, so a click can find its pane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaneAreas {
+    pub actions: Rect,
+    pub commands: Rect,
+    pub transcript: Rect,
+}
+
 #[derive(Debug)]
 pub enum Message {
     Key(KeyEvent),
+    Mouse(MouseEvent),
     Resize,
     Tick,
     Fetch(FetchEvent),
@@ -182,6 +194,8 @@ pub struct App {
     pub quit: bool,
     /// Visible rows of the list panes and the transcript, from the last render (for paging).
     pub page_rows: usize,
+    pub areas: PaneAreas,
+    pub keymap: input::KeyMap,
 }
 
 impl App {
@@ -218,6 +232,8 @@ impl App {
             toast: None,
             quit: false,
             page_rows: 10,
+            areas: PaneAreas::default(),
+            keymap: input::KeyMap::default(),
         }
     }
 
@@ -333,6 +349,7 @@ impl App {
         match message {
             Message::Key(key) => self.on_key(key),
             Message::Resize => Vec::new(),
+            Message::Mouse(mouse) => self.on_mouse(mouse),
             Message::Tick => self.on_tick(),
             Message::Fetch(event) => self.on_fetch(event),
             Message::ActionsLoaded { result, append } => self.on_loaded(result, append),
@@ -533,7 +550,7 @@ impl App {
             }
             return Vec::new();
         }
-        let Some(action) = input::lookup(key, self.focus.context()) else {
+        let Some(action) = self.keymap.lookup(key, self.focus.context()) else {
             return Vec::new();
         };
         self.on_action(action)
@@ -833,6 +850,65 @@ impl App {
                 self.refresh_search();
                 Vec::new()
             }
+        }
+    }
+
+    /// Click to focus a pane and select a row; the wheel scrolls the pane under the pointer.
+    fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Effect> {
+        let at = Position::new(mouse.column, mouse.row);
+        let pane = [
+            (Pane::Actions, self.areas.actions),
+            (Pane::Commands, self.areas.commands),
+            (Pane::Transcript, self.areas.transcript),
+        ]
+        .into_iter()
+        .find(|(_, area)| area.contains(at));
+        let Some((pane, area)) = pane else {
+            return Vec::new();
+        };
+        match mouse.kind {
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let previous = self.focus;
+                self.focus = pane;
+                let delta = if mouse.kind == MouseEventKind::ScrollDown {
+                    3
+                } else {
+                    -3
+                };
+                let effects = if pane == Pane::Commands {
+                    Vec::new()
+                } else {
+                    self.move_selection(delta)
+                };
+                self.focus = previous;
+                effects
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                self.focus = pane;
+                // Rows start below the border and the header row.
+                let row = usize::from(mouse.row.saturating_sub(area.y + 2));
+                match pane {
+                    Pane::Actions => {
+                        let target = self.actions_offset + row;
+                        if target < self.visible.len() && mouse.row >= area.y + 2 {
+                            let delta = isize::try_from(target).unwrap_or(0)
+                                - isize::try_from(self.selected_action).unwrap_or(0);
+                            return self.move_selection(delta);
+                        }
+                        Vec::new()
+                    }
+                    Pane::Commands => {
+                        if row < self.commands_len() && mouse.row >= area.y + 2 {
+                            let delta = isize::try_from(row).unwrap_or(0)
+                                - isize::try_from(self.selected_command).unwrap_or(0);
+                            return self.move_selection(delta);
+                        }
+                        Vec::new()
+                    }
+                    Pane::Transcript => self.on_focus(),
+                }
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -119,6 +119,7 @@ where
             event = inputs.next(), if inputs_open => match event {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => Message::Key(key),
                 Some(Ok(Event::Resize(_, _))) => Message::Resize,
+                Some(Ok(Event::Mouse(mouse))) => Message::Mouse(mouse),
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => {
                     inputs_open = false;

@@ -286,6 +286,188 @@ pub const BINDINGS: &[Binding] = &[
     bind!("q", [KeyCode::Char('q')], Quit, Global, "quit", true),
 ];
 
+impl Action {
+    /// The name used for this action in `[keys]` of config.toml.
+    pub fn name(self) -> String {
+        let debug = format!("{self:?}");
+        let mut name = String::new();
+        for (i, c) in debug.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        }
+        name
+    }
+}
+
+/// Parses a key as written in config.toml: `j`, `G`, `?`, `down`, `pgdn`, `tab`, `ctrl-r`, …
+pub fn parse_key(text: &str) -> Result<(KeyCode, KeyModifiers), String> {
+    let mut modifiers = KeyModifiers::NONE;
+    let mut rest = text.trim();
+    loop {
+        if let Some(tail) = rest
+            .strip_prefix("ctrl-")
+            .or_else(|| rest.strip_prefix("c-"))
+        {
+            modifiers |= KeyModifiers::CONTROL;
+            rest = tail;
+        } else if let Some(tail) = rest
+            .strip_prefix("alt-")
+            .or_else(|| rest.strip_prefix("m-"))
+        {
+            modifiers |= KeyModifiers::ALT;
+            rest = tail;
+        } else {
+            break;
+        }
+    }
+    let code = match rest.to_ascii_lowercase().as_str() {
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "pgup" | "pageup" => KeyCode::PageUp,
+        "pgdn" | "pagedown" => KeyCode::PageDown,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        "tab" => KeyCode::Tab,
+        "backtab" | "s-tab" | "shift-tab" => KeyCode::BackTab,
+        "enter" | "return" => KeyCode::Enter,
+        "esc" | "escape" => KeyCode::Esc,
+        "backspace" => KeyCode::Backspace,
+        "space" => KeyCode::Char(' '),
+        f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => {
+            KeyCode::F(f[1..].parse().unwrap_or(1))
+        }
+        _ => {
+            let mut chars = rest.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => KeyCode::Char(c),
+                _ => {
+                    return Err(format!(
+                        "'{text}' is not a key (examples: j, G, ?, down, pgdn, tab, enter, esc, ctrl-r)"
+                    ));
+                }
+            }
+        }
+    };
+    Ok((code, modifiers))
+}
+
+/// The bindings in force: the defaults, with any action remapped in config.toml.
+#[derive(Debug, Clone)]
+pub struct KeyMap {
+    bindings: Vec<EffectiveBinding>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EffectiveBinding {
+    pub keys: String,
+    pub codes: Vec<(KeyCode, KeyModifiers)>,
+    pub action: Action,
+    pub context: Context,
+    pub description: &'static str,
+    pub hint: bool,
+}
+
+impl Default for KeyMap {
+    fn default() -> Self {
+        Self {
+            bindings: BINDINGS
+                .iter()
+                .map(|b| EffectiveBinding {
+                    keys: b.keys.to_string(),
+                    codes: b.codes.to_vec(),
+                    action: b.action,
+                    context: b.context,
+                    description: b.description,
+                    hint: b.hint,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl KeyMap {
+    /// `overrides` maps action names to their new keys; unknown names and keys are errors.
+    pub fn with_overrides<'a>(
+        overrides: impl IntoIterator<Item = (&'a String, &'a Vec<String>)>,
+    ) -> Result<Self, String> {
+        let mut map = Self::default();
+        for (name, keys) in overrides {
+            let Some(action) = BINDINGS
+                .iter()
+                .map(|b| b.action)
+                .find(|a| a.name() == *name)
+            else {
+                let known: Vec<String> = BINDINGS.iter().map(|b| b.action.name()).collect();
+                return Err(format!(
+                    "unknown action '{name}' in [keys] (known: {})",
+                    known.join(", ")
+                ));
+            };
+            let codes = keys
+                .iter()
+                .map(|k| parse_key(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            for binding in map.bindings.iter_mut().filter(|b| b.action == action) {
+                binding.codes.clone_from(&codes);
+                binding.keys = keys.join("/");
+            }
+        }
+        Ok(map)
+    }
+
+    pub fn bindings(&self) -> &[EffectiveBinding] {
+        &self.bindings
+    }
+
+    /// The action for a key in a pane: the pane's own bindings first, then the global ones.
+    pub fn lookup(&self, key: KeyEvent, context: Context) -> Option<Action> {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return Some(Action::ForceQuit);
+        }
+        let modifiers = key.modifiers - KeyModifiers::SHIFT;
+        let matches = |binding: &&EffectiveBinding| {
+            binding
+                .codes
+                .iter()
+                .any(|(code, mods)| *code == key.code && (*mods - KeyModifiers::SHIFT) == modifiers)
+        };
+        self.bindings
+            .iter()
+            .filter(|b| b.context == context)
+            .find(matches)
+            .or_else(|| {
+                self.bindings
+                    .iter()
+                    .filter(|b| b.context == Context::Global)
+                    .find(matches)
+            })
+            .map(|b| b.action)
+    }
+
+    /// Hints for the focused pane, its own first.
+    pub fn hints(&self, context: Context) -> Vec<(String, &'static str)> {
+        self.bindings
+            .iter()
+            .filter(|b| b.hint && b.context == context)
+            .chain(
+                self.bindings
+                    .iter()
+                    .filter(|b| b.hint && b.context == Context::Global),
+            )
+            .map(|b| {
+                (
+                    b.keys.clone(),
+                    b.description.split(" (").next().unwrap_or(b.description),
+                )
+            })
+            .collect()
+    }
+}
+
 pub fn context_name(context: Context) -> &'static str {
     match context {
         Context::Global => "everywhere",
@@ -295,48 +477,9 @@ pub fn context_name(context: Context) -> &'static str {
     }
 }
 
-/// The action for a key in a pane: the pane's own bindings first, then the global ones.
+/// The default bindings' action for a key (see `KeyMap::lookup`).
 pub fn lookup(key: KeyEvent, context: Context) -> Option<Action> {
-    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-        return Some(Action::ForceQuit);
-    }
-    let modifiers = key.modifiers - KeyModifiers::SHIFT;
-    let matches = |binding: &&Binding| {
-        binding
-            .codes
-            .iter()
-            .any(|(code, mods)| *code == key.code && *mods == modifiers)
-    };
-    BINDINGS
-        .iter()
-        .filter(|b| b.context == context)
-        .find(matches)
-        .or_else(|| {
-            BINDINGS
-                .iter()
-                .filter(|b| b.context == Context::Global)
-                .find(matches)
-        })
-        .map(|b| b.action)
-}
-
-/// Hints for the focused pane, its own first.
-pub fn hints(context: Context) -> Vec<(&'static str, &'static str)> {
-    BINDINGS
-        .iter()
-        .filter(|b| b.hint && b.context == context)
-        .chain(
-            BINDINGS
-                .iter()
-                .filter(|b| b.hint && b.context == Context::Global),
-        )
-        .map(|b| {
-            (
-                b.keys,
-                b.description.split(" (").next().unwrap_or(b.description),
-            )
-        })
-        .collect()
+    KeyMap::default().lookup(key, context)
 }
 
 #[cfg(test)]
@@ -371,6 +514,51 @@ mod tests {
                 Context::Actions
             ),
             Some(Action::ForceQuit)
+        );
+    }
+
+    #[test]
+    fn actions_can_be_remapped_and_mistakes_are_named() {
+        let overrides = std::collections::HashMap::from([(
+            "fetch_all".to_string(),
+            vec!["A".to_string(), "ctrl-f".to_string()],
+        )]);
+        let map = KeyMap::with_overrides(&overrides).expect("valid");
+        assert_eq!(
+            map.lookup(
+                KeyEvent::new(KeyCode::Char('A'), KeyModifiers::SHIFT),
+                Context::Actions
+            ),
+            Some(Action::FetchAll)
+        );
+        assert_eq!(
+            map.lookup(
+                KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL),
+                Context::Actions
+            ),
+            Some(Action::FetchAll)
+        );
+        assert_eq!(
+            map.lookup(
+                KeyEvent::new(KeyCode::Char('F'), KeyModifiers::SHIFT),
+                Context::Actions
+            ),
+            None
+        );
+        assert!(map.bindings().iter().any(|b| b.keys == "A/ctrl-f"));
+        let unknown =
+            std::collections::HashMap::from([("teleport".to_string(), vec!["t".to_string()])]);
+        assert!(
+            KeyMap::with_overrides(&unknown)
+                .unwrap_err()
+                .contains("unknown action 'teleport'")
+        );
+        let bad =
+            std::collections::HashMap::from([("quit".to_string(), vec!["hyper-q".to_string()])]);
+        assert!(
+            KeyMap::with_overrides(&bad)
+                .unwrap_err()
+                .contains("not a key")
         );
     }
 

@@ -24,7 +24,7 @@ fn restore() {
 }
 
 impl TerminalGuard {
-    pub fn enter() -> std::io::Result<Self> {
+    pub fn enter(mouse: bool) -> std::io::Result<Self> {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore();
@@ -32,6 +32,9 @@ impl TerminalGuard {
         }));
         enable_raw_mode()?;
         execute!(stdout(), EnterAlternateScreen)?;
+        if mouse {
+            execute!(stdout(), ratatui::crossterm::event::EnableMouseCapture)?;
+        }
         let terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
         Ok(Self { terminal })
     }

@@ -34,7 +34,7 @@ pub fn render(frame: &mut Frame, app: &mut App, theme: &Theme) {
     meter(frame, rows[2], app, theme);
     hints(frame, rows[3], app, theme);
     if app.show_help {
-        help(frame, area, theme);
+        help(frame, area, app, theme);
     }
     if let Some((text, _)) = &app.toast {
         toast(frame, rows[1], text, theme);
@@ -84,6 +84,7 @@ fn header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn body(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
+    app.areas = super::app::PaneAreas::default();
     if app.transcript.fullscreen {
         transcript(frame, area, app, theme);
         return;
@@ -145,6 +146,7 @@ fn absolute(time: Option<DateTime<Utc>>, offset: FixedOffset) -> String {
 }
 
 fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
+    app.areas.actions = area;
     let focused = app.focus == Pane::Actions;
     let mut title = vec![Span::styled(" Machine actions ", theme.accent())];
     title.push(Span::styled(
@@ -347,7 +349,9 @@ fn exit_span(code: Option<&ExitCode>, theme: &Theme) -> Span<'static> {
     }
 }
 
-fn commands(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+fn commands(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
+    app.areas.commands = area;
+    let app = &*app;
     let focused = app.focus == Pane::Commands;
     let Some(action) = app.selected() else {
         frame.render_widget(
@@ -439,6 +443,7 @@ fn commands(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn transcript(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
+    app.areas.transcript = area;
     let focused = app.focus == Pane::Transcript;
     let key = app.selected_key();
     let command = app.selected_command().cloned();
@@ -870,14 +875,14 @@ fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         app.focus.context()
     };
     let mut spans = Vec::new();
-    for (keys, what) in input::hints(context) {
+    for (keys, what) in app.keymap.hints(context) {
         spans.push(Span::styled(format!(" {keys}"), theme.accent()));
         spans.push(Span::styled(format!(" {what} "), theme.dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
+fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width.min(76);
     let height = area
         .height
@@ -895,7 +900,12 @@ fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
         Context::Commands,
         Context::Transcript,
     ] {
-        let bindings: Vec<_> = BINDINGS.iter().filter(|b| b.context == context).collect();
+        let bindings: Vec<_> = app
+            .keymap
+            .bindings()
+            .iter()
+            .filter(|b| b.context == context)
+            .collect();
         if bindings.is_empty() {
             continue;
         }
