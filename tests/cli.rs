@@ -250,8 +250,9 @@ fn readme_lists_every_key_binding() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     for binding in lrx::tui::input::BINDINGS {
         let row = format!("| `{}` |", binding.keys);
+        let name = format!("`{}` |", binding.action.name());
         assert!(
-            readme.contains(&row) && readme.contains(binding.description),
+            readme.contains(&row) && readme.contains(binding.description) && readme.contains(&name),
             "README lacks the binding {} ({})",
             binding.keys,
             binding.description
