@@ -9,6 +9,7 @@ use crate::session::SessionOptions;
 use crate::sim::{self, Faults, SimConfig};
 
 mod commands;
+mod review;
 
 pub use commands::{Failure, run};
 
@@ -152,6 +153,23 @@ Examples:
   lrx result --demo <ACTION_ID> --json | jq '{machine, exit_code}'
   lrx result --demo <ACTION_ID> --save ./evidence")]
     Result(ResultArgs),
+    /// Review one script's runs across machines: outcomes, exit codes, distinct outputs.
+    #[command(after_help = "\
+Groups the commands of the selected actions by script and arguments (GetFile by path),
+counts outcomes, and clusters the outputs after masking what varies between runs
+(timestamps, GUIDs, the transcript header; add your own with --mask). Results are fetched
+through the shared budget, cached ones first.
+
+Exit status: 0 when the review ran, whatever the scripts returned; with --fail-on-nonzero,
+3 when any run failed or exited non-zero.
+
+Examples:
+  lrx review --demo --since 3d --script Get-Autoruns.ps1
+  lrx review --demo <ACTION_ID> <ACTION_ID> --failed-only
+  lrx review --demo --script Get-Services.ps1 --csv > services.csv
+  lrx review --demo --since 24h --json | jq 'select(.type == \"summary\")'
+  lrx review --demo --script Get-NetConnections.ps1 --mask 'pid=\\d+'")]
+    Review(ReviewArgs),
     /// Run the simulated tenant as a standalone HTTP server.
     #[command(after_help = "\
 Examples:
@@ -234,6 +252,42 @@ pub struct ActionsArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Review exactly these actions (otherwise: every Live Response action in the window).
+    pub action_ids: Vec<String>,
+    /// Actions created within this long, e.g. 24h, 3d.
+    #[arg(long, value_parser = sim::parse_duration, default_value = "7d")]
+    pub since: Duration,
+    /// Only commands whose script (or GetFile path) contains this.
+    #[arg(long)]
+    pub script: Option<String>,
+    /// Only these machines (part of the DNS name; repeatable).
+    #[arg(long = "machine", value_name = "MACHINE")]
+    pub machines: Vec<String>,
+    /// Only actions requested by this user or app.
+    #[arg(long)]
+    pub requestor: Option<String>,
+    /// Extra pattern to mask before outputs are compared (`PATTERN` or `PATTERN=>TEXT`; repeatable).
+    #[arg(long = "mask", value_name = "PATTERN")]
+    pub masks: Vec<String>,
+    /// Only runs that failed or exited non-zero.
+    #[arg(long)]
+    pub failed_only: bool,
+    /// Exit with 3 when any run failed or exited non-zero.
+    #[arg(long)]
+    pub fail_on_nonzero: bool,
+    /// One JSON object per run plus a summary object per group.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV with one row per run (cells that could start a formula are neutralised).
+    #[arg(long)]
+    pub csv: bool,
+    /// At most this many actions.
+    #[arg(long, default_value_t = 2000)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]

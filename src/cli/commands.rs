@@ -25,6 +25,8 @@ pub enum Failure {
     Usage(String),
     /// Exit 1: the service, the network or the data.
     Runtime(String),
+    /// Exit 3: the command ran and found what `--fail-on-nonzero` asks about.
+    Findings(String),
 }
 
 impl Failure {
@@ -32,12 +34,13 @@ impl Failure {
         match self {
             Self::Usage(_) => 2,
             Self::Runtime(_) => 1,
+            Self::Findings(_) => 3,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Self::Usage(message) | Self::Runtime(message) => message,
+            Self::Usage(message) | Self::Runtime(message) | Self::Findings(message) => message,
         }
     }
 }
@@ -60,7 +63,7 @@ impl From<ApiError> for Failure {
     }
 }
 
-fn io_failure(error: &std::io::Error) -> Failure {
+pub(crate) fn io_failure(error: &std::io::Error) -> Failure {
     // A closed pipe (`| head`) is not a failure of ours.
     if error.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0);
@@ -162,6 +165,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Actions(args)) => actions(cli, args, &config).await,
         Some(Command::Show(args)) => show(cli, args, &config).await,
         Some(Command::Result(args)) => result(cli, args, &config).await,
+        Some(Command::Review(args)) => super::review::run(cli, args, &config).await,
         Some(Command::Config { .. }) => Ok(()),
         Some(Command::Screenshots { out }) => {
             let written = crate::tui::screenshots::generate(out)

@@ -1,0 +1,311 @@
+//! `lrx review`: one script's runs across machines, from the command line.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::commands::{Failure, io_failure};
+use crate::api::ListQuery;
+use crate::api::models::{CommandType, MachineAction};
+use crate::cli::{Cli, ReviewArgs};
+use crate::config::FileConfig;
+use crate::fetch::{FetchEvent, Priority, ResultKey, ResultState};
+use crate::review::{self, Fetched, Group, Normaliser, csv_cell};
+use crate::session::Session;
+use crate::transcript::decode::{self, ScriptResult};
+use crate::transcript::sanitize;
+
+enum Known {
+    Script(ScriptResult),
+    File(String),
+}
+
+async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction>, Failure> {
+    let mut actions = if args.action_ids.is_empty() {
+        let since = chrono::Duration::from_std(args.since)
+            .ok()
+            .map(|d| Utc::now() - d);
+        session
+            .client
+            .list_actions(
+                &ListQuery {
+                    action_type: Some("LiveResponse".into()),
+                    requestor: args.requestor.clone(),
+                    since,
+                    limit: args.limit,
+                    ..ListQuery::default()
+                },
+                true,
+            )
+            .await?
+    } else {
+        let mut actions = Vec::new();
+        for id in &args.action_ids {
+            actions.push(session.client.get_action(id, true).await?);
+        }
+        actions
+    };
+    let machines: Vec<String> = args
+        .machines
+        .iter()
+        .map(|m| m.to_ascii_lowercase())
+        .collect();
+    if !machines.is_empty() {
+        actions.retain(|a| {
+            machines
+                .iter()
+                .any(|m| a.computer_dns_name.to_ascii_lowercase().contains(m))
+        });
+    }
+    if let Some(script) = &args.script {
+        let needle = script.to_ascii_lowercase();
+        for action in &mut actions {
+            action
+                .commands
+                .retain(|c| c.target().to_ascii_lowercase().contains(&needle));
+        }
+        actions.retain(|a| !a.commands.is_empty());
+    }
+    Ok(actions)
+}
+
+fn eta(remaining: usize, per_minute: u32) -> String {
+    let seconds = remaining * 60 / usize::try_from(per_minute.max(1)).unwrap_or(100);
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}
+
+async fn fetch_all(
+    session: &mut Session,
+    actions: &[MachineAction],
+    quiet: bool,
+) -> HashMap<ResultKey, Known> {
+    let keys: Vec<(ResultKey, bool)> = actions
+        .iter()
+        .flat_map(|a| {
+            a.commands.iter().filter(|c| c.has_result()).map(|c| {
+                (
+                    ResultKey::new(a.id.clone(), c.index),
+                    c.command.command_type == CommandType::GetFile,
+                )
+            })
+        })
+        .collect();
+    let per_minute = session.limiter.limits().first().map_or(100, |l| l.calls);
+    for (key, _) in &keys {
+        session.engine.fetch(key.clone(), Priority::Normal);
+    }
+    let is_file: HashMap<ResultKey, bool> = keys.iter().cloned().collect();
+    let mut known = HashMap::new();
+    let mut done = 0;
+    let mut last_report = std::time::Instant::now();
+    while done < keys.len() {
+        let Some(event) = session.events.recv().await else {
+            break;
+        };
+        let FetchEvent::State(key, state) = event else {
+            continue;
+        };
+        match state {
+            ResultState::Ready(fetched) => {
+                done += 1;
+                if is_file.get(&key) == Some(&true) {
+                    known.insert(key, Known::File(fetched.sha256.clone()));
+                } else if let Ok(bytes) = std::fs::read(&fetched.path) {
+                    known.insert(key, Known::Script(decode::script_result(&bytes)));
+                }
+            }
+            ResultState::Failed(reason) => {
+                done += 1;
+                eprintln!(
+                    "lrx: {} index {}: {}",
+                    sanitize::line(&key.action_id),
+                    key.index,
+                    sanitize::line(&reason)
+                );
+            }
+            _ => {}
+        }
+        if !quiet && (last_report.elapsed().as_secs() >= 5 || done == keys.len()) {
+            last_report = std::time::Instant::now();
+            eprintln!(
+                "lrx: fetching {} results · {done} done · ETA {} at {per_minute}/min",
+                keys.len(),
+                eta(keys.len() - done, per_minute)
+            );
+        }
+    }
+    known
+}
+
+pub async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Result<(), Failure> {
+    let normaliser = Normaliser::new(&args.masks).map_err(Failure::Usage)?;
+    let mut session = Session::open(cli.global.session_options(config)).await?;
+    let actions = scope(&session, args).await?;
+    if actions.is_empty() {
+        eprintln!(
+            "lrx: no Live Response actions match (sessions started from the portal's device page are not visible through the API)"
+        );
+        return Ok(());
+    }
+    let known = fetch_all(&mut session, &actions, args.json || args.csv).await;
+    let groups = review::build(
+        &actions,
+        |id, index| match known.get(&ResultKey::new(id, index)) {
+            Some(Known::Script(result)) => Some(Fetched::Script(result)),
+            Some(Known::File(sha)) => Some(Fetched::File(sha)),
+            None => None,
+        },
+        &normaliser,
+    );
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        print_json(&mut out, &groups, args.failed_only)?;
+    } else if args.csv {
+        print_csv(&mut out, &groups, args.failed_only)?;
+    } else {
+        print_table(&mut out, &groups, args.failed_only)?;
+    }
+    let failures: usize = groups.iter().map(Group::failures).sum();
+    if args.fail_on_nonzero && failures > 0 {
+        return Err(Failure::Findings(format!(
+            "{failures} runs failed or exited non-zero"
+        )));
+    }
+    Ok(())
+}
+
+fn rows(group: &Group, failed_only: bool) -> Vec<&review::Row> {
+    let mut rows: Vec<&review::Row> = group
+        .rows
+        .iter()
+        .filter(|r| !failed_only || r.outcome.is_failure())
+        .collect();
+    // Outliers and failures first: that is what the analyst came for.
+    rows.sort_by_key(|r| {
+        (
+            !r.outcome.is_failure(),
+            std::cmp::Reverse(r.cluster.map(|c| c as u32)),
+            r.machine.clone(),
+        )
+    });
+    rows
+}
+
+fn exit_code(outcome: &review::Outcome) -> serde_json::Value {
+    match outcome {
+        review::Outcome::Exit(code) => json!(code),
+        review::Outcome::ExitUnusual(text) => json!(text),
+        _ => serde_json::Value::Null,
+    }
+}
+
+fn print_json(
+    out: &mut impl std::io::Write,
+    groups: &[Group],
+    failed_only: bool,
+) -> Result<(), Failure> {
+    for group in groups {
+        let clusters: Vec<serde_json::Value> = group
+            .clusters
+            .iter()
+            .map(|c| {
+                let representative = &group.rows[c.representative];
+                json!({"label": c.label.to_string(), "size": c.size, "hash": c.hash, "representative": {"action_id": representative.action_id, "index": representative.index, "machine": representative.machine}})
+            })
+            .collect();
+        let outcomes: serde_json::Map<String, serde_json::Value> = group
+            .outcomes
+            .iter()
+            .map(|(o, n)| (o.label(), json!(n)))
+            .collect();
+        let summary = json!({"type": "summary", "group": group.key, "machines": group.machines(), "runs": group.rows.len(), "failures": group.failures(), "outcomes": outcomes, "clusters": clusters, "text": group.summary()});
+        writeln!(out, "{summary}").map_err(|e| io_failure(&e))?;
+        for row in rows(group, failed_only) {
+            let line = json!({
+                "type": "row", "group": group.key, "machine": row.machine, "action_id": row.action_id, "index": row.index,
+                "status": row.status, "outcome": row.outcome.label(), "exit_code": exit_code(&row.outcome),
+                "duration_seconds": row.duration_seconds, "cluster": row.cluster.map(|c| c.to_string()), "summary": row.summary,
+            });
+            writeln!(out, "{line}").map_err(|e| io_failure(&e))?;
+        }
+    }
+    Ok(())
+}
+
+fn print_csv(
+    out: &mut impl std::io::Write,
+    groups: &[Group],
+    failed_only: bool,
+) -> Result<(), Failure> {
+    writeln!(
+        out,
+        "group,machine,action_id,index,status,outcome,exit_code,duration_seconds,cluster,summary"
+    )
+    .map_err(|e| io_failure(&e))?;
+    for group in groups {
+        for row in rows(group, failed_only) {
+            let exit = match &row.outcome {
+                review::Outcome::Exit(code) => code.to_string(),
+                review::Outcome::ExitUnusual(text) => text.clone(),
+                _ => String::new(),
+            };
+            let cells = [
+                group.key.clone(),
+                row.machine.clone(),
+                row.action_id.clone(),
+                row.index.to_string(),
+                row.status.clone(),
+                row.outcome.label(),
+                exit,
+                row.duration_seconds
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                row.cluster.map(|c| c.to_string()).unwrap_or_default(),
+                row.summary.clone(),
+            ];
+            let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+            writeln!(out, "{}", line.join(",")).map_err(|e| io_failure(&e))?;
+        }
+    }
+    Ok(())
+}
+
+fn print_table(
+    out: &mut impl std::io::Write,
+    groups: &[Group],
+    failed_only: bool,
+) -> Result<(), Failure> {
+    for group in groups {
+        writeln!(out, "== {} ==", sanitize::line(&group.key)).map_err(|e| io_failure(&e))?;
+        writeln!(out, "{}", group.summary()).map_err(|e| io_failure(&e))?;
+        writeln!(out, "outcomes: {}", group.outcome_summary()).map_err(|e| io_failure(&e))?;
+        writeln!(
+            out,
+            "{:<32} {:<36} {:>3} {:<10} {:<16} {:>5} {:<2} FIRST LINE",
+            "MACHINE", "ACTION", "IDX", "STATUS", "OUTCOME", "TIME", "CL"
+        )
+        .map_err(|e| io_failure(&e))?;
+        for row in rows(group, failed_only) {
+            writeln!(
+                out,
+                "{:<32} {:<36} {:>3} {:<10} {:<16} {:>5} {:<2} {}",
+                sanitize::line(&row.machine),
+                sanitize::line(&row.action_id),
+                row.index,
+                sanitize::line(&row.status),
+                row.outcome.label(),
+                row.duration_seconds
+                    .map(|d| format!("{d}s"))
+                    .unwrap_or_default(),
+                row.cluster
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                row.summary
+            )
+            .map_err(|e| io_failure(&e))?;
+        }
+        writeln!(out).map_err(|e| io_failure(&e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! Exit-code review across machines: the same script's runs grouped, outcomes counted,
+//! outputs normalised and clustered, and an outlier's output diffed against the majority.
+//! UI-free: the CLI's `lrx review` and the TUI's review view both use it.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::api::models::{ActionStatus, Command, CommandStatus, CommandType, MachineAction};
+use crate::transcript::decode::{self, ExitCode, ScriptResult};
+
+/// What one run came to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    Exit(i64),
+    /// An exit code that is not an integer (kept as text).
+    ExitUnusual(String),
+    CommandFailed,
+    TimeOut,
+    Cancelled,
+    Running,
+    NotFetched,
+}
+
+impl Outcome {
+    pub fn label(&self) -> String {
+        match self {
+            Self::Exit(code) => format!("exit {code}"),
+            Self::ExitUnusual(text) => format!("exit {}", crate::transcript::sanitize::line(text)),
+            Self::CommandFailed => "command failed".into(),
+            Self::TimeOut => "timed out".into(),
+            Self::Cancelled => "cancelled".into(),
+            Self::Running => "pending/in progress".into(),
+            Self::NotFetched => "not yet fetched".into(),
+        }
+    }
+
+    /// Anything but a clean exit 0 or an unfinished run.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Self::Exit(0) | Self::Running | Self::NotFetched)
+    }
+}
+
+/// One command of one action.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub action_id: String,
+    pub machine: String,
+    pub index: u32,
+    pub status: String,
+    pub outcome: Outcome,
+    pub duration_seconds: Option<i64>,
+    /// First error line, or else the first line of output worth reading.
+    pub summary: String,
+    /// Cluster label (A, B, …) when the output is known.
+    pub cluster: Option<char>,
+    pub output_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub label: char,
+    pub hash: String,
+    pub size: usize,
+    /// A row whose output represents the cluster (index into the group's rows).
+    pub representative: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Script name plus args, or `GetFile <path>`.
+    pub key: String,
+    pub rows: Vec<Row>,
+    pub outcomes: BTreeMap<Outcome, usize>,
+    pub clusters: Vec<Cluster>,
+}
+
+impl Group {
+    pub fn machines(&self) -> usize {
+        let mut machines: Vec<&str> = self.rows.iter().map(|r| r.machine.as_str()).collect();
+        machines.sort_unstable();
+        machines.dedup();
+        machines.len()
+    }
+
+    /// `48 machines · 3 distinct outputs: 45 × A · 2 × B · 1 × C`.
+    pub fn summary(&self) -> String {
+        let mut text = format!("{} machines", self.machines());
+        if !self.clusters.is_empty() {
+            let clusters: Vec<String> = self
+                .clusters
+                .iter()
+                .map(|c| format!("{} × {}", c.size, c.label))
+                .collect();
+            text.push_str(&format!(
+                " · {} distinct output{}: {}",
+                self.clusters.len(),
+                if self.clusters.len() == 1 { "" } else { "s" },
+                clusters.join(" · ")
+            ));
+        }
+        text
+    }
+
+    pub fn outcome_summary(&self) -> String {
+        self.outcomes
+            .iter()
+            .map(|(o, n)| format!("{n} × {}", o.label()))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+
+    pub fn failures(&self) -> usize {
+        self.rows.iter().filter(|r| r.outcome.is_failure()).count()
+    }
+}
+
+/// Masks applied to outputs before they are compared, so runs that differ only in
+/// timestamps, GUIDs and the like fall into one cluster.
+pub struct Normaliser {
+    masks: Vec<(regex_lite::Regex, String)>,
+}
+
+pub const DEFAULT_MASKS: &[(&str, &str)] = &[
+    (
+        r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?",
+        "<time>",
+    ),
+    (
+        r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}(:\d{2})? ?([AP]M)?",
+        "<time>",
+    ),
+    (
+        r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}",
+        "<guid>",
+    ),
+];
+
+impl Normaliser {
+    /// The default masks plus the user's own (`PATTERN` or `PATTERN=>REPLACEMENT`).
+    pub fn new(extra: &[String]) -> Result<Self, String> {
+        let mut masks = Vec::new();
+        for (pattern, replacement) in DEFAULT_MASKS {
+            masks.push((
+                regex_lite::Regex::new(pattern).map_err(|e| e.to_string())?,
+                (*replacement).to_string(),
+            ));
+        }
+        for mask in extra {
+            let (pattern, replacement) =
+                mask.split_once("=>").unwrap_or((mask.as_str(), "<masked>"));
+            let regex = regex_lite::Regex::new(pattern)
+                .map_err(|e| format!("mask '{pattern}' is not a valid pattern: {e}"))?;
+            masks.push((regex, replacement.to_string()));
+        }
+        Ok(Self { masks })
+    }
+
+    /// Drops the transcript header and NUL padding, trims line ends, applies the masks.
+    pub fn normalise(&self, output: &str) -> String {
+        let mut out = String::with_capacity(output.len());
+        for line in output.trim_end_matches('\0').lines() {
+            if decode::is_transcript_header(line) {
+                continue;
+            }
+            let mut line = line.trim_end().to_string();
+            for (regex, replacement) in &self.masks {
+                if regex.is_match(&line) {
+                    line = regex.replace_all(&line, replacement.as_str()).into_owned();
+                }
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.trim_end_matches('\n').to_string()
+    }
+}
+
+/// What is known about one command's result.
+pub enum Fetched<'a> {
+    Script(&'a ScriptResult),
+    /// A GetFile's payload hash (files are compared by content).
+    File(&'a str),
+}
+
+pub fn group_key(command: &Command) -> String {
+    match command.command.command_type {
+        CommandType::GetFile => format!("GetFile {}", command.target()),
+        _ => command.target(),
+    }
+}
+
+fn outcome(action: &MachineAction, command: &Command, fetched: Option<&Fetched>) -> Outcome {
+    match command.command_status {
+        CommandStatus::Failed => {
+            return if action.status == ActionStatus::TimeOut {
+                Outcome::TimeOut
+            } else {
+                Outcome::CommandFailed
+            };
+        }
+        CommandStatus::Completed => {}
+        _ => {
+            return match action.status {
+                ActionStatus::Cancelled => Outcome::Cancelled,
+                ActionStatus::TimeOut => Outcome::TimeOut,
+                ActionStatus::Failed => Outcome::CommandFailed,
+                _ => Outcome::Running,
+            };
+        }
+    }
+    match fetched {
+        Some(Fetched::Script(result)) => match &result.exit_code {
+            ExitCode::Code(code) => Outcome::Exit(*code),
+            ExitCode::Unusual(text) => Outcome::ExitUnusual(text.clone()),
+            ExitCode::Missing => Outcome::ExitUnusual("?".into()),
+        },
+        Some(Fetched::File(_)) => Outcome::Exit(0),
+        None => Outcome::NotFetched,
+    }
+}
+
+fn first_meaningful_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| {
+            !l.is_empty()
+                && !decode::is_transcript_header(l)
+                && !l.chars().all(|c| c == '-' || c == ' ')
+        })
+        .map(|l| {
+            crate::transcript::sanitize::line(l)
+                .chars()
+                .take(160)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn short_hash(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// Builds the review of `actions`' commands (PutFile excluded). `fetched` gives what is known
+/// of each (action id, index).
+pub fn build<'a>(
+    actions: &[MachineAction],
+    fetched: impl Fn(&str, u32) -> Option<Fetched<'a>>,
+    normaliser: &Normaliser,
+) -> Vec<Group> {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for action in actions {
+        for command in action
+            .commands
+            .iter()
+            .filter(|c| c.command.command_type != CommandType::PutFile)
+        {
+            let known = fetched(&action.id, command.index);
+            let outcome = outcome(action, command, known.as_ref());
+            let (summary, output_hash) = match &known {
+                Some(Fetched::Script(result)) => {
+                    let summary = if result.script_errors.trim().is_empty() {
+                        first_meaningful_line(result.visible_output())
+                    } else {
+                        first_meaningful_line(&result.script_errors)
+                    };
+                    (
+                        summary,
+                        Some(short_hash(&normaliser.normalise(result.visible_output()))),
+                    )
+                }
+                Some(Fetched::File(sha)) => (
+                    format!("sha256 {}", &sha[..sha.len().min(16)]),
+                    Some((*sha).to_string()),
+                ),
+                None => (
+                    command
+                        .errors
+                        .first()
+                        .map(|e| first_meaningful_line(e))
+                        .unwrap_or_default(),
+                    None,
+                ),
+            };
+            let key = group_key(command);
+            let group = groups.entry(key.clone()).or_insert_with(|| Group {
+                key,
+                rows: Vec::new(),
+                outcomes: BTreeMap::new(),
+                clusters: Vec::new(),
+            });
+            *group.outcomes.entry(outcome.clone()).or_default() += 1;
+            group.rows.push(Row {
+                action_id: action.id.clone(),
+                machine: action.computer_dns_name.clone(),
+                index: command.index,
+                status: command.command_status.as_str().to_string(),
+                outcome,
+                duration_seconds: command.duration().map(|d| d.num_seconds()),
+                summary,
+                cluster: None,
+                output_hash,
+            });
+        }
+    }
+    let mut groups: Vec<Group> = groups.into_values().collect();
+    for group in &mut groups {
+        cluster(group);
+    }
+    // The biggest sweeps first.
+    groups.sort_by(|a, b| {
+        b.machines()
+            .cmp(&a.machines())
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    groups
+}
+
+fn cluster(group: &mut Group) {
+    let mut sizes: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (i, row) in group.rows.iter().enumerate() {
+        if let Some(hash) = &row.output_hash {
+            let entry = sizes.entry(hash.clone()).or_insert((0, i));
+            entry.0 += 1;
+        }
+    }
+    let mut ordered: Vec<(String, usize, usize)> = sizes
+        .into_iter()
+        .map(|(h, (n, first))| (h, n, first))
+        .collect();
+    ordered.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.2.cmp(&b.2)));
+    group.clusters = ordered
+        .into_iter()
+        .enumerate()
+        .map(|(i, (hash, size, representative))| Cluster {
+            label: char::from(b'A' + u8::try_from(i.min(25)).unwrap_or(25)),
+            hash,
+            size,
+            representative,
+        })
+        .collect();
+    for row in &mut group.rows {
+        row.cluster = row
+            .output_hash
+            .as_ref()
+            .and_then(|h| group.clusters.iter().find(|c| &c.hash == h))
+            .map(|c| c.label);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiffLine {
+    Same(String),
+    /// Only in the majority's output.
+    Removed(String),
+    /// Only in the outlier's output.
+    Added(String),
+}
+
+/// A line diff of `outlier` against `majority` (both normalised first), with `context`
+/// unchanged lines kept around each change.
+pub fn diff(
+    majority: &str,
+    outlier: &str,
+    normaliser: &Normaliser,
+    context: usize,
+) -> Vec<DiffLine> {
+    let old = normaliser.normalise(majority);
+    let new = normaliser.normalise(outlier);
+    let text_diff = similar::TextDiff::from_lines(&old, &new);
+    let mut lines = Vec::new();
+    for group in text_diff.grouped_ops(context) {
+        if !lines.is_empty() {
+            lines.push(DiffLine::Same("…".into()));
+        }
+        for op in group {
+            for change in text_diff.iter_changes(&op) {
+                let text = crate::transcript::sanitize::line(change.value().trim_end_matches('\n'));
+                lines.push(match change.tag() {
+                    similar::ChangeTag::Equal => DiffLine::Same(text),
+                    similar::ChangeTag::Delete => DiffLine::Removed(text),
+                    similar::ChangeTag::Insert => DiffLine::Added(text),
+                });
+            }
+        }
+    }
+    lines
+}
+
+/// Neutralises spreadsheet formula injection: a cell starting with `= + - @`, tab or CR is
+/// prefixed with a quote, then the cell is quoted for CSV.
+pub fn csv_cell(text: &str) -> String {
+    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) || guarded != text {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalising_masks_what_varies_between_runs() {
+        let normaliser = Normaliser::new(&[r"pid=\d+".into()]).expect("masks");
+        let a = "Transcript started, output file is C:\\x\\PSScript_Transcript_{A}.txt\nrun at 2026-11-20T12:00:01.123Z pid=42  \n11/19/2026 3:02:05 AM ok\n\0\0";
+        let b = "Transcript started, output file is C:\\x\\PSScript_Transcript_{B}.txt\nrun at 2026-11-21T09:10:11Z pid=7\n11/20/2026 10:02:05 PM ok";
+        assert_eq!(normaliser.normalise(a), normaliser.normalise(b));
+        assert_eq!(normaliser.normalise(a), "run at <time> <masked>\n<time> ok");
+        assert!(Normaliser::new(&["(".into()]).is_err());
+    }
+
+    #[test]
+    fn csv_cells_cannot_become_formulas() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+1"), "\"'+1\"");
+        assert_eq!(csv_cell("-2"), "\"'-2\"");
+        assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
+        assert_eq!(csv_cell("\tx"), "\"'\tx\"");
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+    }
+
+    #[test]
+    fn diffs_show_the_outliers_extra_lines() {
+        let normaliser = Normaliser::new(&[]).expect("masks");
+        let lines = diff("a\nb\nc\nd", "a\nb\nEVIL\nc\nd", &normaliser, 1);
+        assert!(lines.contains(&DiffLine::Added("EVIL".into())));
+        assert!(lines.contains(&DiffLine::Same("b".into())));
+        assert!(!lines.iter().any(|l| matches!(l, DiffLine::Removed(_))));
+    }
+}
