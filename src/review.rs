@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-
 use crate::api::models::{ActionStatus, Command, CommandStatus, CommandType, MachineAction};
 use crate::transcript::decode::{self, ExitCode, ScriptResult};
 
@@ -116,36 +114,147 @@ impl Group {
 }
 
 /// Masks applied to outputs before they are compared, so runs that differ only in
-/// timestamps, GUIDs and the like fall into one cluster.
+/// timestamps, GUIDs and the like fall into one cluster. The built-in masks (ISO and US
+/// timestamps, GUIDs) are one hand-written pass: outputs run to many megabytes and regexes
+/// would dominate a review. Users add their own as regular expressions.
 pub struct Normaliser {
     masks: Vec<(regex_lite::Regex, String)>,
 }
 
-pub const DEFAULT_MASKS: &[(&str, &str)] = &[
-    (
-        r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?",
-        "<time>",
-    ),
-    (
-        r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}(:\d{2})? ?([AP]M)?",
-        "<time>",
-    ),
-    (
-        r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}",
-        "<guid>",
-    ),
+/// What the built-in masks match, for the help text.
+pub const DEFAULT_MASKS: &[&str] = &[
+    "ISO 8601 timestamps (2026-11-20T12:00:01.123Z, 2026-11-20 12:00:01)",
+    "US timestamps (11/19/2026 3:02:05 AM)",
+    "GUIDs",
 ];
 
+fn digits(bytes: &[u8], at: usize, count: usize) -> bool {
+    bytes.len() >= at + count && bytes[at..at + count].iter().all(u8::is_ascii_digit)
+}
+
+fn hex(bytes: &[u8], at: usize, count: usize) -> bool {
+    bytes.len() >= at + count && bytes[at..at + count].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Length of an ISO 8601 timestamp starting at `at`, if one does.
+fn iso_time(b: &[u8], at: usize) -> Option<usize> {
+    let ok = digits(b, at, 4)
+        && b.get(at + 4) == Some(&b'-')
+        && digits(b, at + 5, 2)
+        && b.get(at + 7) == Some(&b'-')
+        && digits(b, at + 8, 2)
+        && matches!(b.get(at + 10), Some(b'T' | b' '))
+        && digits(b, at + 11, 2)
+        && b.get(at + 13) == Some(&b':')
+        && digits(b, at + 14, 2)
+        && b.get(at + 16) == Some(&b':')
+        && digits(b, at + 17, 2);
+    if !ok {
+        return None;
+    }
+    let mut end = at + 19;
+    if b.get(end) == Some(&b'.') && digits(b, end + 1, 1) {
+        end += 1;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+    }
+    if b.get(end) == Some(&b'Z') {
+        end += 1;
+    } else if matches!(b.get(end), Some(b'+' | b'-')) && digits(b, end + 1, 2) {
+        let colon = usize::from(b.get(end + 3) == Some(&b':'));
+        if digits(b, end + 3 + colon, 2) {
+            end += 5 + colon;
+        }
+    }
+    Some(end - at)
+}
+
+/// Length of a US timestamp (`11/19/2026 3:02:05 AM`) starting at `at`, if one does.
+fn us_time(b: &[u8], at: usize) -> Option<usize> {
+    let mut i = at;
+    let number = |i: &mut usize, min: usize, max: usize| -> bool {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max {
+            *i += 1;
+        }
+        *i - start >= min
+    };
+    if !(number(&mut i, 1, 2) && b.get(i) == Some(&b'/')) {
+        return None;
+    }
+    i += 1;
+    if !(number(&mut i, 1, 2) && b.get(i) == Some(&b'/')) {
+        return None;
+    }
+    i += 1;
+    if !(digits(b, i, 4) && b.get(i + 4) == Some(&b' ')) {
+        return None;
+    }
+    i += 5;
+    if !(number(&mut i, 1, 2) && b.get(i) == Some(&b':') && digits(b, i + 1, 2)) {
+        return None;
+    }
+    i += 3;
+    if b.get(i) == Some(&b':') && digits(b, i + 1, 2) {
+        i += 3;
+    }
+    if b.get(i) == Some(&b' ')
+        && matches!(b.get(i + 1), Some(b'A' | b'P'))
+        && b.get(i + 2) == Some(&b'M')
+    {
+        i += 3;
+    }
+    Some(i - at)
+}
+
+fn guid(b: &[u8], at: usize) -> Option<usize> {
+    (hex(b, at, 8)
+        && b.get(at + 8) == Some(&b'-')
+        && hex(b, at + 9, 4)
+        && b.get(at + 13) == Some(&b'-')
+        && hex(b, at + 14, 4)
+        && b.get(at + 18) == Some(&b'-')
+        && hex(b, at + 19, 4)
+        && b.get(at + 23) == Some(&b'-')
+        && hex(b, at + 24, 12))
+    .then_some(36)
+}
+
+fn mask_builtin(line: &str, out: &mut String) {
+    let bytes = line.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        // Only where a token can start, and not in the middle of a longer word or number.
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if boundary && byte.is_ascii_hexdigit() {
+            let found = if byte.is_ascii_digit() {
+                iso_time(bytes, i)
+                    .map(|n| (n, "<time>"))
+                    .or_else(|| us_time(bytes, i).map(|n| (n, "<time>")))
+            } else {
+                None
+            }
+            .or_else(|| guid(bytes, i).map(|n| (n, "<guid>")));
+            if let Some((length, replacement)) = found {
+                out.push_str(&line[copied..i]);
+                out.push_str(replacement);
+                i += length;
+                copied = i;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&line[copied..]);
+}
+
 impl Normaliser {
-    /// The default masks plus the user's own (`PATTERN` or `PATTERN=>REPLACEMENT`).
+    /// The built-in masks plus the user's own (`PATTERN` or `PATTERN=>REPLACEMENT`).
     pub fn new(extra: &[String]) -> Result<Self, String> {
         let mut masks = Vec::new();
-        for (pattern, replacement) in DEFAULT_MASKS {
-            masks.push((
-                regex_lite::Regex::new(pattern).map_err(|e| e.to_string())?,
-                (*replacement).to_string(),
-            ));
-        }
         for mask in extra {
             let (pattern, replacement) =
                 mask.split_once("=>").unwrap_or((mask.as_str(), "<masked>"));
@@ -163,24 +272,61 @@ impl Normaliser {
             if decode::is_transcript_header(line) {
                 continue;
             }
-            let mut line = line.trim_end().to_string();
-            for (regex, replacement) in &self.masks {
-                if regex.is_match(&line) {
-                    line = regex.replace_all(&line, replacement.as_str()).into_owned();
+            let start = out.len();
+            mask_builtin(line.trim_end(), &mut out);
+            if !self.masks.is_empty() {
+                let mut masked = out[start..].to_string();
+                for (regex, replacement) in &self.masks {
+                    if regex.is_match(&masked) {
+                        masked = regex
+                            .replace_all(&masked, replacement.as_str())
+                            .into_owned();
+                    }
                 }
+                out.truncate(start);
+                out.push_str(&masked);
             }
-            out.push_str(&line);
             out.push('\n');
         }
-        out.trim_end_matches('\n').to_string()
+        while out.ends_with('\n') {
+            out.pop();
+        }
+        out
     }
 }
 
-/// What is known about one command's result.
-pub enum Fetched<'a> {
-    Script(&'a ScriptResult),
-    /// A GetFile's payload hash (files are compared by content).
-    File(&'a str),
+/// What the review needs of one fetched result, computed once when it arrives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digest {
+    /// `None` for GetFile results (a file has no exit code).
+    pub exit_code: Option<ExitCode>,
+    /// Of the normalised output (RunScript) or the payload (GetFile).
+    pub hash: String,
+    /// First error line, or else the first output line worth reading.
+    pub summary: String,
+}
+
+impl Digest {
+    pub fn of_script(result: &ScriptResult, normaliser: &Normaliser) -> Self {
+        let summary = if result.script_errors.trim().is_empty() {
+            first_meaningful_line(result.visible_output())
+        } else {
+            first_meaningful_line(&result.script_errors)
+        };
+        Self {
+            exit_code: Some(result.exit_code.clone()),
+            hash: short_hash(&normaliser.normalise(result.visible_output())),
+            summary,
+        }
+    }
+
+    pub fn of_file(sha256: &str) -> Self {
+        Self {
+            exit_code: None,
+            hash: sha256.to_string(),
+            summary: format!("sha256 {}", &sha256[..sha256.len().min(16)]),
+        }
+    }
 }
 
 pub fn group_key(command: &Command) -> String {
@@ -190,7 +336,7 @@ pub fn group_key(command: &Command) -> String {
     }
 }
 
-fn outcome(action: &MachineAction, command: &Command, fetched: Option<&Fetched>) -> Outcome {
+fn outcome(action: &MachineAction, command: &Command, fetched: Option<&Digest>) -> Outcome {
     match command.command_status {
         CommandStatus::Failed => {
             return if action.status == ActionStatus::TimeOut {
@@ -209,13 +355,11 @@ fn outcome(action: &MachineAction, command: &Command, fetched: Option<&Fetched>)
             };
         }
     }
-    match fetched {
-        Some(Fetched::Script(result)) => match &result.exit_code {
-            ExitCode::Code(code) => Outcome::Exit(*code),
-            ExitCode::Unusual(text) => Outcome::ExitUnusual(text.clone()),
-            ExitCode::Missing => Outcome::ExitUnusual("?".into()),
-        },
-        Some(Fetched::File(_)) => Outcome::Exit(0),
+    match fetched.map(|d| &d.exit_code) {
+        Some(Some(ExitCode::Code(code))) => Outcome::Exit(*code),
+        Some(Some(ExitCode::Unusual(text))) => Outcome::ExitUnusual(text.clone()),
+        Some(Some(ExitCode::Missing)) => Outcome::ExitUnusual("?".into()),
+        Some(None) => Outcome::Exit(0),
         None => Outcome::NotFetched,
     }
 }
@@ -237,16 +381,29 @@ fn first_meaningful_line(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A 128-bit content hash for clustering: not a security boundary, so a fast keyed SipHash
+/// (fixed keys, so the same output hashes alike in every process) rather than SHA-256.
 fn short_hash(text: &str) -> String {
-    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+    use std::hash::{Hash as _, Hasher as _};
+    #[expect(
+        deprecated,
+        reason = "SipHasher's fixed keys are what makes the hash stable"
+    )]
+    let mut first =
+        std::hash::SipHasher::new_with_keys(0x6c72_7820_7265_7669, 0x6577_2063_6c75_7374);
+    #[expect(deprecated, reason = "as above")]
+    let mut second =
+        std::hash::SipHasher::new_with_keys(0x7365_636f_6e64_2068, 0x6173_6820_6b65_7921);
+    text.hash(&mut first);
+    text.hash(&mut second);
+    format!("{:016x}{:016x}", first.finish(), second.finish())
 }
 
-/// Builds the review of `actions`' commands (PutFile excluded). `fetched` gives what is known
-/// of each (action id, index).
+/// Builds the review of `actions`' commands (PutFile excluded). `fetched` gives the digest of
+/// each (action id, index) whose result is in.
 pub fn build<'a>(
     actions: &[MachineAction],
-    fetched: impl Fn(&str, u32) -> Option<Fetched<'a>>,
-    normaliser: &Normaliser,
+    fetched: impl Fn(&str, u32) -> Option<&'a Digest>,
 ) -> Vec<Group> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for action in actions {
@@ -256,23 +413,9 @@ pub fn build<'a>(
             .filter(|c| c.command.command_type != CommandType::PutFile)
         {
             let known = fetched(&action.id, command.index);
-            let outcome = outcome(action, command, known.as_ref());
-            let (summary, output_hash) = match &known {
-                Some(Fetched::Script(result)) => {
-                    let summary = if result.script_errors.trim().is_empty() {
-                        first_meaningful_line(result.visible_output())
-                    } else {
-                        first_meaningful_line(&result.script_errors)
-                    };
-                    (
-                        summary,
-                        Some(short_hash(&normaliser.normalise(result.visible_output()))),
-                    )
-                }
-                Some(Fetched::File(sha)) => (
-                    format!("sha256 {}", &sha[..sha.len().min(16)]),
-                    Some((*sha).to_string()),
-                ),
+            let outcome = outcome(action, command, known);
+            let (summary, output_hash) = match known {
+                Some(digest) => (digest.summary.clone(), Some(digest.hash.clone())),
                 None => (
                     command
                         .errors

@@ -11,15 +11,10 @@ use crate::api::models::{CommandType, MachineAction};
 use crate::cli::{Cli, ReviewArgs};
 use crate::config::FileConfig;
 use crate::fetch::{FetchEvent, Priority, ResultKey, ResultState};
-use crate::review::{self, Fetched, Group, Normaliser, csv_cell};
+use crate::review::{self, Digest, Group, Normaliser, csv_cell};
 use crate::session::Session;
-use crate::transcript::decode::{self, ScriptResult};
+use crate::transcript::decode;
 use crate::transcript::sanitize;
-
-enum Known {
-    Script(ScriptResult),
-    File(String),
-}
 
 async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction>, Failure> {
     let mut actions = if args.action_ids.is_empty() {
@@ -79,7 +74,8 @@ async fn fetch_all(
     session: &mut Session,
     actions: &[MachineAction],
     quiet: bool,
-) -> HashMap<ResultKey, Known> {
+    normaliser: &Normaliser,
+) -> HashMap<ResultKey, Digest> {
     let keys: Vec<(ResultKey, bool)> = actions
         .iter()
         .flat_map(|a| {
@@ -110,9 +106,12 @@ async fn fetch_all(
             ResultState::Ready(fetched) => {
                 done += 1;
                 if is_file.get(&key) == Some(&true) {
-                    known.insert(key, Known::File(fetched.sha256.clone()));
+                    known.insert(key, Digest::of_file(&fetched.sha256));
                 } else if let Ok(bytes) = std::fs::read(&fetched.path) {
-                    known.insert(key, Known::Script(decode::script_result(&bytes)));
+                    known.insert(
+                        key,
+                        Digest::of_script(&decode::script_result(&bytes), normaliser),
+                    );
                 }
             }
             ResultState::Failed(reason) => {
@@ -148,16 +147,8 @@ pub async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Result<()
         );
         return Ok(());
     }
-    let known = fetch_all(&mut session, &actions, args.json || args.csv).await;
-    let groups = review::build(
-        &actions,
-        |id, index| match known.get(&ResultKey::new(id, index)) {
-            Some(Known::Script(result)) => Some(Fetched::Script(result)),
-            Some(Known::File(sha)) => Some(Fetched::File(sha)),
-            None => None,
-        },
-        &normaliser,
-    );
+    let known = fetch_all(&mut session, &actions, args.json || args.csv, &normaliser).await;
+    let groups = review::build(&actions, |id, index| known.get(&ResultKey::new(id, index)));
     let mut out = std::io::stdout().lock();
     if args.json {
         print_json(&mut out, &groups, args.failed_only)?;
