@@ -252,6 +252,11 @@ fn mask_builtin(line: &str, out: &mut String) {
 }
 
 impl Normaliser {
+    /// The built-in masks alone.
+    pub fn builtin() -> Self {
+        Self { masks: Vec::new() }
+    }
+
     /// The built-in masks plus the user's own (`PATTERN` or `PATTERN=>REPLACEMENT`).
     pub fn new(extra: &[String]) -> Result<Self, String> {
         let mut masks = Vec::new();

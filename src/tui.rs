@@ -4,6 +4,7 @@
 pub mod app;
 pub mod event_loop;
 pub mod input;
+pub mod review_screen;
 pub mod screenshots;
 pub mod svg;
 pub mod terminal;

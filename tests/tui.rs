@@ -357,7 +357,7 @@ async fn hostile_transcripts_never_put_control_bytes_on_screen() {
         "script_errors": "boom"
     });
     let document = Document::from_script(payload.to_string().as_bytes(), "00".repeat(32), false);
-    h.send(Message::Decoded(key, Arc::new(document)));
+    h.send(Message::Decoded(key, Arc::new(document), None));
     let buffer = h.terminal.backend().buffer().clone();
     for cell in buffer.content() {
         assert!(
@@ -401,6 +401,7 @@ async fn transcript_search_counts_and_jumps() {
             "00".repeat(32),
             false,
         )),
+        None,
     ));
     h.press(KeyCode::Char('/'));
     h.type_text("needle");
@@ -530,4 +531,124 @@ async fn mouse_clicks_select_and_the_wheel_scrolls() {
         effects.iter().any(|e| matches!(e, Effect::Fetch(..)))
             || !h.app.selected_command().is_some_and(|c| c.has_result())
     );
+}
+
+/// Fetches what the app asked for through a real engine and hands the results back as the
+/// event loop would (document and review digest made off the UI thread).
+async fn fulfil(h: &mut Harness, session: &mut Session, effects: Vec<Effect>) {
+    let keys: Vec<ResultKey> = effects
+        .into_iter()
+        .filter_map(|e| {
+            if let Effect::Fetch(key, _) = e {
+                Some(key)
+            } else {
+                None
+            }
+        })
+        .collect();
+    for key in &keys {
+        session
+            .engine
+            .fetch(key.clone(), lrx::fetch::Priority::Normal);
+    }
+    let mut done = 0;
+    while done < keys.len() {
+        let event = tokio::time::timeout(Duration::from_secs(60), session.events.recv())
+            .await
+            .expect("progress")
+            .expect("engine");
+        if let FetchEvent::State(key, ResultState::Ready(fetched)) = &event {
+            done += 1;
+            let bytes = std::fs::read(&fetched.path).expect("payload");
+            let result = lrx::transcript::decode::script_result(&bytes);
+            let digest =
+                lrx::review::Digest::of_script(&result, &lrx::review::Normaliser::builtin());
+            let document = Document::from_result(&result, &bytes, fetched.sha256.clone(), false);
+            h.app.update(Message::Fetch(event.clone()));
+            h.send(Message::Decoded(
+                key.clone(),
+                Arc::new(document),
+                Some(digest),
+            ));
+        } else if let FetchEvent::State(_, ResultState::Failed(reason)) = &event {
+            panic!("{reason}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
+    let dirs = Dirs(
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let mut session = demo_session(&dirs).await;
+    let mut h = Harness::new(140, 45).await;
+    h.press(KeyCode::Char('/'));
+    h.type_text("Finance OU");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.app.visible.len(), 40);
+    let effects = h.press(KeyCode::Char('R'));
+    assert!(h.app.in_review);
+    h.assert_shows("fetching 39 results · 0 done");
+    fulfil(&mut h, &mut session, effects).await;
+    h.assert_shows("40 machines · 2 distinct outputs: 36 × A · 3 × B");
+    h.assert_shows("38 × exit 0 · 1 × exit 1 · 1 × command failed");
+
+    h.press(KeyCode::Char('x'));
+    assert_eq!(h.app.review.as_ref().expect("review").rows().len(), 2);
+    h.assert_shows("failed/non-zero only");
+    h.press(KeyCode::Char('x'));
+
+    // Outliers come right after the failures; diff the first one against the majority.
+    let rows = h
+        .app
+        .review
+        .as_ref()
+        .expect("review")
+        .rows()
+        .iter()
+        .map(|r| r.cluster)
+        .collect::<Vec<_>>();
+    let outlier = rows
+        .iter()
+        .position(|c| *c == Some('B'))
+        .expect("an outlier row");
+    for _ in 0..outlier {
+        h.press(KeyCode::Char('j'));
+    }
+    h.press(KeyCode::Char('d'));
+    h.assert_shows("against the majority A");
+    h.assert_shows("+ \"HKCU\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\",\"OneDriveStandaloneUpdater\"");
+    h.press(KeyCode::Esc);
+    h.assert_hides("against the majority A");
+
+    // Enter opens the outlier's transcript; Esc comes back to the same place.
+    let before = h.app.review.as_ref().expect("review").selected_row;
+    h.press(KeyCode::Enter);
+    assert!(!h.app.in_review);
+    assert_eq!(h.app.focus, Pane::Transcript);
+    assert!(
+        h.app
+            .current_lines()
+            .iter()
+            .any(|l| l.text.contains("onedriveupdater.exe")),
+        "the outlier's transcript is open"
+    );
+    h.assert_shows("Transcript started");
+    h.press(KeyCode::Esc);
+    assert!(h.app.in_review);
+    assert_eq!(h.app.review.as_ref().expect("review").selected_row, before);
+}
+
+#[tokio::test]
+async fn space_marks_actions_for_the_review() {
+    let mut h = Harness::new(120, 40).await;
+    h.press(KeyCode::Char(' '));
+    h.press(KeyCode::Char(' '));
+    assert_eq!(h.app.marked.len(), 2);
+    h.assert_shows("2 marked");
+    h.press(KeyCode::Char('R'));
+    let review = h.app.review.as_ref().expect("review");
+    assert_eq!(review.scope.len(), 2);
 }

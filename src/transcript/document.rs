@@ -132,7 +132,16 @@ fn raw_lines(bytes: &[u8]) -> Vec<Line> {
 
 impl Document {
     pub fn from_script(bytes: &[u8], sha256: String, from_cache: bool) -> Self {
-        let result: ScriptResult = decode::script_result(bytes);
+        Self::from_result(&decode::script_result(bytes), bytes, sha256, from_cache)
+    }
+
+    /// As `from_script`, for a payload the caller has decoded already.
+    pub fn from_result(
+        result: &ScriptResult,
+        bytes: &[u8],
+        sha256: String,
+        from_cache: bool,
+    ) -> Self {
         let mut findings = Findings::default();
         let output = lines(result.visible_output(), false, &mut findings);
         let errors = lines(&result.script_errors, true, &mut findings);
@@ -140,7 +149,7 @@ impl Document {
         Self {
             content: Content::Script {
                 script_name: result.script_name.as_deref().map(sanitize::line),
-                exit_code: result.exit_code,
+                exit_code: result.exit_code.clone(),
                 output,
                 errors,
                 raw,

@@ -103,7 +103,8 @@ pub enum Message {
         append: bool,
     },
     ActionsRefreshed(Vec<Result<MachineAction, String>>),
-    Decoded(ResultKey, Arc<Document>),
+    /// A result made ready to show, with the review's digest of it.
+    Decoded(ResultKey, Arc<Document>, Option<crate::review::Digest>),
     Quit,
 }
 
@@ -196,6 +197,16 @@ pub struct App {
     pub page_rows: usize,
     pub areas: PaneAreas,
     pub keymap: input::KeyMap,
+    /// Actions marked with Space for a review.
+    pub marked: std::collections::HashSet<String>,
+    pub review: Option<super::review_screen::ReviewScreen>,
+    /// The review screen is showing (it stays alive while a transcript is opened from it).
+    pub in_review: bool,
+    /// A transcript was opened from the review: Esc goes back there.
+    pub return_to_review: bool,
+    pub digests: HashMap<ResultKey, crate::review::Digest>,
+    /// Calls per minute the budget allows, for the review's ETA.
+    pub calls_per_minute: u32,
 }
 
 impl App {
@@ -234,6 +245,12 @@ impl App {
             page_rows: 10,
             areas: PaneAreas::default(),
             keymap: input::KeyMap::default(),
+            marked: std::collections::HashSet::new(),
+            review: None,
+            in_review: false,
+            return_to_review: false,
+            digests: HashMap::new(),
+            calls_per_minute: 100,
         }
     }
 
@@ -368,8 +385,14 @@ impl App {
                 self.refilter();
                 Vec::new()
             }
-            Message::Decoded(key, document) => {
+            Message::Decoded(key, document, digest) => {
                 self.documents.insert(key.clone(), document);
+                if let Some(digest) = digest {
+                    if let Some(review) = self.review.as_mut().filter(|r| r.wants(&key)) {
+                        review.add(key.clone(), digest.clone());
+                    }
+                    self.digests.insert(key.clone(), digest);
+                }
                 if self.failed_only {
                     self.refilter();
                 }
@@ -550,9 +573,17 @@ impl App {
             }
             return Vec::new();
         }
-        let Some(action) = self.keymap.lookup(key, self.focus.context()) else {
+        let context = if self.in_review {
+            Context::Review
+        } else {
+            self.focus.context()
+        };
+        let Some(action) = self.keymap.lookup(key, context) else {
             return Vec::new();
         };
+        if self.in_review {
+            return self.on_review_action(action);
+        }
         self.on_action(action)
     }
 
@@ -736,6 +767,11 @@ impl App {
                 Pane::Transcript => Vec::new(),
             },
             Action::Back => {
+                if self.review.is_some() && self.return_to_review {
+                    self.return_to_review = false;
+                    self.in_review = true;
+                    return Vec::new();
+                }
                 match self.focus {
                     Pane::Transcript if self.transcript.fullscreen => {
                         self.transcript.fullscreen = false
@@ -840,6 +876,16 @@ impl App {
                 self.transcript.fullscreen = !self.transcript.fullscreen;
                 Vec::new()
             }
+            Action::ToggleMark => {
+                if let Some(id) = self.selected().map(|a| a.id.clone())
+                    && !self.marked.remove(&id)
+                {
+                    self.marked.insert(id);
+                }
+                self.move_selection(1)
+            }
+            Action::Review => self.open_review(),
+            Action::ShowDiff => Vec::new(),
             Action::ShowOutput | Action::ShowErrors | Action::ShowRaw => {
                 self.transcript.section = match action {
                     Action::ShowErrors => Section::Errors,
@@ -910,6 +956,159 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Reviews the marked actions, or else every action the current filter shows.
+    fn open_review(&mut self) -> Vec<Effect> {
+        let scope: Vec<MachineAction> = if self.marked.is_empty() {
+            self.visible
+                .iter()
+                .map(|&i| self.actions[i].clone())
+                .filter(MachineAction::is_live_response)
+                .collect()
+        } else {
+            self.actions
+                .iter()
+                .filter(|a| self.marked.contains(&a.id))
+                .cloned()
+                .collect()
+        };
+        let mut review =
+            super::review_screen::ReviewScreen::new(scope, self.now, self.calls_per_minute);
+        let mut effects = Vec::new();
+        for key in review.keys() {
+            match self.digests.get(&key) {
+                Some(digest) => {
+                    review.digests.insert(key, digest.clone());
+                }
+                // Cached results come back first; the rest at the full allowed rate.
+                None => effects.push(Effect::Fetch(key, Priority::Normal)),
+            }
+        }
+        review.rebuild();
+        self.review = Some(review);
+        self.in_review = true;
+        effects
+    }
+
+    fn on_review_action(&mut self, action: Action) -> Vec<Effect> {
+        let page = isize::try_from(self.page_rows.max(1)).unwrap_or(10);
+        let Some(review) = self.review.as_mut() else {
+            self.in_review = false;
+            return Vec::new();
+        };
+        match action {
+            Action::Up => review.move_by(-1),
+            Action::Down => review.move_by(1),
+            Action::PageUp => review.move_by(-page),
+            Action::PageDown => review.move_by(page),
+            Action::Top => review.move_by(isize::MIN / 2),
+            Action::Bottom => review.move_by(isize::MAX / 2),
+            Action::NextPane | Action::PrevPane => review.rows_focused = !review.rows_focused,
+            Action::ToggleFailedOnly => review.toggle_failed_only(),
+            Action::CycleSort => review.cycle_sort(),
+            Action::Back => {
+                if review.diff.is_some() {
+                    review.diff = None;
+                } else {
+                    self.in_review = false;
+                }
+            }
+            Action::Review => return self.open_review(),
+            Action::ShowDiff => self.show_diff(),
+            Action::Enter if !review.rows_focused => review.rows_focused = true,
+            Action::Enter => return self.open_from_review(),
+            Action::Help => self.show_help = true,
+            Action::Quit | Action::ForceQuit => self.quit = true,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn show_diff(&mut self) {
+        let Some(review) = self.review.as_ref() else {
+            return;
+        };
+        let (Some(group), Some(row)) = (review.group(), review.selected()) else {
+            return;
+        };
+        let Some(majority) = group.clusters.first() else {
+            self.toast("no output to compare yet");
+            return;
+        };
+        let representative = &group.rows[majority.representative];
+        let text = |key: &ResultKey| {
+            self.documents.get(key).map(|d| {
+                d.section(crate::transcript::document::Section::Output)
+                    .iter()
+                    .map(|l| l.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        };
+        let majority_key = ResultKey::new(representative.action_id.clone(), representative.index);
+        let row_key = ResultKey::new(row.action_id.clone(), row.index);
+        let title = format!(
+            "{} ({}) against the majority {}",
+            row.machine.split('.').next().unwrap_or(&row.machine),
+            row.cluster.map_or('?', |c| c),
+            majority.label
+        );
+        let (Some(old), Some(new)) = (text(&majority_key), text(&row_key)) else {
+            self.toast("both outputs must be fetched before they can be compared");
+            return;
+        };
+        let lines = crate::review::diff(&old, &new, &crate::review::Normaliser::builtin(), 3);
+        if let Some(review) = self.review.as_mut() {
+            review.diff = Some(super::review_screen::DiffView {
+                title,
+                lines,
+                scroll: 0,
+            });
+        }
+    }
+
+    /// Opens the selected review row's transcript in the browse panes.
+    fn open_from_review(&mut self) -> Vec<Effect> {
+        let Some((action_id, index)) = self
+            .review
+            .as_ref()
+            .and_then(|r| r.selected())
+            .map(|r| (r.action_id.clone(), r.index))
+        else {
+            return Vec::new();
+        };
+        if !self
+            .visible
+            .iter()
+            .any(|&i| self.actions[i].id == action_id)
+        {
+            self.filter.clear();
+            self.failed_only = false;
+            self.refilter();
+        }
+        let Some(position) = self
+            .visible
+            .iter()
+            .position(|&i| self.actions[i].id == action_id)
+        else {
+            self.toast("that action is no longer in the list; press r to refresh");
+            return Vec::new();
+        };
+        self.selected_action = position;
+        self.selected_command = self
+            .selected()
+            .and_then(|a| a.commands.iter().position(|c| c.index == index))
+            .unwrap_or(0);
+        self.transcript = TranscriptView {
+            wrap: self.transcript.wrap,
+            line_numbers: self.transcript.line_numbers,
+            ..TranscriptView::default()
+        };
+        self.focus = Pane::Transcript;
+        self.in_review = false;
+        self.return_to_review = true;
+        self.fetch_selected(false)
     }
 
     fn on_focus(&mut self) -> Vec<Effect> {

@@ -16,6 +16,8 @@ use super::theme::Theme;
 use super::view;
 use crate::api::MdeClient;
 use crate::fetch::FetchEngine;
+use crate::review::{Digest, Normaliser};
+use crate::transcript::decode;
 use crate::transcript::document::Document;
 
 /// What the loop needs from a session; borrowed so tests can drive it with their own.
@@ -67,24 +69,44 @@ fn execute(effect: Effect, backends: &Backends, messages: &mpsc::UnboundedSender
         } => {
             let messages = messages.clone();
             tokio::task::spawn_blocking(move || {
-                let document = match std::fs::read(&fetched.path) {
-                    Ok(bytes) if is_file => Document::from_file(
-                        &bytes,
-                        &name,
-                        fetched.sha256.clone(),
-                        fetched.from_cache,
-                        MAX_FILE_BYTES,
+                let (document, digest) = match std::fs::read(&fetched.path) {
+                    Ok(bytes) if is_file => (
+                        Document::from_file(
+                            &bytes,
+                            &name,
+                            fetched.sha256.clone(),
+                            fetched.from_cache,
+                            MAX_FILE_BYTES,
+                        ),
+                        Digest::of_file(&fetched.sha256),
                     ),
                     Ok(bytes) => {
-                        Document::from_script(&bytes, fetched.sha256.clone(), fetched.from_cache)
+                        let result = decode::script_result(&bytes);
+                        // The review's digest is made here, off the UI thread, once per result.
+                        let digest = Digest::of_script(&result, &Normaliser::builtin());
+                        (
+                            Document::from_result(
+                                &result,
+                                &bytes,
+                                fetched.sha256.clone(),
+                                fetched.from_cache,
+                            ),
+                            digest,
+                        )
                     }
-                    Err(error) => Document::from_script(
-                        format!("could not read the fetched result: {error}").as_bytes(),
-                        fetched.sha256.clone(),
-                        fetched.from_cache,
-                    ),
+                    Err(error) => {
+                        let text = format!("could not read the fetched result: {error}");
+                        (
+                            Document::from_script(
+                                text.as_bytes(),
+                                fetched.sha256.clone(),
+                                fetched.from_cache,
+                            ),
+                            Digest::of_file(&fetched.sha256),
+                        )
+                    }
                 };
-                let _ = messages.send(Message::Decoded(key, Arc::new(document)));
+                let _ = messages.send(Message::Decoded(key, Arc::new(document), Some(digest)));
             });
         }
         Effect::RefreshMeter => backends.engine.refresh_meter(),

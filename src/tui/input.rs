@@ -36,6 +36,9 @@ pub enum Action {
     ShowRaw,
     ToggleFullscreen,
     ToggleAbsoluteTime,
+    ToggleMark,
+    Review,
+    ShowDiff,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +47,7 @@ pub enum Context {
     Actions,
     Commands,
     Transcript,
+    Review,
 }
 
 pub struct Binding {
@@ -282,6 +286,46 @@ pub const BINDINGS: &[Binding] = &[
         "fullscreen transcript",
         false
     ),
+    bind!(
+        "Space",
+        [KeyCode::Char(' ')],
+        ToggleMark,
+        Actions,
+        "mark for review",
+        false
+    ),
+    bind!(
+        "R",
+        [KeyCode::Char('R')],
+        Review,
+        Global,
+        "review marked (or filtered) actions across machines",
+        true
+    ),
+    bind!(
+        "d",
+        [KeyCode::Char('d')],
+        ShowDiff,
+        Review,
+        "diff this run against the majority output",
+        true
+    ),
+    bind!(
+        "x",
+        [KeyCode::Char('x')],
+        ToggleFailedOnly,
+        Review,
+        "only failed or non-zero runs",
+        true
+    ),
+    bind!(
+        "s",
+        [KeyCode::Char('s')],
+        CycleSort,
+        Review,
+        "sort rows",
+        false
+    ),
     bind!("?", [KeyCode::Char('?')], Help, Global, "help", true),
     bind!("q", [KeyCode::Char('q')], Quit, Global, "quit", true),
 ];
@@ -474,6 +518,7 @@ pub fn context_name(context: Context) -> &'static str {
         Context::Actions => "machine actions",
         Context::Commands => "commands",
         Context::Transcript => "transcript",
+        Context::Review => "review",
     }
 }
 

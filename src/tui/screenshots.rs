@@ -82,7 +82,7 @@ async fn fetch_into(
         key.clone(),
         ResultState::Ready(Arc::new(shown)),
     )));
-    let _ = app.update(Message::Decoded(key.clone(), Arc::new(document)));
+    let _ = app.update(Message::Decoded(key.clone(), Arc::new(document), None));
     Ok(())
 }
 
@@ -345,6 +345,51 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     )
     .await?;
     save("hostile.svg", draw(&mut app, Variant::Dark, 120, 30)?)?;
+
+    // The review of a fleet sweep with an outlier's diff against the majority.
+    app.filter = "Finance OU".into();
+    app.refilter();
+    app.focus = super::app::Pane::Actions;
+    key(&mut app, KeyCode::Char('R'));
+    let keys = app
+        .review
+        .as_ref()
+        .map(super::review_screen::ReviewScreen::keys)
+        .unwrap_or_default();
+    for result in keys {
+        if app.digests.contains_key(&result) {
+            continue;
+        }
+        session.engine.fetch(result.clone(), Priority::Normal);
+        let fetched = loop {
+            match tokio::time::timeout(Duration::from_secs(60), session.events.recv()).await {
+                Ok(Some(FetchEvent::State(k, ResultState::Ready(fetched)))) if k == result => {
+                    break fetched;
+                }
+                Ok(Some(FetchEvent::State(k, ResultState::Failed(reason)))) if k == result => {
+                    return Err(std::io::Error::other(reason));
+                }
+                Ok(Some(_)) => {}
+                _ => return Err(std::io::Error::other("the fetch engine did not answer")),
+            }
+        };
+        let bytes = std::fs::read(&fetched.path)?;
+        let decoded = crate::transcript::decode::script_result(&bytes);
+        let digest =
+            crate::review::Digest::of_script(&decoded, &crate::review::Normaliser::builtin());
+        let document = Document::from_result(&decoded, &bytes, fetched.sha256.clone(), false);
+        let _ = app.update(Message::Decoded(result, Arc::new(document), Some(digest)));
+    }
+    let outlier = app
+        .review
+        .as_ref()
+        .and_then(|r| r.rows().iter().position(|row| row.cluster == Some('B')))
+        .unwrap_or(0);
+    for _ in 0..outlier {
+        key(&mut app, KeyCode::Char('j'));
+    }
+    key(&mut app, KeyCode::Char('d'));
+    save("review.svg", draw(&mut app, Variant::Dark, 150, 42)?)?;
 
     drop(session);
     let _ = std::fs::remove_dir_all(&scratch);

@@ -85,6 +85,13 @@ fn header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 fn body(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     app.areas = super::app::PaneAreas::default();
+    if app.in_review {
+        app.page_rows = usize::from(area.height / 2).max(1);
+        if let Some(review) = app.review.as_mut() {
+            review.render(frame, area, theme);
+        }
+        return;
+    }
     if app.transcript.fullscreen {
         transcript(frame, area, app, theme);
         return;
@@ -254,7 +261,15 @@ fn action_row<'a>(action: &'a MachineAction, app: &App, theme: &Theme) -> Row<'a
     };
     Row::new(vec![
         Cell::from(Span::styled(
-            format!("{icon} {}", sanitize::line(action.status.as_str())),
+            format!(
+                "{}{icon} {}",
+                if app.marked.contains(&action.id) {
+                    "●"
+                } else {
+                    ""
+                },
+                sanitize::line(action.status.as_str())
+            ),
             style,
         )),
         Cell::from(sanitize::line(
@@ -862,7 +877,9 @@ fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let context = if app.filter_editing || app.transcript.search.editing {
+    let context = if app.in_review {
+        Context::Review
+    } else if app.filter_editing || app.transcript.search.editing {
         frame.render_widget(
             Paragraph::new(Span::styled(
                 " type to filter · Enter keep · Esc clear",
@@ -875,6 +892,12 @@ fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         app.focus.context()
     };
     let mut spans = Vec::new();
+    if !app.marked.is_empty() && !app.in_review {
+        spans.push(Span::styled(
+            format!(" {} marked ", app.marked.len()),
+            theme.warn().add_modifier(Modifier::REVERSED),
+        ));
+    }
     for (keys, what) in app.keymap.hints(context) {
         spans.push(Span::styled(format!(" {keys}"), theme.accent()));
         spans.push(Span::styled(format!(" {what} "), theme.dim()));
@@ -899,6 +922,7 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Context::Actions,
         Context::Commands,
         Context::Transcript,
+        Context::Review,
     ] {
         let bindings: Vec<_> = app
             .keymap
