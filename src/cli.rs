@@ -207,6 +207,19 @@ Examples:
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  lrx completions bash > ~/.local/share/bash-completion/completions/lrx
+  lrx completions zsh > \"${fpath[1]}/_lrx\"
+  lrx completions fish > ~/.config/fish/completions/lrx.fish")]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), generated from the command-line definition.
+    #[command(after_help = "\
+Examples:
+  lrx man > lrx.1 && man ./lrx.1
+  lrx man | gzip > /usr/local/share/man/man1/lrx.1.gz")]
+    Man,
     /// Regenerate the README's screenshots from the simulated tenant.
     #[command(hide = true)]
     Screenshots {

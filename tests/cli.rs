@@ -298,3 +298,25 @@ fn config_file_is_found_checked_and_shown() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("unknown action 'teleport'"));
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_cli_definition() {
+    let home = Home::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let output = home.lrx(&["completions", shell]);
+        assert!(output.status.success());
+        let script = stdout(&output);
+        assert!(
+            script.contains("review") && script.contains("demo"),
+            "{shell}"
+        );
+    }
+    let man = home.lrx(&["man"]);
+    assert!(man.status.success());
+    let page = stdout(&man);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH lrx"),
+        "roff output"
+    );
+    assert!(page.contains("demo"));
+}

@@ -157,8 +157,20 @@ fn config_command(cli: &Cli, action: super::ConfigAction) -> Result<(), Failure>
 }
 
 pub async fn run(cli: &Cli) -> Result<(), Failure> {
-    if let Some(Command::Config { action }) = &cli.command {
-        return config_command(cli, *action);
+    match &cli.command {
+        Some(Command::Config { action }) => return config_command(cli, *action),
+        Some(Command::Completions { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "lrx", &mut std::io::stdout());
+            return Ok(());
+        }
+        Some(Command::Man) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            return clap_mangen::Man::new(command)
+                .render(&mut std::io::stdout())
+                .map_err(|e| io_failure(&e));
+        }
+        _ => {}
     }
     let (_, config) = load_config()?;
     match &cli.command {
@@ -166,7 +178,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Show(args)) => show(cli, args, &config).await,
         Some(Command::Result(args)) => result(cli, args, &config).await,
         Some(Command::Review(args)) => super::review::run(cli, args, &config).await,
-        Some(Command::Config { .. }) => Ok(()),
+        Some(Command::Config { .. } | Command::Completions { .. } | Command::Man) => Ok(()),
         Some(Command::Screenshots { out }) => {
             let written = crate::tui::screenshots::generate(out)
                 .await
