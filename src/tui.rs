@@ -9,6 +9,7 @@ pub mod screenshots;
 pub mod svg;
 pub mod terminal;
 pub mod theme;
+pub mod transcript_actions;
 pub mod view;
 
 use std::sync::Arc;
@@ -55,6 +56,12 @@ pub async fn run(mut session: Session, options: UiOptions) -> std::io::Result<()
         client: Arc::clone(&session.client),
         engine: session.engine.clone(),
         fetch_events: &mut session.events,
+        clipboard: Box::new(|text: &str| {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(transcript_actions::osc52(text).as_bytes());
+            let _ = out.flush();
+        }),
     };
     let inputs = ratatui::crossterm::event::EventStream::new();
     event_loop::run(

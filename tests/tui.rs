@@ -444,10 +444,15 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
         rx.recv().await.map(|e| (e, rx))
     }));
     let (_external_tx, external) = tokio::sync::mpsc::unbounded_channel();
+    let copied = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let clipboard = Arc::clone(&copied);
     let backends = lrx::tui::event_loop::Backends {
         client: Arc::clone(&session.client),
         engine: session.engine.clone(),
         fetch_events: &mut session.events,
+        clipboard: Box::new(move |text: &str| {
+            clipboard.lock().expect("lock").push(text.to_string())
+        }),
     };
     let driver = tokio::spawn(async move {
         let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
@@ -457,6 +462,8 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         keys_tx.send(key(KeyCode::Enter)).expect("send");
         tokio::time::sleep(Duration::from_millis(2500)).await;
+        keys_tx.send(key(KeyCode::Char('y'))).expect("send");
+        tokio::time::sleep(Duration::from_millis(200)).await;
         keys_tx.send(key(KeyCode::Char('q'))).expect("send");
     });
     tokio::time::timeout(
@@ -491,6 +498,11 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
     );
     assert!(app.meter.session_calls >= 1, "the meter counted the calls");
     assert_eq!(app.focus, Pane::Transcript, "{selected:?}");
+    if command.has_result() {
+        let copied = copied.lock().expect("lock");
+        assert_eq!(copied.len(), 1, "y put the visible text on the clipboard");
+        assert!(!copied[0].chars().any(|c| c.is_control() && c != '\n'));
+    }
 }
 
 #[tokio::test]
@@ -651,4 +663,112 @@ async fn space_marks_actions_for_the_review() {
     h.press(KeyCode::Char('R'));
     let review = h.app.review.as_ref().expect("review");
     assert_eq!(review.scope.len(), 2);
+}
+
+#[tokio::test]
+async fn goto_only_matching_save_and_copy() {
+    let mut h = Harness::new(120, 40).await;
+    h.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
+    h.press(KeyCode::Enter);
+    h.press(KeyCode::Enter);
+    let key = h.app.selected_key().expect("key");
+    let output: String = (1..=300)
+        .map(|i| {
+            if i % 100 == 0 {
+                format!("row {i} \u{1b}[31mhit\n")
+            } else {
+                format!("row {i}\n")
+            }
+        })
+        .collect();
+    let payload = serde_json::json!({"script_name": "a.ps1", "exit_code": 0, "script_output": output, "script_errors": ""}).to_string();
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("payload");
+    std::fs::write(&path, payload.as_bytes()).expect("write");
+    let fetched = Arc::new(Fetched {
+        path: path.clone(),
+        size: payload.len() as u64,
+        sha256: "ab".repeat(32),
+        from_cache: false,
+        link_expires_at: None,
+        file_name: None,
+    });
+    h.app.update(Message::Fetch(FetchEvent::State(
+        key.clone(),
+        ResultState::Ready(fetched),
+    )));
+    h.send(Message::Decoded(
+        key,
+        Arc::new(Document::from_script(
+            payload.as_bytes(),
+            "ab".repeat(32),
+            false,
+        )),
+        None,
+    ));
+
+    h.press(KeyCode::Char(':'));
+    h.type_text("250");
+    h.assert_shows(":250▏");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.app.transcript.scroll, 249);
+    h.assert_shows("row 250");
+
+    h.press(KeyCode::Char('/'));
+    h.type_text("hit");
+    h.press(KeyCode::Enter);
+    h.press(KeyCode::Char('&'));
+    h.assert_shows("& 3 matching lines");
+    h.assert_shows("row 200 ␛[31mhit");
+    h.assert_hides("row 201");
+
+    h.app.save_dir = dir.path().to_path_buf();
+    let effects = h.press(KeyCode::Char('s'));
+    let Some(Effect::Save {
+        source,
+        target,
+        kind,
+    }) = effects.first().cloned()
+    else {
+        panic!("{effects:?}")
+    };
+    assert!(target.starts_with(dir.path()) && target.extension().is_some_and(|e| e == "json"));
+    let notice = lrx::tui::transcript_actions::save(&source, &target, kind);
+    assert!(notice.starts_with("saved "), "{notice}");
+    assert_eq!(
+        std::fs::read(&target).expect("saved"),
+        payload.as_bytes(),
+        "the raw bytes saved equal the input"
+    );
+    let effects = h.press(KeyCode::Char('S'));
+    let Some(Effect::Save {
+        source,
+        target,
+        kind,
+    }) = effects.first().cloned()
+    else {
+        panic!("{effects:?}")
+    };
+    lrx::tui::transcript_actions::save(&source, &target, kind);
+    assert!(
+        std::fs::read_to_string(&target)
+            .expect("saved")
+            .contains("\u{1b}[31mhit"),
+        "S saves the output text exactly"
+    );
+
+    let effects = h.press(KeyCode::Char('y'));
+    let Some(Effect::Copy(text)) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    assert!(
+        text.contains("␛[31mhit") && !text.contains('\u{1b}'),
+        "y copies sanitised text"
+    );
+    assert_eq!(
+        lrx::tui::transcript_actions::osc52("hi"),
+        "\u{1b}]52;c;aGk=\u{7}"
+    );
+    let effects = h.press(KeyCode::Char('Y'));
+    assert!(matches!(effects.first(), Some(Effect::CopyRaw(p)) if *p == path));
 }

@@ -81,6 +81,26 @@ pub enum Effect {
         name: String,
     },
     RefreshMeter,
+    /// Write a result to disk: the raw payload, the output text, or a GetFile's file.
+    Save {
+        source: std::path::PathBuf,
+        target: std::path::PathBuf,
+        kind: SaveKind,
+    },
+    /// Put text on the clipboard (OSC 52, so it works over SSH).
+    Copy(String),
+    /// Copy the raw `script_output` of a payload on disk.
+    CopyRaw(std::path::PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveKind {
+    Payload,
+    OutputText,
+    /// Decompressed, bounded (gzip bombs).
+    File {
+        limit: u64,
+    },
 }
 
 /// Where each pane was drawn last, so a click can find its pane.
@@ -105,6 +125,10 @@ pub enum Message {
     ActionsRefreshed(Vec<Result<MachineAction, String>>),
     /// A result made ready to show, with the review's digest of it.
     Decoded(ResultKey, Arc<Document>, Option<crate::review::Digest>),
+    /// Something finished in the background that the analyst should hear about.
+    Notice(String),
+    /// Raw text read in the background, to put on the clipboard.
+    Clipboard(String),
     Quit,
 }
 
@@ -125,6 +149,10 @@ pub struct TranscriptView {
     pub line_numbers: bool,
     pub fullscreen: bool,
     pub search: Search,
+    /// The `:` prompt's digits while it is open.
+    pub goto: Option<String>,
+    /// Show only lines that match the search (`&`, as in less).
+    pub only_matching: bool,
 }
 
 impl Default for TranscriptView {
@@ -137,6 +165,8 @@ impl Default for TranscriptView {
             line_numbers: false,
             fullscreen: false,
             search: Search::default(),
+            goto: None,
+            only_matching: false,
         }
     }
 }
@@ -207,6 +237,8 @@ pub struct App {
     pub digests: HashMap<ResultKey, crate::review::Digest>,
     /// Calls per minute the budget allows, for the review's ETA.
     pub calls_per_minute: u32,
+    /// Where `s` and `S` save (the directory lrx was started in).
+    pub save_dir: std::path::PathBuf,
 }
 
 impl App {
@@ -251,6 +283,10 @@ impl App {
             return_to_review: false,
             digests: HashMap::new(),
             calls_per_minute: 100,
+            save_dir: std::env::var_os("LRX_SAVE_DIR")
+                .map(std::path::PathBuf::from)
+                .or_else(|| std::env::current_dir().ok())
+                .unwrap_or_default(),
         }
     }
 
@@ -358,7 +394,7 @@ impl App {
             .min(self.visible.len().saturating_sub(1));
     }
 
-    fn toast(&mut self, text: impl Into<String>) {
+    pub(super) fn toast(&mut self, text: impl Into<String>) {
         self.toast = Some((text.into(), self.now));
     }
 
@@ -400,6 +436,17 @@ impl App {
                     self.refresh_search();
                 }
                 Vec::new()
+            }
+            Message::Notice(text) => {
+                self.toast(text);
+                Vec::new()
+            }
+            Message::Clipboard(text) => {
+                self.toast(format!(
+                    "copied {} bytes of raw output to the clipboard",
+                    text.len()
+                ));
+                vec![Effect::Copy(text)]
             }
             Message::Quit => {
                 self.quit = true;
@@ -567,6 +614,10 @@ impl App {
         if self.transcript.search.editing {
             return self.edit_search(key);
         }
+        if self.transcript.goto.is_some() {
+            self.edit_goto(key);
+            return Vec::new();
+        }
         if self.show_help {
             if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q')) {
                 self.show_help = false;
@@ -634,7 +685,7 @@ impl App {
             .map_or(&[], |d| d.section(self.transcript.section))
     }
 
-    fn refresh_search(&mut self) {
+    pub(super) fn refresh_search(&mut self) {
         let hits = document::find(self.current_lines(), &self.transcript.search.query);
         self.transcript.search.hits = hits;
         self.transcript.search.current = 0;
@@ -876,6 +927,20 @@ impl App {
                 self.transcript.fullscreen = !self.transcript.fullscreen;
                 Vec::new()
             }
+            Action::GotoLine => {
+                self.transcript.goto = Some(String::new());
+                Vec::new()
+            }
+            Action::OnlyMatching => {
+                self.transcript.only_matching =
+                    !self.transcript.only_matching && !self.transcript.search.hits.is_empty();
+                self.transcript.scroll = 0;
+                Vec::new()
+            }
+            Action::SavePayload => self.save(false),
+            Action::SaveOutput => self.save(true),
+            Action::Copy => self.copy_visible(),
+            Action::CopyRaw => self.copy_raw(),
             Action::ToggleMark => {
                 if let Some(id) = self.selected().map(|a| a.id.clone())
                     && !self.marked.remove(&id)

@@ -25,12 +25,14 @@ pub struct Backends<'a> {
     pub client: Arc<MdeClient>,
     pub engine: FetchEngine,
     pub fetch_events: &'a mut mpsc::UnboundedReceiver<crate::fetch::FetchEvent>,
+    /// Sets the clipboard (the real terminal writes OSC 52; tests record the text).
+    pub clipboard: Box<dyn FnMut(&str) + Send + 'a>,
 }
 
 /// Largest GetFile to decompress when summarising it (the documented getfile limit).
 const MAX_FILE_BYTES: u64 = 3 * 1024 * 1024 * 1024;
 
-fn execute(effect: Effect, backends: &Backends, messages: &mpsc::UnboundedSender<Message>) {
+fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSender<Message>) {
     match effect {
         Effect::LoadActions { query, append } => {
             let client = Arc::clone(&backends.client);
@@ -110,6 +112,31 @@ fn execute(effect: Effect, backends: &Backends, messages: &mpsc::UnboundedSender
             });
         }
         Effect::RefreshMeter => backends.engine.refresh_meter(),
+        Effect::Save {
+            source,
+            target,
+            kind,
+        } => {
+            let messages = messages.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = messages.send(Message::Notice(super::transcript_actions::save(
+                    &source, &target, kind,
+                )));
+            });
+        }
+        Effect::Copy(text) => (backends.clipboard)(&text),
+        Effect::CopyRaw(path) => {
+            let messages = messages.clone();
+            tokio::task::spawn_blocking(move || {
+                let message = match std::fs::read(&path) {
+                    Ok(bytes) => Message::Clipboard(
+                        decode::script_result(&bytes).visible_output().to_string(),
+                    ),
+                    Err(error) => Message::Notice(format!("could not read the result: {error}")),
+                };
+                let _ = messages.send(message);
+            });
+        }
     }
 }
 
@@ -118,7 +145,7 @@ pub async fn run<B: Backend, S>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     theme: &Theme,
-    backends: Backends<'_>,
+    mut backends: Backends<'_>,
     mut inputs: S,
     mut external: mpsc::UnboundedReceiver<Message>,
 ) -> Result<(), B::Error>
@@ -128,7 +155,7 @@ where
     let (messages_tx, mut messages) = mpsc::unbounded_channel();
     app.now = chrono::Utc::now();
     for effect in app.start() {
-        execute(effect, &backends, &messages_tx);
+        execute(effect, &mut backends, &messages_tx);
     }
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -155,17 +182,17 @@ where
         };
         app.now = chrono::Utc::now();
         for effect in app.update(message) {
-            execute(effect, &backends, &messages_tx);
+            execute(effect, &mut backends, &messages_tx);
         }
         // Drain what is already queued before drawing once.
         while let Ok(event) = backends.fetch_events.try_recv() {
             for effect in app.update(Message::Fetch(event)) {
-                execute(effect, &backends, &messages_tx);
+                execute(effect, &mut backends, &messages_tx);
             }
         }
         while let Ok(message) = messages.try_recv() {
             for effect in app.update(message) {
-                execute(effect, &backends, &messages_tx);
+                execute(effect, &mut backends, &messages_tx);
             }
         }
         terminal.draw(|frame| view::render(frame, app, theme))?;

@@ -39,6 +39,12 @@ pub enum Action {
     ToggleMark,
     Review,
     ShowDiff,
+    GotoLine,
+    OnlyMatching,
+    SavePayload,
+    SaveOutput,
+    Copy,
+    CopyRaw,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +290,54 @@ pub const BINDINGS: &[Binding] = &[
         ToggleFullscreen,
         Transcript,
         "fullscreen transcript",
+        false
+    ),
+    bind!(
+        ":",
+        [KeyCode::Char(':')],
+        GotoLine,
+        Transcript,
+        "go to line (:123)",
+        false
+    ),
+    bind!(
+        "&",
+        [KeyCode::Char('&')],
+        OnlyMatching,
+        Transcript,
+        "only lines matching the search (as in less)",
+        false
+    ),
+    bind!(
+        "s",
+        [KeyCode::Char('s')],
+        SavePayload,
+        Transcript,
+        "save the raw payload (GetFile: the file)",
+        true
+    ),
+    bind!(
+        "S",
+        [KeyCode::Char('S')],
+        SaveOutput,
+        Transcript,
+        "save the output text",
+        false
+    ),
+    bind!(
+        "y",
+        [KeyCode::Char('y')],
+        Copy,
+        Transcript,
+        "copy the visible text (OSC 52, sanitised)",
+        false
+    ),
+    bind!(
+        "Y",
+        [KeyCode::Char('Y')],
+        CopyRaw,
+        Transcript,
+        "copy the raw output",
         false
     ),
     bind!(

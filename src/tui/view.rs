@@ -727,12 +727,13 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
         return;
     }
     let height = usize::from(area.height);
-    let start = app.transcript.scroll.min(lines.len().saturating_sub(1));
+    let shown = app.shown_lines();
+    let start = app.transcript.scroll.min(shown.len().saturating_sub(1));
     let number_width = lines.len().to_string().len();
     let search = &app.transcript.search;
     let mut rendered = Vec::with_capacity(height);
-    for (offset, line) in lines[start..].iter().take(height).enumerate() {
-        let number = start + offset;
+    for &number in shown.iter().skip(start).take(height) {
+        let line = &lines[number];
         let base = match line.class {
             LineClass::Meta => theme.dim(),
             LineClass::Error => theme.error(),
@@ -778,7 +779,17 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
         paragraph = paragraph.wrap(Wrap { trim: false });
     }
     frame.render_widget(paragraph, area);
-    let mut status = format!(" {}/{} ", (start + 1).min(lines.len()), lines.len());
+    let mut status = format!(
+        " {}/{} ",
+        shown.get(start).map_or(0, |n| n + 1),
+        lines.len()
+    );
+    if app.transcript.only_matching {
+        status = format!(" & {} matching lines ·{status}", shown.len());
+    }
+    if let Some(digits) = &app.transcript.goto {
+        status = format!(" :{digits}▏ ·{status}");
+    }
     if !search.query.is_empty() || search.editing {
         let position = if search.hits.is_empty() {
             0

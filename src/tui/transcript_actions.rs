@@ -1,0 +1,173 @@
+//! What the analyst does with a transcript beyond reading it: go to a line, keep only the
+//! matching lines, save, copy. Saving and raw copies run in the background; names of saved
+//! files are sanitised, because they come from the payload.
+
+use super::app::{App, Effect, SaveKind};
+use crate::fetch::ResultState;
+use crate::transcript::document::{Content, Line};
+use crate::transcript::sanitize;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+
+/// The documented getfile limit: a larger "file" is a gzip bomb, not evidence.
+const MAX_FILE_BYTES: u64 = 3 * 1024 * 1024 * 1024;
+
+impl App {
+    pub(super) fn edit_goto(&mut self, key: KeyEvent) {
+        let Some(digits) = self.transcript.goto.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Char(c) if c.is_ascii_digit() => digits.push(c),
+            KeyCode::Backspace => {
+                digits.pop();
+            }
+            KeyCode::Enter => {
+                let line: usize = digits.parse().unwrap_or(1);
+                self.transcript.goto = None;
+                self.transcript.only_matching = false;
+                let last = self.current_lines().len().saturating_sub(1);
+                self.transcript.scroll = line.saturating_sub(1).min(last);
+            }
+            _ => self.transcript.goto = None,
+        }
+    }
+
+    /// Line numbers shown in the transcript body: all, or only those with a search hit.
+    pub fn shown_lines(&self) -> Vec<usize> {
+        let count = self.current_lines().len();
+        if self.transcript.only_matching && !self.transcript.search.hits.is_empty() {
+            let mut lines: Vec<usize> = self
+                .transcript
+                .search
+                .hits
+                .iter()
+                .map(|(line, _)| *line)
+                .collect();
+            lines.dedup();
+            lines
+        } else {
+            (0..count).collect()
+        }
+    }
+
+    fn target_name(&self, suffix: &str) -> Option<String> {
+        let action = self.selected()?;
+        let command = self.selected_command()?;
+        let host = action.computer_dns_name.split('.').next().unwrap_or("host");
+        let what = command.target();
+        let what = what.split_whitespace().next().unwrap_or("result");
+        let what = what.rsplit(['\\', '/']).next().unwrap_or(what);
+        Some(sanitize::file_name(&format!(
+            "{host}-{}-{}-{what}{suffix}",
+            action.id.get(..8).unwrap_or(&action.id),
+            command.index
+        )))
+    }
+
+    pub(super) fn save(&mut self, output_text: bool) -> Vec<Effect> {
+        let Some(key) = self.selected_key() else {
+            return Vec::new();
+        };
+        let Some(ResultState::Ready(fetched)) = self.results.get(&key) else {
+            self.toast("fetch the result first (f)");
+            return Vec::new();
+        };
+        let source = fetched.path.clone();
+        let is_file = matches!(
+            self.documents.get(&key).map(|d| &d.content),
+            Some(Content::File(_))
+        );
+        let (kind, suffix) = match (is_file, output_text) {
+            (true, _) => (
+                SaveKind::File {
+                    limit: MAX_FILE_BYTES,
+                },
+                String::new(),
+            ),
+            (false, true) => (SaveKind::OutputText, ".txt".to_string()),
+            (false, false) => (SaveKind::Payload, ".json".to_string()),
+        };
+        let Some(name) = self.target_name(&suffix) else {
+            return Vec::new();
+        };
+        vec![Effect::Save {
+            source,
+            target: self.save_dir.join(name),
+            kind,
+        }]
+    }
+
+    pub(super) fn copy_visible(&mut self) -> Vec<Effect> {
+        let lines: &[Line] = self.current_lines();
+        let shown = self.shown_lines();
+        let text: Vec<&str> = shown
+            .iter()
+            .skip(self.transcript.scroll)
+            .take(self.page_rows.max(1))
+            .filter_map(|&i| lines.get(i).map(|l| l.text.as_str()))
+            .collect();
+        if text.is_empty() {
+            self.toast("nothing to copy");
+            return Vec::new();
+        }
+        let count = text.len();
+        let joined = text.join("\n");
+        self.toast(format!("copied {count} lines (sanitised) to the clipboard"));
+        vec![Effect::Copy(joined)]
+    }
+
+    pub(super) fn copy_raw(&mut self) -> Vec<Effect> {
+        let Some(key) = self.selected_key() else {
+            return Vec::new();
+        };
+        match self.results.get(&key) {
+            Some(ResultState::Ready(fetched)) => vec![Effect::CopyRaw(fetched.path.clone())],
+            _ => {
+                self.toast("fetch the result first (f)");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Runs a save off the UI thread; the message says where the file went or what failed.
+pub fn save(source: &std::path::Path, target: &std::path::Path, kind: SaveKind) -> String {
+    let outcome = (|| -> Result<u64, String> {
+        let bytes = std::fs::read(source).map_err(|e| format!("could not read the result: {e}"))?;
+        let file = crate::fetch::cache::private_file(target)
+            .map_err(|e| format!("could not write {}: {e}", target.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        match kind {
+            SaveKind::Payload => {
+                std::io::Write::write_all(&mut writer, &bytes).map_err(|e| e.to_string())?;
+                Ok(bytes.len() as u64)
+            }
+            SaveKind::OutputText => {
+                let result = crate::transcript::decode::script_result(&bytes);
+                let text = result.visible_output().as_bytes();
+                std::io::Write::write_all(&mut writer, text).map_err(|e| e.to_string())?;
+                Ok(text.len() as u64)
+            }
+            SaveKind::File { limit } => {
+                crate::transcript::decode::gunzip_bounded(&bytes[..], writer, limit)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    })();
+    match outcome {
+        Ok(size) => format!("saved {} ({size} bytes)", target.display()),
+        Err(error) => {
+            let _ = std::fs::remove_file(target);
+            format!("save failed: {error}")
+        }
+    }
+}
+
+/// The OSC 52 sequence that asks the terminal (even over SSH) to set the clipboard.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "\u{1b}]52;c;{}\u{7}",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
+}
