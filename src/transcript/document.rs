@@ -120,8 +120,21 @@ fn lines(text: &str, in_errors: bool, findings: &mut Findings) -> Vec<Line> {
     out
 }
 
+/// Above this size the Raw section is not built: the Output section already shows the text,
+/// and a second full copy would double the memory a huge transcript takes.
+const RAW_VIEW_LIMIT: usize = 16 * 1024 * 1024;
+
 /// The payload pretty-printed when it is JSON, otherwise as text.
 fn raw_lines(bytes: &[u8]) -> Vec<Line> {
+    if bytes.len() > RAW_VIEW_LIMIT {
+        return vec![Line {
+            text: format!(
+                "The raw payload is {} MB, too large to show twice; the Output and Errors sections hold its text, and s saves the exact bytes.",
+                bytes.len() / (1024 * 1024)
+            ),
+            class: LineClass::Meta,
+        }];
+    }
     let text = serde_json::from_slice::<serde_json::Value>(bytes)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
