@@ -3,4 +3,5 @@
 
 pub mod decode;
 pub mod document;
+pub mod indicators;
 pub mod sanitize;

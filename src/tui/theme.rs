@@ -121,6 +121,47 @@ impl Theme {
         }
     }
 
+    /// Indicators keep the line's emphasis and get a colour by kind, underlined so they read
+    /// as "worth a look" even where colours are close.
+    pub fn indicator(&self, kind: crate::transcript::indicators::Kind, base: Style) -> Style {
+        use crate::transcript::indicators::Kind;
+        if !self.colored {
+            return base.add_modifier(Modifier::UNDERLINED);
+        }
+        let dark = self.variant == Variant::Dark;
+        let color = match kind {
+            Kind::Ip | Kind::Url | Kind::Domain => {
+                if dark {
+                    Color::LightCyan
+                } else {
+                    Color::Blue
+                }
+            }
+            Kind::Hash => {
+                if dark {
+                    Color::LightMagenta
+                } else {
+                    Color::Magenta
+                }
+            }
+            Kind::Path | Kind::Registry => {
+                if dark {
+                    Color::LightYellow
+                } else {
+                    Color::Rgb(0x8a, 0x5a, 0x00)
+                }
+            }
+            Kind::Sid | Kind::Email => {
+                if dark {
+                    Color::LightGreen
+                } else {
+                    Color::Green
+                }
+            }
+        };
+        base.fg(color).add_modifier(Modifier::UNDERLINED)
+    }
+
     /// Green with time to spare, yellow under 5 minutes, red under 1.
     pub fn countdown(&self, seconds_left: i64) -> Style {
         match seconds_left {

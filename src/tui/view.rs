@@ -642,14 +642,20 @@ fn styled_line(
     needle_len: usize,
     theme: &Theme,
 ) -> Vec<Span<'static>> {
+    let indicators = if theme.colored {
+        crate::transcript::indicators::find(text)
+    } else {
+        Vec::new()
+    };
     let mut spans = Vec::new();
     let mut plain = String::new();
+    let mut plain_style = base;
     let mut index = 0;
     let bytes = text.len();
     while index < bytes {
         if let Some((_, current)) = hits.iter().find(|(at, _)| *at == index) {
             if !plain.is_empty() {
-                spans.push(Span::styled(std::mem::take(&mut plain), base));
+                spans.push(Span::styled(std::mem::take(&mut plain), plain_style));
             }
             let end = (index + needle_len).min(bytes);
             let end = (end..=bytes)
@@ -673,7 +679,7 @@ fn styled_line(
                 || is_c1_marker(&text[index..]));
         if is_picture || marker {
             if !plain.is_empty() {
-                spans.push(Span::styled(std::mem::take(&mut plain), base));
+                spans.push(Span::styled(std::mem::take(&mut plain), plain_style));
             }
             let length = if marker {
                 text[index..].find('>').map_or(c.len_utf8(), |e| e + 1)
@@ -687,11 +693,20 @@ fn styled_line(
             index += length;
             continue;
         }
+        // Indicators (IPs, hashes, paths, …) stand out from the text around them.
+        let style = indicators
+            .iter()
+            .find(|(start, end, _)| index >= *start && index < *end)
+            .map_or(base, |(_, _, kind)| theme.indicator(*kind, base));
+        if style != plain_style && !plain.is_empty() {
+            spans.push(Span::styled(std::mem::take(&mut plain), plain_style));
+        }
+        plain_style = style;
         plain.push(c);
         index += c.len_utf8();
     }
     if !plain.is_empty() {
-        spans.push(Span::styled(plain, base));
+        spans.push(Span::styled(plain, plain_style));
     }
     spans
 }
