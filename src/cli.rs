@@ -9,6 +9,7 @@ use crate::session::SessionOptions;
 use crate::sim::{self, Faults, SimConfig};
 
 mod commands;
+pub mod doctor;
 mod review;
 
 pub use commands::{Failure, run};
@@ -207,6 +208,14 @@ Examples:
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Sign in, call each endpoint lrx uses once, and report what works and which permission is missing.
+    #[command(after_help = "\
+Exit status: 0 when every check passed, 1 when any failed.
+
+Examples:
+  lrx doctor --demo
+  LRX_TENANT_ID=... LRX_CLIENT_ID=... LRX_CLIENT_SECRET=... lrx doctor")]
+    Doctor,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "\
 Examples:

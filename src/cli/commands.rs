@@ -178,6 +178,29 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Show(args)) => show(cli, args, &config).await,
         Some(Command::Result(args)) => result(cli, args, &config).await,
         Some(Command::Review(args)) => super::review::run(cli, args, &config).await,
+        Some(Command::Doctor) => {
+            let session = Session::open(cli.global.session_options(&config)).await?;
+            let checks = super::doctor::run(&session.client).await;
+            let mut out = std::io::stdout().lock();
+            for check in &checks {
+                writeln!(
+                    out,
+                    "{} {:<36} {}",
+                    if check.ok { "✔" } else { "✘" },
+                    check.what,
+                    check.detail
+                )
+                .map_err(|e| io_failure(&e))?;
+            }
+            let failed = checks.iter().filter(|c| !c.ok).count();
+            if failed > 0 {
+                return Err(Failure::Runtime(format!(
+                    "{failed} of {} checks failed (see above)",
+                    checks.len()
+                )));
+            }
+            Ok(())
+        }
         Some(Command::Config { .. } | Command::Completions { .. } | Command::Man) => Ok(()),
         Some(Command::Screenshots { out }) => {
             let written = crate::tui::screenshots::generate(out)

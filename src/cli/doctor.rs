@@ -1,0 +1,129 @@
+//! `lrx doctor`: signs in, calls each endpoint lrx uses once, and says plainly what works and
+//! which permission is missing.
+
+use crate::api::models::CommandType;
+use crate::api::{ApiError, ListQuery, MdeClient};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub ok: bool,
+    pub what: String,
+    pub detail: String,
+}
+
+fn check(what: &str, outcome: Result<String, ApiError>) -> Check {
+    match outcome {
+        Ok(detail) => Check {
+            ok: true,
+            what: what.into(),
+            detail,
+        },
+        Err(error) => {
+            let detail = match &error {
+                ApiError::Status {
+                    status: 403,
+                    operation,
+                    ..
+                } => {
+                    format!("returned 403: {}", operation.permission_hint())
+                }
+                other => other.to_string(),
+            };
+            Check {
+                ok: false,
+                what: what.into(),
+                detail,
+            }
+        }
+    }
+}
+
+/// Runs every check, in the order lrx uses the endpoints; later checks are skipped (and
+/// say so) when an earlier one makes them impossible.
+pub async fn run(client: &MdeClient) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let list = client
+        .list_actions(
+            &ListQuery {
+                action_type: Some("LiveResponse".into()),
+                limit: 50,
+                ..ListQuery::default()
+            },
+            true,
+        )
+        .await;
+    let signed_in = match &list {
+        Err(
+            ApiError::Status {
+                operation: crate::api::Operation::SignIn,
+                ..
+            }
+            | ApiError::MissingCredentials(_),
+        ) => false,
+        _ => true,
+    };
+    checks.push(Check {
+        ok: signed_in,
+        what: "sign in".into(),
+        detail: if signed_in {
+            format!("as {}", client.identity())
+        } else {
+            list.as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        },
+    });
+    if !signed_in {
+        return checks;
+    }
+    let actions = match list {
+        Ok(actions) => {
+            checks.push(Check {
+                ok: true,
+                what: "list machine actions".into(),
+                detail: format!("{} Live Response actions visible", actions.len()),
+            });
+            actions
+        }
+        Err(error) => {
+            checks.push(check("list machine actions", Err(error)));
+            return checks;
+        }
+    };
+    let Some(first) = actions.first() else {
+        checks.push(Check { ok: true, what: "read a machine action".into(), detail: "skipped: no Live Response actions to read (portal-started sessions are not visible through the API)".into() });
+        return checks;
+    };
+    checks.push(check(
+        "read a machine action",
+        client.get_action(&first.id, true).await.map(|a| {
+            format!(
+                "{} on {}",
+                a.status,
+                crate::transcript::sanitize::line(&a.computer_dns_name)
+            )
+        }),
+    ));
+    let with_result = actions.iter().find_map(|a| {
+        a.commands
+            .iter()
+            .find(|c| c.has_result() && c.command.command_type == CommandType::RunScript)
+            .map(|c| (a.id.clone(), c.index))
+    });
+    match with_result {
+        Some((id, index)) => checks.push(check(
+            "GetLiveResponseResultDownloadLink",
+            client.result_link(&id, index, true).await.map(|link| {
+                let minutes = (link.expires_at - chrono::Utc::now()).num_minutes();
+                format!("a result link valid for {minutes} more minutes")
+            }),
+        )),
+        None => checks.push(Check {
+            ok: true,
+            what: "GetLiveResponseResultDownloadLink".into(),
+            detail: "skipped: no completed RunScript result among the newest actions".into(),
+        }),
+    }
+    checks
+}

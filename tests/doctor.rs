@@ -1,0 +1,118 @@
+//! `lrx doctor` against the simulated tenant: all green with full permissions, the missing
+//! permission named when the app lacks one, a clear sign-in failure with a wrong secret —
+//! the last through the real binary, configured from the environment like a real tenant.
+
+use lrx::session::{Session, SessionOptions};
+use lrx::sim::SimConfig;
+
+async fn checks(roles: &[&str]) -> Vec<lrx::cli::doctor::Check> {
+    let state = tempfile::tempdir().expect("tmp");
+    let session = Session::open(SessionOptions {
+        demo: Some(SimConfig {
+            roles: roles.iter().map(|r| (*r).to_string()).collect(),
+            ..SimConfig::default()
+        }),
+        state_dir: Some(state.path().to_path_buf()),
+        no_cache: true,
+        ..SessionOptions::default()
+    })
+    .await
+    .expect("session");
+    lrx::cli::doctor::run(&session.client).await
+}
+
+#[tokio::test]
+async fn full_permissions_pass_every_check() {
+    let checks = checks(&[
+        "Machine.Read.All",
+        "Machine.ReadWrite.All",
+        "Machine.LiveResponse",
+    ])
+    .await;
+    assert_eq!(checks.len(), 4);
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+}
+
+#[tokio::test]
+async fn a_missing_permission_is_named() {
+    let checks = checks(&["Machine.Read.All"]).await;
+    let link = checks
+        .iter()
+        .find(|c| c.what == "GetLiveResponseResultDownloadLink")
+        .expect("link check");
+    assert!(!link.ok);
+    assert!(
+        link.detail.contains("403")
+            && link.detail.contains("Machine.ReadWrite.All (application)")
+            && link.detail.contains("Machine.LiveResponse (delegated)"),
+        "{}",
+        link.detail
+    );
+    assert!(
+        checks
+            .iter()
+            .filter(|c| c.what != "GetLiveResponseResultDownloadLink")
+            .all(|c| c.ok),
+        "{checks:?}"
+    );
+    let none = self::checks(&[]).await;
+    let list = none
+        .iter()
+        .find(|c| c.what == "list machine actions")
+        .expect("list check");
+    assert!(
+        !list.ok && list.detail.contains("Machine.Read.All"),
+        "{}",
+        list.detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_fails_sign_in_clearly_through_the_binary() {
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
+    let home = tempfile::tempdir().expect("tmp");
+    let e = &sim.endpoints;
+    // The simulator keeps serving on the runtime's other worker while this one waits.
+    let run = |secret: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+            .args([
+                "doctor",
+                "--api-url",
+                &e.base_url,
+                "--token-url",
+                &e.token_url,
+                "--tenant",
+                &e.tenant_id,
+                "--client-id",
+                &e.client_id,
+            ])
+            .env("LRX_CLIENT_SECRET", secret)
+            .env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env_remove("LRX_TOKEN")
+            .output()
+            .expect("lrx")
+    };
+    let ok = tokio::task::block_in_place(|| run(&e.client_secret));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let bad = tokio::task::block_in_place(|| run("not-the-secret"));
+    assert_eq!(bad.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        text.contains("✘ sign in")
+            && text.contains("AADSTS7000215")
+            && text.contains("LRX_CLIENT_SECRET"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("not-the-secret"),
+        "the secret is never echoed"
+    );
+}
