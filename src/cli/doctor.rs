@@ -52,16 +52,17 @@ pub async fn run(client: &MdeClient) -> Vec<Check> {
             true,
         )
         .await;
-    let signed_in = match &list {
-        Err(
-            ApiError::Status {
+    let signed_in = !matches!(
+        &list,
+        Err(ApiError::Status {
+            operation: crate::api::Operation::SignIn,
+            ..
+        } | ApiError::MissingCredentials(_)
+            | ApiError::Network {
                 operation: crate::api::Operation::SignIn,
                 ..
-            }
-            | ApiError::MissingCredentials(_),
-        ) => false,
-        _ => true,
-    };
+            })
+    );
     checks.push(Check {
         ok: signed_in,
         what: "sign in".into(),
