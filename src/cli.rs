@@ -61,6 +61,10 @@ pub struct GlobalArgs {
     /// commercial, legacy, gcc, gcc-high or dod [env: LRX_CLOUD].
     #[arg(long, global = true)]
     pub cloud: Option<String>,
+    /// How to sign in: client-secret, token (LRX_TOKEN) or azure-cli (reuses `az login`)
+    /// [env: LRX_AUTH].
+    #[arg(long, global = true, value_parser = ["client-secret", "token", "azure-cli"])]
+    pub auth: Option<String>,
     /// Regional API host: us, eu, uk, au, swa, ina, aea [env: LRX_REGION].
     #[arg(long, global = true)]
     pub region: Option<String>,
@@ -115,6 +119,7 @@ impl GlobalArgs {
                 client_id: self.client_id.clone(),
                 cloud: self.cloud.clone(),
                 region: self.region.clone(),
+                auth: self.auth.clone(),
             }
             .with_file_defaults(&file.connection),
             cache_dir: self.cache_dir.clone(),

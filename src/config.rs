@@ -47,8 +47,15 @@ impl Paths {
 /// How to get a token.
 #[derive(Debug, Clone)]
 pub enum Credential {
-    ClientSecret { client_id: String, secret: Secret },
+    ClientSecret {
+        client_id: String,
+        secret: Secret,
+    },
     Token(Secret),
+    /// `az account get-access-token` for this resource.
+    AzureCli {
+        resource: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +75,7 @@ impl Connection {
         let identity = match &self.credential {
             Credential::ClientSecret { client_id, .. } => client_id.clone(),
             Credential::Token(_) => "token".into(),
+            Credential::AzureCli { .. } => "azure-cli".into(),
         };
         let digest = Sha256::digest(format!("{}|{}|{}", self.api_root, self.tenant_id, identity));
         hex::encode(&digest[..8])
@@ -83,6 +91,8 @@ pub struct ConnectionArgs {
     pub client_id: Option<String>,
     pub cloud: Option<String>,
     pub region: Option<String>,
+    /// `client-secret`, `token` or `azure-cli`; otherwise chosen from what is set.
+    pub auth: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +131,22 @@ impl ConnectionArgs {
             .clone()
             .or_else(|| env("LRX_TOKEN_URL"))
             .unwrap_or(defaults.token_url);
-        let credential = if let Some(token) = token {
+        let auth = self.auth.clone().or_else(|| env("LRX_AUTH"));
+        let credential = if let Some(mode) = auth
+            .as_deref()
+            .filter(|m| *m != "client-secret" && *m != "token")
+        {
+            match mode {
+                "azure-cli" => Credential::AzureCli {
+                    resource: defaults.scope.trim_end_matches("/.default").to_string(),
+                },
+                other => {
+                    return Err(ConfigError(format!(
+                        "unknown auth mode '{other}' (use client-secret, token or azure-cli)"
+                    )));
+                }
+            }
+        } else if let Some(token) = token.filter(|_| auth.as_deref() != Some("client-secret")) {
             Credential::Token(Secret::new(token))
         } else {
             let tenant_missing =
@@ -182,6 +207,8 @@ pub struct ConnectionConfig {
     pub region: Option<String>,
     pub api_url: Option<String>,
     pub token_url: Option<String>,
+    /// `client-secret`, `token` or `azure-cli`.
+    pub auth: Option<String>,
     /// A share of the 100 calls/minute for this machine's lrx processes.
     pub max_calls_per_minute: Option<u32>,
 }
@@ -284,6 +311,7 @@ impl ConnectionArgs {
         fill(&mut self.region, "LRX_REGION", &file.region);
         fill(&mut self.api_url, "LRX_API_URL", &file.api_url);
         fill(&mut self.token_url, "LRX_TOKEN_URL", &file.token_url);
+        fill(&mut self.auth, "LRX_AUTH", &file.auth);
         self
     }
 }

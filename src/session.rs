@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::api::MdeClient;
-use crate::api::auth::{Authenticator, ClientSecretCredential, Secret, StaticToken, TokenSource};
+use crate::api::auth::{
+    Authenticator, AzureCli, ClientSecretCredential, Secret, StaticToken, TokenSource,
+};
 use crate::config::{ConfigError, Connection, ConnectionArgs, Credential, Paths};
 use crate::fetch::cache::{Cache, DEFAULT_MAX_BYTES};
 use crate::fetch::{EngineConfig, FetchEngine, FetchEvent, RateLimiter};
@@ -128,6 +130,9 @@ impl Session {
                 scope: connection.scope.clone(),
             }),
             Credential::Token(token) => Box::new(StaticToken(token.clone())),
+            Credential::AzureCli { resource } => Box::new(AzureCli {
+                resource: resource.clone(),
+            }),
         };
         let http = http_client()?;
         let budget: Arc<dyn crate::api::CallBudget> = limiter.clone();

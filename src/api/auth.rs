@@ -215,6 +215,84 @@ impl TokenSource for StaticToken {
     }
 }
 
+/// Reuses the analyst's Azure CLI sign-in: `az account get-access-token --resource …`.
+pub struct AzureCli {
+    pub resource: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureCliToken {
+    access_token: String,
+    /// Newer az versions: seconds since the epoch.
+    #[serde(default, rename = "expires_on")]
+    expires_on_epoch: Option<i64>,
+    /// Older versions: local time, e.g. `2026-11-27 01:23:45.000000`.
+    #[serde(default)]
+    expires_on: Option<String>,
+}
+
+impl TokenSource for AzureCli {
+    fn fetch<'a>(
+        &'a self,
+        _http: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<AccessToken, ApiError>> {
+        Box::pin(async move {
+            let output = tokio::process::Command::new("az")
+                .args(["account", "get-access-token", "--resource", &self.resource, "--output", "json"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .map_err(|e| {
+                    ApiError::MissingCredentials(format!(
+                        "the Azure CLI (az) could not be run ({e}); install it and run `az login`, or use LRX_CLIENT_SECRET or LRX_TOKEN"
+                    ))
+                })?;
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let first = stderr
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("no message");
+                return Err(ApiError::Other(format!(
+                    "signing in through the Azure CLI failed: {}. Run `az login` (with the right tenant) and try again",
+                    crate::transcript::sanitize::line(first)
+                )));
+            }
+            let token: AzureCliToken =
+                serde_json::from_slice(&output.stdout).map_err(|e| ApiError::Decode {
+                    operation: Operation::SignIn,
+                    reason: format!("az printed something other than a token: {e}"),
+                })?;
+            let expires_at = token
+                .expires_on_epoch
+                .and_then(|s| DateTime::from_timestamp(s, 0))
+                .or_else(|| {
+                    token
+                        .expires_on
+                        .as_deref()
+                        .and_then(|t| {
+                            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").ok()
+                        })
+                        .and_then(|t| {
+                            t.and_local_timezone(chrono::Local)
+                                .single()
+                                .map(|t| t.with_timezone(&Utc))
+                        })
+                })
+                .unwrap_or_else(|| Utc::now() + Duration::minutes(30));
+            Ok(AccessToken {
+                value: Secret::new(token.access_token),
+                expires_at,
+            })
+        })
+    }
+
+    fn describe(&self) -> String {
+        "the Azure CLI's signed-in account".into()
+    }
+}
+
 /// Caches the current token and renews it ahead of expiry.
 pub struct Authenticator {
     source: Box<dyn TokenSource>,
