@@ -5,9 +5,7 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use lrx::api::models::{
-    ActionStatus, Command, CommandDetail, CommandStatus, CommandType, MachineAction, Param,
-};
+use lrx::api::models::MachineAction;
 use lrx::review::{self, Digest, Normaliser};
 use lrx::transcript::decode::{ExitCode, ScriptResult};
 
@@ -30,34 +28,14 @@ fn output(machine: usize, outlier: bool) -> String {
 fn main() {
     let now = Utc::now();
     let actions: Vec<MachineAction> = (0..5000)
-        .map(|i| MachineAction {
-            id: format!("{i:08x}-0000-4000-8000-000000000000"),
-            action_type: "LiveResponse".into(),
-            title: None,
-            requestor: "SOAR".into(),
-            requestor_comment: "sweep".into(),
-            status: ActionStatus::Succeeded,
-            machine_id: format!("{i:040x}"),
-            computer_dns_name: format!("wks-{i:05}.corp.contoso.com"),
-            creation_date_time_utc: Some(now),
-            last_update_date_time_utc: Some(now),
-            cancellation_requestor: None,
-            cancellation_comment: None,
-            cancellation_date_time_utc: None,
-            commands: vec![Command {
-                index: 0,
-                start_time: Some(now),
-                end_time: Some(now),
-                command_status: CommandStatus::Completed,
-                errors: Vec::new(),
-                command: CommandDetail {
-                    command_type: CommandType::RunScript,
-                    params: vec![Param {
-                        key: "ScriptName".into(),
-                        value: format!("Collect-{}.ps1", i % 5),
-                    }],
-                },
-            }],
+        .map(|i| {
+            let script = format!("Collect-{}.ps1", i % 5);
+            lrx::fixtures::action(
+                i,
+                &format!("wks-{i:05}.corp.contoso.com"),
+                &[script.as_str()],
+                now,
+            )
         })
         .collect();
     let results: Vec<ScriptResult> = (0..5000)

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use lrx::api::models::{
-    ActionStatus, Command, CommandDetail, CommandStatus, CommandType, MachineAction, Param,
-};
+
 use lrx::fetch::ResultKey;
 use lrx::transcript::decode;
 use lrx::transcript::document::{self, Document, Section};
@@ -75,35 +73,7 @@ fn main() {
     drop(result);
 
     let now = Utc::now();
-    let action = MachineAction {
-        id: "c141bb71-8125-4234-a184-5d1e4f0c2a77".into(),
-        action_type: "LiveResponse".into(),
-        title: None,
-        requestor: "r".into(),
-        requestor_comment: String::new(),
-        status: ActionStatus::Succeeded,
-        machine_id: "a".repeat(40),
-        computer_dns_name: "host".into(),
-        creation_date_time_utc: Some(now),
-        last_update_date_time_utc: Some(now),
-        cancellation_requestor: None,
-        cancellation_comment: None,
-        cancellation_date_time_utc: None,
-        commands: vec![Command {
-            index: 0,
-            start_time: Some(now),
-            end_time: Some(now),
-            command_status: CommandStatus::Completed,
-            errors: Vec::new(),
-            command: CommandDetail {
-                command_type: CommandType::RunScript,
-                params: vec![Param {
-                    key: "ScriptName".into(),
-                    value: "Get-SecurityEvents.ps1".into(),
-                }],
-            },
-        }],
-    };
+    let action = lrx::fixtures::action(1, "host", &["Get-SecurityEvents.ps1"], now);
     let mut app = App::new(
         "bench".into(),
         "c".into(),

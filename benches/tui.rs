@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use lrx::api::ListQuery;
-use lrx::api::models::{
-    ActionStatus, Command, CommandDetail, CommandStatus, CommandType, MachineAction, Param,
-};
+use lrx::api::models::{ActionStatus, MachineAction};
 use lrx::session::{Session, SessionOptions};
 use lrx::sim::SimConfig;
 use lrx::tui::app::{App, Message, Settings};
@@ -23,43 +21,26 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 fn synthetic(count: usize) -> Vec<MachineAction> {
     let now = Utc::now();
+    let scripts = [
+        "Script0.ps1",
+        "Script1.ps1",
+        "Script2.ps1",
+        "Script3.ps1",
+        "Script4.ps1",
+    ];
     (0..count)
-        .map(|i| MachineAction {
-            id: format!("{i:08x}-0000-4000-8000-000000000000"),
-            action_type: "LiveResponse".into(),
-            title: None,
-            requestor: format!("analyst{}@contoso.com", i % 17),
-            requestor_comment: format!("INC-{}: triage of host {i}", 20_000 + i % 300),
-            status: if i % 13 == 0 {
-                ActionStatus::Failed
-            } else {
-                ActionStatus::Succeeded
-            },
-            machine_id: format!("{i:040x}"),
-            computer_dns_name: format!("wks-{i:05}.corp.contoso.com"),
-            creation_date_time_utc: Some(
-                now - chrono::Duration::seconds(i64::try_from(i).unwrap_or(0) * 37),
-            ),
-            last_update_date_time_utc: Some(now),
-            cancellation_requestor: None,
-            cancellation_comment: None,
-            cancellation_date_time_utc: None,
-            commands: (0..5)
-                .map(|index| Command {
-                    index,
-                    start_time: Some(now),
-                    end_time: Some(now + chrono::Duration::seconds(12)),
-                    command_status: CommandStatus::Completed,
-                    errors: Vec::new(),
-                    command: CommandDetail {
-                        command_type: CommandType::RunScript,
-                        params: vec![Param {
-                            key: "ScriptName".into(),
-                            value: format!("Script{index}.ps1"),
-                        }],
-                    },
-                })
-                .collect(),
+        .map(|i| {
+            let created = now - chrono::Duration::seconds(i64::try_from(i).unwrap_or(0) * 37);
+            let mut action = lrx::fixtures::action(
+                i,
+                &format!("wks-{i:05}.corp.contoso.com"),
+                &scripts,
+                created,
+            );
+            if i % 13 == 0 {
+                action.status = ActionStatus::Failed;
+            }
+            action
         })
         .collect()
 }

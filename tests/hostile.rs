@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use lrx::api::models::{
-    ActionStatus, Command, CommandDetail, CommandStatus, CommandType, MachineAction, Param,
-};
+use lrx::api::models::MachineAction;
 use lrx::fetch::{FetchEvent, Fetched, ResultKey, ResultState};
 use lrx::transcript::document::Document;
 use lrx::transcript::{decode, sanitize};
@@ -49,37 +47,17 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> {
 }
 
 fn action() -> MachineAction {
-    let now = Utc::now();
-    MachineAction {
-        id: "c141bb71-8125-4234-a184-5d1e4f0c2a77".into(),
-        action_type: "LiveResponse".into(),
-        title: None,
-        // The service's own text is untrusted too.
-        requestor: "evil\u{1b}]0;owned\u{7}@contoso.com".into(),
-        requestor_comment: "comment \u{1b}[5m blink".into(),
-        status: ActionStatus::Succeeded,
-        machine_id: "a".repeat(40),
-        computer_dns_name: "host\u{1b}[2J.corp".into(),
-        creation_date_time_utc: Some(now),
-        last_update_date_time_utc: Some(now),
-        cancellation_requestor: None,
-        cancellation_comment: None,
-        cancellation_date_time_utc: None,
-        commands: vec![Command {
-            index: 0,
-            start_time: Some(now),
-            end_time: Some(now),
-            command_status: CommandStatus::Completed,
-            errors: vec!["error \u{1b}[31m red".into()],
-            command: CommandDetail {
-                command_type: CommandType::RunScript,
-                params: vec![Param {
-                    key: "ScriptName".into(),
-                    value: "Get-\u{202e}Evil.ps1".into(),
-                }],
-            },
-        }],
-    }
+    let mut action = lrx::fixtures::action(
+        0xc141_bb71,
+        "host\u{1b}[2J.corp",
+        &["Get-\u{202e}Evil.ps1"],
+        Utc::now(),
+    );
+    // The service's own text is untrusted too.
+    action.requestor = "evil\u{1b}]0;owned\u{7}@contoso.com".into();
+    action.requestor_comment = "comment \u{1b}[5m blink".into();
+    action.commands[0].errors = vec!["error \u{1b}[31m red".into()];
+    action
 }
 
 fn screen(terminal: &Terminal<TestBackend>) -> String {

@@ -254,12 +254,7 @@ fn injected_fault(server: &SimServer, call_number: u64) -> Option<Response> {
         return Some(too_many_requests(server, Duration::from_secs(2)));
     }
     if server.chance(faults.server_errors) {
-        return Some(api_error(
-            server,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            "",
-        ));
+        return Some(internal_error(server));
     }
     None
 }
@@ -292,6 +287,16 @@ fn too_many_requests(server: &SimServer, wait: Duration) -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     response
+}
+
+/// The shared state is unusable (a poisoned lock): the service's own 500.
+fn internal_error(server: &SimServer) -> Response {
+    api_error(
+        server,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalServerError",
+        "",
+    )
 }
 
 fn api_error(server: &SimServer, status: StatusCode, code: &str, message: &str) -> Response {
@@ -451,12 +456,7 @@ fn list(server: &SimServer, request: &Request) -> Response {
     };
     let now = server.now();
     let Ok(data) = server.data.read() else {
-        return api_error(
-            server,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            "",
-        );
+        return internal_error(server);
     };
     let mut matching: Vec<(&SimAction, ActionView)> = data
         .actions
@@ -552,12 +552,7 @@ fn not_found_action(server: &SimServer, id: &str) -> Response {
 
 fn get(server: &SimServer, id: &str) -> Response {
     let Ok(data) = server.data.read() else {
-        return api_error(
-            server,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            "",
-        );
+        return internal_error(server);
     };
     match find_action(&data, id) {
         Some(action) => entity_response(server, StatusCode::OK, &data, action),
@@ -576,12 +571,7 @@ fn cancel(server: &SimServer, id: &str, request: &Request) -> Response {
         .unwrap_or_else(|| "Cancelled through the API".into());
     let now = server.now();
     let Ok(mut data) = server.data.write() else {
-        return api_error(
-            server,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            "",
-        );
+        return internal_error(server);
     };
     let Some(position) = data
         .actions
@@ -628,12 +618,7 @@ fn link(server: &SimServer, id: &str, segment: &str) -> Response {
     };
     let now = server.now();
     let Ok(data) = server.data.read() else {
-        return api_error(
-            server,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            "",
-        );
+        return internal_error(server);
     };
     let Some(action) = find_action(&data, id) else {
         return not_found_action(server, id);
@@ -840,12 +825,7 @@ fn run_live_response(
     }
     let now = server.now();
     let Ok(mut data) = server.data.write() else {
-        return api_error(
-            server,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            "",
-        );
+        return internal_error(server);
     };
     let Some(machine) = data
         .machines

@@ -1,0 +1,50 @@
+//! Synthetic machine actions for tests and benchmarks that need many of them without a
+//! simulated tenant (the simulator itself generates realistic ones).
+
+use chrono::{DateTime, Utc};
+
+use crate::api::models::{
+    ActionStatus, Command, CommandDetail, CommandStatus, CommandType, MachineAction, Param,
+};
+
+/// A completed Live Response action on `machine` whose commands run `scripts` in order.
+pub fn action(
+    number: usize,
+    machine: &str,
+    scripts: &[&str],
+    created: DateTime<Utc>,
+) -> MachineAction {
+    MachineAction {
+        id: format!("{number:08x}-0000-4000-8000-000000000000"),
+        action_type: "LiveResponse".into(),
+        title: None,
+        requestor: format!("analyst{}@contoso.com", number % 17),
+        requestor_comment: format!("INC-{}: triage of {machine}", 20_000 + number % 300),
+        status: ActionStatus::Succeeded,
+        machine_id: format!("{number:040x}"),
+        computer_dns_name: machine.to_string(),
+        creation_date_time_utc: Some(created),
+        last_update_date_time_utc: Some(created),
+        cancellation_requestor: None,
+        cancellation_comment: None,
+        cancellation_date_time_utc: None,
+        commands: scripts
+            .iter()
+            .enumerate()
+            .map(|(index, script)| Command {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                start_time: Some(created),
+                end_time: Some(created + chrono::Duration::seconds(12)),
+                command_status: CommandStatus::Completed,
+                errors: Vec::new(),
+                command: CommandDetail {
+                    command_type: CommandType::RunScript,
+                    params: vec![Param {
+                        key: "ScriptName".into(),
+                        value: (*script).to_string(),
+                    }],
+                },
+            })
+            .collect(),
+    }
+}
