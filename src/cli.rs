@@ -10,6 +10,7 @@ use crate::sim::{self, Faults, SimConfig};
 
 mod commands;
 pub mod doctor;
+mod login;
 mod review;
 
 pub use commands::{Failure, run};
@@ -213,6 +214,26 @@ Examples:
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Store the app's client secret in the OS credential store (asked for without echo).
+    #[command(after_help = "\
+The secret is checked by signing in before it is stored (skip with --no-verify), under the
+service lrx and the account <tenant>/<client-id>. On Linux the kernel keyutils store is
+used, which works without D-Bus; a shell without a session keyring can get one with
+`keyctl session` (Debian package keyutils). lrx never writes the secret to a file.
+
+Examples:
+  lrx login --tenant <TENANT_ID> --client-id <CLIENT_ID>
+  printf %s \"$SECRET\" | lrx login --tenant <TENANT_ID> --client-id <CLIENT_ID>")]
+    Login {
+        /// Store the secret without signing in first.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Remove the app's client secret from the OS credential store.
+    #[command(after_help = "\
+Examples:
+  lrx logout --tenant <TENANT_ID> --client-id <CLIENT_ID>")]
+    Logout,
     /// Sign in, call each endpoint lrx uses once, and report what works and which permission is missing.
     #[command(after_help = "\
 Exit status: 0 when every check passed, 1 when any failed.

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod secrets;
+
 use sha2::{Digest, Sha256};
 
 use crate::api::auth::Secret;
@@ -152,7 +154,17 @@ impl ConnectionArgs {
             let tenant_missing =
                 tenant.is_none() && self.token_url.is_none() && env("LRX_TOKEN_URL").is_none();
             let client_id = self.client_id.clone().or_else(|| env("LRX_CLIENT_ID"));
-            let secret = env("LRX_CLIENT_SECRET");
+            let mut secret = env("LRX_CLIENT_SECRET").map(Secret::new);
+            let mut store_problem = None;
+            if secret.is_none() {
+                // `lrx login` keeps the secret in the OS credential store.
+                if let (Some(tenant), Some(client)) = (&tenant, &client_id) {
+                    match secrets::load(tenant, client) {
+                        Ok(found) => secret = found,
+                        Err(error) => store_problem = Some(error.to_string()),
+                    }
+                }
+            }
             let mut missing = Vec::new();
             if tenant_missing {
                 missing.push("the tenant id (--tenant or LRX_TENANT_ID)");
@@ -161,17 +173,21 @@ impl ConnectionArgs {
                 missing.push("the app's client id (--client-id or LRX_CLIENT_ID)");
             }
             if secret.is_none() {
-                missing.push("the client secret (LRX_CLIENT_SECRET)");
+                missing.push("the client secret (`lrx login` stores it in the OS keyring; or LRX_CLIENT_SECRET)");
             }
             if !missing.is_empty() {
-                return Err(ConfigError(format!(
-                    "lrx does not know how to sign in: missing {}. Set them, or set LRX_TOKEN to a bearer token, or try `lrx --demo` for the simulated tenant.",
+                let mut message = format!(
+                    "lrx does not know how to sign in: missing {}. Set them, or set LRX_TOKEN to a bearer token, or use --auth azure-cli, or try `lrx --demo` for the simulated tenant.",
                     missing.join(", ")
-                )));
+                );
+                if let Some(problem) = store_problem {
+                    message.push_str(&format!(" Looking in the keyring failed: {problem}"));
+                }
+                return Err(ConfigError(message));
             }
             Credential::ClientSecret {
                 client_id: client_id.unwrap_or_default(),
-                secret: Secret::new(secret.unwrap_or_default()),
+                secret: secret.unwrap_or_else(|| Secret::new("")),
             }
         };
         Ok(Connection {

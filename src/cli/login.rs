@@ -1,0 +1,163 @@
+//! `lrx login` and `lrx logout`: the client secret goes into the OS credential store, asked
+//! for without echo (or read from standard input for automation), checked before it is kept.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use super::commands::Failure;
+use crate::api::auth::{ClientSecretCredential, Secret, TokenSource as _};
+use crate::api::cloud::{Cloud, Endpoints};
+use crate::cli::Cli;
+use crate::config::{FileConfig, secrets};
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+struct Target {
+    tenant: String,
+    client_id: String,
+    token_url: String,
+    scope: String,
+}
+
+fn target(cli: &Cli, config: &FileConfig) -> Result<Target, Failure> {
+    let args = cli.global.session_options(config).connection;
+    let tenant = args
+        .tenant
+        .clone()
+        .or_else(|| env("LRX_TENANT_ID"))
+        .ok_or_else(|| {
+            Failure::Usage(
+                "which tenant? give --tenant (or LRX_TENANT_ID, or [connection] tenant)".into(),
+            )
+        })?;
+    let client_id = args
+        .client_id
+        .clone()
+        .or_else(|| env("LRX_CLIENT_ID"))
+        .ok_or_else(|| {
+            Failure::Usage(
+                "which app? give --client-id (or LRX_CLIENT_ID, or [connection] client_id)".into(),
+            )
+        })?;
+    let cloud: Cloud = args
+        .cloud
+        .clone()
+        .or_else(|| env("LRX_CLOUD"))
+        .map(|c| c.parse())
+        .transpose()
+        .map_err(Failure::Usage)?
+        .unwrap_or_default();
+    let region = args.region.clone().or_else(|| env("LRX_REGION"));
+    let endpoints =
+        Endpoints::for_cloud(cloud, region.as_deref(), &tenant).map_err(Failure::Usage)?;
+    let token_url = args
+        .token_url
+        .clone()
+        .or_else(|| env("LRX_TOKEN_URL"))
+        .unwrap_or(endpoints.token_url);
+    Ok(Target {
+        tenant,
+        client_id,
+        token_url,
+        scope: endpoints.scope,
+    })
+}
+
+/// Reads the secret without echo from a terminal, or a line from standard input otherwise.
+fn read_secret(prompt: &str) -> Result<Secret, Failure> {
+    if !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Runtime(format!("could not read the secret: {e}")))?;
+        return Ok(Secret::new(line.trim_end_matches(['\r', '\n'])));
+    }
+    use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    ratatui::crossterm::terminal::enable_raw_mode().map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mut secret = String::new();
+    let outcome = loop {
+        match event::read() {
+            Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => match key.code {
+                KeyCode::Enter => break Ok(()),
+                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    break Err(Failure::Usage("cancelled".into()));
+                }
+                KeyCode::Esc => break Err(Failure::Usage("cancelled".into())),
+                KeyCode::Backspace => {
+                    secret.pop();
+                }
+                KeyCode::Char(c) => secret.push(c),
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(error) => {
+                break Err(Failure::Runtime(format!(
+                    "could not read the secret: {error}"
+                )));
+            }
+        }
+    };
+    let _ = ratatui::crossterm::terminal::disable_raw_mode();
+    eprintln!();
+    outcome.map(|()| Secret::new(secret))
+}
+
+fn store_error(error: &secrets::SecretStoreError) -> Failure {
+    match error {
+        secrets::SecretStoreError::Unavailable(_) => Failure::Usage(error.to_string()),
+        secrets::SecretStoreError::Failed(_) => Failure::Runtime(error.to_string()),
+    }
+}
+
+pub async fn login(cli: &Cli, config: &FileConfig, verify: bool) -> Result<(), Failure> {
+    let target = target(cli, config)?;
+    let secret = read_secret(&format!(
+        "Client secret for app {} in tenant {} (input hidden): ",
+        target.client_id, target.tenant
+    ))?;
+    if secret.expose().is_empty() {
+        return Err(Failure::Usage("no secret given; nothing stored".into()));
+    }
+    if verify {
+        let credential = ClientSecretCredential {
+            token_url: target.token_url.clone(),
+            tenant_id: target.tenant.clone(),
+            client_id: target.client_id.clone(),
+            secret: secret.clone(),
+            scope: target.scope.clone(),
+        };
+        let http = crate::session::http_client()?;
+        credential
+            .fetch(&http)
+            .await
+            .map_err(|e| Failure::Runtime(format!("the secret was not stored: {e}")))?;
+    }
+    secrets::store(&target.tenant, &target.client_id, &secret).map_err(|e| store_error(&e))?;
+    println!(
+        "Stored the client secret for app {} in tenant {} in the OS credential store (service lrx).",
+        target.client_id, target.tenant
+    );
+    Ok(())
+}
+
+pub fn logout(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
+    let target = target(cli, config)?;
+    let removed =
+        secrets::delete(&target.tenant, &target.client_id).map_err(|e| store_error(&e))?;
+    if removed {
+        println!(
+            "Removed the client secret for app {} in tenant {} from the OS credential store.",
+            target.client_id, target.tenant
+        );
+    } else {
+        println!(
+            "No client secret was stored for app {} in tenant {}.",
+            target.client_id, target.tenant
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! `lrx login` / `logout` with the real kernel keyutils store, inside `keyctl session` (how a
+//! headless jump box without a session keyring gets one), and the honest failure outside it.
+//! `.ci/run` installs keyutils; elsewhere the test says so and passes without it.
+
+use lrx::sim::SimConfig;
+
+fn keyctl() -> bool {
+    let found = std::process::Command::new("keyctl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var("CI").is_err(),
+        "CI must have keyctl (Debian package keyutils)"
+    );
+    if !found {
+        eprintln!("keyctl is not installed; skipping the keyutils test");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_stores_the_secret_in_keyutils_and_logout_removes_it() {
+    if !keyctl() {
+        return;
+    }
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
+    let e = &sim.endpoints;
+    let home = tempfile::tempdir().expect("tmp");
+    let lrx = env!("CARGO_BIN_EXE_lrx");
+    let flags = format!(
+        "--tenant {} --client-id {} --token-url {}",
+        e.tenant_id, e.client_id, e.token_url
+    );
+    let script = format!(
+        "printf %s wrong | {lrx} login {flags}; echo \"wrong:$?\"; \
+         printf %s '{secret}' | {lrx} login {flags}; echo \"login:$?\"; \
+         {lrx} actions {flags} --api-url {base} --json --limit 2 | wc -l | sed 's/^/listed:/'; \
+         {lrx} logout {flags}; echo \"logout:$?\"; \
+         {lrx} actions {flags} --api-url {base} --limit 1; echo \"after:$?\"",
+        secret = e.client_secret,
+        base = e.base_url,
+    );
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env_remove("LRX_CLIENT_SECRET")
+            .env_remove("LRX_TOKEN")
+            .output()
+            .expect("run")
+    };
+    let output =
+        tokio::task::block_in_place(|| run("keyctl", &["session", "-", "sh", "-c", &script]));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains("wrong:1"),
+        "a wrong secret is refused before it is stored:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("login:0") && stdout.contains("Stored the client secret"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("listed:2"),
+        "the stored secret signs in:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("logout:0") && stdout.contains("Removed the client secret"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("after:2") && stderr.contains("lrx login"),
+        "after logout lrx says how to sign in:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains(&e.client_secret) && !stdout.contains(&e.client_secret),
+        "the secret is never printed"
+    );
+}
