@@ -53,6 +53,9 @@ pub struct GlobalArgs {
     /// Full token URL, e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token.
     #[arg(long, global = true, value_name = "URL")]
     pub token_url: Option<String>,
+    /// A named profile from config.toml ([profiles.NAME]) [env: LRX_PROFILE].
+    #[arg(long, global = true, env = "LRX_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
     /// Directory (tenant) id [env: LRX_TENANT_ID].
     #[arg(long, global = true, value_name = "ID")]
     pub tenant: Option<String>,

@@ -205,8 +205,15 @@ impl ConnectionArgs {
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// The profile used when neither --profile nor LRX_PROFILE names one.
+    #[serde(default)]
+    pub default_profile: Option<String>,
+    /// Settings common to every profile (and the only ones without profiles).
     #[serde(default)]
     pub connection: ConnectionConfig,
+    /// Named tenants and apps, e.g. `[profiles.contoso]`; each field overrides `[connection]`.
+    #[serde(default)]
+    pub profiles: std::collections::BTreeMap<String, ConnectionConfig>,
     #[serde(default)]
     pub ui: UiConfig,
     /// Action name → keys, e.g. `fetch_all = ["A"]`.
@@ -313,6 +320,40 @@ impl FileConfig {
     }
 }
 
+impl FileConfig {
+    /// Makes the named profile (or the default one) the connection in effect, and returns its
+    /// name. Without profiles, `[connection]` stays as it is.
+    pub fn select_profile(&mut self, wanted: Option<&str>) -> Result<Option<String>, ConfigError> {
+        let Some(name) = wanted
+            .map(str::to_string)
+            .or_else(|| self.default_profile.clone())
+        else {
+            return Ok(None);
+        };
+        let Some(profile) = self.profiles.get(&name).cloned() else {
+            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+            return Err(ConfigError(if known.is_empty() {
+                format!("no profile named '{name}': config.toml has no [profiles.…] sections")
+            } else {
+                format!("no profile named '{name}' (known: {})", known.join(", "))
+            }));
+        };
+        let base = &mut self.connection;
+        let pick = |own: Option<String>, common: &Option<String>| own.or_else(|| common.clone());
+        *base = ConnectionConfig {
+            tenant: pick(profile.tenant, &base.tenant),
+            client_id: pick(profile.client_id, &base.client_id),
+            cloud: pick(profile.cloud, &base.cloud),
+            region: pick(profile.region, &base.region),
+            api_url: pick(profile.api_url, &base.api_url),
+            token_url: pick(profile.token_url, &base.token_url),
+            auth: pick(profile.auth, &base.auth),
+            max_calls_per_minute: profile.max_calls_per_minute.or(base.max_calls_per_minute),
+        };
+        Ok(Some(name))
+    }
+}
+
 impl ConnectionArgs {
     /// Fills what neither flags nor the environment gave from the config file.
     pub fn with_file_defaults(mut self, file: &ConnectionConfig) -> Self {
@@ -348,6 +389,42 @@ mod tests {
         assert_eq!(
             FileConfig::parse("").expect("empty is fine"),
             FileConfig::default()
+        );
+    }
+
+    #[test]
+    fn profiles_override_the_common_connection() {
+        let text = "default_profile = \"contoso\"\n[connection]\ncloud = \"commercial\"\nmax_calls_per_minute = 40\n\n[profiles.contoso]\ntenant = \"t1\"\nclient_id = \"c1\"\n\n[profiles.fabrikam]\ntenant = \"t2\"\nclient_id = \"c2\"\ncloud = \"gcc\"\n";
+        let mut config = FileConfig::parse(text).expect("valid");
+        assert_eq!(
+            config
+                .clone()
+                .select_profile(None)
+                .expect("default")
+                .as_deref(),
+            Some("contoso")
+        );
+        assert_eq!(
+            config
+                .select_profile(Some("fabrikam"))
+                .expect("named")
+                .as_deref(),
+            Some("fabrikam")
+        );
+        assert_eq!(config.connection.tenant.as_deref(), Some("t2"));
+        assert_eq!(config.connection.cloud.as_deref(), Some("gcc"));
+        assert_eq!(
+            config.connection.max_calls_per_minute,
+            Some(40),
+            "common settings stay"
+        );
+        let error = FileConfig::parse(text)
+            .expect("valid")
+            .select_profile(Some("nope"))
+            .expect_err("unknown");
+        assert!(
+            error.to_string().contains("known: contoso, fabrikam"),
+            "{error}"
         );
     }
 

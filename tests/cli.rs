@@ -291,6 +291,17 @@ fn config_file_is_found_checked_and_shown() {
         !message.contains("hunter2"),
         "the secret is not echoed: {message}"
     );
+    std::fs::write(&config, "default_profile = \"contoso\"\n[profiles.contoso]\ntenant = \"contoso-tenant\"\n[profiles.fabrikam]\ntenant = \"fabrikam-tenant\"\n").expect("write");
+    assert!(stdout(&home.lrx(&["config", "show"])).contains("contoso-tenant"));
+    let shown = stdout(&home.lrx(&["config", "show", "--profile", "fabrikam"]));
+    assert!(
+        shown.contains("fabrikam-tenant") && shown.contains("profile        fabrikam"),
+        "{shown}"
+    );
+    let unknown = home.lrx(&["config", "show", "--profile", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("known: contoso, fabrikam"));
+    std::fs::write(&config, "[ui]\nmouse = true\nclient_secret = \"hunter2\"\n").expect("write");
     // Every command refuses to run on a broken config, with the same message.
     assert_eq!(home.lrx(&["actions", "--demo"]).status.code(), Some(2));
     std::fs::write(&config, "[keys]\nteleport = [\"t\"]\n").expect("write");

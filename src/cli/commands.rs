@@ -71,9 +71,12 @@ pub(crate) fn io_failure(error: &std::io::Error) -> Failure {
     Failure::Runtime(format!("could not write the output: {error}"))
 }
 
-fn load_config() -> Result<(PathBuf, FileConfig), Failure> {
+fn load_config(profile: Option<&str>) -> Result<(PathBuf, FileConfig), Failure> {
     let path = Paths::discover().config_file();
-    let config = FileConfig::load(&path).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut config = FileConfig::load(&path).map_err(|e| Failure::Usage(e.to_string()))?;
+    config
+        .select_profile(profile)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     Ok((path, config))
 }
 
@@ -92,7 +95,12 @@ fn config_command(cli: &Cli, action: super::ConfigAction) -> Result<(), Failure>
             }
         }
         super::ConfigAction::Show => {
-            let (_, config) = load_config()?;
+            let (_, config) = load_config(cli.global.profile.as_deref())?;
+            let profile = cli
+                .global
+                .profile
+                .clone()
+                .or_else(|| config.default_profile.clone());
             let options = cli.global.session_options(&config);
             let connection = &options.connection;
             let secret = if std::env::var_os("LRX_TOKEN").is_some() {
@@ -113,6 +121,7 @@ fn config_command(cli: &Cli, action: super::ConfigAction) -> Result<(), Failure>
                 path.display(),
                 if path.exists() { "" } else { " (not present)" }
             );
+            println!("profile        {}", profile.as_deref().unwrap_or("(none)"));
             println!(
                 "tenant         {}",
                 show(&connection.tenant, "LRX_TENANT_ID")
@@ -172,7 +181,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         }
         _ => {}
     }
-    let (_, config) = load_config()?;
+    let (_, config) = load_config(cli.global.profile.as_deref())?;
     match &cli.command {
         Some(Command::Actions(args)) => actions(cli, args, &config).await,
         Some(Command::Show(args)) => show(cli, args, &config).await,
@@ -223,7 +232,16 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                     Paths::discover().config_file().display()
                 ))
             })?;
-            let session = Session::open(cli.global.session_options(&config)).await?;
+            let mut session = Session::open(cli.global.session_options(&config)).await?;
+            if let Some(profile) = cli
+                .global
+                .profile
+                .clone()
+                .or_else(|| config.default_profile.clone())
+                .filter(|_| !cli.global.demo)
+            {
+                session.label = format!("profile {profile} · {}", session.label);
+            }
             let light = match cli.global.theme {
                 Some(theme) => theme == super::ThemeName::Light,
                 None => config.ui.theme.as_deref() == Some("light"),
