@@ -116,3 +116,89 @@ async fn a_wrong_secret_fails_sign_in_clearly_through_the_binary() {
         "the secret is never echoed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_tokens_and_link_signatures_never_reach_the_log() {
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
+    let e = &sim.endpoints;
+    let home = tempfile::tempdir().expect("tmp");
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(&e.token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &e.client_id),
+            ("client_secret", &e.client_secret),
+            ("scope", "https://api.securitycenter.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let access = token["access_token"].as_str().expect("token").to_string();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+            .args(args)
+            .args([
+                "-vv",
+                "--api-url",
+                &e.base_url,
+                "--token-url",
+                &e.token_url,
+                "--tenant",
+                &e.tenant_id,
+                "--client-id",
+                &e.client_id,
+            ])
+            .env("LRX_CLIENT_SECRET", &e.client_secret)
+            .env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env_remove("LRX_TOKEN")
+            .output()
+            .expect("lrx")
+    };
+    let listed = tokio::task::block_in_place(|| {
+        run(&["actions", "--json", "--status", "Succeeded", "--limit", "3"])
+    });
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .next()
+            .expect("an action"),
+    )
+    .expect("json");
+    let id = first["id"].as_str().expect("id").to_string();
+    let fetched = tokio::task::block_in_place(|| run(&["result", &id, "--json"]));
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    let doctor = tokio::task::block_in_place(|| run(&["doctor"]));
+    assert!(doctor.status.success());
+    let log = std::fs::read_to_string(home.path().join("state/lrx/lrx.log")).expect("a log file");
+    assert!(log.len() > 100, "the log has content at -vv");
+    assert!(!log.contains(&e.client_secret), "client secret in the log");
+    // The simulator's tokens are JWT-shaped: no part of one may appear.
+    for part in access.split('.').filter(|p| p.len() > 20) {
+        assert!(!log.contains(part), "token material in the log");
+    }
+    assert!(!log.contains("sig="), "a SAS signature in the log");
+    for output in [&listed, &fetched, &doctor] {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!text.contains(&e.client_secret) && !text.contains("sig="));
+    }
+}

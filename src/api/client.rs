@@ -207,6 +207,13 @@ impl MdeClient {
                 Err(error) => return Err(transport_error(operation, &error.without_url(), &host)),
             };
             let status = response.status();
+            tracing::debug!(
+                operation = operation.describe(),
+                method = %method,
+                path = %url::Url::parse(url).map(|u| u.path().to_string()).unwrap_or_default(),
+                status = status.as_u16(),
+                "API call"
+            );
             let date = response
                 .headers()
                 .get(reqwest::header::DATE)

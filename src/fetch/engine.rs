@@ -344,6 +344,7 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
                 key.index
             )),
         };
+        tracing::debug!(action = %key.action_id, index = key.index, link = %link.url, expires = %link.expires_at, "downloading");
         let mut last_reported = 0u64;
         let result = download::download(
             shared.client.http(),
@@ -360,6 +361,7 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
         .await;
         match result {
             Ok(downloaded) => {
+                tracing::debug!(action = %key.action_id, index = key.index, bytes = downloaded.size, "downloaded");
                 let meta = EntryMeta {
                     sha256: downloaded.sha256.clone(),
                     size: downloaded.size,
