@@ -65,9 +65,9 @@ pub struct GlobalArgs {
     /// commercial, legacy, gcc, gcc-high or dod [env: LRX_CLOUD].
     #[arg(long, global = true)]
     pub cloud: Option<String>,
-    /// How to sign in: client-secret, token (LRX_TOKEN) or azure-cli (reuses `az login`)
-    /// [env: LRX_AUTH].
-    #[arg(long, global = true, value_parser = ["client-secret", "token", "azure-cli"])]
+    /// How to sign in: client-secret, token (LRX_TOKEN), azure-cli (reuses `az login`) or
+    /// device-code (after `lrx login --device-code`) [env: LRX_AUTH].
+    #[arg(long, global = true, value_parser = ["client-secret", "token", "azure-cli", "device-code"])]
     pub auth: Option<String>,
     /// Regional API host: us, eu, uk, au, swa, ina, aea [env: LRX_REGION].
     #[arg(long, global = true)]
@@ -231,6 +231,10 @@ Examples:
         /// Store the secret without signing in first.
         #[arg(long)]
         no_verify: bool,
+        /// Sign in as yourself instead (delegated): open the URL shown, enter the code; the
+        /// refresh token goes to the keyring and later runs use --auth device-code.
+        #[arg(long)]
+        device_code: bool,
     },
     /// Remove the app's client secret from the OS credential store.
     #[command(after_help = "\

@@ -58,6 +58,10 @@ pub enum Credential {
     AzureCli {
         resource: String,
     },
+    /// The analyst's own identity, renewed from the refresh token `lrx login --device-code` kept.
+    DeviceCode {
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +82,7 @@ impl Connection {
             Credential::ClientSecret { client_id, .. } => client_id.clone(),
             Credential::Token(_) => "token".into(),
             Credential::AzureCli { .. } => "azure-cli".into(),
+            Credential::DeviceCode { client_id } => format!("{client_id}/delegated"),
         };
         let digest = Sha256::digest(format!("{}|{}|{}", self.api_root, self.tenant_id, identity));
         hex::encode(&digest[..8])
@@ -142,9 +147,20 @@ impl ConnectionArgs {
                 "azure-cli" => Credential::AzureCli {
                     resource: defaults.scope.trim_end_matches("/.default").to_string(),
                 },
+                "device-code" => {
+                    let client_id = self.client_id.clone().or_else(|| env("LRX_CLIENT_ID"));
+                    match (&tenant, client_id) {
+                        (Some(_), Some(client_id)) => Credential::DeviceCode { client_id },
+                        _ => {
+                            return Err(ConfigError(
+                                "device code sign-in needs the tenant and the app's client id (--tenant, --client-id or LRX_TENANT_ID, LRX_CLIENT_ID)".into(),
+                            ));
+                        }
+                    }
+                }
                 other => {
                     return Err(ConfigError(format!(
-                        "unknown auth mode '{other}' (use client-secret, token or azure-cli)"
+                        "unknown auth mode '{other}' (use client-secret, token, azure-cli or device-code)"
                     )));
                 }
             }

@@ -133,6 +133,18 @@ impl Session {
             Credential::AzureCli { resource } => Box::new(AzureCli {
                 resource: resource.clone(),
             }),
+            Credential::DeviceCode { client_id } => {
+                Box::new(crate::api::auth::DeviceCodeCredential {
+                    token_url: connection.token_url.clone(),
+                    tenant_id: connection.tenant_id.clone(),
+                    client_id: client_id.clone(),
+                    scope: connection.scope.clone(),
+                    refresh_tokens: Box::new(crate::config::secrets::KeyringRefreshTokens {
+                        tenant: connection.tenant_id.clone(),
+                        client_id: client_id.clone(),
+                    }),
+                })
+            }
         };
         let http = http_client()?;
         let budget: Arc<dyn crate::api::CallBudget> = limiter.clone();

@@ -4,6 +4,7 @@
 
 mod corpus;
 pub mod dataset;
+mod device;
 mod entity;
 mod oauth;
 pub mod odata;
@@ -91,6 +92,11 @@ pub struct SimConfig {
     pub latency: Duration,
     pub faults: Faults,
     pub bind: SocketAddr,
+    /// Device code sign-ins approve on their own after this long (`None`: only through the
+    /// demo URL `/devicelogin?code=…`).
+    pub device_approval: Option<Duration>,
+    /// The polling interval the device code endpoint asks for.
+    pub device_interval: Duration,
 }
 
 impl Default for SimConfig {
@@ -114,6 +120,8 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             faults: Faults::default(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            device_approval: Some(Duration::from_secs(8)),
+            device_interval: Duration::from_secs(5),
         }
     }
 }

@@ -83,3 +83,66 @@ async fn login_stores_the_secret_in_keyutils_and_logout_removes_it() {
         "the secret is never printed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_sign_in_keeps_a_refresh_token_and_renews_silently() {
+    if !keyctl() {
+        return;
+    }
+    lrx::install_crypto_provider();
+    let config = SimConfig {
+        device_approval: Some(std::time::Duration::from_secs(1)),
+        device_interval: std::time::Duration::from_secs(1),
+        ..SimConfig::default()
+    };
+    let sim = lrx::sim::start(config).await.expect("sim");
+    let e = &sim.endpoints;
+    let home = tempfile::tempdir().expect("tmp");
+    let lrx = env!("CARGO_BIN_EXE_lrx");
+    let flags = format!(
+        "--tenant {} --client-id {} --token-url {}",
+        e.tenant_id, e.client_id, e.token_url
+    );
+    let script = format!(
+        "{lrx} login --device-code {flags}; echo \"login:$?\"; \
+         {lrx} actions {flags} --api-url {base} --auth device-code --json --limit 2 | wc -l | sed 's/^/listed:/'; \
+         {lrx} actions {flags} --api-url {base} --auth device-code --json --limit 1 | wc -l | sed 's/^/again:/'; \
+         {lrx} logout {flags}; \
+         {lrx} actions {flags} --api-url {base} --auth device-code --limit 1; echo \"after:$?\"",
+        base = e.base_url,
+    );
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new("keyctl")
+            .args(["session", "-", "sh", "-c", &script])
+            .env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env_remove("LRX_CLIENT_SECRET")
+            .env_remove("LRX_TOKEN")
+            .output()
+            .expect("run")
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/devicelogin") && stderr.contains("enter the code"),
+        "the prompt shows the URL and code:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("login:0") && stdout.contains("Signed in."),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("listed:2") && stdout.contains("again:1"),
+        "the refresh token renews silently, rotating:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("Removed the device code sign-in"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("after:2") && stderr.contains("lrx login --device-code"),
+        "signed out is a configuration matter:\n{stdout}\n{stderr}"
+    );
+}

@@ -912,3 +912,103 @@ async fn the_same_seed_gives_byte_identical_responses() {
     }
     assert_eq!(payloads[0], payloads[1]);
 }
+
+#[tokio::test]
+async fn device_code_flow_polls_as_the_protocol_says_and_refresh_tokens_rotate() {
+    let sim = start(SimConfig {
+        device_approval: None,
+        device_interval: Duration::from_secs(1),
+        ..SimConfig::default()
+    })
+    .await;
+    let e = &sim.endpoints;
+    let base = e.token_url.replace("/token", "");
+    let started: Value = client()
+        .post(format!("{base}/devicecode"))
+        .form(&[
+            ("client_id", e.client_id.as_str()),
+            ("scope", "https://api.securitycenter.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("devicecode")
+        .json()
+        .await
+        .expect("json");
+    let device_code = started["device_code"]
+        .as_str()
+        .expect("device_code")
+        .to_string();
+    let user_code = started["user_code"]
+        .as_str()
+        .expect("user_code")
+        .to_string();
+    assert!(
+        started["verification_uri"]
+            .as_str()
+            .expect("uri")
+            .ends_with("/devicelogin")
+    );
+    assert_eq!(started["interval"], 1);
+    let poll = || async {
+        let response = client()
+            .post(&e.token_url)
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", e.client_id.as_str()),
+                ("device_code", device_code.as_str()),
+            ])
+            .send()
+            .await
+            .expect("poll");
+        let status = response.status();
+        (status, response.json::<Value>().await.expect("json"))
+    };
+    let (status, body) = poll().await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("authorization_pending"))
+    );
+    let (_, body) = poll().await;
+    assert_eq!(
+        body["error"], "slow_down",
+        "polling faster than the interval"
+    );
+    let approved = client()
+        .get(format!("{}/devicelogin?code={user_code}", e.base_url))
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(approved.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = poll().await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refresh = body["refresh_token"].as_str().expect("refresh").to_string();
+    let access = body["access_token"].as_str().expect("access").to_string();
+    assert_eq!(
+        api(&sim, &access, "/api/machineactions?$top=1").await.0,
+        StatusCode::OK
+    );
+    let renew = |token: String| async move {
+        client()
+            .post(&e.token_url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", e.client_id.as_str()),
+                ("refresh_token", token.as_str()),
+            ])
+            .send()
+            .await
+            .expect("refresh")
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+    let renewed = renew(refresh.clone()).await;
+    assert!(renewed["access_token"].is_string() && renewed["refresh_token"].is_string());
+    let reused = renew(refresh).await;
+    assert_eq!(
+        reused["error"], "invalid_grant",
+        "a spent refresh token is refused"
+    );
+}

@@ -363,3 +363,198 @@ mod tests {
         assert_eq!(jwt_expiry("opaque"), None);
     }
 }
+
+/// Where a delegated sign-in's refresh token lives between runs (the OS keyring).
+pub trait RefreshTokenStore: Send + Sync {
+    fn load(&self) -> Result<Option<Secret>, String>;
+    fn store(&self, token: &Secret) -> Result<(), String>;
+}
+
+#[derive(Deserialize)]
+struct DelegatedTokenResponse {
+    access_token: String,
+    #[serde(deserialize_with = "seconds")]
+    expires_in: i64,
+    refresh_token: Option<String>,
+}
+
+fn delegated_token(
+    body: &[u8],
+    requested_at: DateTime<Utc>,
+) -> Result<(AccessToken, Option<Secret>), ApiError> {
+    let token: DelegatedTokenResponse =
+        serde_json::from_slice(body).map_err(|e| ApiError::Decode {
+            operation: Operation::SignIn,
+            reason: format!("the token response is not what Entra sends: {e}"),
+        })?;
+    Ok((
+        AccessToken {
+            value: Secret::new(token.access_token),
+            expires_at: requested_at + Duration::seconds(token.expires_in.max(0)),
+        },
+        token.refresh_token.map(Secret::new),
+    ))
+}
+
+async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<(reqwest::StatusCode, Vec<u8>), ApiError> {
+    let response = http
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| transport_error(Operation::SignIn, &e.without_url(), &host_of(url)))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(Operation::SignIn, &e.without_url(), &host_of(url)))?;
+    Ok((status, body.to_vec()))
+}
+
+/// Delegated sign-in renewed silently from the refresh token a device code sign-in stored.
+pub struct DeviceCodeCredential {
+    pub token_url: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub refresh_tokens: Box<dyn RefreshTokenStore>,
+}
+
+impl TokenSource for DeviceCodeCredential {
+    fn fetch<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<AccessToken, ApiError>> {
+        Box::pin(async move {
+            let refresh = self
+                .refresh_tokens
+                .load()
+                .map_err(ApiError::MissingCredentials)?
+                .ok_or_else(|| ApiError::MissingCredentials("no device code sign-in is stored for this tenant and app: run `lrx login --device-code`".into()))?;
+            let requested_at = Utc::now();
+            let (status, body) = post_form(
+                http,
+                &self.token_url,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &self.client_id),
+                    ("refresh_token", refresh.expose()),
+                    ("scope", &self.scope),
+                ],
+            )
+            .await?;
+            if !status.is_success() {
+                return Err(ApiError::Status {
+                    operation: Operation::SignIn,
+                    status: status.as_u16(),
+                    detail: ServiceDetail::from_body(&body),
+                });
+            }
+            let (token, rotated) = delegated_token(&body, requested_at)?;
+            if let Some(rotated) = rotated {
+                self.refresh_tokens
+                    .store(&rotated)
+                    .map_err(ApiError::Other)?;
+            }
+            Ok(token)
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "the signed-in user (device code) for app {} in tenant {}",
+            self.client_id, self.tenant_id
+        )
+    }
+}
+
+/// What the device code endpoint tells the user to do.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DevicePrompt {
+    pub verification_uri: String,
+    pub user_code: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    device_code: String,
+    #[serde(deserialize_with = "seconds")]
+    interval: i64,
+    #[serde(deserialize_with = "seconds")]
+    expires_in: i64,
+}
+
+/// Runs the device authorization grant: shows the prompt through `show`, polls as the
+/// protocol says (`authorization_pending`, `slow_down`, `expired_token`), and returns the
+/// access token and the refresh token to keep.
+pub async fn device_code_sign_in(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    scope: &str,
+    show: impl FnOnce(&DevicePrompt),
+) -> Result<(AccessToken, Secret), ApiError> {
+    let devicecode_url = token_url.replace("/oauth2/v2.0/token", "/oauth2/v2.0/devicecode");
+    let (status, body) = post_form(
+        http,
+        &devicecode_url,
+        &[("client_id", client_id), ("scope", scope)],
+    )
+    .await?;
+    if !status.is_success() {
+        return Err(ApiError::Status {
+            operation: Operation::SignIn,
+            status: status.as_u16(),
+            detail: ServiceDetail::from_body(&body),
+        });
+    }
+    let prompt: DevicePrompt = serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
+        operation: Operation::SignIn,
+        reason: e.to_string(),
+    })?;
+    show(&prompt);
+    let mut interval = prompt.interval.max(1);
+    let deadline = Utc::now() + Duration::seconds(prompt.expires_in.max(1));
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(
+            u64::try_from(interval).unwrap_or(5),
+        ))
+        .await;
+        let requested_at = Utc::now();
+        let (status, body) = post_form(
+            http,
+            token_url,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", client_id),
+                ("device_code", &prompt.device_code),
+            ],
+        )
+        .await?;
+        if status.is_success() {
+            let (token, refresh) = delegated_token(&body, requested_at)?;
+            let refresh = refresh.ok_or_else(|| ApiError::Decode {
+                operation: Operation::SignIn,
+                reason: "no refresh token came back".into(),
+            })?;
+            return Ok((token, refresh));
+        }
+        let detail = ServiceDetail::from_body(&body);
+        match detail.code.as_deref() {
+            Some("authorization_pending") if Utc::now() < deadline => {}
+            Some("slow_down") => interval += 5,
+            Some("expired_token") | Some("authorization_pending") => {
+                return Err(ApiError::Other("the device code expired before the sign-in was completed; run `lrx login --device-code` again".into()));
+            }
+            _ => {
+                return Err(ApiError::Status {
+                    operation: Operation::SignIn,
+                    status: status.as_u16(),
+                    detail,
+                });
+            }
+        }
+    }
+}

@@ -187,7 +187,12 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Show(args)) => show(cli, args, &config).await,
         Some(Command::Result(args)) => result(cli, args, &config).await,
         Some(Command::Review(args)) => super::review::run(cli, args, &config).await,
-        Some(Command::Login { no_verify }) => super::login::login(cli, &config, !no_verify).await,
+        Some(Command::Login {
+            device_code: true, ..
+        }) => super::login::device_login(cli, &config).await,
+        Some(Command::Login { no_verify, .. }) => {
+            super::login::login(cli, &config, !no_verify).await
+        }
         Some(Command::Logout) => super::login::logout(cli, &config),
         Some(Command::Doctor) => {
             let session = Session::open(cli.global.session_options(&config)).await?;

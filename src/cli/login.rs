@@ -144,8 +144,49 @@ pub async fn login(cli: &Cli, config: &FileConfig, verify: bool) -> Result<(), F
     Ok(())
 }
 
+pub async fn device_login(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
+    let target = target(cli, config)?;
+    let http = crate::session::http_client()?;
+    let (_, refresh) = crate::api::auth::device_code_sign_in(
+        &http,
+        &target.token_url,
+        &target.client_id,
+        &target.scope,
+        |prompt| {
+            let message = prompt.message.clone().unwrap_or_else(|| {
+                format!(
+                    "To sign in, open {} and enter the code {}.",
+                    prompt.verification_uri, prompt.user_code
+                )
+            });
+            eprintln!("{}", crate::transcript::sanitize::line(&message));
+            eprintln!("Waiting for the sign-in to complete…");
+        },
+    )
+    .await
+    .map_err(|e| Failure::Runtime(format!("device code sign-in failed: {e}")))?;
+    let store = secrets::KeyringRefreshTokens {
+        tenant: target.tenant.clone(),
+        client_id: target.client_id.clone(),
+    };
+    crate::api::auth::RefreshTokenStore::store(&store, &refresh).map_err(Failure::Usage)?;
+    println!(
+        "Signed in. The refresh token for app {} in tenant {} is in the OS credential store; use --auth device-code (or auth = \"device-code\").",
+        target.client_id, target.tenant
+    );
+    Ok(())
+}
+
 pub fn logout(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
     let target = target(cli, config)?;
+    let refresh_removed =
+        secrets::delete_refresh(&target.tenant, &target.client_id).map_err(|e| store_error(&e))?;
+    if refresh_removed {
+        println!(
+            "Removed the device code sign-in for app {} in tenant {}.",
+            target.client_id, target.tenant
+        );
+    }
     let removed =
         secrets::delete(&target.tenant, &target.client_id).map_err(|e| store_error(&e))?;
     if removed {

@@ -93,6 +93,33 @@ pub fn delete(tenant: &str, client_id: &str) -> Result<bool, SecretStoreError> {
     }
 }
 
+fn refresh_account(tenant: &str, client_id: &str) -> (String, String) {
+    (tenant.to_string(), format!("{client_id}/refresh"))
+}
+
+/// The refresh token of a device code sign-in, kept next to (never inside) the client secret.
+pub struct KeyringRefreshTokens {
+    pub tenant: String,
+    pub client_id: String,
+}
+
+impl crate::api::auth::RefreshTokenStore for KeyringRefreshTokens {
+    fn load(&self) -> Result<Option<Secret>, String> {
+        let (tenant, account) = refresh_account(&self.tenant, &self.client_id);
+        load(&tenant, &account).map_err(|e| e.to_string())
+    }
+
+    fn store(&self, token: &Secret) -> Result<(), String> {
+        let (tenant, account) = refresh_account(&self.tenant, &self.client_id);
+        store(&tenant, &account, token).map_err(|e| e.to_string())
+    }
+}
+
+pub fn delete_refresh(tenant: &str, client_id: &str) -> Result<bool, SecretStoreError> {
+    let (tenant, account) = refresh_account(tenant, client_id);
+    delete(&tenant, &account)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

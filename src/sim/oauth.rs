@@ -234,6 +234,44 @@ impl Issuer<'_> {
         })
     }
 
+    /// A signed access token for `resource`, and its lifetime in seconds.
+    pub fn mint(&self, resource: &str, now: DateTime<Utc>) -> (String, i64) {
+        let expires_in = self.token_ttl.num_seconds();
+        let claims = Claims {
+            aud: resource.to_string(),
+            iss: format!("https://sts.windows.net/{}/", self.tenant_id),
+            tid: self.tenant_id.into(),
+            appid: self.client_id.into(),
+            app_displayname: self.app_name.into(),
+            roles: self.roles.to_vec(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: now.timestamp() + expires_in,
+        };
+        (encode(&claims, self.key), expires_in)
+    }
+
+    /// The resource a v2 `scope` names, if the tenant knows it.
+    pub fn resource_of_scope(&self, scope: &str) -> Option<String> {
+        let resource = scope
+            .split_whitespace()
+            .find_map(|s| s.strip_suffix("/.default"))
+            .map(|r| r.trim_end_matches('/').to_string())?;
+        self.accepts(&resource).then_some(resource)
+    }
+
+    pub fn entra_error(
+        &self,
+        status: u16,
+        error: &str,
+        code: u32,
+        description: &str,
+        now: DateTime<Utc>,
+        ids: (&str, &str),
+    ) -> TokenError {
+        entra_error(status, error, code, description, now, ids)
+    }
+
     fn accepts(&self, resource: &str) -> bool {
         KNOWN_RESOURCES.contains(&resource) || resource == self.own_base.trim_end_matches('/')
     }

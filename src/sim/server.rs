@@ -35,6 +35,7 @@ pub struct SimServer {
     blobs: Mutex<HashMap<String, (String, usize)>>,
     rng: Mutex<SimRng>,
     offset_millis: AtomicI64,
+    devices: Mutex<super::device::DeviceFlows>,
     api_calls: AtomicU64,
     throttled: AtomicU64,
 }
@@ -64,6 +65,7 @@ impl SimServer {
             data: RwLock::new(data),
             blobs: Mutex::new(HashMap::new()),
             offset_millis: AtomicI64::new(0),
+            devices: Mutex::new(super::device::DeviceFlows::default()),
             api_calls: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
         }
@@ -148,6 +150,10 @@ async fn route(server: &Arc<SimServer>, request: &Request) -> Response {
         return blob(server, request);
     }
     match segments.as_slice() {
+        [_, "oauth2", "v2.0", "devicecode"] if request.method == Method::POST => {
+            return device_code(server, request, original[0]);
+        }
+        ["devicelogin"] => return device_login(server, request),
         [_, "oauth2", "v2.0", "token"] | [_, "oauth2", "token"]
             if request.method == Method::POST =>
         {
@@ -315,7 +321,161 @@ fn odata_json(status: StatusCode, body: &impl serde::Serialize) -> Response {
         .into_response()
 }
 
+fn issuer(server: &SimServer) -> Issuer<'_> {
+    Issuer {
+        tenant_id: &server.config.tenant_id,
+        client_id: &server.config.client_id,
+        client_secret: &server.config.client_secret,
+        app_name: &server.config.app_name,
+        roles: &server.config.roles,
+        token_ttl: chrono::Duration::from_std(server.config.token_ttl).unwrap_or_default(),
+        key: &server.key,
+        own_base: &server.base_url,
+    }
+}
+
+fn device_settings(server: &SimServer) -> super::device::DeviceSettings {
+    super::device::DeviceSettings {
+        approve_after: server.config.device_approval,
+        interval: server.config.device_interval,
+        lifetime: Duration::from_secs(900),
+        verification_uri: format!("{}/devicelogin", server.base_url),
+    }
+}
+
+fn token_response(result: Result<Value, oauth::TokenError>) -> Response {
+    match result {
+        Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
+        Err(error) => (
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(error.body),
+        )
+            .into_response(),
+    }
+}
+
+fn form_map(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn device_code(server: &SimServer, request: &Request, tenant: &str) -> Response {
+    let ids = (server.correlation_id(), server.correlation_id());
+    let issuer = issuer(server);
+    if tenant != server.config.tenant_id {
+        return token_response(Err(issuer.entra_error(
+            400,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+            server.now(),
+            (&ids.0, &ids.1),
+        )));
+    }
+    let form = form_map(&request.body);
+    let mut rng = server
+        .rng
+        .lock()
+        .map(|mut r| SimRng::new(r.next_u64()))
+        .unwrap_or_else(|_| SimRng::new(7));
+    let result = server
+        .devices
+        .lock()
+        .map_err(|_| {
+            issuer.entra_error(
+                500,
+                "server_error",
+                50000,
+                "internal error",
+                server.now(),
+                (&ids.0, &ids.1),
+            )
+        })
+        .and_then(|mut flows| {
+            flows.start(
+                &issuer,
+                &form,
+                &device_settings(server),
+                &mut rng,
+                server.now(),
+                (&ids.0, &ids.1),
+            )
+        });
+    token_response(result)
+}
+
+fn device_login(server: &SimServer, request: &Request) -> Response {
+    let code = url::form_urlencoded::parse(request.query.as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned());
+    let approved = code.is_some_and(|code| {
+        server
+            .devices
+            .lock()
+            .is_ok_and(|mut flows| flows.approve(&code))
+    });
+    if approved {
+        (
+            StatusCode::OK,
+            "Signed in to the lrx simulated tenant. You can close this page and return to lrx.\n",
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            "Unknown or expired code: open /devicelogin?code=<the code lrx shows>\n",
+        )
+            .into_response()
+    }
+}
+
 fn token(server: &SimServer, request: &Request, tenant: &str, v1: bool) -> Response {
+    let grant = form_map(&request.body)
+        .get("grant_type")
+        .cloned()
+        .unwrap_or_default();
+    if tenant == server.config.tenant_id
+        && (grant == "urn:ietf:params:oauth:grant-type:device_code" || grant == "refresh_token")
+    {
+        let ids = (server.correlation_id(), server.correlation_id());
+        let issuer = issuer(server);
+        let form = form_map(&request.body);
+        let mut rng = server
+            .rng
+            .lock()
+            .map(|mut r| SimRng::new(r.next_u64()))
+            .unwrap_or_else(|_| SimRng::new(7));
+        let now = server.now();
+        let result = server
+            .devices
+            .lock()
+            .map_err(|_| {
+                issuer.entra_error(
+                    500,
+                    "server_error",
+                    50000,
+                    "internal error",
+                    now,
+                    (&ids.0, &ids.1),
+                )
+            })
+            .and_then(|mut flows| {
+                if grant == "refresh_token" {
+                    flows.refresh(&issuer, &form, &mut rng, now, (&ids.0, &ids.1))
+                } else {
+                    flows.poll(
+                        &issuer,
+                        &form,
+                        &device_settings(server),
+                        &mut rng,
+                        now,
+                        (&ids.0, &ids.1),
+                    )
+                }
+            });
+        return token_response(result);
+    }
     let form = url::form_urlencoded::parse(&request.body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
