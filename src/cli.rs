@@ -65,9 +65,10 @@ pub struct GlobalArgs {
     /// commercial, legacy, gcc, gcc-high or dod [env: LRX_CLOUD].
     #[arg(long, global = true)]
     pub cloud: Option<String>,
-    /// How to sign in: client-secret, token (LRX_TOKEN), azure-cli (reuses `az login`) or
-    /// device-code (after `lrx login --device-code`) [env: LRX_AUTH].
-    #[arg(long, global = true, value_parser = ["client-secret", "token", "azure-cli", "device-code"])]
+    /// How to sign in: client-secret, certificate (LRX_CERTIFICATE, LRX_PRIVATE_KEY), token
+    /// (LRX_TOKEN), azure-cli (reuses `az login`) or device-code (after `lrx login
+    /// --device-code`) [env: LRX_AUTH].
+    #[arg(long, global = true, value_parser = ["client-secret", "certificate", "token", "azure-cli", "device-code"])]
     pub auth: Option<String>,
     /// Regional API host: us, eu, uk, au, swa, ina, aea [env: LRX_REGION].
     #[arg(long, global = true)]
@@ -124,6 +125,8 @@ impl GlobalArgs {
                 cloud: self.cloud.clone(),
                 region: self.region.clone(),
                 auth: self.auth.clone(),
+                certificate: None,
+                private_key: None,
             }
             .with_file_defaults(&file.connection),
             cache_dir: self.cache_dir.clone(),

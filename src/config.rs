@@ -62,6 +62,12 @@ pub enum Credential {
     DeviceCode {
         client_id: String,
     },
+    /// A client assertion signed with the app's private key.
+    Certificate {
+        client_id: String,
+        certificate: PathBuf,
+        private_key: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +89,7 @@ impl Connection {
             Credential::Token(_) => "token".into(),
             Credential::AzureCli { .. } => "azure-cli".into(),
             Credential::DeviceCode { client_id } => format!("{client_id}/delegated"),
+            Credential::Certificate { client_id, .. } => client_id.clone(),
         };
         let digest = Sha256::digest(format!("{}|{}|{}", self.api_root, self.tenant_id, identity));
         hex::encode(&digest[..8])
@@ -100,6 +107,9 @@ pub struct ConnectionArgs {
     pub region: Option<String>,
     /// `client-secret`, `token` or `azure-cli`; otherwise chosen from what is set.
     pub auth: Option<String>,
+    /// PEM certificate and private key for `certificate` sign-in.
+    pub certificate: Option<String>,
+    pub private_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +157,25 @@ impl ConnectionArgs {
                 "azure-cli" => Credential::AzureCli {
                     resource: defaults.scope.trim_end_matches("/.default").to_string(),
                 },
+                "certificate" => {
+                    let client_id = self.client_id.clone().or_else(|| env("LRX_CLIENT_ID"));
+                    let certificate = self.certificate.clone().or_else(|| env("LRX_CERTIFICATE"));
+                    let private_key = self.private_key.clone().or_else(|| env("LRX_PRIVATE_KEY"));
+                    match (&tenant, client_id, certificate, private_key) {
+                        (Some(_), Some(client_id), Some(certificate), Some(private_key)) => {
+                            Credential::Certificate {
+                                client_id,
+                                certificate: PathBuf::from(certificate),
+                                private_key: PathBuf::from(private_key),
+                            }
+                        }
+                        _ => {
+                            return Err(ConfigError(
+                                "certificate sign-in needs the tenant, the app's client id, the certificate and the private key (--tenant, --client-id, LRX_CERTIFICATE and LRX_PRIVATE_KEY, or certificate = … and private_key = … in config.toml)".into(),
+                            ));
+                        }
+                    }
+                }
                 "device-code" => {
                     let client_id = self.client_id.clone().or_else(|| env("LRX_CLIENT_ID"));
                     match (&tenant, client_id) {
@@ -160,7 +189,7 @@ impl ConnectionArgs {
                 }
                 other => {
                     return Err(ConfigError(format!(
-                        "unknown auth mode '{other}' (use client-secret, token, azure-cli or device-code)"
+                        "unknown auth mode '{other}' (use client-secret, certificate, token, azure-cli or device-code)"
                     )));
                 }
             }
@@ -246,8 +275,11 @@ pub struct ConnectionConfig {
     pub region: Option<String>,
     pub api_url: Option<String>,
     pub token_url: Option<String>,
-    /// `client-secret`, `token` or `azure-cli`.
+    /// `client-secret`, `certificate`, `token`, `azure-cli` or `device-code`.
     pub auth: Option<String>,
+    /// Paths of the PEM certificate and private key, for `certificate`.
+    pub certificate: Option<String>,
+    pub private_key: Option<String>,
     /// A share of the 100 calls/minute for this machine's lrx processes.
     pub max_calls_per_minute: Option<u32>,
 }
@@ -364,6 +396,8 @@ impl FileConfig {
             api_url: pick(profile.api_url, &base.api_url),
             token_url: pick(profile.token_url, &base.token_url),
             auth: pick(profile.auth, &base.auth),
+            certificate: pick(profile.certificate, &base.certificate),
+            private_key: pick(profile.private_key, &base.private_key),
             max_calls_per_minute: profile.max_calls_per_minute.or(base.max_calls_per_minute),
         };
         Ok(Some(name))
@@ -385,6 +419,8 @@ impl ConnectionArgs {
         fill(&mut self.api_url, "LRX_API_URL", &file.api_url);
         fill(&mut self.token_url, "LRX_TOKEN_URL", &file.token_url);
         fill(&mut self.auth, "LRX_AUTH", &file.auth);
+        fill(&mut self.certificate, "LRX_CERTIFICATE", &file.certificate);
+        fill(&mut self.private_key, "LRX_PRIVATE_KEY", &file.private_key);
         self
     }
 }

@@ -133,6 +133,26 @@ impl Session {
             Credential::AzureCli { resource } => Box::new(AzureCli {
                 resource: resource.clone(),
             }),
+            Credential::Certificate {
+                client_id,
+                certificate,
+                private_key,
+            } => {
+                let read = |path: &PathBuf| {
+                    std::fs::read_to_string(path)
+                        .map_err(|e| ConfigError(format!("could not read {}: {e}", path.display())))
+                };
+                let credential = crate::api::assertion::CertificateCredential::from_pem(
+                    &read(private_key)?,
+                    &read(certificate)?,
+                    connection.token_url.clone(),
+                    connection.tenant_id.clone(),
+                    client_id.clone(),
+                    connection.scope.clone(),
+                )
+                .map_err(ConfigError)?;
+                Box::new(credential)
+            }
             Credential::DeviceCode { client_id } => {
                 Box::new(crate::api::auth::DeviceCodeCredential {
                     token_url: connection.token_url.clone(),

@@ -6,7 +6,7 @@ mod corpus;
 pub mod dataset;
 mod device;
 mod entity;
-mod oauth;
+pub mod oauth;
 pub mod odata;
 mod payload;
 mod rng;
@@ -97,6 +97,8 @@ pub struct SimConfig {
     pub device_approval: Option<Duration>,
     /// The polling interval the device code endpoint asks for.
     pub device_interval: Duration,
+    /// A certificate registered on the app, for client assertions.
+    pub certificate: Option<oauth::SimCertificate>,
 }
 
 impl Default for SimConfig {
@@ -122,6 +124,7 @@ impl Default for SimConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             device_approval: Some(Duration::from_secs(8)),
             device_interval: Duration::from_secs(5),
+            certificate: None,
         }
     }
 }

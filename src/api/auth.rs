@@ -125,6 +125,21 @@ pub(crate) fn host_of(url: &str) -> String {
         .unwrap_or_else(|| "the token endpoint".into())
 }
 
+/// Reads a client credentials token response (v1 or v2 numbers).
+pub(crate) fn client_credentials_token(
+    body: &[u8],
+    requested_at: DateTime<Utc>,
+) -> Result<AccessToken, ApiError> {
+    let token: TokenResponse = serde_json::from_slice(body).map_err(|e| ApiError::Decode {
+        operation: Operation::SignIn,
+        reason: format!("the token response is not what Entra sends: {e}"),
+    })?;
+    Ok(AccessToken {
+        value: Secret::new(token.access_token),
+        expires_at: requested_at + Duration::seconds(token.expires_in.max(0)),
+    })
+}
+
 impl TokenSource for ClientSecretCredential {
     fn fetch<'a>(
         &'a self,

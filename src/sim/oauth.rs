@@ -49,6 +49,110 @@ pub struct Issuer<'a> {
     pub token_ttl: chrono::Duration,
     pub key: &'a [u8],
     pub own_base: &'a str,
+    /// The app's registered certificate, for client assertions.
+    pub certificate: Option<&'a SimCertificate>,
+}
+
+/// A certificate registered on the simulated app: its thumbprint and public key.
+#[derive(Debug, Clone)]
+pub struct SimCertificate {
+    pub thumbprint_s256: String,
+    pub public_key: rsa::RsaPublicKey,
+}
+
+impl SimCertificate {
+    pub fn from_pem(certificate_pem: &str, public_key_pem: &str) -> Result<Self, String> {
+        use rsa::pkcs8::DecodePublicKey as _;
+        Ok(Self {
+            thumbprint_s256: crate::api::assertion::thumbprint_s256(certificate_pem)
+                .ok_or("no PEM certificate")?,
+            public_key: rsa::RsaPublicKey::from_public_key_pem(public_key_pem)
+                .map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// Checks a client assertion as Entra does; the error is the AADSTS code and text.
+fn verify_assertion(
+    assertion: &str,
+    certificate: &SimCertificate,
+    audience: &str,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), (u32, String)> {
+    use rsa::signature::Verifier as _;
+    let invalid = |text: &str| {
+        (
+            700_027,
+            format!("Client assertion failed signature validation: {text}."),
+        )
+    };
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, claims, signature] = parts.as_slice() else {
+        return Err(invalid("the assertion is not a JWT"));
+    };
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).ok();
+    let header: serde_json::Value = decode(header)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| invalid("unreadable header"))?;
+    let claims: serde_json::Value = decode(claims)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| invalid("unreadable claims"))?;
+    let signature = decode(signature).ok_or_else(|| invalid("unreadable signature"))?;
+    if header["x5t#S256"].as_str() != Some(certificate.thumbprint_s256.as_str()) {
+        return Err((700_027, "The certificate with the identifier used in the client assertion is not registered on the application (x5t#S256).".into()));
+    }
+    let signed = assertion
+        .rsplit_once('.')
+        .map_or("", |(signed, _)| signed)
+        .as_bytes();
+    let valid = match header["alg"].as_str() {
+        Some("PS256") => rsa::pss::Signature::try_from(signature.as_slice()).is_ok_and(|sig| {
+            rsa::pss::VerifyingKey::<Sha256>::new(certificate.public_key.clone())
+                .verify(signed, &sig)
+                .is_ok()
+        }),
+        Some("RS256") => {
+            rsa::pkcs1v15::Signature::try_from(signature.as_slice()).is_ok_and(|sig| {
+                rsa::pkcs1v15::VerifyingKey::<Sha256>::new(certificate.public_key.clone())
+                    .verify(signed, &sig)
+                    .is_ok()
+            })
+        }
+        _ => return Err(invalid("the algorithm must be PS256 or RS256")),
+    };
+    if !valid {
+        return Err(invalid(
+            "the signature does not match the registered certificate",
+        ));
+    }
+    if claims["aud"].as_str() != Some(audience) {
+        return Err((
+            700_212,
+            format!("The audience of the client assertion must be the token endpoint {audience}."),
+        ));
+    }
+    if claims["iss"].as_str() != Some(client_id) || claims["sub"].as_str() != Some(client_id) {
+        return Err((
+            700_021,
+            "The client assertion's iss and sub must be the application's client id.".into(),
+        ));
+    }
+    let exp = claims["exp"].as_i64().unwrap_or(0);
+    let nbf = claims["nbf"].as_i64().unwrap_or(i64::MAX);
+    if exp <= now.timestamp() {
+        return Err((
+            700_024,
+            "Client assertion is not within its valid time range (expired).".into(),
+        ));
+    }
+    if nbf > now.timestamp() + 300 || exp - nbf > 3600 {
+        return Err((
+            700_024,
+            "Client assertion is not within its valid time range.".into(),
+        ));
+    }
+    Ok(())
 }
 
 pub struct TokenError {
@@ -157,17 +261,28 @@ impl Issuer<'_> {
                 ids,
             ));
         }
-        if field("client_assertion").is_some() {
-            return Err(entra_error(
-                401,
-                "invalid_client",
-                700_027,
-                "Client assertion contains an invalid signature.",
-                now,
-                ids,
-            ));
-        }
-        if secret != Some(self.client_secret) {
+        if let Some(assertion) = field("client_assertion") {
+            let Some(certificate) = self.certificate else {
+                return Err(entra_error(
+                    401,
+                    "invalid_client",
+                    700_027,
+                    "No certificate is registered on the application.",
+                    now,
+                    ids,
+                ));
+            };
+            let audience = format!(
+                "{}/{}/oauth2/v2.0/token",
+                self.own_base.trim_end_matches('/'),
+                self.tenant_id
+            );
+            if let Err((code, text)) =
+                verify_assertion(assertion, certificate, &audience, self.client_id, now)
+            {
+                return Err(entra_error(401, "invalid_client", code, &text, now, ids));
+            }
+        } else if secret != Some(self.client_secret) {
             return Err(entra_error(
                 401,
                 "invalid_client",

@@ -331,6 +331,7 @@ fn issuer(server: &SimServer) -> Issuer<'_> {
         token_ttl: chrono::Duration::from_std(server.config.token_ttl).unwrap_or_default(),
         key: &server.key,
         own_base: &server.base_url,
+        certificate: server.config.certificate.as_ref(),
     }
 }
 
@@ -490,25 +491,9 @@ fn token(server: &SimServer, request: &Request, tenant: &str, v1: bool) -> Respo
                 .and_then(|v| v.to_str().ok()),
         ),
     };
-    let issuer = Issuer {
-        tenant_id: &server.config.tenant_id,
-        client_id: &server.config.client_id,
-        client_secret: &server.config.client_secret,
-        app_name: &server.config.app_name,
-        roles: &server.config.roles,
-        token_ttl: chrono::Duration::from_std(server.config.token_ttl).unwrap_or_default(),
-        key: &server.key,
-        own_base: &server.base_url,
-    };
+    let issuer = issuer(server);
     let ids = (server.correlation_id(), server.correlation_id());
-    match issuer.issue(&token_request, server.now(), (&ids.0, &ids.1)) {
-        Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
-        Err(error) => (
-            StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
-            axum::Json(error.body),
-        )
-            .into_response(),
-    }
+    token_response(issuer.issue(&token_request, server.now(), (&ids.0, &ids.1)))
 }
 
 struct Row<'a> {
