@@ -48,6 +48,8 @@ pub struct Session {
     pub label: String,
     pub cloud: String,
     pub demo: Option<SimHandle>,
+    /// Where and as whom this session signs in (for sign-ins started from the UI).
+    pub connection: Connection,
     _scratch: ScratchDir,
 }
 
@@ -229,6 +231,7 @@ impl Session {
             label,
             cloud: format!("{:?}", connection.cloud).to_ascii_lowercase(),
             demo,
+            connection,
             _scratch: scratch,
         })
     }

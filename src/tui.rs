@@ -23,8 +23,42 @@ pub struct UiOptions {
     pub keymap: input::KeyMap,
 }
 
-/// Opens the UI on a connected session and runs it until the analyst quits.
-pub async fn run(mut session: Session, options: UiOptions) -> std::io::Result<()> {
+/// Opens a session for a profile (`None`: the one configured), for `:profile` switches.
+pub type OpenSession = Box<
+    dyn FnMut(Option<String>) -> crate::api::auth::BoxFuture<'static, Result<Session, String>>
+        + Send,
+>;
+
+/// Runs the UI until the analyst quits, reopening the session when `:profile` switches it.
+pub async fn run(
+    session: Session,
+    options: UiOptions,
+    mut open: OpenSession,
+) -> std::io::Result<()> {
+    let mut guard = terminal::TerminalGuard::enter(options.mouse)?;
+    let mut session = session;
+    let mut notice: Option<String> = None;
+    loop {
+        let exit = run_session(&mut guard, &mut session, &options, notice.take()).await?;
+        match exit {
+            app::Exit::Quit => return Ok(()),
+            app::Exit::SwitchProfile(name) => match open(Some(name.clone())).await {
+                Ok(next) => {
+                    session = next;
+                    notice = Some(format!("switched to profile {name}"));
+                }
+                Err(error) => notice = Some(format!("could not switch to profile {name}: {error}")),
+            },
+        }
+    }
+}
+
+async fn run_session(
+    guard: &mut terminal::TerminalGuard,
+    session: &mut Session,
+    options: &UiOptions,
+    notice: Option<String>,
+) -> std::io::Result<app::Exit> {
     let theme = theme::Theme::from_env(options.variant);
     let settings = app::Settings {
         prefetch: options.prefetch,
@@ -36,7 +70,10 @@ pub async fn run(mut session: Session, options: UiOptions) -> std::io::Result<()
         settings,
         chrono::Utc::now(),
     );
-    app.keymap = options.keymap;
+    app.keymap = options.keymap.clone();
+    if let Some(notice) = notice {
+        let _ = app.update(app::Message::Notice(notice));
+    }
     let (signals_tx, signals) = tokio::sync::mpsc::unbounded_channel();
     #[cfg(unix)]
     {
@@ -51,7 +88,6 @@ pub async fn run(mut session: Session, options: UiOptions) -> std::io::Result<()
         });
     }
     let _keep_sender = signals_tx;
-    let mut guard = terminal::TerminalGuard::enter(options.mouse)?;
     let backends = event_loop::Backends {
         client: Arc::clone(&session.client),
         engine: session.engine.clone(),
@@ -62,6 +98,7 @@ pub async fn run(mut session: Session, options: UiOptions) -> std::io::Result<()
             let _ = out.write_all(transcript_actions::osc52(text).as_bytes());
             let _ = out.flush();
         }),
+        connection: Some(session.connection.clone()),
     };
     let inputs = ratatui::crossterm::event::EventStream::new();
     event_loop::run(
@@ -72,5 +109,6 @@ pub async fn run(mut session: Session, options: UiOptions) -> std::io::Result<()
         inputs,
         signals,
     )
-    .await
+    .await?;
+    Ok(app.exit.clone())
 }

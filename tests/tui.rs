@@ -453,6 +453,7 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
         clipboard: Box::new(move |text: &str| {
             clipboard.lock().expect("lock").push(text.to_string())
         }),
+        connection: Some(session.connection.clone()),
     };
     let driver = tokio::spawn(async move {
         let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
@@ -771,4 +772,47 @@ async fn goto_only_matching_save_and_copy() {
     );
     let effects = h.press(KeyCode::Char('Y'));
     assert!(matches!(effects.first(), Some(Effect::CopyRaw(p)) if *p == path));
+}
+
+#[tokio::test]
+async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_code() {
+    let mut h = Harness::new(120, 40).await;
+    h.press(KeyCode::Char(':'));
+    h.type_text("profile fabrikam");
+    h.assert_shows(":profile fabrikam▏");
+    h.press(KeyCode::Enter);
+    assert!(h.app.quit);
+    assert_eq!(
+        h.app.exit,
+        lrx::tui::app::Exit::SwitchProfile("fabrikam".into())
+    );
+
+    let mut h = Harness::new(120, 40).await;
+    h.press(KeyCode::Char(':'));
+    h.type_text("login");
+    let effects = h.press(KeyCode::Enter);
+    assert_eq!(effects, vec![Effect::DeviceLogin]);
+    h.send(Message::DevicePrompt {
+        uri: "https://microsoft.com/devicelogin".into(),
+        code: "F3K9QW2LM".into(),
+    });
+    h.assert_shows("Device code sign-in");
+    h.assert_shows("https://microsoft.com/devicelogin");
+    h.assert_shows("F3K9QW2LM");
+    let effects = h.send(Message::DeviceDone(Ok(())));
+    h.assert_hides("Device code sign-in");
+    assert!(
+        matches!(effects.first(), Some(Effect::LoadActions { .. })),
+        "signed in: the list reloads"
+    );
+
+    h.press(KeyCode::Char(':'));
+    h.type_text("review");
+    h.press(KeyCode::Enter);
+    assert!(h.app.in_review);
+    h.press(KeyCode::Esc);
+    h.press(KeyCode::Char(':'));
+    h.type_text("teleport");
+    h.press(KeyCode::Enter);
+    h.assert_shows("unknown command :teleport");
 }

@@ -261,7 +261,22 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 prefetch: config.ui.prefetch,
                 keymap,
             };
-            crate::tui::run(session, options)
+            let global = cli.global.clone();
+            let open: crate::tui::OpenSession = Box::new(move |profile: Option<String>| {
+                let global = global.clone();
+                Box::pin(async move {
+                    let (_, config) =
+                        load_config(profile.as_deref()).map_err(|f| f.message().to_string())?;
+                    let mut session = Session::open(global.session_options(&config))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if let Some(profile) = profile {
+                        session.label = format!("profile {profile} · {}", session.label);
+                    }
+                    Ok(session)
+                })
+            });
+            crate::tui::run(session, options, open)
                 .await
                 .map_err(|e| Failure::Runtime(format!("the terminal failed: {e}")))
         }

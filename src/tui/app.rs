@@ -91,6 +91,16 @@ pub enum Effect {
     Copy(String),
     /// Copy the raw `script_output` of a payload on disk.
     CopyRaw(std::path::PathBuf),
+    /// Sign in with a device code (delegated), showing the code in a dialog.
+    DeviceLogin,
+}
+
+/// Why the event loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Quit,
+    /// Reopen on another profile from config.toml (data, cache and budget switch with it).
+    SwitchProfile(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +139,13 @@ pub enum Message {
     Notice(String),
     /// Raw text read in the background, to put on the clipboard.
     Clipboard(String),
+    /// A device code sign-in waits for the analyst: where to go and the code to enter.
+    DevicePrompt {
+        uri: String,
+        code: String,
+    },
+    /// The device code sign-in ended.
+    DeviceDone(Result<(), String>),
     Quit,
 }
 
@@ -239,6 +256,11 @@ pub struct App {
     pub calls_per_minute: u32,
     /// Where `s` and `S` save (the directory lrx was started in).
     pub save_dir: std::path::PathBuf,
+    /// The `:` command line while it is open.
+    pub command: Option<String>,
+    pub exit: Exit,
+    /// A device code sign-in in progress: the URL and the code to show.
+    pub device_prompt: Option<(String, String)>,
 }
 
 impl App {
@@ -287,6 +309,9 @@ impl App {
                 .map(std::path::PathBuf::from)
                 .or_else(|| std::env::current_dir().ok())
                 .unwrap_or_default(),
+            command: None,
+            exit: Exit::Quit,
+            device_prompt: None,
         }
     }
 
@@ -440,6 +465,23 @@ impl App {
             Message::Notice(text) => {
                 self.toast(text);
                 Vec::new()
+            }
+            Message::DevicePrompt { uri, code } => {
+                self.device_prompt = Some((uri, code));
+                Vec::new()
+            }
+            Message::DeviceDone(result) => {
+                self.device_prompt = None;
+                match result {
+                    Ok(()) => {
+                        self.toast("signed in; reloading");
+                        vec![self.load(false)]
+                    }
+                    Err(error) => {
+                        self.toast(error);
+                        Vec::new()
+                    }
+                }
             }
             Message::Clipboard(text) => {
                 self.toast(format!(
@@ -617,6 +659,9 @@ impl App {
         if self.transcript.goto.is_some() {
             self.edit_goto(key);
             return Vec::new();
+        }
+        if self.command.is_some() {
+            return self.edit_command(key);
         }
         if self.show_help {
             if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q')) {
@@ -927,6 +972,10 @@ impl App {
                 self.transcript.fullscreen = !self.transcript.fullscreen;
                 Vec::new()
             }
+            Action::CommandLine => {
+                self.command = Some(String::new());
+                Vec::new()
+            }
             Action::GotoLine => {
                 self.transcript.goto = Some(String::new());
                 Vec::new()
@@ -1020,6 +1069,55 @@ impl App {
                 }
             }
             _ => Vec::new(),
+        }
+    }
+
+    fn edit_command(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(text) = self.command.as_mut() else {
+            return Vec::new();
+        };
+        match key.code {
+            KeyCode::Esc => self.command = None,
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) => text.push(c),
+            KeyCode::Enter => {
+                let line = self.command.take().unwrap_or_default();
+                return self.run_command(line.trim());
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// `:profile NAME`, `:review`, `:login`, `:q`.
+    pub fn run_command(&mut self, line: &str) -> Vec<Effect> {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("profile"), Some(name)) => {
+                self.exit = Exit::SwitchProfile(name.to_string());
+                self.quit = true;
+                Vec::new()
+            }
+            (Some("profile"), None) => {
+                self.toast("which profile? :profile NAME (profiles are in config.toml)");
+                Vec::new()
+            }
+            (Some("review"), _) => self.open_review(),
+            (Some("login"), _) => vec![Effect::DeviceLogin],
+            (Some("q" | "quit"), _) => {
+                self.quit = true;
+                Vec::new()
+            }
+            (Some(other), _) => {
+                self.toast(format!(
+                    "unknown command :{} (try :profile NAME, :review, :login, :q)",
+                    crate::transcript::sanitize::line(other)
+                ));
+                Vec::new()
+            }
+            (None, _) => Vec::new(),
         }
     }
 

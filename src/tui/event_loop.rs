@@ -27,6 +27,8 @@ pub struct Backends<'a> {
     pub fetch_events: &'a mut mpsc::UnboundedReceiver<crate::fetch::FetchEvent>,
     /// Sets the clipboard (the real terminal writes OSC 52; tests record the text).
     pub clipboard: Box<dyn FnMut(&str) + Send + 'a>,
+    /// Where and as whom the session signs in, for `:login`.
+    pub connection: Option<crate::config::Connection>,
 }
 
 /// Largest GetFile to decompress when summarising it (the documented getfile limit).
@@ -125,6 +127,7 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             });
         }
         Effect::Copy(text) => (backends.clipboard)(&text),
+        Effect::DeviceLogin => device_login(backends.connection.clone(), messages.clone()),
         Effect::CopyRaw(path) => {
             let messages = messages.clone();
             tokio::task::spawn_blocking(move || {
@@ -138,6 +141,57 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             });
         }
     }
+}
+
+/// `:login`: a device code sign-in whose code the UI shows in a dialog; the refresh token
+/// goes to the keyring, as with `lrx login --device-code`.
+fn device_login(
+    connection: Option<crate::config::Connection>,
+    messages: mpsc::UnboundedSender<Message>,
+) {
+    use crate::config::Credential;
+    let Some(connection) = connection else {
+        let _ = messages.send(Message::DeviceDone(Err(
+            "no connection to sign in to".into()
+        )));
+        return;
+    };
+    let client_id = match &connection.credential {
+        Credential::DeviceCode { client_id }
+        | Credential::ClientSecret { client_id, .. }
+        | Credential::Certificate { client_id, .. } => client_id.clone(),
+        Credential::Token(_) | Credential::AzureCli { .. } => {
+            let _ = messages.send(Message::DeviceDone(Err(":login needs the app's client id: start lrx with --client-id (or LRX_CLIENT_ID) and --auth device-code".into())));
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let outcome = async {
+            let http = crate::session::http_client().map_err(|e| e.to_string())?;
+            let prompts = messages.clone();
+            let (_, refresh) = crate::api::auth::device_code_sign_in(
+                &http,
+                &connection.token_url,
+                &client_id,
+                &connection.scope,
+                move |prompt| {
+                    let _ = prompts.send(Message::DevicePrompt {
+                        uri: prompt.verification_uri.clone(),
+                        code: prompt.user_code.clone(),
+                    });
+                },
+            )
+            .await
+            .map_err(|e| format!("device code sign-in failed: {e}"))?;
+            let store = crate::config::secrets::KeyringRefreshTokens {
+                tenant: connection.tenant_id.clone(),
+                client_id,
+            };
+            crate::api::auth::RefreshTokenStore::store(&store, &refresh)
+        }
+        .await;
+        let _ = messages.send(Message::DeviceDone(outcome));
+    });
 }
 
 /// Runs until the user quits. `external` carries signals (SIGTERM) and test injections.

@@ -45,6 +45,7 @@ pub enum Action {
     SaveOutput,
     Copy,
     CopyRaw,
+    CommandLine,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,6 +299,22 @@ pub const BINDINGS: &[Binding] = &[
         GotoLine,
         Transcript,
         "go to line (:123)",
+        false
+    ),
+    bind!(
+        ":",
+        [KeyCode::Char(':')],
+        CommandLine,
+        Actions,
+        "command: :profile NAME, :review, :login, :q",
+        false
+    ),
+    bind!(
+        ":",
+        [KeyCode::Char(':')],
+        CommandLine,
+        Commands,
+        "command: :profile NAME, :review, :login, :q",
         false
     ),
     bind!(

@@ -39,6 +39,9 @@ pub fn render(frame: &mut Frame, app: &mut App, theme: &Theme) {
     if let Some((text, _)) = &app.toast {
         toast(frame, rows[1], text, theme);
     }
+    if let Some((uri, code)) = &app.device_prompt {
+        device_dialog(frame, area, uri, code, theme);
+    }
 }
 
 fn header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -903,6 +906,19 @@ fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    if let Some(command) = &app.command {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                format!(
+                    ":{}▏  (:profile NAME, :review, :login, :q · Esc cancels)",
+                    sanitize::line(command)
+                ),
+                theme.warn(),
+            )),
+            area,
+        );
+        return;
+    }
     let context = if app.in_review {
         Context::Review
     } else if app.filter_editing || app.transcript.search.editing {
@@ -980,6 +996,37 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .border_type(BorderType::Double)
         .border_style(theme.accent())
         .title(" Keys — ? or Esc closes ");
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+fn device_dialog(frame: &mut Frame, area: Rect, uri: &str, code: &str, theme: &Theme) {
+    let width = area.width.min(72);
+    let height = 8.min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let lines = vec![
+        Line::from("To sign in, open this page in any browser:"),
+        Line::from(Span::styled(sanitize::line(uri), theme.accent())),
+        Line::from("and enter the code:"),
+        Line::from(Span::styled(
+            sanitize::line(code),
+            theme.warn().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(Span::styled(
+            "waiting for the sign-in to complete…",
+            theme.dim(),
+        )),
+    ];
+    frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(theme.accent())
+        .title(" Device code sign-in ");
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
