@@ -238,6 +238,9 @@ Examples:
         /// refresh token goes to the keyring and later runs use --auth device-code.
         #[arg(long)]
         device_code: bool,
+        /// Store the passphrase of the certificate's encrypted private key instead.
+        #[arg(long, conflicts_with = "device_code")]
+        key_passphrase: bool,
     },
     /// Remove the app's client secret from the OS credential store.
     #[command(after_help = "\

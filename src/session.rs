@@ -144,9 +144,23 @@ impl Session {
                     std::fs::read_to_string(path)
                         .map_err(|e| ConfigError(format!("could not read {}: {e}", path.display())))
                 };
+                // A passphrase, when the key has one, comes from the environment or the keyring.
+                let passphrase = match std::env::var("LRX_KEY_PASSPHRASE")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                {
+                    Some(passphrase) => Some(Secret::new(passphrase)),
+                    None => crate::config::secrets::load(
+                        &connection.tenant_id,
+                        &format!("{client_id}/key-passphrase"),
+                    )
+                    .ok()
+                    .flatten(),
+                };
                 let credential = crate::api::assertion::CertificateCredential::from_pem(
                     &read(private_key)?,
                     &read(certificate)?,
+                    passphrase.as_ref(),
                     connection.token_url.clone(),
                     connection.tenant_id.clone(),
                     client_id.clone(),

@@ -61,6 +61,46 @@ async fn a_certificate_signs_in_and_a_foreign_key_is_refused() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&ok.stdout).lines().count(), 2);
+    let encrypted = |passphrase: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+            .args([
+                "actions",
+                "--json",
+                "--limit",
+                "1",
+                "--auth",
+                "certificate",
+                "--api-url",
+                &e.base_url,
+                "--token-url",
+                &e.token_url,
+                "--tenant",
+                &e.tenant_id,
+                "--client-id",
+                &e.client_id,
+            ])
+            .env("LRX_CERTIFICATE", format!("{DIR}/lrx-test-app.cert.pem"))
+            .env(
+                "LRX_PRIVATE_KEY",
+                format!("{DIR}/lrx-test-app.encrypted-key.pem"),
+            )
+            .env("LRX_KEY_PASSPHRASE", passphrase)
+            .env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .output()
+            .expect("lrx")
+    };
+    let unlocked = tokio::task::block_in_place(|| encrypted("correct-horse"));
+    assert!(
+        unlocked.status.success(),
+        "an encrypted key with its passphrase: {}",
+        String::from_utf8_lossy(&unlocked.stderr)
+    );
+    let locked = tokio::task::block_in_place(|| encrypted("wrong"));
+    assert_eq!(locked.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&locked.stderr).contains("could not be decrypted"));
     let foreign = tokio::task::block_in_place(|| run("other.key.pem"));
     assert_eq!(foreign.status.code(), Some(1));
     let message = String::from_utf8_lossy(&foreign.stderr);
@@ -78,6 +118,7 @@ async fn assertions_carry_what_entra_checks() {
     let credential = lrx::api::assertion::CertificateCredential::from_pem(
         &key,
         &certificate,
+        None,
         "https://login.example/t/oauth2/v2.0/token".into(),
         "t".into(),
         "app".into(),
@@ -120,6 +161,7 @@ async fn assertions_carry_what_entra_checks() {
         lrx::api::assertion::CertificateCredential::from_pem(
             "-----BEGIN ENCRYPTED PRIVATE KEY-----",
             &certificate,
+            None,
             String::new(),
             String::new(),
             String::new(),

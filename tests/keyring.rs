@@ -146,3 +146,65 @@ async fn device_code_sign_in_keeps_a_refresh_token_and_renews_silently() {
         "signed out is a configuration matter:\n{stdout}\n{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_certificate_key_is_unlocked_with_the_passphrase_from_the_keyring() {
+    if !keyctl() {
+        return;
+    }
+    lrx::install_crypto_provider();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let certificate =
+        std::fs::read_to_string(format!("{dir}/lrx-test-app.cert.pem")).expect("cert");
+    let public_key = std::fs::read_to_string(format!("{dir}/lrx-test-app.pub.pem")).expect("pub");
+    let registered =
+        lrx::sim::oauth::SimCertificate::from_pem(&certificate, &public_key).expect("certificate");
+    let sim = lrx::sim::start(SimConfig {
+        certificate: Some(registered),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim");
+    let e = &sim.endpoints;
+    let home = tempfile::tempdir().expect("tmp");
+    let lrx = env!("CARGO_BIN_EXE_lrx");
+    let flags = format!(
+        "--tenant {} --client-id {} --token-url {}",
+        e.tenant_id, e.client_id, e.token_url
+    );
+    let script = format!(
+        "printf %s correct-horse | {lrx} login --key-passphrase {flags}; echo \"stored:$?\"; \
+         {lrx} actions {flags} --api-url {base} --auth certificate --json --limit 2 | wc -l | sed 's/^/listed:/'; \
+         {lrx} logout {flags}; \
+         {lrx} actions {flags} --api-url {base} --auth certificate --limit 1; echo \"after:$?\"",
+        base = e.base_url,
+    );
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new("keyctl")
+            .args(["session", "-", "sh", "-c", &script])
+            .env("LRX_CERTIFICATE", format!("{dir}/lrx-test-app.cert.pem"))
+            .env(
+                "LRX_PRIVATE_KEY",
+                format!("{dir}/lrx-test-app.encrypted-key.pem"),
+            )
+            .env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env_remove("LRX_KEY_PASSPHRASE")
+            .output()
+            .expect("run")
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains("stored:0") && stdout.contains("listed:2"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("Removed the key passphrase"), "{stdout}");
+    assert!(
+        stdout.contains("after:2") && stderr.contains("lrx login --key-passphrase"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(!stdout.contains("correct-horse") && !stderr.contains("correct-horse"));
+}

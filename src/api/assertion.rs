@@ -50,21 +50,28 @@ pub struct CertificateCredential {
 }
 
 impl CertificateCredential {
-    /// Reads an unencrypted PEM private key (PKCS#8 or PKCS#1) and the PEM certificate.
+    /// Reads a PEM private key (PKCS#8, encrypted PKCS#8 with `passphrase`, or PKCS#1) and
+    /// the PEM certificate.
     pub fn from_pem(
         key_pem: &str,
         certificate_pem: &str,
+        passphrase: Option<&super::auth::Secret>,
         token_url: String,
         tenant_id: String,
         client_id: String,
         scope: String,
     ) -> Result<Self, String> {
-        if key_pem.contains("ENCRYPTED PRIVATE KEY") {
-            return Err("the private key is encrypted; this version of lrx needs an unencrypted PEM key (keep it readable only by you)".into());
-        }
-        let key = RsaPrivateKey::from_pkcs8_pem(key_pem)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(key_pem))
-            .map_err(|e| format!("the private key is not an RSA PEM key: {e}"))?;
+        let key = if key_pem.contains("ENCRYPTED PRIVATE KEY") {
+            let passphrase = passphrase.ok_or(
+                "the private key is encrypted: store its passphrase with `lrx login --key-passphrase` (or set LRX_KEY_PASSPHRASE)",
+            )?;
+            RsaPrivateKey::from_pkcs8_encrypted_pem(key_pem, passphrase.expose().as_bytes())
+                .map_err(|_| "the private key could not be decrypted: wrong passphrase, or an unsupported encryption".to_string())?
+        } else {
+            RsaPrivateKey::from_pkcs8_pem(key_pem)
+                .or_else(|_| RsaPrivateKey::from_pkcs1_pem(key_pem))
+                .map_err(|e| format!("the private key is not an RSA PEM key: {e}"))?
+        };
         let thumbprint = thumbprint_s256(certificate_pem)
             .ok_or("the certificate file holds no PEM CERTIFICATE block")?;
         Ok(Self {

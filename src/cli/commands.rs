@@ -190,6 +190,10 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Login {
             device_code: true, ..
         }) => super::login::device_login(cli, &config).await,
+        Some(Command::Login {
+            key_passphrase: true,
+            ..
+        }) => super::login::key_passphrase(cli, &config),
         Some(Command::Login { no_verify, .. }) => {
             super::login::login(cli, &config, !no_verify).await
         }

@@ -177,10 +177,44 @@ pub async fn device_login(cli: &Cli, config: &FileConfig) -> Result<(), Failure>
     Ok(())
 }
 
+/// Keeps the passphrase of an encrypted certificate key in the keyring.
+pub fn key_passphrase(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
+    let target = target(cli, config)?;
+    let passphrase = read_secret(&format!(
+        "Passphrase of the private key for app {} (input hidden): ",
+        target.client_id
+    ))?;
+    if passphrase.expose().is_empty() {
+        return Err(Failure::Usage("no passphrase given; nothing stored".into()));
+    }
+    secrets::store(
+        &target.tenant,
+        &format!("{}/key-passphrase", target.client_id),
+        &passphrase,
+    )
+    .map_err(|e| store_error(&e))?;
+    println!(
+        "Stored the key passphrase for app {} in tenant {} in the OS credential store.",
+        target.client_id, target.tenant
+    );
+    Ok(())
+}
+
 pub fn logout(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
     let target = target(cli, config)?;
     let refresh_removed =
         secrets::delete_refresh(&target.tenant, &target.client_id).map_err(|e| store_error(&e))?;
+    if secrets::delete(
+        &target.tenant,
+        &format!("{}/key-passphrase", target.client_id),
+    )
+    .map_err(|e| store_error(&e))?
+    {
+        println!(
+            "Removed the key passphrase for app {} in tenant {}.",
+            target.client_id, target.tenant
+        );
+    }
     if refresh_removed {
         println!(
             "Removed the device code sign-in for app {} in tenant {}.",
