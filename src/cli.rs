@@ -136,6 +136,10 @@ impl GlobalArgs {
                 .or(file.connection.max_calls_per_minute),
             rate_limits: self.rate_limit.clone().map(|limits| limits.0),
             state_dir: None,
+            cache_max_bytes: file
+                .connection
+                .cache_size_mb
+                .map(|mb| mb.saturating_mul(1024 * 1024)),
         }
     }
 }

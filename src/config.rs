@@ -282,6 +282,8 @@ pub struct ConnectionConfig {
     pub private_key: Option<String>,
     /// A share of the 100 calls/minute for this machine's lrx processes.
     pub max_calls_per_minute: Option<u32>,
+    /// The result cache's size cap in megabytes (default 2048).
+    pub cache_size_mb: Option<u64>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -399,6 +401,7 @@ impl FileConfig {
             certificate: pick(profile.certificate, &base.certificate),
             private_key: pick(profile.private_key, &base.private_key),
             max_calls_per_minute: profile.max_calls_per_minute.or(base.max_calls_per_minute),
+            cache_size_mb: profile.cache_size_mb.or(base.cache_size_mb),
         };
         Ok(Some(name))
     }

@@ -28,6 +28,8 @@ pub struct SessionOptions {
     pub rate_limits: Option<Vec<WindowLimit>>,
     /// Overrides the XDG state directory (budget log, scratch space).
     pub state_dir: Option<PathBuf>,
+    /// The cache's size cap (default 2 GiB).
+    pub cache_max_bytes: Option<u64>,
 }
 
 /// Removes the no-cache scratch directory when the session ends.
@@ -209,12 +211,15 @@ impl Session {
                     .map_or_else(|| paths.cache_dir.join("results"), PathBuf::from),
             };
             Some(
-                Cache::open(&root, &scope, DEFAULT_MAX_BYTES).map_err(|error| {
-                    SessionError::Storage {
-                        what: "the result cache",
-                        path: root.clone(),
-                        error,
-                    }
+                Cache::open(
+                    &root,
+                    &scope,
+                    options.cache_max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
+                )
+                .map_err(|error| SessionError::Storage {
+                    what: "the result cache",
+                    path: root.clone(),
+                    error,
                 })?,
             )
         };

@@ -95,3 +95,58 @@ async fn azure_cli_tokens_sign_in_and_failures_point_to_az_login() {
     );
     assert!(String::from_utf8_lossy(&missing.stderr).contains("Azure CLI (az) could not be run"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_bearer_token_from_lrx_token_signs_in() {
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
+    let e = sim.endpoints.clone();
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(&e.token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &e.client_id),
+            ("client_secret", &e.client_secret),
+            ("scope", "https://api.securitycenter.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let access = token["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_string();
+    let home = tempfile::tempdir().expect("tmp");
+    let run = |bearer: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+            .args([
+                "actions",
+                "--api-url",
+                &e.base_url,
+                "--json",
+                "--limit",
+                "2",
+            ])
+            .env("LRX_TOKEN", bearer)
+            .env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env_remove("LRX_CLIENT_SECRET")
+            .output()
+            .expect("lrx")
+    };
+    let ok = tokio::task::block_in_place(|| run(&access));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).lines().count(), 2);
+    let refused = tokio::task::block_in_place(|| run("not-a-token"));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+}
