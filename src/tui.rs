@@ -99,6 +99,7 @@ async fn run_session(
             let _ = out.flush();
         }),
         connection: Some(session.connection.clone()),
+        pager: Some(Box::new(terminal::page)),
     };
     let inputs = ratatui::crossterm::event::EventStream::new();
     event_loop::run(

@@ -454,6 +454,7 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
             clipboard.lock().expect("lock").push(text.to_string())
         }),
         connection: Some(session.connection.clone()),
+        pager: None,
     };
     let driver = tokio::spawn(async move {
         let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
@@ -769,6 +770,14 @@ async fn goto_only_matching_save_and_copy() {
     assert_eq!(
         lrx::tui::transcript_actions::osc52("hi"),
         "\u{1b}]52;c;aGk=\u{7}"
+    );
+    let effects = h.press(KeyCode::Char('o'));
+    let Some(Effect::Pager(text)) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    assert!(
+        text.contains("␛[31mhit") && !text.contains('\u{1b}'),
+        "the pager gets sanitised text"
     );
     let effects = h.press(KeyCode::Char('Y'));
     assert!(matches!(effects.first(), Some(Effect::CopyRaw(p)) if *p == path));

@@ -93,6 +93,8 @@ pub enum Effect {
     CopyRaw(std::path::PathBuf),
     /// Sign in with a device code (delegated), showing the code in a dialog.
     DeviceLogin,
+    /// Suspend the UI and show this (sanitised) text in `$PAGER`.
+    Pager(String),
 }
 
 /// Why the event loop ended.
@@ -261,6 +263,8 @@ pub struct App {
     pub exit: Exit,
     /// A device code sign-in in progress: the URL and the code to show.
     pub device_prompt: Option<(String, String)>,
+    /// The screen was handed to another program (the pager): repaint it all.
+    pub needs_full_redraw: bool,
 }
 
 impl App {
@@ -312,6 +316,7 @@ impl App {
             command: None,
             exit: Exit::Quit,
             device_prompt: None,
+            needs_full_redraw: false,
         }
     }
 
@@ -971,6 +976,20 @@ impl App {
             Action::ToggleFullscreen => {
                 self.transcript.fullscreen = !self.transcript.fullscreen;
                 Vec::new()
+            }
+            Action::Pager => {
+                let lines = self.current_lines();
+                if lines.is_empty() {
+                    self.toast("nothing to page: fetch the result first (f)");
+                    return Vec::new();
+                }
+                let text: String = lines
+                    .iter()
+                    .map(|l| l.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                self.needs_full_redraw = true;
+                vec![Effect::Pager(text)]
             }
             Action::CommandLine => {
                 self.command = Some(String::new());

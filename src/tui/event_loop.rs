@@ -29,6 +29,8 @@ pub struct Backends<'a> {
     pub clipboard: Box<dyn FnMut(&str) + Send + 'a>,
     /// Where and as whom the session signs in, for `:login`.
     pub connection: Option<crate::config::Connection>,
+    /// Hands text to `$PAGER` with the terminal given back for the while (real terminal only).
+    pub pager: Option<Box<dyn FnMut(&str) -> Result<(), String> + Send + 'a>>,
 }
 
 /// Largest GetFile to decompress when summarising it (the documented getfile limit).
@@ -128,6 +130,15 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
         }
         Effect::Copy(text) => (backends.clipboard)(&text),
         Effect::DeviceLogin => device_login(backends.connection.clone(), messages.clone()),
+        Effect::Pager(text) => {
+            let outcome = match backends.pager.as_mut() {
+                Some(pager) => pager(&text),
+                None => Err("no pager in this terminal".into()),
+            };
+            if let Err(error) = outcome {
+                let _ = messages.send(Message::Notice(error));
+            }
+        }
         Effect::CopyRaw(path) => {
             let messages = messages.clone();
             tokio::task::spawn_blocking(move || {
@@ -248,6 +259,9 @@ where
             for effect in app.update(message) {
                 execute(effect, &mut backends, &messages_tx);
             }
+        }
+        if std::mem::take(&mut app.needs_full_redraw) {
+            terminal.clear()?;
         }
         terminal.draw(|frame| view::render(frame, app, theme))?;
     }

@@ -46,6 +46,7 @@ pub enum Action {
     Copy,
     CopyRaw,
     CommandLine,
+    Pager,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,6 +292,14 @@ pub const BINDINGS: &[Binding] = &[
         ToggleFullscreen,
         Transcript,
         "fullscreen transcript",
+        false
+    ),
+    bind!(
+        "o",
+        [KeyCode::Char('o')],
+        Pager,
+        Transcript,
+        "open the output in $PAGER (sanitised)",
         false
     ),
     bind!(

@@ -10,6 +10,9 @@ use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 
+/// Whether mouse capture is on, so it can be restored after the pager.
+static MOUSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub struct TerminalGuard {
     pub terminal: Terminal<CrosstermBackend<Stdout>>,
 }
@@ -34,6 +37,7 @@ impl TerminalGuard {
         execute!(stdout(), EnterAlternateScreen)?;
         if mouse {
             execute!(stdout(), ratatui::crossterm::event::EnableMouseCapture)?;
+            MOUSE.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
         Ok(Self { terminal })
@@ -44,4 +48,36 @@ impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();
     }
+}
+
+/// Gives the terminal to `$PAGER` (default `less`) for `text`, then takes it back. The text
+/// is already sanitised; it goes through a private temporary file, removed afterwards.
+pub fn page(text: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let pager = std::env::var("PAGER")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "less".into());
+    let path = std::env::temp_dir().join(format!("lrx-page-{}.txt", std::process::id()));
+    let mut file = crate::fetch::cache::private_file(&path)
+        .map_err(|e| format!("could not write the page: {e}"))?;
+    file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    drop(file);
+    restore();
+    let mut words = pager.split_whitespace();
+    let status = match words.next() {
+        Some(program) => std::process::Command::new(program)
+            .args(words)
+            .arg(&path)
+            .status()
+            .map_err(|e| format!("could not run {pager}: {e}")),
+        None => Err("PAGER is empty".into()),
+    };
+    let _ = std::fs::remove_file(&path);
+    let _ = enable_raw_mode();
+    let _ = execute!(stdout(), EnterAlternateScreen);
+    if MOUSE.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = execute!(stdout(), ratatui::crossterm::event::EnableMouseCapture);
+    }
+    status.map(|_| ())
 }
