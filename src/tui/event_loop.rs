@@ -20,6 +20,9 @@ use crate::review::{Digest, Normaliser};
 use crate::transcript::decode;
 use crate::transcript::document::Document;
 
+/// Shows text in a pager, giving the terminal away meanwhile.
+pub type Pager<'a> = Box<dyn FnMut(&str) -> Result<(), String> + Send + 'a>;
+
 /// What the loop needs from a session; borrowed so tests can drive it with their own.
 pub struct Backends<'a> {
     pub client: Arc<MdeClient>,
@@ -30,7 +33,7 @@ pub struct Backends<'a> {
     /// Where and as whom the session signs in, for `:login`.
     pub connection: Option<crate::config::Connection>,
     /// Hands text to `$PAGER` with the terminal given back for the while (real terminal only).
-    pub pager: Option<Box<dyn FnMut(&str) -> Result<(), String> + Send + 'a>>,
+    pub pager: Option<Pager<'a>>,
 }
 
 /// Largest GetFile to decompress when summarising it (the documented getfile limit).
