@@ -21,17 +21,25 @@ use crate::transcript::sanitize;
 pub enum RowSort {
     Interesting,
     Machine,
+    Action,
+    Status,
     Outcome,
     Duration,
+    Cluster,
+    FirstLine,
 }
 
 impl RowSort {
     fn next(self) -> Self {
         match self {
             Self::Interesting => Self::Machine,
-            Self::Machine => Self::Outcome,
+            Self::Machine => Self::Action,
+            Self::Action => Self::Status,
+            Self::Status => Self::Outcome,
             Self::Outcome => Self::Duration,
-            Self::Duration => Self::Interesting,
+            Self::Duration => Self::Cluster,
+            Self::Cluster => Self::FirstLine,
+            Self::FirstLine => Self::Interesting,
         }
     }
 
@@ -39,8 +47,12 @@ impl RowSort {
         match self {
             Self::Interesting => "outliers first",
             Self::Machine => "machine",
+            Self::Action => "action",
+            Self::Status => "status",
             Self::Outcome => "outcome",
             Self::Duration => "duration",
+            Self::Cluster => "output cluster",
+            Self::FirstLine => "first line",
         }
     }
 }
@@ -155,6 +167,12 @@ impl ReviewScreen {
             RowSort::Machine => rows.sort_by(|a, b| a.machine.cmp(&b.machine)),
             RowSort::Outcome => rows.sort_by(|a, b| a.outcome.cmp(&b.outcome)),
             RowSort::Duration => rows.sort_by_key(|r| std::cmp::Reverse(r.duration_seconds)),
+            RowSort::Action => {
+                rows.sort_by(|a, b| a.action_id.cmp(&b.action_id).then(a.index.cmp(&b.index)))
+            }
+            RowSort::Status => rows.sort_by(|a, b| a.status.cmp(&b.status)),
+            RowSort::Cluster => rows.sort_by_key(|r| r.cluster),
+            RowSort::FirstLine => rows.sort_by(|a, b| a.summary.cmp(&b.summary)),
         }
         rows
     }
