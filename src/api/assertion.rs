@@ -12,8 +12,8 @@ use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _, Signer as _}
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::auth::{AccessToken, BoxFuture, TokenSource, host_of, transport_error};
-use super::error::{ApiError, Operation, ServiceDetail};
+use super::auth::{AccessToken, BoxFuture, TokenSource};
+use super::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
@@ -132,9 +132,10 @@ impl TokenSource for CertificateCredential {
             let assertion = self.assertion(requested_at).map_err(|e| {
                 ApiError::Other(format!("could not sign the client assertion: {e}"))
             })?;
-            let response = http
-                .post(&self.token_url)
-                .form(&[
+            let body = super::auth::request_token(
+                http,
+                &self.token_url,
+                &[
                     ("grant_type", "client_credentials"),
                     ("client_id", self.client_id.as_str()),
                     (
@@ -143,31 +144,9 @@ impl TokenSource for CertificateCredential {
                     ),
                     ("client_assertion", assertion.as_str()),
                     ("scope", self.scope.as_str()),
-                ])
-                .send()
-                .await
-                .map_err(|e| {
-                    transport_error(
-                        Operation::SignIn,
-                        &e.without_url(),
-                        &host_of(&self.token_url),
-                    )
-                })?;
-            let status = response.status();
-            let body = response.bytes().await.map_err(|e| {
-                transport_error(
-                    Operation::SignIn,
-                    &e.without_url(),
-                    &host_of(&self.token_url),
-                )
-            })?;
-            if !status.is_success() {
-                return Err(ApiError::Status {
-                    operation: Operation::SignIn,
-                    status: status.as_u16(),
-                    detail: ServiceDetail::from_body(&body),
-                });
-            }
+                ],
+            )
+            .await?;
             super::auth::client_credentials_token(&body, requested_at)
         })
     }

@@ -147,47 +147,18 @@ impl TokenSource for ClientSecretCredential {
     ) -> BoxFuture<'a, Result<AccessToken, ApiError>> {
         Box::pin(async move {
             let requested_at = Utc::now();
-            let response = http
-                .post(&self.token_url)
-                .form(&[
+            let body = request_token(
+                http,
+                &self.token_url,
+                &[
                     ("grant_type", "client_credentials"),
                     ("client_id", self.client_id.as_str()),
                     ("client_secret", self.secret.expose()),
                     ("scope", self.scope.as_str()),
-                ])
-                .send()
-                .await
-                .map_err(|e| {
-                    transport_error(
-                        Operation::SignIn,
-                        &e.without_url(),
-                        &host_of(&self.token_url),
-                    )
-                })?;
-            let status = response.status();
-            let body = response.bytes().await.map_err(|e| {
-                transport_error(
-                    Operation::SignIn,
-                    &e.without_url(),
-                    &host_of(&self.token_url),
-                )
-            })?;
-            if !status.is_success() {
-                return Err(ApiError::Status {
-                    operation: Operation::SignIn,
-                    status: status.as_u16(),
-                    detail: ServiceDetail::from_body(&body),
-                });
-            }
-            let token: TokenResponse =
-                serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
-                    operation: Operation::SignIn,
-                    reason: format!("the token response is not what Entra sends: {e}"),
-                })?;
-            Ok(AccessToken {
-                value: Secret::new(token.access_token),
-                expires_at: requested_at + Duration::seconds(token.expires_in.max(0)),
-            })
+                ],
+            )
+            .await?;
+            client_credentials_token(&body, requested_at)
         })
     }
 
@@ -411,6 +382,24 @@ fn delegated_token(
     ))
 }
 
+/// Posts a token request and returns the body of a successful answer; a refusal becomes
+/// the service's error with its code and text.
+pub(crate) async fn request_token(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<Vec<u8>, ApiError> {
+    let (status, body) = post_form(http, url, form).await?;
+    if !status.is_success() {
+        return Err(ApiError::Status {
+            operation: Operation::SignIn,
+            status: status.as_u16(),
+            detail: ServiceDetail::from_body(&body),
+        });
+    }
+    Ok(body)
+}
+
 async fn post_form(
     http: &reqwest::Client,
     url: &str,
@@ -451,7 +440,7 @@ impl TokenSource for DeviceCodeCredential {
                 .map_err(ApiError::MissingCredentials)?
                 .ok_or_else(|| ApiError::MissingCredentials("no device code sign-in is stored for this tenant and app: run `lrx login --device-code`".into()))?;
             let requested_at = Utc::now();
-            let (status, body) = post_form(
+            let body = request_token(
                 http,
                 &self.token_url,
                 &[
@@ -462,13 +451,6 @@ impl TokenSource for DeviceCodeCredential {
                 ],
             )
             .await?;
-            if !status.is_success() {
-                return Err(ApiError::Status {
-                    operation: Operation::SignIn,
-                    status: status.as_u16(),
-                    detail: ServiceDetail::from_body(&body),
-                });
-            }
             let (token, rotated) = delegated_token(&body, requested_at)?;
             if let Some(rotated) = rotated {
                 self.refresh_tokens
