@@ -48,3 +48,53 @@ pub fn action(
             .collect(),
     }
 }
+
+/// A command that runs with `home` as its whole world: HOME and the XDG directories point
+/// there, and no sign-in from the caller's environment leaks in.
+pub fn isolated(program: &str, home: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_DATA_HOME", home.join("data"));
+    for name in [
+        "LRX_TENANT_ID",
+        "LRX_CLIENT_ID",
+        "LRX_CLIENT_SECRET",
+        "LRX_TOKEN",
+        "LRX_API_URL",
+        "LRX_TOKEN_URL",
+        "LRX_AUTH",
+        "LRX_PROFILE",
+        "LRX_KEY_PASSPHRASE",
+        "LRX_CONFIG",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// A client credentials token from a running simulated tenant.
+pub async fn sim_token(endpoints: &crate::sim::SimEndpoints) -> Result<String, String> {
+    crate::install_crypto_provider();
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(&endpoints.token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", endpoints.client_id.as_str()),
+            ("client_secret", endpoints.client_secret.as_str()),
+            ("scope", "https://api.securitycenter.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    body["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no token: {body}"))
+}

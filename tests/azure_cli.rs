@@ -37,7 +37,7 @@ async fn azure_cli_tokens_sign_in_and_failures_point_to_az_login() {
     let bin = tempfile::tempdir().expect("tmp");
     let home = tempfile::tempdir().expect("tmp");
     let run = |path: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
             .args([
                 "actions",
                 "--api-url",
@@ -49,12 +49,6 @@ async fn azure_cli_tokens_sign_in_and_failures_point_to_az_login() {
                 "3",
             ])
             .env("PATH", path)
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env_remove("LRX_TOKEN")
-            .env_remove("LRX_CLIENT_SECRET")
             .output()
             .expect("lrx")
     };
@@ -121,7 +115,7 @@ async fn a_ready_bearer_token_from_lrx_token_signs_in() {
         .to_string();
     let home = tempfile::tempdir().expect("tmp");
     let run = |bearer: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
             .args([
                 "actions",
                 "--api-url",
@@ -131,11 +125,6 @@ async fn a_ready_bearer_token_from_lrx_token_signs_in() {
                 "2",
             ])
             .env("LRX_TOKEN", bearer)
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env_remove("LRX_CLIENT_SECRET")
             .output()
             .expect("lrx")
     };

@@ -26,7 +26,7 @@ async fn a_certificate_signs_in_and_a_foreign_key_is_refused() {
     let e = &sim.endpoints;
     let home = tempfile::tempdir().expect("tmp");
     let run = |key: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
             .args([
                 "actions",
                 "--json",
@@ -45,12 +45,6 @@ async fn a_certificate_signs_in_and_a_foreign_key_is_refused() {
             ])
             .env("LRX_CERTIFICATE", format!("{DIR}/lrx-test-app.cert.pem"))
             .env("LRX_PRIVATE_KEY", format!("{DIR}/{key}"))
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env_remove("LRX_CLIENT_SECRET")
-            .env_remove("LRX_TOKEN")
             .output()
             .expect("lrx")
     };
@@ -62,7 +56,7 @@ async fn a_certificate_signs_in_and_a_foreign_key_is_refused() {
     );
     assert_eq!(String::from_utf8_lossy(&ok.stdout).lines().count(), 2);
     let encrypted = |passphrase: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
             .args([
                 "actions",
                 "--json",
@@ -85,10 +79,6 @@ async fn a_certificate_signs_in_and_a_foreign_key_is_refused() {
                 format!("{DIR}/lrx-test-app.encrypted-key.pem"),
             )
             .env("LRX_KEY_PASSPHRASE", passphrase)
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
             .output()
             .expect("lrx")
     };

@@ -1,6 +1,6 @@
 //! The real `lrx` binary end to end against `--demo` (the simulated tenant in-process).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -13,18 +13,8 @@ impl Home {
 
     fn lrx(&self, args: &[&str]) -> Output {
         let home = self.0.path();
-        Command::new(env!("CARGO_BIN_EXE_lrx"))
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home)
             .args(args)
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_CACHE_HOME", home.join("cache"))
-            .env("XDG_STATE_HOME", home.join("state"))
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env_remove("LRX_TENANT_ID")
-            .env_remove("LRX_CLIENT_ID")
-            .env_remove("LRX_CLIENT_SECRET")
-            .env_remove("LRX_TOKEN")
-            .env_remove("LRX_API_URL")
             .output()
             .expect("lrx runs")
     }

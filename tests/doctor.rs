@@ -75,7 +75,7 @@ async fn a_wrong_secret_fails_sign_in_clearly_through_the_binary() {
     let e = &sim.endpoints;
     // The simulator keeps serving on the runtime's other worker while this one waits.
     let run = |secret: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
             .args([
                 "doctor",
                 "--api-url",
@@ -88,11 +88,6 @@ async fn a_wrong_secret_fails_sign_in_clearly_through_the_binary() {
                 &e.client_id,
             ])
             .env("LRX_CLIENT_SECRET", secret)
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env_remove("LRX_TOKEN")
             .output()
             .expect("lrx")
     };
@@ -139,7 +134,7 @@ async fn secrets_tokens_and_link_signatures_never_reach_the_log() {
         .expect("json");
     let access = token["access_token"].as_str().expect("token").to_string();
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lrx"))
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
             .args(args)
             .args([
                 "-vv",
@@ -153,11 +148,6 @@ async fn secrets_tokens_and_link_signatures_never_reach_the_log() {
                 &e.client_id,
             ])
             .env("LRX_CLIENT_SECRET", &e.client_secret)
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env_remove("LRX_TOKEN")
             .output()
             .expect("lrx")
     };

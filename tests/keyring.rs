@@ -43,14 +43,8 @@ async fn login_stores_the_secret_in_keyutils_and_logout_removes_it() {
         base = e.base_url,
     );
     let run = |program: &str, args: &[&str]| {
-        std::process::Command::new(program)
+        lrx::fixtures::isolated(program, home.path())
             .args(args)
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env_remove("LRX_CLIENT_SECRET")
-            .env_remove("LRX_TOKEN")
             .output()
             .expect("run")
     };
@@ -112,14 +106,8 @@ async fn device_code_sign_in_keeps_a_refresh_token_and_renews_silently() {
         base = e.base_url,
     );
     let output = tokio::task::block_in_place(|| {
-        std::process::Command::new("keyctl")
+        lrx::fixtures::isolated("keyctl", home.path())
             .args(["session", "-", "sh", "-c", &script])
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env_remove("LRX_CLIENT_SECRET")
-            .env_remove("LRX_TOKEN")
             .output()
             .expect("run")
     });
@@ -180,18 +168,13 @@ async fn an_encrypted_certificate_key_is_unlocked_with_the_passphrase_from_the_k
         base = e.base_url,
     );
     let output = tokio::task::block_in_place(|| {
-        std::process::Command::new("keyctl")
+        lrx::fixtures::isolated("keyctl", home.path())
             .args(["session", "-", "sh", "-c", &script])
             .env("LRX_CERTIFICATE", format!("{dir}/lrx-test-app.cert.pem"))
             .env(
                 "LRX_PRIVATE_KEY",
                 format!("{dir}/lrx-test-app.encrypted-key.pem"),
             )
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env_remove("LRX_KEY_PASSPHRASE")
             .output()
             .expect("run")
     });

@@ -1,7 +1,7 @@
 //! `lrx review` against the simulated tenant's fleet sweeps: the seeded outliers and
 //! exit-code counts come out exactly; JSON, CSV and the exit status behave.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -10,12 +10,8 @@ struct Home(tempfile::TempDir);
 impl Home {
     fn lrx(&self, args: &[&str]) -> Output {
         let home = self.0.path();
-        Command::new(env!("CARGO_BIN_EXE_lrx"))
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home)
             .args(args)
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_CACHE_HOME", home.join("cache"))
-            .env("XDG_STATE_HOME", home.join("state"))
             .output()
             .expect("lrx runs")
     }
