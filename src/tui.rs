@@ -1,15 +1,19 @@
 //! The terminal UI: panes for machine actions, their commands and transcripts, with the
 //! rate-limit meter and link countdowns. Only this layer knows about widgets.
 
+mod actions;
 pub mod app;
+mod command_line;
 pub mod event_loop;
 pub mod input;
+mod review_actions;
 pub mod review_screen;
 pub mod screenshots;
 pub mod svg;
 pub mod terminal;
 pub mod theme;
 pub mod transcript_actions;
+mod transcript_pane;
 pub mod view;
 
 use std::sync::Arc;

@@ -6,12 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ratatui::crossterm::event::{
-    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
-use ratatui::layout::{Position, Rect};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
+use ratatui::layout::Rect;
 
-use super::input::{self, Action, Context};
+use super::input::{self, Context};
 use crate::api::ListQuery;
 use crate::api::models::{ActionStatus, Command, CommandType, MachineAction};
 use crate::fetch::{
@@ -46,7 +44,7 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    fn next(self) -> Self {
+    pub(super) fn next(self) -> Self {
         match self {
             Self::Created => Self::Machine,
             Self::Machine => Self::Status,
@@ -334,7 +332,7 @@ impl App {
         }
     }
 
-    fn load(&mut self, append: bool) -> Effect {
+    pub(super) fn load(&mut self, append: bool) -> Effect {
         self.loading = true;
         let skip = if append { self.actions.len() } else { 0 };
         Effect::LoadActions {
@@ -741,7 +739,7 @@ impl App {
         self.transcript.search.current = 0;
     }
 
-    fn jump_to_match(&mut self, index: usize) {
+    pub(super) fn jump_to_match(&mut self, index: usize) {
         let search = &mut self.transcript.search;
         if search.hits.is_empty() {
             return;
@@ -751,11 +749,11 @@ impl App {
         self.transcript.scroll = line.saturating_sub(self.page_rows / 3);
     }
 
-    fn commands_len(&self) -> usize {
+    pub(super) fn commands_len(&self) -> usize {
         self.selected().map_or(0, |a| a.commands.len())
     }
 
-    fn move_selection(&mut self, delta: isize) -> Vec<Effect> {
+    pub(super) fn move_selection(&mut self, delta: isize) -> Vec<Effect> {
         let step = |current: usize, len: usize| -> usize {
             if len == 0 {
                 return 0;
@@ -799,7 +797,7 @@ impl App {
 
     /// Fetches the selected command's result at top priority and, with prefetch on, the
     /// action's other results behind it.
-    fn fetch_selected(&mut self, force: bool) -> Vec<Effect> {
+    pub(super) fn fetch_selected(&mut self, force: bool) -> Vec<Effect> {
         let Some(action) = self.selected() else {
             return Vec::new();
         };
@@ -825,475 +823,7 @@ impl App {
         effects
     }
 
-    fn on_action(&mut self, action: Action) -> Vec<Effect> {
-        let page = isize::try_from(self.page_rows.max(1)).unwrap_or(10);
-        match action {
-            Action::Up => self.move_selection(-1),
-            Action::Down => self.move_selection(1),
-            Action::PageUp => self.move_selection(-page),
-            Action::PageDown => self.move_selection(page),
-            Action::Top => self.move_selection(isize::MIN / 2),
-            Action::Bottom => self.move_selection(isize::MAX / 2),
-            Action::NextPane => {
-                self.focus = match self.focus {
-                    Pane::Actions => Pane::Commands,
-                    Pane::Commands => Pane::Transcript,
-                    Pane::Transcript => Pane::Actions,
-                };
-                self.on_focus()
-            }
-            Action::PrevPane => {
-                self.focus = match self.focus {
-                    Pane::Actions => Pane::Transcript,
-                    Pane::Commands => Pane::Actions,
-                    Pane::Transcript => Pane::Commands,
-                };
-                self.on_focus()
-            }
-            Action::Enter => match self.focus {
-                Pane::Actions => {
-                    self.focus = Pane::Commands;
-                    if let Some(first) = self
-                        .selected()
-                        .and_then(|a| a.commands.iter().position(Command::has_result))
-                    {
-                        self.selected_command = first;
-                    }
-                    self.on_focus()
-                }
-                Pane::Commands => {
-                    self.focus = Pane::Transcript;
-                    self.fetch_selected(false)
-                }
-                Pane::Transcript => Vec::new(),
-            },
-            Action::Back => {
-                if self.review.is_some() && self.return_to_review {
-                    self.return_to_review = false;
-                    self.in_review = true;
-                    return Vec::new();
-                }
-                match self.focus {
-                    Pane::Transcript if self.transcript.fullscreen => {
-                        self.transcript.fullscreen = false
-                    }
-                    Pane::Transcript if !self.transcript.search.query.is_empty() => {
-                        self.transcript.search = Search::default()
-                    }
-                    Pane::Transcript => self.focus = Pane::Commands,
-                    Pane::Commands => self.focus = Pane::Actions,
-                    Pane::Actions if !self.filter.is_empty() => {
-                        self.filter.clear();
-                        self.refilter();
-                    }
-                    Pane::Actions => {}
-                }
-                Vec::new()
-            }
-            Action::Search => {
-                if self.focus == Pane::Transcript {
-                    self.transcript.search = Search {
-                        editing: true,
-                        ..Search::default()
-                    };
-                } else {
-                    self.focus = Pane::Actions;
-                    self.filter_editing = true;
-                }
-                Vec::new()
-            }
-            Action::NextMatch => {
-                let next = self.transcript.search.current + 1;
-                self.jump_to_match(next);
-                Vec::new()
-            }
-            Action::PrevMatch => {
-                let len = self.transcript.search.hits.len().max(1);
-                let previous = (self.transcript.search.current + len - 1) % len;
-                self.jump_to_match(previous);
-                Vec::new()
-            }
-            Action::Refresh => vec![self.load(false)],
-            Action::Fetch => self.fetch_selected(true),
-            Action::FetchAll => {
-                let Some(action) = self.selected() else {
-                    return Vec::new();
-                };
-                action
-                    .commands
-                    .iter()
-                    .filter(|c| c.has_result())
-                    .map(|c| {
-                        Effect::Fetch(ResultKey::new(action.id.clone(), c.index), Priority::Normal)
-                    })
-                    .collect()
-            }
-            Action::Help => {
-                self.show_help = true;
-                Vec::new()
-            }
-            Action::Quit | Action::ForceQuit => {
-                self.quit = true;
-                Vec::new()
-            }
-            Action::ToggleFailedOnly => {
-                self.failed_only = !self.failed_only;
-                self.refilter();
-                Vec::new()
-            }
-            Action::ToggleAllTypes => {
-                self.all_types = !self.all_types;
-                vec![self.load(false)]
-            }
-            Action::CycleSort => {
-                self.sort = self.sort.next();
-                self.refilter();
-                Vec::new()
-            }
-            Action::ToggleAbsoluteTime => {
-                self.absolute_time = !self.absolute_time;
-                Vec::new()
-            }
-            Action::ToggleWrap => {
-                self.transcript.wrap = !self.transcript.wrap;
-                self.transcript.hscroll = 0;
-                Vec::new()
-            }
-            Action::ScrollLeft => {
-                self.transcript.hscroll = self.transcript.hscroll.saturating_sub(8);
-                Vec::new()
-            }
-            Action::ScrollRight => {
-                if !self.transcript.wrap {
-                    self.transcript.hscroll += 8;
-                }
-                Vec::new()
-            }
-            Action::ToggleLineNumbers => {
-                self.transcript.line_numbers = !self.transcript.line_numbers;
-                Vec::new()
-            }
-            Action::ToggleFullscreen => {
-                self.transcript.fullscreen = !self.transcript.fullscreen;
-                Vec::new()
-            }
-            Action::Pager => {
-                let lines = self.current_lines();
-                if lines.is_empty() {
-                    self.toast("nothing to page: fetch the result first (f)");
-                    return Vec::new();
-                }
-                let text: String = lines
-                    .iter()
-                    .map(|l| l.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                self.needs_full_redraw = true;
-                vec![Effect::Pager(text)]
-            }
-            Action::CommandLine => {
-                self.command = Some(String::new());
-                Vec::new()
-            }
-            Action::GotoLine => {
-                self.transcript.goto = Some(String::new());
-                Vec::new()
-            }
-            Action::OnlyMatching => {
-                self.transcript.only_matching =
-                    !self.transcript.only_matching && !self.transcript.search.hits.is_empty();
-                self.transcript.scroll = 0;
-                Vec::new()
-            }
-            Action::SavePayload => self.save(false),
-            Action::SaveOutput => self.save(true),
-            Action::Copy => self.copy_visible(),
-            Action::CopyRaw => self.copy_raw(),
-            Action::ToggleMark => {
-                if let Some(id) = self.selected().map(|a| a.id.clone())
-                    && !self.marked.remove(&id)
-                {
-                    self.marked.insert(id);
-                }
-                self.move_selection(1)
-            }
-            Action::Review => self.open_review(),
-            Action::ShowDiff => Vec::new(),
-            Action::ShowOutput | Action::ShowErrors | Action::ShowRaw => {
-                self.transcript.section = match action {
-                    Action::ShowErrors => Section::Errors,
-                    Action::ShowRaw => Section::Raw,
-                    _ => Section::Output,
-                };
-                self.transcript.scroll = 0;
-                self.refresh_search();
-                Vec::new()
-            }
-        }
-    }
-
-    /// Click to focus a pane and select a row; the wheel scrolls the pane under the pointer.
-    fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Effect> {
-        let at = Position::new(mouse.column, mouse.row);
-        let pane = [
-            (Pane::Actions, self.areas.actions),
-            (Pane::Commands, self.areas.commands),
-            (Pane::Transcript, self.areas.transcript),
-        ]
-        .into_iter()
-        .find(|(_, area)| area.contains(at));
-        let Some((pane, area)) = pane else {
-            return Vec::new();
-        };
-        match mouse.kind {
-            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
-                let previous = self.focus;
-                self.focus = pane;
-                let delta = if mouse.kind == MouseEventKind::ScrollDown {
-                    3
-                } else {
-                    -3
-                };
-                let effects = if pane == Pane::Commands {
-                    Vec::new()
-                } else {
-                    self.move_selection(delta)
-                };
-                self.focus = previous;
-                effects
-            }
-            MouseEventKind::Down(MouseButton::Left) => {
-                self.focus = pane;
-                // Rows start below the border and the header row.
-                let row = usize::from(mouse.row.saturating_sub(area.y + 2));
-                match pane {
-                    Pane::Actions => {
-                        let target = self.actions_offset + row;
-                        if target < self.visible.len() && mouse.row >= area.y + 2 {
-                            let delta = isize::try_from(target).unwrap_or(0)
-                                - isize::try_from(self.selected_action).unwrap_or(0);
-                            return self.move_selection(delta);
-                        }
-                        Vec::new()
-                    }
-                    Pane::Commands => {
-                        if row < self.commands_len() && mouse.row >= area.y + 2 {
-                            let delta = isize::try_from(row).unwrap_or(0)
-                                - isize::try_from(self.selected_command).unwrap_or(0);
-                            return self.move_selection(delta);
-                        }
-                        Vec::new()
-                    }
-                    Pane::Transcript => self.on_focus(),
-                }
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    fn edit_command(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let Some(text) = self.command.as_mut() else {
-            return Vec::new();
-        };
-        match key.code {
-            KeyCode::Esc => self.command = None,
-            KeyCode::Backspace => {
-                text.pop();
-            }
-            KeyCode::Char(c) => text.push(c),
-            KeyCode::Enter => {
-                let line = self.command.take().unwrap_or_default();
-                return self.run_command(line.trim());
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    /// `:profile NAME`, `:review`, `:login`, `:q`.
-    pub fn run_command(&mut self, line: &str) -> Vec<Effect> {
-        let mut words = line.split_whitespace();
-        match (words.next(), words.next()) {
-            (Some("profile"), Some(name)) => {
-                self.exit = Exit::SwitchProfile(name.to_string());
-                self.quit = true;
-                Vec::new()
-            }
-            (Some("profile"), None) => {
-                self.toast("which profile? :profile NAME (profiles are in config.toml)");
-                Vec::new()
-            }
-            (Some("review"), _) => self.open_review(),
-            (Some("login"), _) => vec![Effect::DeviceLogin],
-            (Some("q" | "quit"), _) => {
-                self.quit = true;
-                Vec::new()
-            }
-            (Some(other), _) => {
-                self.toast(format!(
-                    "unknown command :{} (try :profile NAME, :review, :login, :q)",
-                    crate::transcript::sanitize::line(other)
-                ));
-                Vec::new()
-            }
-            (None, _) => Vec::new(),
-        }
-    }
-
-    /// Reviews the marked actions, or else every action the current filter shows.
-    fn open_review(&mut self) -> Vec<Effect> {
-        let scope: Vec<MachineAction> = if self.marked.is_empty() {
-            self.visible
-                .iter()
-                .map(|&i| self.actions[i].clone())
-                .filter(MachineAction::is_live_response)
-                .collect()
-        } else {
-            self.actions
-                .iter()
-                .filter(|a| self.marked.contains(&a.id))
-                .cloned()
-                .collect()
-        };
-        let mut review =
-            super::review_screen::ReviewScreen::new(scope, self.now, self.calls_per_minute);
-        let mut effects = Vec::new();
-        for key in review.keys() {
-            match self.digests.get(&key) {
-                Some(digest) => {
-                    review.digests.insert(key, digest.clone());
-                }
-                // Cached results come back first; the rest at the full allowed rate.
-                None => effects.push(Effect::Fetch(key, Priority::Normal)),
-            }
-        }
-        review.rebuild();
-        self.review = Some(review);
-        self.in_review = true;
-        effects
-    }
-
-    fn on_review_action(&mut self, action: Action) -> Vec<Effect> {
-        let page = isize::try_from(self.page_rows.max(1)).unwrap_or(10);
-        let Some(review) = self.review.as_mut() else {
-            self.in_review = false;
-            return Vec::new();
-        };
-        match action {
-            Action::Up => review.move_by(-1),
-            Action::Down => review.move_by(1),
-            Action::PageUp => review.move_by(-page),
-            Action::PageDown => review.move_by(page),
-            Action::Top => review.move_by(isize::MIN / 2),
-            Action::Bottom => review.move_by(isize::MAX / 2),
-            Action::NextPane | Action::PrevPane => review.rows_focused = !review.rows_focused,
-            Action::ToggleFailedOnly => review.toggle_failed_only(),
-            Action::CycleSort => review.cycle_sort(),
-            Action::Back => {
-                if review.diff.is_some() {
-                    review.diff = None;
-                } else {
-                    self.in_review = false;
-                }
-            }
-            Action::Review => return self.open_review(),
-            Action::ShowDiff => self.show_diff(),
-            Action::Enter if !review.rows_focused => review.rows_focused = true,
-            Action::Enter => return self.open_from_review(),
-            Action::Help => self.show_help = true,
-            Action::Quit | Action::ForceQuit => self.quit = true,
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn show_diff(&mut self) {
-        let Some(review) = self.review.as_ref() else {
-            return;
-        };
-        let (Some(group), Some(row)) = (review.group(), review.selected()) else {
-            return;
-        };
-        let Some(majority) = group.clusters.first() else {
-            self.toast("no output to compare yet");
-            return;
-        };
-        let representative = &group.rows[majority.representative];
-        let text = |key: &ResultKey| {
-            self.documents.get(key).map(|d| {
-                d.section(crate::transcript::document::Section::Output)
-                    .iter()
-                    .map(|l| l.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        };
-        let majority_key = ResultKey::new(representative.action_id.clone(), representative.index);
-        let row_key = ResultKey::new(row.action_id.clone(), row.index);
-        let title = format!(
-            "{} ({}) against the majority {}",
-            row.machine.split('.').next().unwrap_or(&row.machine),
-            row.cluster.map_or('?', |c| c),
-            majority.label
-        );
-        let (Some(old), Some(new)) = (text(&majority_key), text(&row_key)) else {
-            self.toast("both outputs must be fetched before they can be compared");
-            return;
-        };
-        let lines = crate::review::diff(&old, &new, &crate::review::Normaliser::builtin(), 3);
-        if let Some(review) = self.review.as_mut() {
-            review.diff = Some(super::review_screen::DiffView {
-                title,
-                lines,
-                scroll: 0,
-            });
-        }
-    }
-
-    /// Opens the selected review row's transcript in the browse panes.
-    fn open_from_review(&mut self) -> Vec<Effect> {
-        let Some((action_id, index)) = self
-            .review
-            .as_ref()
-            .and_then(|r| r.selected())
-            .map(|r| (r.action_id.clone(), r.index))
-        else {
-            return Vec::new();
-        };
-        if !self
-            .visible
-            .iter()
-            .any(|&i| self.actions[i].id == action_id)
-        {
-            self.filter.clear();
-            self.failed_only = false;
-            self.refilter();
-        }
-        let Some(position) = self
-            .visible
-            .iter()
-            .position(|&i| self.actions[i].id == action_id)
-        else {
-            self.toast("that action is no longer in the list; press r to refresh");
-            return Vec::new();
-        };
-        self.selected_action = position;
-        self.selected_command = self
-            .selected()
-            .and_then(|a| a.commands.iter().position(|c| c.index == index))
-            .unwrap_or(0);
-        self.transcript = TranscriptView {
-            wrap: self.transcript.wrap,
-            line_numbers: self.transcript.line_numbers,
-            ..TranscriptView::default()
-        };
-        self.focus = Pane::Transcript;
-        self.in_review = false;
-        self.return_to_review = true;
-        self.fetch_selected(false)
-    }
-
-    fn on_focus(&mut self) -> Vec<Effect> {
+    pub(super) fn on_focus(&mut self) -> Vec<Effect> {
         match self.focus {
             Pane::Commands | Pane::Transcript => self.fetch_selected(false),
             Pane::Actions => Vec::new(),

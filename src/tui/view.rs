@@ -4,10 +4,10 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap,
+    Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, TableState,
 };
 use unicode_width::UnicodeWidthStr as _;
 
@@ -17,7 +17,6 @@ use super::theme::Theme;
 use crate::api::models::{CommandStatus, MachineAction};
 use crate::fetch::{ResultKey, ResultState};
 use crate::transcript::decode::ExitCode;
-use crate::transcript::document::{Content, Document, LineClass, Section};
 use crate::transcript::sanitize;
 
 pub fn render(frame: &mut Frame, app: &mut App, theme: &Theme) {
@@ -96,7 +95,7 @@ fn body(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         return;
     }
     if app.transcript.fullscreen {
-        transcript(frame, area, app, theme);
+        super::transcript_pane::transcript(frame, area, app, theme);
         return;
     }
     if area.width >= 150 {
@@ -106,7 +105,7 @@ fn body(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             .split(columns[0]);
         actions(frame, left[0], app, theme);
         commands(frame, left[1], app, theme);
-        transcript(frame, columns[1], app, theme);
+        super::transcript_pane::transcript(frame, columns[1], app, theme);
     } else {
         // Stacked: the focused pane gets the most room.
         let weights = match app.focus {
@@ -117,11 +116,11 @@ fn body(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         let panes = Layout::vertical(weights.map(Constraint::Percentage)).split(area);
         actions(frame, panes[0], app, theme);
         commands(frame, panes[1], app, theme);
-        transcript(frame, panes[2], app, theme);
+        super::transcript_pane::transcript(frame, panes[2], app, theme);
     }
 }
 
-fn pane_block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
+pub(super) fn pane_block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_type(if focused {
@@ -347,7 +346,7 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-fn exit_span(code: Option<&ExitCode>, theme: &Theme) -> Span<'static> {
+pub(super) fn exit_span(code: Option<&ExitCode>, theme: &Theme) -> Span<'static> {
     match code {
         Some(ExitCode::Code(0)) => {
             Span::styled(" exit 0 ", theme.ok().add_modifier(Modifier::REVERSED))
@@ -458,383 +457,6 @@ fn commands(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     .block(pane_block(title, focused, theme));
     let mut state = TableState::default().with_selected(Some(app.selected_command));
     frame.render_stateful_widget(table, area, &mut state);
-}
-
-fn transcript(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
-    app.areas.transcript = area;
-    let focused = app.focus == Pane::Transcript;
-    let key = app.selected_key();
-    let command = app.selected_command().cloned();
-    let mut title = vec![Span::styled(" Transcript ", theme.accent())];
-    let document = key.as_ref().and_then(|k| app.documents.get(k)).cloned();
-    if let Some(document) = &document
-        && let Content::Script { errors, .. } = &document.content
-    {
-        for section in Section::ALL {
-            let label = match section {
-                Section::Errors => format!(
-                    "{} {} ({})",
-                    section_number(section),
-                    section.title(),
-                    errors.len()
-                ),
-                _ => format!("{} {}", section_number(section), section.title()),
-            };
-            let style = if section == app.transcript.section {
-                theme.accent().add_modifier(Modifier::REVERSED)
-            } else {
-                theme.dim()
-            };
-            title.push(Span::styled(format!(" {label} "), style));
-        }
-    }
-    let block = pane_block(Line::from(title), focused, theme);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let (Some(key), Some(command)) = (key, command) else {
-        frame.render_widget(
-            Paragraph::new(Span::styled("select an action and a command", theme.dim())),
-            inner,
-        );
-        return;
-    };
-    let Some(document) = document else {
-        let message: Line = if !command.has_result() {
-            Line::from(Span::styled(
-                if command.command.command_type == crate::api::models::CommandType::PutFile {
-                    "PutFile commands have no result".to_string()
-                } else {
-                    format!("no result: the command is {}", command.command_status)
-                },
-                theme.dim(),
-            ))
-        } else {
-            match app.results.get(&key) {
-                None => Line::from(Span::styled(
-                    "press Enter or f to fetch this result",
-                    theme.dim(),
-                )),
-                Some(ResultState::Failed(reason)) => Line::from(vec![
-                    Span::styled("could not fetch: ", theme.error()),
-                    Span::raw(sanitize::line(reason)),
-                    Span::styled("  (f retries)", theme.dim()),
-                ]),
-                Some(_) => Line::from(vec![
-                    Span::styled("fetching… ", theme.accent()),
-                    link_state(app, &key, true, theme),
-                ]),
-            }
-        };
-        frame.render_widget(Paragraph::new(message).wrap(Wrap { trim: false }), inner);
-        return;
-    };
-    let has_problems =
-        matches!(&document.content, Content::Script { problems, .. } if !problems.is_empty());
-    let header_rows = if has_problems { 3 } else { 2 };
-    let rows = Layout::vertical([Constraint::Length(header_rows), Constraint::Min(1)]).split(inner);
-    transcript_header(frame, rows[0], app, &key, &command, &document, theme);
-    app.page_rows = usize::from(rows[1].height).max(1);
-    match &document.content {
-        Content::File(file) => {
-            let mut lines = vec![
-                Line::from(format!("file      {}", file.name)),
-                Line::from(format!("type      {}", file.file_type)),
-                Line::from(format!(
-                    "size      {} ({} compressed)",
-                    file.size.map_or_else(|| "?".into(), human_bytes),
-                    human_bytes(file.compressed_size)
-                )),
-                Line::from(format!(
-                    "sha256    {} (of the gzip payload)",
-                    document.sha256
-                )),
-            ];
-            if let Some(problem) = &file.problem {
-                lines.push(Line::from(Span::styled(problem.clone(), theme.error())));
-            }
-            lines.push(Line::from(""));
-            lines.extend(
-                file.hex_head
-                    .iter()
-                    .map(|l| Line::from(Span::styled(l.clone(), theme.dim()))),
-            );
-            frame.render_widget(
-                Paragraph::new(lines)
-                    .scroll((u16::try_from(app.transcript.scroll).unwrap_or(u16::MAX), 0)),
-                rows[1],
-            );
-        }
-        Content::Script { .. } => transcript_body(frame, rows[1], app, &document, theme),
-    }
-}
-
-fn section_number(section: Section) -> u8 {
-    match section {
-        Section::Output => 1,
-        Section::Errors => 2,
-        Section::Raw => 3,
-    }
-}
-
-fn transcript_header(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    key: &ResultKey,
-    command: &crate::api::models::Command,
-    document: &Document,
-    theme: &Theme,
-) {
-    let mut first = vec![
-        Span::styled(sanitize::line(&command.target()), theme.accent()),
-        Span::raw(" "),
-        exit_span(document.exit_code(), theme),
-        Span::raw(" "),
-        Span::styled(sanitize::line(command.command_status.as_str()), theme.dim()),
-    ];
-    if let Some(action) = app.selected() {
-        first.push(Span::styled(
-            format!(" · {}", sanitize::line(&action.computer_dns_name)),
-            theme.dim(),
-        ));
-    }
-    let short_sha = document.sha256.get(..12).unwrap_or(&document.sha256);
-    let duration = command
-        .duration()
-        .map_or_else(String::new, |d| format!(" · {}s", d.num_seconds()));
-    let source = if document.from_cache {
-        "cache".to_string()
-    } else {
-        "live".to_string()
-    };
-    let mut second = vec![Span::styled(
-        format!(
-            "{}{duration} · {} · sha256 {short_sha} · {source} ",
-            command.start_time.map_or_else(String::new, |t| t
-                .with_timezone(&app.local_offset)
-                .format("%m-%d %H:%M:%S")
-                .to_string()),
-            human_bytes(document.payload_size)
-        ),
-        theme.dim(),
-    )];
-    second.push(link_state(app, key, true, theme));
-    for badge in document.badges() {
-        second.push(Span::raw(" "));
-        second.push(Span::styled(format!("[{badge}]"), theme.warn()));
-    }
-    let mut lines = vec![Line::from(first), Line::from(second)];
-    if let Content::Script { problems, .. } = &document.content
-        && !problems.is_empty()
-    {
-        // What was wrong with the payload: everything else is still shown below.
-        lines.push(Line::from(Span::styled(
-            format!("⚠ {}", problems.join("; ")),
-            theme.error(),
-        )));
-    }
-    frame.render_widget(Paragraph::new(lines), area);
-}
-
-/// Splits display text into spans, marking placeholders for control characters and the
-/// current search's hits.
-fn styled_line(
-    text: &str,
-    base: Style,
-    hits: &[(usize, bool)],
-    needle_len: usize,
-    theme: &Theme,
-) -> Vec<Span<'static>> {
-    let indicators = if theme.colored {
-        crate::transcript::indicators::find(text)
-    } else {
-        Vec::new()
-    };
-    let mut spans = Vec::new();
-    let mut plain = String::new();
-    let mut plain_style = base;
-    let mut index = 0;
-    let bytes = text.len();
-    while index < bytes {
-        if let Some((_, current)) = hits.iter().find(|(at, _)| *at == index) {
-            if !plain.is_empty() {
-                spans.push(Span::styled(std::mem::take(&mut plain), plain_style));
-            }
-            let end = (index + needle_len).min(bytes);
-            let end = (end..=bytes)
-                .find(|e| text.is_char_boundary(*e))
-                .unwrap_or(bytes);
-            spans.push(Span::styled(
-                text[index..end].to_string(),
-                theme.search_hit(*current),
-            ));
-            index = end;
-            continue;
-        }
-        let Some(c) = text[index..].chars().next() else {
-            break;
-        };
-        let is_picture = ('\u{2400}'..='\u{2426}').contains(&c);
-        let marker = !is_picture
-            && c == '<'
-            && (text[index..].starts_with("<U+")
-                || text[index..].starts_with("<+")
-                || is_c1_marker(&text[index..]));
-        if is_picture || marker {
-            if !plain.is_empty() {
-                spans.push(Span::styled(std::mem::take(&mut plain), plain_style));
-            }
-            let length = if marker {
-                text[index..].find('>').map_or(c.len_utf8(), |e| e + 1)
-            } else {
-                c.len_utf8()
-            };
-            spans.push(Span::styled(
-                text[index..index + length].to_string(),
-                theme.placeholder(),
-            ));
-            index += length;
-            continue;
-        }
-        // Indicators (IPs, hashes, paths, …) stand out from the text around them.
-        let style = indicators
-            .iter()
-            .find(|(start, end, _)| index >= *start && index < *end)
-            .map_or(base, |(_, _, kind)| theme.indicator(*kind, base));
-        if style != plain_style && !plain.is_empty() {
-            spans.push(Span::styled(std::mem::take(&mut plain), plain_style));
-        }
-        plain_style = style;
-        plain.push(c);
-        index += c.len_utf8();
-    }
-    if !plain.is_empty() {
-        spans.push(Span::styled(plain, plain_style));
-    }
-    spans
-}
-
-fn is_c1_marker(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() >= 4
-        && b[3] == b'>'
-        && b[1].is_ascii_hexdigit()
-        && b[2].is_ascii_hexdigit()
-        && matches!(b[1], b'8' | b'9')
-}
-
-fn cut_columns(text: &str, skip: usize) -> &str {
-    let mut width = 0;
-    for (at, c) in text.char_indices() {
-        if width >= skip {
-            return &text[at..];
-        }
-        width += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-    }
-    ""
-}
-
-fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document, theme: &Theme) {
-    let lines = document.section(app.transcript.section);
-    if lines.is_empty() {
-        let note = match app.transcript.section {
-            Section::Errors => "no script_errors",
-            _ => "(empty)",
-        };
-        frame.render_widget(Paragraph::new(Span::styled(note, theme.dim())), area);
-        return;
-    }
-    let height = usize::from(area.height);
-    let shown = app.shown_lines();
-    let start = app.transcript.scroll.min(shown.len().saturating_sub(1));
-    let number_width = lines.len().to_string().len();
-    let search = &app.transcript.search;
-    let mut rendered = Vec::with_capacity(height);
-    for &number in shown.iter().skip(start).take(height) {
-        let line = &lines[number];
-        let base = match line.class {
-            LineClass::Meta => theme.dim(),
-            LineClass::Error => theme.error(),
-            LineClass::Warning => theme.warn(),
-            LineClass::Heading => theme.accent(),
-            LineClass::Normal => theme.base(),
-        };
-        // Very long lines are shown plainly and cut: styling them costs more than it helps.
-        let text: &str = if line.text.len() > 20_000 {
-            &line.text[..line
-                .text
-                .char_indices()
-                .nth(20_000)
-                .map_or(line.text.len(), |(i, _)| i)]
-        } else {
-            &line.text
-        };
-        let visible = if app.transcript.wrap {
-            text
-        } else {
-            cut_columns(text, app.transcript.hscroll)
-        };
-        let shift = text.len() - visible.len();
-        let hits: Vec<(usize, bool)> = search
-            .hits
-            .iter()
-            .enumerate()
-            .filter(|(_, (l, at))| *l == number && *at >= shift)
-            .map(|(i, (_, at))| (at - shift, i == search.current))
-            .collect();
-        let mut spans = Vec::new();
-        if app.transcript.line_numbers {
-            spans.push(Span::styled(
-                format!("{:>number_width$} ", number + 1),
-                theme.dim(),
-            ));
-        }
-        spans.extend(styled_line(visible, base, &hits, search.query.len(), theme));
-        rendered.push(Line::from(spans));
-    }
-    let mut paragraph = Paragraph::new(rendered);
-    if app.transcript.wrap {
-        paragraph = paragraph.wrap(Wrap { trim: false });
-    }
-    frame.render_widget(paragraph, area);
-    let mut status = format!(
-        " {}/{} ",
-        shown.get(start).map_or(0, |n| n + 1),
-        lines.len()
-    );
-    if app.transcript.only_matching {
-        status = format!(" & {} matching lines ·{status}", shown.len());
-    }
-    if let Some(digits) = &app.transcript.goto {
-        status = format!(" :{digits}▏ ·{status}");
-    }
-    if !search.query.is_empty() || search.editing {
-        let position = if search.hits.is_empty() {
-            0
-        } else {
-            search.current + 1
-        };
-        status = format!(
-            " /{}{} {position}/{} ·{status}",
-            sanitize::line(&search.query),
-            if search.editing { "▏" } else { "" },
-            search.hits.len()
-        );
-    }
-    let width = u16::try_from(status.width()).unwrap_or(0).min(area.width);
-    let corner = Rect {
-        x: area.x + area.width - width,
-        y: area.y + area.height.saturating_sub(1),
-        width,
-        height: 1,
-    };
-    frame.render_widget(
-        Paragraph::new(Span::styled(
-            status,
-            theme.dim().add_modifier(Modifier::REVERSED),
-        )),
-        corner,
-    );
 }
 
 fn bar(used: u32, limit: u32, cells: usize) -> String {

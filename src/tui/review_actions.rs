@@ -1,0 +1,162 @@
+//! The review flows of the app: opening a review of marked or filtered actions, moving in
+//! it, diffing an outlier against the majority, and opening a run's transcript from it.
+
+use super::app::{App, Effect, Pane, TranscriptView};
+use super::input::Action;
+use crate::api::models::MachineAction;
+use crate::fetch::{Priority, ResultKey};
+
+impl App {
+    /// Reviews the marked actions, or else every action the current filter shows.
+    pub(super) fn open_review(&mut self) -> Vec<Effect> {
+        let scope: Vec<MachineAction> = if self.marked.is_empty() {
+            self.visible
+                .iter()
+                .map(|&i| self.actions[i].clone())
+                .filter(MachineAction::is_live_response)
+                .collect()
+        } else {
+            self.actions
+                .iter()
+                .filter(|a| self.marked.contains(&a.id))
+                .cloned()
+                .collect()
+        };
+        let mut review =
+            super::review_screen::ReviewScreen::new(scope, self.now, self.calls_per_minute);
+        let mut effects = Vec::new();
+        for key in review.keys() {
+            match self.digests.get(&key) {
+                Some(digest) => {
+                    review.digests.insert(key, digest.clone());
+                }
+                // Cached results come back first; the rest at the full allowed rate.
+                None => effects.push(Effect::Fetch(key, Priority::Normal)),
+            }
+        }
+        review.rebuild();
+        self.review = Some(review);
+        self.in_review = true;
+        effects
+    }
+
+    pub(super) fn on_review_action(&mut self, action: Action) -> Vec<Effect> {
+        let page = isize::try_from(self.page_rows.max(1)).unwrap_or(10);
+        let Some(review) = self.review.as_mut() else {
+            self.in_review = false;
+            return Vec::new();
+        };
+        match action {
+            Action::Up => review.move_by(-1),
+            Action::Down => review.move_by(1),
+            Action::PageUp => review.move_by(-page),
+            Action::PageDown => review.move_by(page),
+            Action::Top => review.move_by(isize::MIN / 2),
+            Action::Bottom => review.move_by(isize::MAX / 2),
+            Action::NextPane | Action::PrevPane => review.rows_focused = !review.rows_focused,
+            Action::ToggleFailedOnly => review.toggle_failed_only(),
+            Action::CycleSort => review.cycle_sort(),
+            Action::Back => {
+                if review.diff.is_some() {
+                    review.diff = None;
+                } else {
+                    self.in_review = false;
+                }
+            }
+            Action::Review => return self.open_review(),
+            Action::ShowDiff => self.show_diff(),
+            Action::Enter if !review.rows_focused => review.rows_focused = true,
+            Action::Enter => return self.open_from_review(),
+            Action::Help => self.show_help = true,
+            Action::Quit | Action::ForceQuit => self.quit = true,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    pub(super) fn show_diff(&mut self) {
+        let Some(review) = self.review.as_ref() else {
+            return;
+        };
+        let (Some(group), Some(row)) = (review.group(), review.selected()) else {
+            return;
+        };
+        let Some(majority) = group.clusters.first() else {
+            self.toast("no output to compare yet");
+            return;
+        };
+        let representative = &group.rows[majority.representative];
+        let text = |key: &ResultKey| {
+            self.documents.get(key).map(|d| {
+                d.section(crate::transcript::document::Section::Output)
+                    .iter()
+                    .map(|l| l.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        };
+        let majority_key = ResultKey::new(representative.action_id.clone(), representative.index);
+        let row_key = ResultKey::new(row.action_id.clone(), row.index);
+        let title = format!(
+            "{} ({}) against the majority {}",
+            row.machine.split('.').next().unwrap_or(&row.machine),
+            row.cluster.map_or('?', |c| c),
+            majority.label
+        );
+        let (Some(old), Some(new)) = (text(&majority_key), text(&row_key)) else {
+            self.toast("both outputs must be fetched before they can be compared");
+            return;
+        };
+        let lines = crate::review::diff(&old, &new, &crate::review::Normaliser::builtin(), 3);
+        if let Some(review) = self.review.as_mut() {
+            review.diff = Some(super::review_screen::DiffView {
+                title,
+                lines,
+                scroll: 0,
+            });
+        }
+    }
+
+    /// Opens the selected review row's transcript in the browse panes.
+    pub(super) fn open_from_review(&mut self) -> Vec<Effect> {
+        let Some((action_id, index)) = self
+            .review
+            .as_ref()
+            .and_then(|r| r.selected())
+            .map(|r| (r.action_id.clone(), r.index))
+        else {
+            return Vec::new();
+        };
+        if !self
+            .visible
+            .iter()
+            .any(|&i| self.actions[i].id == action_id)
+        {
+            self.filter.clear();
+            self.failed_only = false;
+            self.refilter();
+        }
+        let Some(position) = self
+            .visible
+            .iter()
+            .position(|&i| self.actions[i].id == action_id)
+        else {
+            self.toast("that action is no longer in the list; press r to refresh");
+            return Vec::new();
+        };
+        self.selected_action = position;
+        self.selected_command = self
+            .selected()
+            .and_then(|a| a.commands.iter().position(|c| c.index == index))
+            .unwrap_or(0);
+        self.transcript = TranscriptView {
+            wrap: self.transcript.wrap,
+            line_numbers: self.transcript.line_numbers,
+            ..TranscriptView::default()
+        };
+        self.focus = Pane::Transcript;
+        self.in_review = false;
+        self.return_to_review = true;
+        self.fetch_selected(false)
+    }
+}
