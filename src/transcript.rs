@@ -3,5 +3,6 @@
 
 pub mod decode;
 pub mod document;
+pub mod highlight;
 pub mod indicators;
 pub mod sanitize;

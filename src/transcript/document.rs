@@ -68,6 +68,8 @@ pub enum Content {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     pub content: Content,
+    /// Syntax tokens per section (Output, Errors, Raw), where the document was small enough.
+    pub tokens: [Option<Vec<super::highlight::LineTokens>>; 3],
     pub findings: Findings,
     pub payload_size: u64,
     pub sha256: String,
@@ -159,7 +161,19 @@ impl Document {
         let output = lines(result.visible_output(), false, &mut findings);
         let errors = lines(&result.script_errors, true, &mut findings);
         let raw = raw_lines(bytes);
+        use super::highlight::{self, Kind};
+        let raw_kind = if serde_json::from_slice::<serde_json::Value>(bytes).is_ok() {
+            Kind::Json
+        } else {
+            Kind::Transcript
+        };
+        let tokens = [
+            highlight::highlight(&output, highlight::detect(&output)),
+            highlight::highlight(&errors, Kind::Transcript),
+            highlight::highlight(&raw, raw_kind),
+        ];
         Self {
+            tokens,
             content: Content::Script {
                 script_name: result.script_name.as_deref().map(sanitize::line),
                 exit_code: result.exit_code.clone(),
@@ -217,6 +231,7 @@ impl Document {
                 hex_head,
                 problem,
             }),
+            tokens: [None, None, None],
             findings: Findings::default(),
             payload_size: gzipped.len() as u64,
             sha256,
@@ -231,6 +246,15 @@ impl Document {
             (Content::Script { raw, .. }, Section::Raw) => raw,
             (Content::File(_), _) => &[],
         }
+    }
+
+    pub fn section_tokens(&self, section: Section) -> Option<&[super::highlight::LineTokens]> {
+        let index = match section {
+            Section::Output => 0,
+            Section::Errors => 1,
+            Section::Raw => 2,
+        };
+        self.tokens[index].as_deref()
     }
 
     pub fn exit_code(&self) -> Option<&ExitCode> {

@@ -162,6 +162,69 @@ impl Theme {
         base.fg(color).add_modifier(Modifier::UNDERLINED)
     }
 
+    /// Syntax tokens over the line's base style.
+    pub fn token(&self, token: crate::transcript::highlight::Token, base: Style) -> Style {
+        use crate::transcript::highlight::Token;
+        if !self.colored {
+            return match token {
+                Token::Error => base.add_modifier(Modifier::BOLD),
+                Token::Meta | Token::Comment => base.add_modifier(Modifier::DIM),
+                _ => base,
+            };
+        }
+        let dark = self.variant == Variant::Dark;
+        let pick = |d: Color, l: Color| if dark { d } else { l };
+        match token {
+            Token::Meta | Token::Comment => self.dim(),
+            Token::Error => self.error(),
+            Token::Warning => self.warn(),
+            Token::Heading => self.accent(),
+            Token::Timestamp => base.fg(pick(
+                Color::Rgb(0x8f, 0xa1, 0xb3),
+                Color::Rgb(0x55, 0x65, 0x75),
+            )),
+            Token::Keyword => base.fg(pick(
+                Color::Rgb(0xc6, 0x92, 0xea),
+                Color::Rgb(0x7a, 0x3e, 0x9d),
+            )),
+            Token::Key => base.fg(pick(
+                Color::Rgb(0x82, 0xaa, 0xff),
+                Color::Rgb(0x1f, 0x5f, 0xbf),
+            )),
+            Token::String => base.fg(pick(
+                Color::Rgb(0xc3, 0xe8, 0x8d),
+                Color::Rgb(0x2e, 0x7d, 0x32),
+            )),
+            Token::Number | Token::Constant => base.fg(pick(
+                Color::Rgb(0xf7, 0x8c, 0x6c),
+                Color::Rgb(0xb3, 0x4d, 0x00),
+            )),
+            Token::Variable => base.fg(pick(
+                Color::Rgb(0xff, 0xcb, 0x6b),
+                Color::Rgb(0x8a, 0x5a, 0x00),
+            )),
+            Token::Column(n) => {
+                const DARK: [Color; 6] = [
+                    Color::Rgb(0x82, 0xaa, 0xff),
+                    Color::Rgb(0xc3, 0xe8, 0x8d),
+                    Color::Rgb(0xf7, 0x8c, 0x6c),
+                    Color::Rgb(0xc6, 0x92, 0xea),
+                    Color::Rgb(0x89, 0xdd, 0xff),
+                    Color::Rgb(0xff, 0xcb, 0x6b),
+                ];
+                const LIGHT: [Color; 6] = [
+                    Color::Rgb(0x1f, 0x5f, 0xbf),
+                    Color::Rgb(0x2e, 0x7d, 0x32),
+                    Color::Rgb(0xb3, 0x4d, 0x00),
+                    Color::Rgb(0x7a, 0x3e, 0x9d),
+                    Color::Rgb(0x00, 0x6d, 0x75),
+                    Color::Rgb(0x8a, 0x5a, 0x00),
+                ];
+                base.fg(if dark { DARK } else { LIGHT }[usize::from(n) % 6])
+            }
+        }
+    }
+
     /// Green with time to spare, yellow under 5 minutes, red under 1.
     pub fn countdown(&self, seconds_left: i64) -> Style {
         match seconds_left {

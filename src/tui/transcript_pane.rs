@@ -196,6 +196,7 @@ fn transcript_header(
 fn styled_line(
     text: &str,
     base: Style,
+    tokens: &[(usize, usize, crate::transcript::highlight::Token)],
     hits: &[(usize, bool)],
     needle_len: usize,
     theme: &Theme,
@@ -252,10 +253,14 @@ fn styled_line(
             continue;
         }
         // Indicators (IPs, hashes, paths, …) stand out from the text around them.
+        let syntax = tokens
+            .iter()
+            .find(|(start, end, _)| index >= *start && index < *end)
+            .map_or(base, |(_, _, token)| theme.token(*token, base));
         let style = indicators
             .iter()
             .find(|(start, end, _)| index >= *start && index < *end)
-            .map_or(base, |(_, _, kind)| theme.indicator(*kind, base));
+            .map_or(syntax, |(_, _, kind)| theme.indicator(*kind, syntax));
         if style != plain_style && !plain.is_empty() {
             spans.push(Span::styled(std::mem::take(&mut plain), plain_style));
         }
@@ -344,7 +349,26 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
                 theme.dim(),
             ));
         }
-        spans.extend(styled_line(visible, base, &hits, search.query.len(), theme));
+        // Syntax tokens were computed on the whole line; shift them into the visible part.
+        let tokens: Vec<(usize, usize, crate::transcript::highlight::Token)> = document
+            .section_tokens(app.transcript.section)
+            .and_then(|all| all.get(number))
+            .map(|line_tokens| {
+                line_tokens
+                    .iter()
+                    .filter(|(_, end, _)| *end > shift && *end <= text.len())
+                    .map(|(start, end, token)| (start.saturating_sub(shift), end - shift, *token))
+                    .collect()
+            })
+            .unwrap_or_default();
+        spans.extend(styled_line(
+            visible,
+            base,
+            &tokens,
+            &hits,
+            search.query.len(),
+            theme,
+        ));
         rendered.push(Line::from(spans));
     }
     let mut paragraph = Paragraph::new(rendered);
