@@ -118,21 +118,7 @@ async fn secrets_tokens_and_link_signatures_never_reach_the_log() {
     let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
     let e = &sim.endpoints;
     let home = tempfile::tempdir().expect("tmp");
-    let token: serde_json::Value = reqwest::Client::new()
-        .post(&e.token_url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &e.client_id),
-            ("client_secret", &e.client_secret),
-            ("scope", "https://api.securitycenter.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
-    let access = token["access_token"].as_str().expect("token").to_string();
+    let access = lrx::fixtures::sim_token(e).await.expect("token");
     let run = |args: &[&str]| {
         lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
             .args(args)

@@ -29,25 +29,9 @@ fn client() -> reqwest::Client {
 }
 
 async fn token(sim: &SimHandle) -> String {
-    let e = &sim.endpoints;
-    let body: Value = client()
-        .post(&e.token_url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &e.client_id),
-            ("client_secret", &e.client_secret),
-            ("scope", "https://api.securitycenter.microsoft.com/.default"),
-        ])
-        .send()
+    lrx::fixtures::sim_token(&sim.endpoints)
         .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token json");
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
+        .expect("token")
 }
 
 async fn api(sim: &SimHandle, token: &str, path_and_query: &str) -> (StatusCode, Value) {
