@@ -116,12 +116,23 @@ pub struct ConnectionArgs {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// Where and as which app to sign in, without credentials.
+#[derive(Debug, Clone)]
+pub struct SignInTarget {
+    pub tenant: String,
+    pub client_id: String,
+    pub token_url: String,
+    pub scope: String,
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 impl ConnectionArgs {
-    pub fn resolve(&self) -> Result<Connection, ConfigError> {
+    /// The cloud's endpoints for this tenant (or `organizations`), with the flags' and the
+    /// environment's overrides applied: what every sign-in path starts from.
+    fn endpoints(&self, tenant: Option<&str>) -> Result<(Cloud, Endpoints), ConfigError> {
         let cloud: Cloud = self
             .cloud
             .clone()
@@ -131,23 +142,61 @@ impl ConnectionArgs {
             .map_err(ConfigError)?
             .unwrap_or_default();
         let region = self.region.clone().or_else(|| env("LRX_REGION"));
+        let mut endpoints =
+            Endpoints::for_cloud(cloud, region.as_deref(), tenant.unwrap_or("organizations"))
+                .map_err(ConfigError)?;
+        if let Some(api_root) = self.api_url.clone().or_else(|| env("LRX_API_URL")) {
+            endpoints.api_root = api_root;
+        }
+        if let Some(token_url) = self.token_url.clone().or_else(|| env("LRX_TOKEN_URL")) {
+            endpoints.token_url = token_url;
+        }
+        url::Url::parse(&endpoints.api_root).map_err(|e| {
+            ConfigError(format!(
+                "the API URL '{}' is not a URL: {e}",
+                endpoints.api_root
+            ))
+        })?;
+        Ok((cloud, endpoints))
+    }
+
+    /// Tenant, app and token endpoint for `lrx login` and `:login`, which store credentials
+    /// rather than use them.
+    pub fn sign_in_target(&self) -> Result<SignInTarget, ConfigError> {
+        let tenant = self
+            .tenant
+            .clone()
+            .or_else(|| env("LRX_TENANT_ID"))
+            .ok_or_else(|| {
+                ConfigError(
+                    "which tenant? give --tenant (or LRX_TENANT_ID, or [connection] tenant)".into(),
+                )
+            })?;
+        let client_id = self
+            .client_id
+            .clone()
+            .or_else(|| env("LRX_CLIENT_ID"))
+            .ok_or_else(|| {
+                ConfigError(
+                    "which app? give --client-id (or LRX_CLIENT_ID, or [connection] client_id)"
+                        .into(),
+                )
+            })?;
+        let (_, endpoints) = self.endpoints(Some(&tenant))?;
+        Ok(SignInTarget {
+            tenant,
+            client_id,
+            token_url: endpoints.token_url,
+            scope: endpoints.scope,
+        })
+    }
+
+    pub fn resolve(&self) -> Result<Connection, ConfigError> {
         let token = env("LRX_TOKEN");
         let tenant = self.tenant.clone().or_else(|| env("LRX_TENANT_ID"));
-        let tenant_for_urls = tenant.clone().unwrap_or_else(|| "organizations".into());
-        let defaults = Endpoints::for_cloud(cloud, region.as_deref(), &tenant_for_urls)
-            .map_err(ConfigError)?;
-        let api_root = self
-            .api_url
-            .clone()
-            .or_else(|| env("LRX_API_URL"))
-            .unwrap_or(defaults.api_root);
-        url::Url::parse(&api_root)
-            .map_err(|e| ConfigError(format!("the API URL '{api_root}' is not a URL: {e}")))?;
-        let token_url = self
-            .token_url
-            .clone()
-            .or_else(|| env("LRX_TOKEN_URL"))
-            .unwrap_or(defaults.token_url);
+        let (cloud, defaults) = self.endpoints(tenant.as_deref())?;
+        let api_root = defaults.api_root.clone();
+        let token_url = defaults.token_url.clone();
         let auth = self.auth.clone().or_else(|| env("LRX_AUTH"));
         let credential = if let Some(mode) = auth
             .as_deref()

@@ -5,63 +5,15 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use super::commands::Failure;
 use crate::api::auth::{ClientSecretCredential, Secret, TokenSource as _};
-use crate::api::cloud::{Cloud, Endpoints};
 use crate::cli::Cli;
-use crate::config::{FileConfig, secrets};
+use crate::config::{FileConfig, SignInTarget, secrets};
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-struct Target {
-    tenant: String,
-    client_id: String,
-    token_url: String,
-    scope: String,
-}
-
-fn target(cli: &Cli, config: &FileConfig) -> Result<Target, Failure> {
-    let args = cli.global.session_options(config).connection;
-    let tenant = args
-        .tenant
-        .clone()
-        .or_else(|| env("LRX_TENANT_ID"))
-        .ok_or_else(|| {
-            Failure::Usage(
-                "which tenant? give --tenant (or LRX_TENANT_ID, or [connection] tenant)".into(),
-            )
-        })?;
-    let client_id = args
-        .client_id
-        .clone()
-        .or_else(|| env("LRX_CLIENT_ID"))
-        .ok_or_else(|| {
-            Failure::Usage(
-                "which app? give --client-id (or LRX_CLIENT_ID, or [connection] client_id)".into(),
-            )
-        })?;
-    let cloud: Cloud = args
-        .cloud
-        .clone()
-        .or_else(|| env("LRX_CLOUD"))
-        .map(|c| c.parse())
-        .transpose()
-        .map_err(Failure::Usage)?
-        .unwrap_or_default();
-    let region = args.region.clone().or_else(|| env("LRX_REGION"));
-    let endpoints =
-        Endpoints::for_cloud(cloud, region.as_deref(), &tenant).map_err(Failure::Usage)?;
-    let token_url = args
-        .token_url
-        .clone()
-        .or_else(|| env("LRX_TOKEN_URL"))
-        .unwrap_or(endpoints.token_url);
-    Ok(Target {
-        tenant,
-        client_id,
-        token_url,
-        scope: endpoints.scope,
-    })
+fn target(cli: &Cli, config: &FileConfig) -> Result<SignInTarget, Failure> {
+    cli.global
+        .session_options(config)
+        .connection
+        .sign_in_target()
+        .map_err(|e| Failure::Usage(e.to_string()))
 }
 
 /// Reads the secret without echo from a terminal, or a line from standard input otherwise.
@@ -147,29 +99,18 @@ pub async fn login(cli: &Cli, config: &FileConfig, verify: bool) -> Result<(), F
 pub async fn device_login(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
     let target = target(cli, config)?;
     let http = crate::session::http_client()?;
-    let (_, refresh) = crate::api::auth::device_code_sign_in(
-        &http,
-        &target.token_url,
-        &target.client_id,
-        &target.scope,
-        |prompt| {
-            let message = prompt.message.clone().unwrap_or_else(|| {
-                format!(
-                    "To sign in, open {} and enter the code {}.",
-                    prompt.verification_uri, prompt.user_code
-                )
-            });
-            eprintln!("{}", crate::transcript::sanitize::line(&message));
-            eprintln!("Waiting for the sign-in to complete…");
-        },
-    )
+    secrets::device_sign_in(&http, &target, |prompt| {
+        let message = prompt.message.clone().unwrap_or_else(|| {
+            format!(
+                "To sign in, open {} and enter the code {}.",
+                prompt.verification_uri, prompt.user_code
+            )
+        });
+        eprintln!("{}", crate::transcript::sanitize::line(&message));
+        eprintln!("Waiting for the sign-in to complete…");
+    })
     .await
-    .map_err(|e| Failure::Runtime(format!("device code sign-in failed: {e}")))?;
-    let store = secrets::KeyringRefreshTokens {
-        tenant: target.tenant.clone(),
-        client_id: target.client_id.clone(),
-    };
-    crate::api::auth::RefreshTokenStore::store(&store, &refresh).map_err(Failure::Usage)?;
+    .map_err(Failure::Runtime)?;
     println!(
         "Signed in. The refresh token for app {} in tenant {} is in the OS credential store; use --auth device-code (or auth = \"device-code\").",
         target.client_id, target.tenant

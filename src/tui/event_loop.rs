@@ -179,29 +179,23 @@ fn device_login(
             return;
         }
     };
+    let target = crate::config::SignInTarget {
+        tenant: connection.tenant_id.clone(),
+        client_id,
+        token_url: connection.token_url.clone(),
+        scope: connection.scope.clone(),
+    };
     tokio::spawn(async move {
         let outcome = async {
             let http = crate::session::http_client().map_err(|e| e.to_string())?;
             let prompts = messages.clone();
-            let (_, refresh) = crate::api::auth::device_code_sign_in(
-                &http,
-                &connection.token_url,
-                &client_id,
-                &connection.scope,
-                move |prompt| {
-                    let _ = prompts.send(Message::DevicePrompt {
-                        uri: prompt.verification_uri.clone(),
-                        code: prompt.user_code.clone(),
-                    });
-                },
-            )
+            crate::config::secrets::device_sign_in(&http, &target, move |prompt| {
+                let _ = prompts.send(Message::DevicePrompt {
+                    uri: prompt.verification_uri.clone(),
+                    code: prompt.user_code.clone(),
+                });
+            })
             .await
-            .map_err(|e| format!("device code sign-in failed: {e}"))?;
-            let store = crate::config::secrets::KeyringRefreshTokens {
-                tenant: connection.tenant_id.clone(),
-                client_id,
-            };
-            crate::api::auth::RefreshTokenStore::store(&store, &refresh)
         }
         .await;
         let _ = messages.send(Message::DeviceDone(outcome));
