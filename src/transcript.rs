@@ -4,5 +4,6 @@
 pub mod decode;
 pub mod document;
 pub mod highlight;
+pub mod highlighter;
 pub mod indicators;
 pub mod sanitize;

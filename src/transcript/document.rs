@@ -1,7 +1,11 @@
 //! A result made ready to show: sanitised lines with a class each, the badges, and search.
 //! UI-free, so the viewer, the CLI and exports agree on what an analyst sees.
 
+use std::sync::Arc;
+
 use super::decode::{self, ExitCode, ScriptResult};
+use super::highlight::{self, Kind};
+use super::highlighter::SectionHighlighter;
 use super::sanitize::{self, Findings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +59,9 @@ pub enum Content {
     Script {
         script_name: Option<String>,
         exit_code: ExitCode,
-        output: Vec<Line>,
-        errors: Vec<Line>,
-        raw: Vec<Line>,
+        output: Arc<[Line]>,
+        errors: Arc<[Line]>,
+        raw: Arc<[Line]>,
         problems: Vec<String>,
         nul_padding_trimmed: usize,
         invalid_utf8: bool,
@@ -65,11 +69,11 @@ pub enum Content {
     File(FileSummary),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Document {
     pub content: Content,
-    /// Syntax tokens per section (Output, Errors, Raw), where the document was small enough.
-    pub tokens: [Option<Vec<super::highlight::LineTokens>>; 3],
+    /// Syntax highlighting per section (Output, Errors, Raw), computed as lines are looked at.
+    pub highlighters: [Option<SectionHighlighter>; 3],
     pub findings: Findings,
     pub payload_size: u64,
     pub sha256: String,
@@ -158,22 +162,23 @@ impl Document {
         from_cache: bool,
     ) -> Self {
         let mut findings = Findings::default();
-        let output = lines(result.visible_output(), false, &mut findings);
-        let errors = lines(&result.script_errors, true, &mut findings);
-        let raw = raw_lines(bytes);
-        use super::highlight::{self, Kind};
-        let raw_kind = if serde_json::from_slice::<serde_json::Value>(bytes).is_ok() {
+        let output: Arc<[Line]> = lines(result.visible_output(), false, &mut findings).into();
+        let errors: Arc<[Line]> = lines(&result.script_errors, true, &mut findings).into();
+        let raw: Arc<[Line]> = raw_lines(bytes).into();
+        let raw_kind = if bytes.len() <= RAW_VIEW_LIMIT
+            && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+        {
             Kind::Json
         } else {
             Kind::Transcript
         };
-        let tokens = [
-            highlight::highlight(&output, highlight::detect(&output)),
-            highlight::highlight(&errors, Kind::Transcript),
-            highlight::highlight(&raw, raw_kind),
+        let highlighters = [
+            SectionHighlighter::new(highlight::detect(&output), Arc::clone(&output)),
+            SectionHighlighter::new(Kind::Transcript, Arc::clone(&errors)),
+            SectionHighlighter::new(raw_kind, Arc::clone(&raw)),
         ];
         Self {
-            tokens,
+            highlighters,
             content: Content::Script {
                 script_name: result.script_name.as_deref().map(sanitize::line),
                 exit_code: result.exit_code.clone(),
@@ -231,7 +236,7 @@ impl Document {
                 hex_head,
                 problem,
             }),
-            tokens: [None, None, None],
+            highlighters: [None, None, None],
             findings: Findings::default(),
             payload_size: gzipped.len() as u64,
             sha256,
@@ -248,13 +253,13 @@ impl Document {
         }
     }
 
-    pub fn section_tokens(&self, section: Section) -> Option<&[super::highlight::LineTokens]> {
+    pub fn highlighter(&self, section: Section) -> Option<&SectionHighlighter> {
         let index = match section {
             Section::Output => 0,
             Section::Errors => 1,
             Section::Raw => 2,
         };
-        self.tokens[index].as_deref()
+        self.highlighters[index].as_ref()
     }
 
     pub fn exit_code(&self) -> Option<&ExitCode> {

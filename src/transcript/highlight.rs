@@ -1,12 +1,14 @@
 //! Syntax highlighting with syntect, by detected content: JSON, XML, CSV (columns coloured),
 //! PowerShell source, or lrx's own "transcript" syntax for PowerShell/bash output (assets/).
 //! UI-free: it turns display lines into byte ranges with a `Token`; the viewer maps tokens to
-//! its theme. It runs where documents are built (off the UI thread), and only for documents
-//! small enough to finish quickly; larger ones are shown with line classes and indicators.
+//! its theme. `highlighter` decides which lines get parsed when.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use syntect::parsing::{ParseState, ScopeStack, SyntaxDefinition, SyntaxReference, SyntaxSet};
+use syntect::parsing::{
+    ParseState, Scope, ScopeStack, SyntaxDefinition, SyntaxReference, SyntaxSet,
+};
 
 use super::document::Line;
 
@@ -39,8 +41,7 @@ pub enum Kind {
     Transcript,
 }
 
-/// Highlighting stops here: beyond it the viewer shows line classes and indicators only.
-pub const MAX_LINES: usize = 50_000;
+/// Lines longer than this are left plain: syntect's cost grows faster than their length.
 const MAX_LINE_LENGTH: usize = 4_000;
 
 const SYNTAXES: &[&str] = &[
@@ -107,96 +108,176 @@ fn syntax(kind: Kind) -> Option<&'static SyntaxReference> {
     }
 }
 
-fn token(stack: &ScopeStack) -> Option<Token> {
-    for scope in stack.as_slice().iter().rev() {
-        let name = scope.build_string();
-        if name == "punctuation.separator.lrx" {
-            return None;
-        }
-        if let Some(rest) = name.strip_prefix("meta.column.c") {
-            return rest
-                .chars()
-                .next()
-                .and_then(|c| c.to_digit(10))
-                .map(|n| Token::Column(u8::try_from(n).unwrap_or(0)));
-        }
-        let found = match () {
-            () if name.starts_with("comment.line.transcript-header") => Token::Meta,
-            () if name.starts_with("comment") => Token::Comment,
-            () if name.starts_with("invalid") => Token::Error,
-            () if name.starts_with("markup.warning") => Token::Warning,
-            () if name.starts_with("markup.heading")
-                || name.starts_with("punctuation.separator.table-rule") =>
-            {
-                Token::Heading
-            }
-            () if name.starts_with("constant.other.timestamp") => Token::Timestamp,
-            () if name.starts_with("meta.mapping.key")
-                || name.starts_with("entity.other.attribute-name") =>
-            {
-                Token::Key
-            }
-            () if name.starts_with("string") => Token::String,
-            () if name.starts_with("constant.numeric") => Token::Number,
-            () if name.starts_with("constant.language") => Token::Constant,
-            () if name.starts_with("keyword")
-                || name.starts_with("entity.name.tag")
-                || name.starts_with("support.function") =>
-            {
-                Token::Keyword
-            }
-            () if name.starts_with("variable") => Token::Variable,
-            () => continue,
-        };
-        return Some(found);
-    }
-    None
+/// What one scope contributes when the stack is read from the innermost scope outwards.
+#[derive(Debug, Clone, Copy)]
+enum ScopeMeaning {
+    /// Separators end the search: they stay unstyled even inside a coloured column.
+    Plain,
+    Styled(Token),
+    /// Says nothing; look at the enclosing scope.
+    Transparent,
 }
 
-/// Tokens for every line (empty for lines too long to highlight), or `None` when the
-/// document is too large to highlight up front.
-pub fn highlight(lines: &[Line], kind: Kind) -> Option<Vec<LineTokens>> {
-    if lines.len() > MAX_LINES {
-        return None;
+fn meaning(scope: Scope) -> ScopeMeaning {
+    let name = scope.build_string();
+    if name == "punctuation.separator.lrx" {
+        return ScopeMeaning::Plain;
     }
-    let syntax = syntax(kind)?;
-    let set = syntaxes();
-    let mut state = ParseState::new(syntax);
-    let mut stack = ScopeStack::new();
-    let mut out = Vec::with_capacity(lines.len());
-    for line in lines {
-        if line.text.len() > MAX_LINE_LENGTH {
-            // Start afresh after an enormous line rather than pay for it.
-            state = ParseState::new(syntax);
-            stack = ScopeStack::new();
-            out.push(Vec::new());
-            continue;
+    if let Some(rest) = name.strip_prefix("meta.column.c") {
+        return rest
+            .chars()
+            .next()
+            .and_then(|c| c.to_digit(10))
+            .map_or(ScopeMeaning::Plain, |n| {
+                ScopeMeaning::Styled(Token::Column(u8::try_from(n).unwrap_or(0)))
+            });
+    }
+    let token = match () {
+        () if name.starts_with("comment.line.transcript-header") => Token::Meta,
+        () if name.starts_with("comment") => Token::Comment,
+        () if name.starts_with("invalid") => Token::Error,
+        () if name.starts_with("markup.warning") => Token::Warning,
+        () if name.starts_with("markup.heading")
+            || name.starts_with("punctuation.separator.table-rule") =>
+        {
+            Token::Heading
         }
-        let text = format!("{}\n", line.text);
-        let Ok(ops) = state.parse_line(&text, set) else {
-            out.push(Vec::new());
-            continue;
+        () if name.starts_with("constant.other.timestamp") => Token::Timestamp,
+        () if name.starts_with("meta.mapping.key")
+            || name.starts_with("meta.structure.dictionary.key")
+            || name.starts_with("entity.other.attribute-name") =>
+        {
+            Token::Key
+        }
+        () if name.starts_with("string") => Token::String,
+        () if name.starts_with("constant.numeric") => Token::Number,
+        () if name.starts_with("constant.language") => Token::Constant,
+        () if name.starts_with("keyword")
+            || name.starts_with("entity.name.tag")
+            || name.starts_with("support.function") =>
+        {
+            Token::Keyword
+        }
+        () if name.starts_with("variable") => Token::Variable,
+        () => return ScopeMeaning::Transparent,
+    };
+    ScopeMeaning::Styled(token)
+}
+
+/// Scope names are compared as strings; remembering each scope's meaning keeps that off the
+/// per-line path.
+#[derive(Debug, Default)]
+pub struct Meanings(HashMap<Scope, ScopeMeaning>);
+
+impl Meanings {
+    fn token(&mut self, stack: &ScopeStack) -> Option<Token> {
+        let mut found = None;
+        for scope in stack.as_slice().iter().rev() {
+            match *self.0.entry(*scope).or_insert_with(|| meaning(*scope)) {
+                ScopeMeaning::Plain if found.is_none() => return None,
+                // A mapping key is quoted like any string; the key matters more.
+                ScopeMeaning::Styled(Token::Key) if found == Some(Token::String) => {
+                    return Some(Token::Key);
+                }
+                ScopeMeaning::Styled(token) if found.is_none() => found = Some(token),
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
+/// syntect's state between two lines. Cloning one is how the highlighter keeps checkpoints.
+#[derive(Debug, Clone)]
+pub struct Parser {
+    syntax: &'static SyntaxReference,
+    state: ParseState,
+    stack: ScopeStack,
+}
+
+impl PartialEq for Parser {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state && self.stack == other.stack
+    }
+}
+
+impl Parser {
+    pub fn new(kind: Kind) -> Option<Self> {
+        let syntax = syntax(kind)?;
+        Some(Self {
+            syntax,
+            state: ParseState::new(syntax),
+            stack: ScopeStack::new(),
+        })
+    }
+
+    fn reset(&mut self) {
+        self.state = ParseState::new(self.syntax);
+        self.stack = ScopeStack::new();
+    }
+
+    /// Parses the next line; with `meanings`, also returns its tokens (the parse alone is
+    /// what a checkpoint sweep needs).
+    pub fn line(&mut self, text: &str, meanings: Option<&mut Meanings>) -> LineTokens {
+        if text.len() > MAX_LINE_LENGTH {
+            // Start afresh after an enormous line rather than pay for it.
+            self.reset();
+            return Vec::new();
+        }
+        let with_newline = format!("{text}\n");
+        let Ok(ops) = self.state.parse_line(&with_newline, syntaxes()) else {
+            self.reset();
+            return Vec::new();
+        };
+        let Some(meanings) = meanings else {
+            for (_, op) in ops {
+                let _ = self.stack.apply(&op);
+            }
+            return Vec::new();
         };
         let mut tokens = Vec::new();
         let mut position = 0;
         for (at, op) in ops {
-            let at = at.min(line.text.len());
+            let at = at.min(text.len());
             if at > position {
-                if let Some(kind) = token(&stack) {
-                    tokens.push((position, at, kind));
+                if let Some(kind) = meanings.token(&self.stack) {
+                    push_token(&mut tokens, position, at, kind);
                 }
                 position = at;
             }
-            let _ = stack.apply(&op);
+            let _ = self.stack.apply(&op);
         }
-        if position < line.text.len()
-            && let Some(kind) = token(&stack)
+        if position < text.len()
+            && let Some(kind) = meanings.token(&self.stack)
         {
-            tokens.push((position, line.text.len(), kind));
+            push_token(&mut tokens, position, text.len(), kind);
         }
-        out.push(tokens);
+        tokens
     }
-    Some(out)
+}
+
+/// Adjacent ranges of one token are merged, so the viewer draws fewer spans.
+fn push_token(tokens: &mut LineTokens, start: usize, end: usize, token: Token) {
+    if let Some(last) = tokens.last_mut()
+        && last.1 == start
+        && last.2 == token
+    {
+        last.1 = end;
+        return;
+    }
+    tokens.push((start, end, token));
+}
+
+/// Tokens for every line, highlighted in one pass (short texts, tests and benchmarks).
+pub fn highlight_all(lines: &[Line], kind: Kind) -> Option<Vec<LineTokens>> {
+    let mut parser = Parser::new(kind)?;
+    let mut meanings = Meanings::default();
+    Some(
+        lines
+            .iter()
+            .map(|line| parser.line(&line.text, Some(&mut meanings)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -233,7 +314,7 @@ mod tests {
     fn detects_and_highlights_by_content() {
         let json = lines("[\n  {\n    \"Path\": \"C:\\\\x\",\n    \"Size\": 42\n  }\n]");
         assert_eq!(detect(&json), Kind::Json);
-        let tokens = highlight(&json, Kind::Json).expect("small");
+        let tokens = highlight_all(&json, Kind::Json).expect("syntax");
         assert!(
             tokens[2]
                 .iter()
@@ -243,7 +324,7 @@ mod tests {
 
         let csv = lines("\"Name\",\"Version\",\"Publisher\"\n\"7-Zip\",\"24.08\",\"Igor Pavlov\"");
         assert_eq!(detect(&csv), Kind::Csv);
-        let tokens = highlight(&csv, Kind::Csv).expect("small");
+        let tokens = highlight_all(&csv, Kind::Csv).expect("syntax");
         let columns: Vec<u8> = tokens[1]
             .iter()
             .filter_map(|(_, _, t)| {
@@ -264,7 +345,7 @@ mod tests {
             "Transcript started, output file is C:\\x.txt\nGet-Thing : Access denied.\n+ CategoryInfo : PermissionDenied\nWARNING: careful\n2026-11-20T12:00:00Z ok",
         );
         assert_eq!(detect(&output), Kind::Transcript);
-        let tokens = highlight(&output, Kind::Transcript).expect("small");
+        let tokens = highlight_all(&output, Kind::Transcript).expect("syntax");
         assert_eq!(tokens[0][0].2, Token::Meta);
         assert_eq!(tokens[1][0].2, Token::Error);
         assert_eq!(tokens[2][0].2, Token::Error);

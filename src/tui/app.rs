@@ -146,6 +146,8 @@ pub enum Message {
     },
     /// The device code sign-in ended.
     DeviceDone(Result<(), String>),
+    /// Background work (highlighting) changed what is on screen.
+    Redraw,
     Quit,
 }
 
@@ -263,6 +265,8 @@ pub struct App {
     pub device_prompt: Option<(String, String)>,
     /// The screen was handed to another program (the pager): repaint it all.
     pub needs_full_redraw: bool,
+    /// Called from background threads when what is on screen changed (set by the event loop).
+    pub wake: crate::transcript::highlighter::Notify,
 }
 
 impl App {
@@ -315,6 +319,7 @@ impl App {
             exit: Exit::Quit,
             device_prompt: None,
             needs_full_redraw: false,
+            wake: Arc::new(|| {}),
         }
     }
 
@@ -493,6 +498,7 @@ impl App {
                 ));
                 vec![Effect::Copy(text)]
             }
+            Message::Redraw => Vec::new(),
             Message::Quit => {
                 self.quit = true;
                 Vec::new()

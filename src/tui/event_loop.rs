@@ -215,6 +215,10 @@ where
     S: Stream<Item = std::io::Result<Event>> + Unpin,
 {
     let (messages_tx, mut messages) = mpsc::unbounded_channel();
+    let wake = messages_tx.clone();
+    app.wake = Arc::new(move || {
+        let _ = wake.send(Message::Redraw);
+    });
     app.now = chrono::Utc::now();
     for effect in app.start() {
         execute(effect, &mut backends, &messages_tx);

@@ -13,6 +13,7 @@ use super::theme::Theme;
 use super::view::{exit_span, human_bytes, link_state, pane_block};
 use crate::fetch::{ResultKey, ResultState};
 use crate::transcript::document::{Content, Document, LineClass, Section};
+use crate::transcript::highlight::Token;
 use crate::transcript::sanitize;
 
 pub(super) fn transcript(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
@@ -196,7 +197,7 @@ fn transcript_header(
 fn styled_line(
     text: &str,
     base: Style,
-    tokens: &[(usize, usize, crate::transcript::highlight::Token)],
+    tokens: &[(usize, usize, Token)],
     hits: &[(usize, bool)],
     needle_len: usize,
     theme: &Theme,
@@ -309,8 +310,20 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
     let start = app.transcript.scroll.min(shown.len().saturating_sub(1));
     let number_width = lines.len().to_string().len();
     let search = &app.transcript.search;
+    let on_screen: Vec<usize> = shown.iter().skip(start).take(height).copied().collect();
+    // Whatever is not highlighted yet shows plainly now and in colour when the worker is done.
+    let highlighted = match document.highlighter(app.transcript.section) {
+        Some(highlighter) if theme.colored => {
+            let window = highlighter.window(&on_screen);
+            if !window.complete {
+                highlighter.request(&on_screen, &app.wake);
+            }
+            window.tokens
+        }
+        _ => Vec::new(),
+    };
     let mut rendered = Vec::with_capacity(height);
-    for &number in shown.iter().skip(start).take(height) {
+    for (row, &number) in on_screen.iter().enumerate() {
         let line = &lines[number];
         let base = match line.class {
             LineClass::Meta => theme.dim(),
@@ -350,9 +363,9 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
             ));
         }
         // Syntax tokens were computed on the whole line; shift them into the visible part.
-        let tokens: Vec<(usize, usize, crate::transcript::highlight::Token)> = document
-            .section_tokens(app.transcript.section)
-            .and_then(|all| all.get(number))
+        let tokens: Vec<(usize, usize, Token)> = highlighted
+            .get(row)
+            .and_then(Option::as_ref)
             .map(|line_tokens| {
                 line_tokens
                     .iter()
