@@ -11,7 +11,8 @@ use chrono::Utc;
 
 use lrx::fetch::ResultKey;
 use lrx::transcript::decode;
-use lrx::transcript::document::{self, Document, Section};
+use lrx::transcript::document::{Document, Section};
+use lrx::transcript::search;
 use lrx::tui::app::{App, Message, Settings};
 use lrx::tui::theme::{Theme, Variant};
 use lrx::tui::view;
@@ -133,7 +134,10 @@ fn main() {
     }
     scroll.sort();
     let start = Instant::now();
-    let hits = document::find(document.section(Section::Output), "10.20.7.49");
+    let pattern = search::Pattern::new("10.20.7.49", false)
+        .expect("pattern")
+        .expect("query");
+    let hits = search::find_all(document.section(Section::Output), &pattern);
     let search_ms = ms(start);
     println!(
         "100 MB transcript ({lines_in} lines): JSON decode {decode_ms:.0} ms, document build {build_ms:.0} ms, first frame {first_frame_ms:.1} ms, G jump + frame {jump_ms:.1} ms, PgUp + frame median {:.2} ms / max {:.2} ms",

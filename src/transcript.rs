@@ -7,3 +7,4 @@ pub mod highlight;
 pub mod highlighter;
 pub mod indicators;
 pub mod sanitize;
+pub mod search;

@@ -14,6 +14,7 @@ pub mod terminal;
 pub mod theme;
 pub mod transcript_actions;
 mod transcript_pane;
+mod transcript_search;
 pub mod view;
 
 use std::sync::Arc;

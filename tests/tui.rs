@@ -160,6 +160,37 @@ impl Harness {
         self.render();
         self.app.selected().expect("selected").clone()
     }
+
+    /// Opens the transcript pane on a script result with this output.
+    fn open_output(&mut self, output: &str) {
+        self.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
+        self.press(KeyCode::Enter);
+        self.press(KeyCode::Enter);
+        let key = self.app.selected_key().expect("key");
+        let payload = serde_json::json!({"script_name": "a.ps1", "exit_code": 0, "script_output": output, "script_errors": ""});
+        self.send(Message::Decoded(
+            key,
+            Arc::new(Document::from_script(
+                payload.to_string().as_bytes(),
+                "00".repeat(32),
+                false,
+            )),
+            None,
+        ));
+    }
+
+    /// Lets background work report back (as the event loop would on its wake-ups) until
+    /// `done` holds.
+    fn settle(&mut self, done: impl Fn(&App) -> bool) {
+        for _ in 0..30_000 {
+            if done(&self.app) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            self.send(Message::Redraw);
+        }
+        panic!("background work did not finish:\n{}", self.text());
+    }
 }
 
 fn fetched(expires_in: Option<i64>, now: DateTime<Utc>) -> Arc<Fetched> {
@@ -380,10 +411,6 @@ async fn hostile_transcripts_never_put_control_bytes_on_screen() {
 #[tokio::test]
 async fn transcript_search_counts_and_jumps() {
     let mut h = Harness::new(120, 40).await;
-    h.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
-    h.press(KeyCode::Enter);
-    h.press(KeyCode::Enter);
-    let key = h.app.selected_key().expect("key");
     let output: String = (0..200)
         .map(|i| {
             if i % 50 == 7 {
@@ -393,16 +420,7 @@ async fn transcript_search_counts_and_jumps() {
             }
         })
         .collect();
-    let payload = serde_json::json!({"script_name": "a.ps1", "exit_code": 0, "script_output": output, "script_errors": ""});
-    h.send(Message::Decoded(
-        key,
-        Arc::new(Document::from_script(
-            payload.to_string().as_bytes(),
-            "00".repeat(32),
-            false,
-        )),
-        None,
-    ));
+    h.open_output(&output);
     h.press(KeyCode::Char('/'));
     h.type_text("needle");
     h.press(KeyCode::Enter);
@@ -415,6 +433,92 @@ async fn transcript_search_counts_and_jumps() {
     h.assert_shows("/needle 4/4");
     h.press(KeyCode::Char('w'));
     assert!(h.app.transcript.wrap);
+}
+
+#[tokio::test]
+async fn regex_search_with_ctrl_r_and_its_mistakes_on_screen() {
+    let mut h = Harness::new(120, 40).await;
+    h.open_output("conn 10.0.0.1:445\nconn 192.168.7.20:3389\nnone here\n");
+    h.press(KeyCode::Char('/'));
+    h.assert_shows("Ctrl-R regex");
+    h.app.update(Message::Key(KeyEvent::new(
+        KeyCode::Char('r'),
+        KeyModifiers::CONTROL,
+    )));
+    h.type_text(r":\d{3,4}$");
+    h.assert_shows(r"regex /:\d{3,4}$▏ 1/2");
+    h.press(KeyCode::Enter);
+    let hits: Vec<(usize, usize, usize)> = h
+        .app
+        .transcript
+        .search
+        .hits
+        .iter()
+        .map(|hit| (hit.line, hit.start, hit.end))
+        .collect();
+    assert_eq!(hits, vec![(0, 13, 17), (1, 17, 22)]);
+    // The matched text is marked exactly, not the length of the query.
+    let buffer = h.terminal.backend().buffer().clone();
+    let text = h.text();
+    let row = text
+        .lines()
+        .position(|l| l.contains("conn 10.0.0.1"))
+        .expect("row");
+    let column = text
+        .lines()
+        .nth(row)
+        .expect("row")
+        .find(":445")
+        .expect("col");
+    let column = text.lines().nth(row).expect("row")[..column]
+        .chars()
+        .count();
+    let marked: String = (0..6)
+        .map(|dx| {
+            let cell = &buffer[(
+                u16::try_from(column + dx).expect("x"),
+                u16::try_from(row).expect("y"),
+            )];
+            if cell.bg == ratatui::style::Color::Reset {
+                '.'
+            } else {
+                '#'
+            }
+        })
+        .collect();
+    assert_eq!(marked, "####..");
+    h.press(KeyCode::Char('/'));
+    h.type_text("(unclosed");
+    h.assert_shows("regex /(unclosed▏ ✘");
+    assert!(h.app.transcript.search.hits.is_empty());
+}
+
+#[tokio::test]
+async fn searching_a_huge_output_shows_the_first_match_then_completes_the_count() {
+    let mut h = Harness::new(120, 40).await;
+    let output: String = (0..120_000)
+        .map(|i| {
+            if i >= 20_000 && i % 20_000 == 19_999 {
+                format!("line {i} needle\n")
+            } else {
+                format!("line {i}\n")
+            }
+        })
+        .collect();
+    h.open_output(&output);
+    h.press(KeyCode::Char('/'));
+    h.type_text("needle");
+    h.press(KeyCode::Enter);
+    // Nothing in the first lines searched in the foreground: the rest runs in the background.
+    h.settle(|app| !app.transcript.search.counting);
+    h.assert_shows("/needle 1/5 ·");
+    h.assert_shows("line 39999 needle");
+    h.press(KeyCode::Char('N'));
+    h.assert_shows("/needle 5/5");
+    h.assert_shows("line 119999 needle");
+    // & keeps the matching lines only, all five of them.
+    h.press(KeyCode::Char('&'));
+    h.assert_shows("& 5 matching lines");
 }
 
 #[tokio::test]

@@ -253,6 +253,16 @@ impl Document {
         }
     }
 
+    /// The section's lines, shareable with background work (search).
+    pub fn shared_section(&self, section: Section) -> Arc<[Line]> {
+        match (&self.content, section) {
+            (Content::Script { output, .. }, Section::Output) => Arc::clone(output),
+            (Content::Script { errors, .. }, Section::Errors) => Arc::clone(errors),
+            (Content::Script { raw, .. }, Section::Raw) => Arc::clone(raw),
+            (Content::File(_), _) => Arc::from(Vec::new()),
+        }
+    }
+
     pub fn highlighter(&self, section: Section) -> Option<&SectionHighlighter> {
         let index = match section {
             Section::Output => 0,
@@ -296,34 +306,6 @@ impl Document {
     }
 }
 
-/// Where a search term occurs: (line, byte offset) pairs in display text.
-pub fn find(lines: &[Line], needle: &str) -> Vec<(usize, usize)> {
-    if needle.is_empty() {
-        return Vec::new();
-    }
-    let needle_lower = needle.to_lowercase();
-    let case_sensitive = needle != needle_lower;
-    let mut hits = Vec::new();
-    for (number, line) in lines.iter().enumerate() {
-        let haystack = if case_sensitive {
-            line.text.clone()
-        } else {
-            line.text.to_lowercase()
-        };
-        let wanted = if case_sensitive {
-            needle
-        } else {
-            needle_lower.as_str()
-        };
-        let mut from = 0;
-        while let Some(at) = haystack[from..].find(wanted) {
-            hits.push((number, from + at));
-            from += at + wanted.len().max(1);
-        }
-    }
-    hits
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,18 +331,5 @@ mod tests {
                 .contains(&"NUL padding trimmed".to_string())
         );
         assert_eq!(document.exit_code(), Some(&ExitCode::Code(1)));
-    }
-
-    #[test]
-    fn search_is_smart_case() {
-        let lines: Vec<Line> = ["Alpha beta", "alpha ALPHA"]
-            .iter()
-            .map(|t| Line {
-                text: (*t).into(),
-                class: LineClass::Normal,
-            })
-            .collect();
-        assert_eq!(find(&lines, "alpha"), vec![(0, 0), (1, 0), (1, 6)]);
-        assert_eq!(find(&lines, "ALPHA"), vec![(1, 6)]);
     }
 }

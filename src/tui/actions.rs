@@ -61,7 +61,7 @@ impl App {
                         self.transcript.fullscreen = false
                     }
                     Pane::Transcript if !self.transcript.search.query.is_empty() => {
-                        self.transcript.search = Search::default()
+                        self.transcript.search = Search::cleared(self.transcript.search.regex)
                     }
                     Pane::Transcript => self.focus = Pane::Commands,
                     Pane::Commands => self.focus = Pane::Actions,
@@ -75,10 +75,8 @@ impl App {
             }
             Action::Search => {
                 if self.focus == Pane::Transcript {
-                    self.transcript.search = Search {
-                        editing: true,
-                        ..Search::default()
-                    };
+                    self.transcript.search =
+                        Search::prompt(self.transcript.search.regex, self.transcript.scroll);
                 } else {
                     self.focus = Pane::Actions;
                     self.filter_editing = true;

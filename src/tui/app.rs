@@ -10,6 +10,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
 use ratatui::layout::Rect;
 
 use super::input::{self, Context};
+pub use super::transcript_search::Search;
 use crate::api::ListQuery;
 use crate::api::models::{ActionStatus, Command, CommandType, MachineAction};
 use crate::fetch::{
@@ -149,14 +150,6 @@ pub enum Message {
     /// Background work (highlighting) changed what is on screen.
     Redraw,
     Quit,
-}
-
-#[derive(Debug, Default, Clone)]
-pub struct Search {
-    pub query: String,
-    pub editing: bool,
-    pub hits: Vec<(usize, usize)>,
-    pub current: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -498,7 +491,10 @@ impl App {
                 ));
                 vec![Effect::Copy(text)]
             }
-            Message::Redraw => Vec::new(),
+            Message::Redraw => {
+                self.sync_search();
+                Vec::new()
+            }
             Message::Quit => {
                 self.quit = true;
                 Vec::new()
@@ -709,50 +705,10 @@ impl App {
         Vec::new()
     }
 
-    fn edit_search(&mut self, key: KeyEvent) -> Vec<Effect> {
-        match key.code {
-            KeyCode::Esc => {
-                self.transcript.search = Search::default();
-            }
-            KeyCode::Enter => {
-                self.transcript.search.editing = false;
-                self.jump_to_match(0);
-            }
-            KeyCode::Backspace => {
-                self.transcript.search.query.pop();
-                self.refresh_search();
-            }
-            KeyCode::Char(c) => {
-                self.transcript.search.query.push(c);
-                self.refresh_search();
-                // Incremental: show the first match as you type.
-                self.jump_to_match(0);
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
     pub fn current_lines(&self) -> &[document::Line] {
         self.selected_key()
             .and_then(|key| self.documents.get(&key))
             .map_or(&[], |d| d.section(self.transcript.section))
-    }
-
-    pub(super) fn refresh_search(&mut self) {
-        let hits = document::find(self.current_lines(), &self.transcript.search.query);
-        self.transcript.search.hits = hits;
-        self.transcript.search.current = 0;
-    }
-
-    pub(super) fn jump_to_match(&mut self, index: usize) {
-        let search = &mut self.transcript.search;
-        if search.hits.is_empty() {
-            return;
-        }
-        search.current = index % search.hits.len();
-        let (line, _) = search.hits[search.current];
-        self.transcript.scroll = line.saturating_sub(self.page_rows / 3);
     }
 
     pub(super) fn commands_len(&self) -> usize {

@@ -41,7 +41,7 @@ impl App {
                 .search
                 .hits
                 .iter()
-                .map(|(line, _)| *line)
+                .map(|hit| hit.line)
                 .collect();
             lines.dedup();
             lines

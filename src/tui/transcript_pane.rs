@@ -198,8 +198,7 @@ fn styled_line(
     text: &str,
     base: Style,
     tokens: &[(usize, usize, Token)],
-    hits: &[(usize, bool)],
-    needle_len: usize,
+    hits: &[(usize, usize, bool)],
     theme: &Theme,
 ) -> Vec<Span<'static>> {
     let indicators = if theme.colored {
@@ -213,11 +212,11 @@ fn styled_line(
     let mut index = 0;
     let bytes = text.len();
     while index < bytes {
-        if let Some((_, current)) = hits.iter().find(|(at, _)| *at == index) {
+        if let Some((_, end, current)) = hits.iter().find(|(at, _, _)| *at == index) {
             if !plain.is_empty() {
                 spans.push(Span::styled(std::mem::take(&mut plain), plain_style));
             }
-            let end = (index + needle_len).min(bytes);
+            let end = (*end).min(bytes);
             let end = (end..=bytes)
                 .find(|e| text.is_char_boundary(*e))
                 .unwrap_or(bytes);
@@ -348,12 +347,20 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
             cut_columns(text, app.transcript.hscroll)
         };
         let shift = text.len() - visible.len();
-        let hits: Vec<(usize, bool)> = search
-            .hits
+        // Hits are in document order: the line's own are found by bisection, not a scan.
+        let first_hit = search.first_from(number);
+        let hits: Vec<(usize, usize, bool)> = search.hits[first_hit..]
             .iter()
+            .take_while(|hit| hit.line == number)
             .enumerate()
-            .filter(|(_, (l, at))| *l == number && *at >= shift)
-            .map(|(i, (_, at))| (at - shift, i == search.current))
+            .filter(|(_, hit)| hit.end > shift && hit.end <= text.len())
+            .map(|(i, hit)| {
+                (
+                    hit.start.saturating_sub(shift),
+                    hit.end - shift,
+                    first_hit + i == search.current,
+                )
+            })
             .collect();
         let mut spans = Vec::new();
         if app.transcript.line_numbers {
@@ -374,14 +381,7 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
                     .collect()
             })
             .unwrap_or_default();
-        spans.extend(styled_line(
-            visible,
-            base,
-            &tokens,
-            &hits,
-            search.query.len(),
-            theme,
-        ));
+        spans.extend(styled_line(visible, base, &tokens, &hits, theme));
         rendered.push(Line::from(spans));
     }
     let mut paragraph = Paragraph::new(rendered);
@@ -406,11 +406,16 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
         } else {
             search.current + 1
         };
+        let mode = if search.regex { "regex " } else { "" };
+        let count = match &search.error {
+            Some(error) => format!("✘ {}", sanitize::line(error.lines().last().unwrap_or(""))),
+            None if search.counting => format!("{position}/{}…", search.hits.len()),
+            None => format!("{position}/{}", search.hits.len()),
+        };
         status = format!(
-            " /{}{} {position}/{} ·{status}",
+            " {mode}/{}{} {count} ·{status}",
             sanitize::line(&search.query),
             if search.editing { "▏" } else { "" },
-            search.hits.len()
         );
     }
     let width = u16::try_from(status.width()).unwrap_or(0).min(area.width);

@@ -544,13 +544,14 @@ fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let context = if app.in_review {
         Context::Review
     } else if app.filter_editing || app.transcript.search.editing {
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                " type to filter · Enter keep · Esc clear",
-                theme.dim(),
-            )),
-            area,
-        );
+        let hint = if app.filter_editing {
+            " type to filter · Enter keep · Esc clear"
+        } else if app.transcript.search.regex {
+            " regex search · Enter keep · n/N next/previous · Ctrl-R literal · Esc clear"
+        } else {
+            " search · Enter keep · n/N next/previous · Ctrl-R regex · Esc clear"
+        };
+        frame.render_widget(Paragraph::new(Span::styled(hint, theme.dim())), area);
         return;
     } else {
         app.focus.context()

@@ -1,0 +1,378 @@
+//! Searching a section: literal (smart case) or regex, with every match's byte range. A
+//! search starts on the caller's thread for the first lines, so short documents are done at
+//! once, and continues on a worker thread for the rest: the first match can be shown while
+//! the count of a 100 MB transcript completes in the background.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::document::Line;
+use super::highlighter::Notify;
+
+/// Lines searched before `start` returns (a few MB: about a millisecond).
+const FOREGROUND_LINES: usize = 20_000;
+/// Lines the worker searches between looks at the cancel flag.
+const BLOCK_LINES: usize = 8_192;
+/// How often a long search reports a growing count.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub line: usize,
+    /// Byte range in the line's display text.
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    /// Smart case: case-insensitive unless the needle has an upper-case letter.
+    Literal {
+        needle: String,
+        ignore_case: bool,
+    },
+    /// A non-ASCII needle without upper case: matched against each line lower-cased in full,
+    /// with offsets mapped back (lower-casing can change a character's byte length).
+    Folded {
+        needle: String,
+    },
+    Regex(regex_lite::Regex),
+}
+
+impl Pattern {
+    /// None for an empty query; an error (to show) for a regex that does not compile.
+    pub fn new(query: &str, regex: bool) -> Result<Option<Self>, String> {
+        if query.is_empty() {
+            return Ok(None);
+        }
+        let ignore_case = !query.chars().any(char::is_uppercase);
+        if ignore_case && !regex && !query.is_ascii() {
+            return Ok(Some(Self::Folded {
+                needle: query.to_lowercase(),
+            }));
+        }
+        if regex {
+            // regex-lite folds ASCII only; smart case still applies to the rest of the pattern.
+            let source = query.to_string();
+            let source = if ignore_case {
+                format!("(?i){source}")
+            } else {
+                source
+            };
+            return regex_lite::Regex::new(&source)
+                .map(|r| Some(Self::Regex(r)))
+                .map_err(|e| e.to_string());
+        }
+        Ok(Some(Self::Literal {
+            needle: if ignore_case {
+                query.to_ascii_lowercase()
+            } else {
+                query.to_string()
+            },
+            ignore_case,
+        }))
+    }
+
+    /// Adds the matches in `text` (line number `line`) to `hits`; `folded` is scratch space.
+    fn find(&self, line: usize, text: &str, folded: &mut String, hits: &mut Vec<Hit>) {
+        match self {
+            Self::Folded { needle } => {
+                folded.clear();
+                let mut origins = Vec::with_capacity(text.len() + 1);
+                for (at, c) in text.char_indices() {
+                    for lower in c.to_lowercase() {
+                        folded.push(lower);
+                        origins.resize(folded.len(), at);
+                    }
+                }
+                origins.push(text.len());
+                let mut from = 0;
+                while let Some(found) = folded[from..].find(needle.as_str()) {
+                    let start = from + found;
+                    let end = start + needle.len();
+                    // The end maps to the start of the next original character.
+                    let original_end = origins[end..]
+                        .iter()
+                        .copied()
+                        .find(|o| *o > origins[end - 1])
+                        .unwrap_or(text.len());
+                    hits.push(Hit {
+                        line,
+                        start: origins[start],
+                        end: original_end,
+                    });
+                    from = end;
+                }
+            }
+            Self::Literal {
+                needle,
+                ignore_case,
+            } => {
+                let haystack = if *ignore_case {
+                    // ASCII lower-casing keeps every byte offset.
+                    folded.clear();
+                    folded.push_str(text);
+                    folded.make_ascii_lowercase();
+                    folded.as_str()
+                } else {
+                    text
+                };
+                let mut from = 0;
+                while let Some(at) = haystack[from..].find(needle.as_str()) {
+                    let start = from + at;
+                    hits.push(Hit {
+                        line,
+                        start,
+                        end: start + needle.len(),
+                    });
+                    from = start + needle.len().max(1);
+                }
+            }
+            Self::Regex(regex) => {
+                for found in regex.find_iter(text) {
+                    // An empty match highlights nothing and would make n/N stand still.
+                    if found.end() > found.start() {
+                        hits.push(Hit {
+                            line,
+                            start: found.start(),
+                            end: found.end(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every match in `lines`, in order (short texts and tests).
+pub fn find_all(lines: &[Line], pattern: &Pattern) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    let mut folded = String::new();
+    for (number, line) in lines.iter().enumerate() {
+        pattern.find(number, &line.text, &mut folded, &mut hits);
+    }
+    hits
+}
+
+#[derive(Default)]
+struct Progress {
+    hits: Vec<Hit>,
+    done: bool,
+}
+
+/// Stops the worker when the search is replaced or dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A search in progress or finished. Clones share it; it is cancelled when the last goes.
+#[derive(Clone)]
+pub struct SearchJob {
+    progress: Arc<Mutex<Progress>>,
+    _cancel: Arc<CancelOnDrop>,
+}
+
+impl std::fmt::Debug for SearchJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let progress = self.lock();
+        f.debug_struct("SearchJob")
+            .field("hits", &progress.hits.len())
+            .field("done", &progress.done)
+            .finish()
+    }
+}
+
+/// Matches found so far from some index on, and whether the search has finished.
+pub struct Found {
+    pub hits: Vec<Hit>,
+    pub done: bool,
+}
+
+impl SearchJob {
+    /// Searches the first lines now and the rest on a worker; `notify` runs when the worker
+    /// has news (the first match, a growing count, the end).
+    pub fn start(lines: Arc<[Line]>, pattern: Pattern, notify: Notify) -> Self {
+        let mut hits = Vec::new();
+        let mut folded = String::new();
+        let foreground = lines.len().min(FOREGROUND_LINES);
+        for (number, line) in lines[..foreground].iter().enumerate() {
+            pattern.find(number, &line.text, &mut folded, &mut hits);
+        }
+        let done = foreground == lines.len();
+        let progress = Arc::new(Mutex::new(Progress { hits, done }));
+        let cancel = Arc::new(AtomicBool::new(false));
+        if !done {
+            let progress = Arc::clone(&progress);
+            let cancel = Arc::clone(&cancel);
+            let spawned = std::thread::Builder::new()
+                .name("lrx-search".into())
+                .spawn(move || {
+                    search_rest(&lines, foreground, &pattern, &progress, &cancel, &notify);
+                });
+            if let Err(error) = spawned {
+                tracing::warn!("no search thread: {error}");
+            }
+        }
+        Self {
+            progress,
+            _cancel: Arc::new(CancelOnDrop(cancel)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn found_since(&self, from: usize) -> Found {
+        let progress = self.lock();
+        Found {
+            hits: progress.hits.get(from..).unwrap_or_default().to_vec(),
+            done: progress.done,
+        }
+    }
+
+    /// Waits for the end of the search (tests and benchmarks). False on timeout.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.lock().done {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+}
+
+fn search_rest(
+    lines: &[Line],
+    from: usize,
+    pattern: &Pattern,
+    progress: &Mutex<Progress>,
+    cancel: &AtomicBool,
+    notify: &Notify,
+) {
+    let mut folded = String::new();
+    let mut reported = Instant::now();
+    let mut had_hits = !progress
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .hits
+        .is_empty();
+    let mut block_start = from;
+    while block_start < lines.len() {
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let block_end = (block_start + BLOCK_LINES).min(lines.len());
+        let mut found = Vec::new();
+        for (offset, line) in lines[block_start..block_end].iter().enumerate() {
+            pattern.find(block_start + offset, &line.text, &mut folded, &mut found);
+        }
+        block_start = block_end;
+        let first = !had_hits && !found.is_empty();
+        had_hits |= !found.is_empty();
+        if !found.is_empty() {
+            progress
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .hits
+                .extend(found);
+        }
+        if first || (had_hits && reported.elapsed() >= PROGRESS_EVERY) {
+            reported = Instant::now();
+            notify();
+        }
+    }
+    progress.lock().unwrap_or_else(PoisonError::into_inner).done = true;
+    notify();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::document::LineClass;
+
+    fn lines(texts: &[&str]) -> Vec<Line> {
+        texts
+            .iter()
+            .map(|t| Line {
+                text: (*t).into(),
+                class: LineClass::Normal,
+            })
+            .collect()
+    }
+
+    fn spans(hits: &[Hit]) -> Vec<(usize, usize, usize)> {
+        hits.iter().map(|h| (h.line, h.start, h.end)).collect()
+    }
+
+    #[test]
+    fn literal_search_is_smart_case() {
+        let text = lines(&["Alpha beta", "alpha ALPHA"]);
+        let lower = Pattern::new("alpha", false).expect("ok").expect("some");
+        assert_eq!(
+            spans(&find_all(&text, &lower)),
+            vec![(0, 0, 5), (1, 0, 5), (1, 6, 11)]
+        );
+        let upper = Pattern::new("ALPHA", false).expect("ok").expect("some");
+        assert_eq!(spans(&find_all(&text, &upper)), vec![(1, 6, 11)]);
+        assert!(Pattern::new("", false).expect("ok").is_none());
+    }
+
+    #[test]
+    fn offsets_stay_right_around_letters_that_change_length_when_lowered() {
+        // 'İ' lower-cases to two characters: a lowered copy would shift every offset after it.
+        let text = lines(&["İİ error here", "ÉTÉ été"]);
+        let pattern = Pattern::new("error", false).expect("ok").expect("some");
+        let hits = find_all(&text, &pattern);
+        assert_eq!(&text[0].text[hits[0].start..hits[0].end], "error");
+        let accented = Pattern::new("été", false).expect("ok").expect("some");
+        let hits = find_all(&text, &accented);
+        assert_eq!(hits.len(), 2, "{hits:?}");
+        assert_eq!(&text[1].text[hits[1].start..hits[1].end], "été");
+    }
+
+    #[test]
+    fn regex_search_and_its_mistakes() {
+        let text = lines(&["10.0.0.1 and 192.168.1.20", "none"]);
+        let pattern = Pattern::new(r"\d+\.\d+\.\d+\.\d+", true)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(
+            spans(&find_all(&text, &pattern)),
+            vec![(0, 0, 8), (0, 13, 25)]
+        );
+        assert!(Pattern::new("(unclosed", true).is_err());
+        // Empty matches are not hits.
+        let empty = Pattern::new("x*", true).expect("ok").expect("some");
+        assert!(find_all(&text, &empty).is_empty());
+    }
+
+    #[test]
+    fn long_searches_finish_in_the_background_with_every_match() {
+        let many: Arc<[Line]> = (0..FOREGROUND_LINES * 3)
+            .map(|i| Line {
+                text: if i % 1000 == 999 {
+                    format!("needle {i}")
+                } else {
+                    format!("hay {i}")
+                },
+                class: LineClass::Normal,
+            })
+            .collect();
+        let pattern = Pattern::new("needle", false).expect("ok").expect("some");
+        let job = SearchJob::start(Arc::clone(&many), pattern.clone(), Arc::new(|| {}));
+        assert!(job.wait(Duration::from_secs(30)));
+        let found = job.found_since(0);
+        assert!(found.done);
+        assert_eq!(found.hits, find_all(&many, &pattern));
+        assert_eq!(found.hits.len(), FOREGROUND_LINES * 3 / 1000);
+        assert_eq!(job.found_since(found.hits.len() - 1).hits.len(), 1);
+    }
+}

@@ -1,0 +1,156 @@
+//! Searching the transcript, as in less: `/` opens the prompt, matches show as you type,
+//! Enter keeps the search, `n`/`N` walk the matches, Ctrl-R switches between literal and
+//! regex. Long documents are searched in the background; the count grows on screen.
+
+use std::sync::Arc;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{App, Effect};
+use crate::transcript::search::{Hit, Pattern, SearchJob};
+
+#[derive(Debug, Default, Clone)]
+pub struct Search {
+    pub query: String,
+    /// The query is a regular expression rather than literal text.
+    pub regex: bool,
+    pub editing: bool,
+    /// Matches in document order, as far as the search has got.
+    pub hits: Vec<Hit>,
+    pub current: usize,
+    /// The background part of the search is still counting.
+    pub counting: bool,
+    /// Why the query cannot be searched (a regex that does not compile).
+    pub error: Option<String>,
+    /// The first line on screen when the search began: the first match from there is shown.
+    pub origin: usize,
+    /// A match from `origin` on is wanted but has not been found yet.
+    jump_pending: bool,
+    job: Option<SearchJob>,
+}
+
+impl Search {
+    /// A fresh prompt, remembering the literal/regex choice.
+    pub fn prompt(regex: bool, origin: usize) -> Self {
+        Self {
+            regex,
+            editing: true,
+            origin,
+            ..Self::default()
+        }
+    }
+
+    /// No search, remembering the literal/regex choice.
+    pub fn cleared(regex: bool) -> Self {
+        Self {
+            regex,
+            ..Self::default()
+        }
+    }
+
+    /// Index of the first match on line `line` or after it.
+    pub fn first_from(&self, line: usize) -> usize {
+        self.hits.partition_point(|hit| hit.line < line)
+    }
+}
+
+impl App {
+    pub(super) fn edit_search(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let search = &mut self.transcript.search;
+        match key.code {
+            KeyCode::Esc => *search = Search::cleared(search.regex),
+            KeyCode::Enter => {
+                search.editing = false;
+                self.jump_from_origin();
+            }
+            KeyCode::Char('r') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                search.regex = !search.regex;
+                self.refresh_search();
+                self.jump_from_origin();
+            }
+            KeyCode::Backspace => {
+                search.query.pop();
+                self.refresh_search();
+                self.jump_from_origin();
+            }
+            KeyCode::Char(c) => {
+                search.query.push(c);
+                self.refresh_search();
+                // Incremental: show the first match as you type.
+                self.jump_from_origin();
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Starts the search over for the current query, section and document.
+    pub(super) fn refresh_search(&mut self) {
+        let lines = self
+            .selected_key()
+            .and_then(|key| self.documents.get(&key))
+            .map(|document| document.shared_section(self.transcript.section));
+        let wake = Arc::clone(&self.wake);
+        let search = &mut self.transcript.search;
+        search.job = None;
+        search.hits.clear();
+        search.current = 0;
+        search.counting = false;
+        search.error = None;
+        let pattern = match Pattern::new(&search.query, search.regex) {
+            Ok(Some(pattern)) => pattern,
+            Ok(None) => return,
+            Err(error) => {
+                search.error = Some(error);
+                return;
+            }
+        };
+        let Some(lines) = lines else {
+            return;
+        };
+        let job = SearchJob::start(lines, pattern, wake);
+        let found = job.found_since(0);
+        search.hits = found.hits;
+        search.counting = !found.done;
+        search.job = Some(job);
+    }
+
+    /// Takes in what the background search found since the last look.
+    pub(super) fn sync_search(&mut self) {
+        let search = &mut self.transcript.search;
+        let Some(job) = &search.job else {
+            return;
+        };
+        let found = job.found_since(search.hits.len());
+        search.hits.extend(found.hits);
+        search.counting = !found.done;
+        if search.jump_pending {
+            self.jump_from_origin();
+        }
+    }
+
+    /// Shows the first match at or below where the search began, once it is known; wraps to
+    /// the top when there is none below.
+    fn jump_from_origin(&mut self) {
+        let search = &mut self.transcript.search;
+        let index = search.first_from(search.origin);
+        search.jump_pending = false;
+        if index < search.hits.len() {
+            self.jump_to_match(index);
+        } else if search.counting {
+            search.jump_pending = true;
+        } else if !search.hits.is_empty() {
+            self.jump_to_match(0);
+        }
+    }
+
+    pub(super) fn jump_to_match(&mut self, index: usize) {
+        let search = &mut self.transcript.search;
+        if search.hits.is_empty() {
+            return;
+        }
+        search.current = index % search.hits.len();
+        let line = search.hits[search.current].line;
+        self.transcript.scroll = line.saturating_sub(self.page_rows / 3);
+    }
+}
