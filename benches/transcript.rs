@@ -1,24 +1,29 @@
 //! Transcript viewer benchmarks on a 100 MB `script_output` (run: `cargo bench --bench
-//! transcript`): JSON decode, document build (sanitise, split, classify), the first frame,
-//! a jump to the end, a search over everything, and peak memory. With `bat` (or Debian's
-//! `batcat`) on the PATH, the same text through `bat --color=always --paging=never` for
-//! comparison.
+//! transcript`): JSON decode, document build, the first highlighted frame, a jump to the end
+//! and how long until that screen is highlighted (provisionally, then exactly), scrolling,
+//! random jumps, searches (first match and full count), and peak memory. With `bat` (or
+//! Debian's `batcat`) on the PATH, the same text through `bat --color=always --paging=never`
+//! for comparison, in the same run.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use lrx::api::models::MachineAction;
 use lrx::fetch::ResultKey;
 use lrx::transcript::decode;
 use lrx::transcript::document::{Document, Section};
-use lrx::transcript::search;
+use lrx::transcript::search::{self, Pattern, SearchJob};
 use lrx::tui::app::{App, Message, Settings};
 use lrx::tui::theme::{Theme, Variant};
 use lrx::tui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+const WIDTH: u16 = 200;
+const HEIGHT: u16 = 60;
 
 fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -46,11 +51,206 @@ fn big_output(bytes: usize) -> String {
         ));
         i += 1;
     }
+    text.push_str("WARNING: the last line, C:\\Temp\\needle-at-the-end.ps1\n");
     text
 }
 
 fn ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
+}
+
+fn key(code: KeyCode) -> Message {
+    Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+struct Viewer {
+    app: App,
+    terminal: Terminal<TestBackend>,
+    theme: Theme,
+}
+
+impl Viewer {
+    /// An app with the transcript pane focused on `document`, drawn once.
+    fn open(action: &MachineAction, document: Arc<Document>) -> Self {
+        let mut app = App::new(
+            "bench".into(),
+            "c".into(),
+            Settings {
+                prefetch: false,
+                ..Settings::default()
+            },
+            Utc::now(),
+        );
+        let _ = app.update(Message::ActionsLoaded {
+            result: Ok(vec![action.clone()]),
+            append: false,
+        });
+        let _ = app.update(key(KeyCode::Enter));
+        let _ = app.update(key(KeyCode::Enter));
+        let _ = app.update(Message::Decoded(
+            ResultKey::new(action.id.clone(), 0),
+            document,
+            None,
+        ));
+        let mut viewer = Self {
+            app,
+            terminal: Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("terminal"),
+            theme: Theme {
+                colored: true,
+                variant: Variant::Dark,
+            },
+        };
+        viewer.draw();
+        viewer
+    }
+
+    fn draw(&mut self) {
+        let Self {
+            app,
+            terminal,
+            theme,
+        } = self;
+        terminal
+            .draw(|f| view::render(f, app, theme))
+            .expect("draw");
+    }
+
+    fn press(&mut self, code: KeyCode) {
+        let _ = self.app.update(key(code));
+        self.draw();
+    }
+
+    /// The document lines on screen now.
+    fn on_screen(&self) -> Vec<usize> {
+        let shown = self.app.shown_lines();
+        let rows = self.app.page_rows;
+        shown
+            .into_iter()
+            .skip(self.app.transcript.scroll)
+            .take(rows)
+            .collect()
+    }
+}
+
+/// Waits until the lines on screen have tokens (`exact`: final ones); milliseconds taken.
+fn until_highlighted(document: &Document, lines: &[usize], exact: bool) -> f64 {
+    let highlighter = document.highlighter(Section::Output).expect("highlighter");
+    let start = Instant::now();
+    loop {
+        let window = highlighter.window(lines);
+        let done = if exact {
+            window.complete
+        } else {
+            window.tokens.iter().all(Option::is_some)
+        };
+        if done || start.elapsed() > Duration::from_secs(600) {
+            return ms(start);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn median_and_max(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    (
+        samples[samples.len() / 2].as_secs_f64() * 1000.0,
+        samples[samples.len() - 1].as_secs_f64() * 1000.0,
+    )
+}
+
+fn searches(document: &Document) {
+    let lines = document.shared_section(Section::Output);
+    for (query, regex) in [
+        ("needle-at-the-end", false),
+        ("10.20.7.49", false),
+        (r"Source: 10\.20\.7\.\d+ ", true),
+    ] {
+        let pattern = Pattern::new(query, regex).expect("pattern").expect("query");
+        let first = Arc::new(std::sync::Mutex::new(None::<Instant>));
+        let seen = Arc::clone(&first);
+        let start = Instant::now();
+        let job = SearchJob::start(
+            Arc::clone(&lines),
+            pattern,
+            Arc::new(move || {
+                let mut seen = seen.lock().expect("lock");
+                seen.get_or_insert_with(Instant::now);
+            }),
+        );
+        let returned_ms = ms(start);
+        let found_now = !job.found_since(0).hits.is_empty();
+        job.wait(Duration::from_secs(600));
+        let total_ms = ms(start);
+        let hits = job.found_since(0).hits.len();
+        let first_ms = if found_now {
+            returned_ms
+        } else {
+            first
+                .lock()
+                .expect("lock")
+                .map_or(total_ms, |t| (t - start).as_secs_f64() * 1000.0)
+        };
+        println!(
+            "search {}{query:?}: UI thread {returned_ms:.1} ms, first match {first_ms:.1} ms, all {hits} counted in {total_ms:.0} ms",
+            if regex { "regex " } else { "" }
+        );
+    }
+    // The whole-document scan without threads, for reference.
+    let pattern = Pattern::new("10.20.7.49", false)
+        .expect("pattern")
+        .expect("query");
+    let start = Instant::now();
+    let hits = search::find_all(&lines, &pattern);
+    println!(
+        "reference: one-thread scan for \"10.20.7.49\": {} matches in {:.0} ms",
+        hits.len(),
+        ms(start)
+    );
+}
+
+fn compare_with_bat(action: &MachineAction) {
+    let Some(bat) = ["bat", "batcat"].into_iter().find(|b| {
+        std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        println!("bat not installed: comparison skipped (apt-get install bat)");
+        return;
+    };
+    for megabytes in [10, 100] {
+        let sample = big_output(megabytes * 1024 * 1024);
+        let path = std::env::temp_dir().join("lrx-bench-transcript.log");
+        std::fs::write(&path, &sample).expect("write");
+        let start = Instant::now();
+        let status = std::process::Command::new(bat)
+            .args(["--color=always", "--paging=never", "--language=log"])
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .status();
+        let bat_ms = ms(start);
+        let _ = std::fs::remove_file(&path);
+        let payload = serde_json::json!({"script_name": "x", "exit_code": 0, "script_output": sample, "script_errors": ""}).to_string();
+        drop(sample);
+        let start = Instant::now();
+        let document = Arc::new(Document::from_script(
+            payload.as_bytes(),
+            String::new(),
+            false,
+        ));
+        let mut viewer = Viewer::open(action, Arc::clone(&document));
+        viewer.press(KeyCode::Char('G'));
+        let last = viewer.on_screen();
+        until_highlighted(&document, &last, false);
+        let provisional_ms = ms(start);
+        until_highlighted(&document, &last, true);
+        let exact_ms = ms(start);
+        println!(
+            "{megabytes} MB, last screen highlighted: lrx {provisional_ms:.0} ms (exact {exact_ms:.0} ms) vs {bat} {bat_ms:.0} ms ({status:?}); ratio {:.1}× ({:.1}× exact)",
+            bat_ms / provisional_ms.max(0.001),
+            bat_ms / exact_ms.max(0.001)
+        );
+    }
 }
 
 fn main() {
@@ -73,145 +273,69 @@ fn main() {
     let build_ms = ms(start);
     drop(result);
 
-    let now = Utc::now();
-    let action = lrx::fixtures::action(1, "host", &["Get-SecurityEvents.ps1"], now);
-    let mut app = App::new(
-        "bench".into(),
-        "c".into(),
-        Settings {
-            prefetch: false,
-            ..Settings::default()
-        },
-        now,
-    );
-    let _ = app.update(Message::ActionsLoaded {
-        result: Ok(vec![action.clone()]),
-        append: false,
-    });
-    let _ = app.update(Message::Key(KeyEvent::new(
-        KeyCode::Enter,
-        KeyModifiers::NONE,
-    )));
-    let _ = app.update(Message::Key(KeyEvent::new(
-        KeyCode::Enter,
-        KeyModifiers::NONE,
-    )));
-    let mut terminal = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
-    let theme = Theme {
-        colored: true,
-        variant: Variant::Dark,
-    };
+    let action = lrx::fixtures::action(1, "host", &["Get-SecurityEvents.ps1"], Utc::now());
     let start = Instant::now();
-    let _ = app.update(Message::Decoded(
-        ResultKey::new(action.id.clone(), 0),
-        Arc::clone(&document),
-        None,
-    ));
-    terminal
-        .draw(|f| view::render(f, &mut app, &theme))
-        .expect("draw");
+    let mut viewer = Viewer::open(&action, Arc::clone(&document));
     let first_frame_ms = ms(start);
+    let first_screen = viewer.on_screen();
+    let first_highlighted = document
+        .highlighter(Section::Output)
+        .is_some_and(|h| h.window(&first_screen).complete);
+
     let start = Instant::now();
-    let _ = app.update(Message::Key(KeyEvent::new(
-        KeyCode::Char('G'),
-        KeyModifiers::SHIFT,
-    )));
-    terminal
-        .draw(|f| view::render(f, &mut app, &theme))
-        .expect("draw");
+    viewer.press(KeyCode::Char('G'));
     let jump_ms = ms(start);
+    let last_screen = viewer.on_screen();
+    let provisional_ms = until_highlighted(&document, &last_screen, false);
     let mut scroll = Vec::new();
     for _ in 0..200 {
         let start = Instant::now();
-        let _ = app.update(Message::Key(KeyEvent::new(
-            KeyCode::PageUp,
-            KeyModifiers::NONE,
-        )));
-        terminal
-            .draw(|f| view::render(f, &mut app, &theme))
-            .expect("draw");
+        viewer.press(KeyCode::PageUp);
         scroll.push(start.elapsed());
     }
-    scroll.sort();
-    let start = Instant::now();
-    let pattern = search::Pattern::new("10.20.7.49", false)
-        .expect("pattern")
-        .expect("query");
-    let hits = search::find_all(document.section(Section::Output), &pattern);
-    let search_ms = ms(start);
+    let (scroll_median, scroll_max) = median_and_max(scroll);
+    let exact_ms = until_highlighted(&document, &last_screen, true);
+
+    // Random jumps with `:N`: the frame right after each, then the wait for its colours.
+    let mut jumps = Vec::new();
+    let mut colour = Vec::new();
+    let mut seed = 0x9e37_79b9_u64;
+    for _ in 0..30 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let target = (seed >> 33) as usize % lines_in;
+        let start = Instant::now();
+        viewer.press(KeyCode::Char(':'));
+        for digit in target.to_string().chars() {
+            let _ = viewer.app.update(key(KeyCode::Char(digit)));
+        }
+        viewer.press(KeyCode::Enter);
+        jumps.push(start.elapsed());
+        let screen = viewer.on_screen();
+        colour.push(Duration::from_secs_f64(
+            until_highlighted(&document, &screen, true) / 1000.0,
+        ));
+    }
+    let (jump_median, jump_max) = median_and_max(jumps);
+    let (colour_median, colour_max) = median_and_max(colour);
+
     println!(
-        "100 MB transcript ({lines_in} lines): JSON decode {decode_ms:.0} ms, document build {build_ms:.0} ms, first frame {first_frame_ms:.1} ms, G jump + frame {jump_ms:.1} ms, PgUp + frame median {:.2} ms / max {:.2} ms",
-        scroll[scroll.len() / 2].as_secs_f64() * 1000.0,
-        scroll[scroll.len() - 1].as_secs_f64() * 1000.0
+        "100 MB transcript ({lines_in} lines): JSON decode {decode_ms:.0} ms, document build {build_ms:.0} ms, first frame {first_frame_ms:.1} ms (highlighted: {first_highlighted})"
     );
     println!(
-        "search over 100 MB: {} matches in {search_ms:.0} ms; peak RSS {} MiB for a {} MiB payload (baseline {} MiB)",
-        hits.len(),
+        "G + frame {jump_ms:.1} ms; that screen highlighted after {provisional_ms:.1} ms (provisional), exactly after {exact_ms:.0} ms (checkpoint sweep); PgUp + frame median {scroll_median:.2} ms / max {scroll_max:.2} ms"
+    );
+    println!(
+        "30 random :N jumps: jump + frame median {jump_median:.2} ms / max {jump_max:.2} ms; exact colours after median {colour_median:.1} ms / max {colour_max:.1} ms"
+    );
+    searches(&document);
+    println!(
+        "peak RSS {} MiB for a {} MiB payload (baseline with the payload built: {} MiB)",
         peak_rss_mib(),
         payload.len() / (1024 * 1024),
         baseline
     );
-
-    let bat = ["bat", "batcat"].into_iter().find(|b| {
-        std::process::Command::new(b)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if let Some(bat) = bat {
-        let sample = big_output(10 * 1024 * 1024);
-        let path = std::env::temp_dir().join("lrx-bench-transcript.log");
-        std::fs::write(&path, &sample).expect("write");
-        let start = Instant::now();
-        let status = std::process::Command::new(bat)
-            .args(["--color=always", "--paging=never", "--language=log"])
-            .arg(&path)
-            .stdout(std::process::Stdio::null())
-            .status();
-        let bat_ms = ms(start);
-        let start = Instant::now();
-        let payload = serde_json::json!({"script_name": "x", "exit_code": 0, "script_output": sample, "script_errors": ""}).to_string();
-        let document = Document::from_script(payload.as_bytes(), String::new(), false);
-        let mut app2 = App::new(
-            "bench".into(),
-            "c".into(),
-            Settings {
-                prefetch: false,
-                ..Settings::default()
-            },
-            now,
-        );
-        let _ = app2.update(Message::ActionsLoaded {
-            result: Ok(vec![action.clone()]),
-            append: false,
-        });
-        let _ = app2.update(Message::Key(KeyEvent::new(
-            KeyCode::Enter,
-            KeyModifiers::NONE,
-        )));
-        let _ = app2.update(Message::Key(KeyEvent::new(
-            KeyCode::Enter,
-            KeyModifiers::NONE,
-        )));
-        let _ = app2.update(Message::Decoded(
-            ResultKey::new(action.id.clone(), 0),
-            Arc::new(document),
-            None,
-        ));
-        let _ = app2.update(Message::Key(KeyEvent::new(
-            KeyCode::Char('G'),
-            KeyModifiers::SHIFT,
-        )));
-        terminal
-            .draw(|f| view::render(f, &mut app2, &theme))
-            .expect("draw");
-        let lrx_ms = ms(start);
-        let _ = std::fs::remove_file(&path);
-        println!(
-            "10 MB, last screen shown: lrx {lrx_ms:.0} ms (decode + build + G + frame) vs {bat} {bat_ms:.0} ms ({status:?}); ratio {:.1}×",
-            bat_ms / lrx_ms.max(0.001)
-        );
-    } else {
-        println!("bat not installed: comparison skipped (apt-get install bat)");
-    }
+    drop(viewer);
+    drop(document);
+    drop(payload);
+    compare_with_bat(&action);
 }

@@ -1,7 +1,131 @@
-//! Colours and emphasis. With `NO_COLOR` (or a monochrome terminal) every style keeps its
-//! modifiers (bold, reverse, dim) and drops its colours, so nothing depends on colour alone.
+//! Colours and emphasis. The colours come from the theme files in `assets/themes/`; with
+//! `NO_COLOR` (or a monochrome terminal) every style keeps its modifiers (bold, reverse, dim)
+//! and drops its colours, so nothing depends on colour alone.
+
+use std::sync::OnceLock;
 
 use ratatui::style::{Color, Modifier, Style};
+use serde::Deserialize;
+
+const DARK: &str = include_str!("../../assets/themes/dark.toml");
+const LIGHT: &str = include_str!("../../assets/themes/light.toml");
+
+/// A colour as written in a theme file: a name (`lightcyan`) or `#rrggbb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ThemeColor(Color);
+
+impl<'de> Deserialize<'de> for ThemeColor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse::<Color>().map(Self).map_err(|_| {
+            serde::de::Error::custom(format!("{text:?} is not a colour name or #rrggbb"))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UiColors {
+    accent: ThemeColor,
+    ok: ThemeColor,
+    warn: ThemeColor,
+    error: ThemeColor,
+    dim: ThemeColor,
+    placeholder: ThemeColor,
+    selected: ThemeColor,
+    selected_unfocused: ThemeColor,
+    search_hit: ThemeColor,
+    search_hit_other: ThemeColor,
+    search_hit_text: ThemeColor,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyntaxColors {
+    timestamp: ThemeColor,
+    keyword: ThemeColor,
+    key: ThemeColor,
+    string: ThemeColor,
+    number: ThemeColor,
+    variable: ThemeColor,
+    csv_columns: Vec<ThemeColor>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorColors {
+    network: ThemeColor,
+    hash: ThemeColor,
+    path: ThemeColor,
+    identity: ThemeColor,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Palette {
+    ui: UiColors,
+    syntax: SyntaxColors,
+    indicators: IndicatorColors,
+}
+
+fn parse_palette(source: &str) -> Result<Palette, String> {
+    let palette: Palette = toml::from_str(source).map_err(|e| e.to_string())?;
+    if palette.syntax.csv_columns.is_empty() {
+        return Err("syntax.csv_columns needs at least one colour".into());
+    }
+    Ok(palette)
+}
+
+/// A theme file that does not parse (a test keeps this from shipping) leaves the terminal's
+/// own colours, with every emphasis intact.
+fn fallback() -> Palette {
+    let reset = ThemeColor(Color::Reset);
+    Palette {
+        ui: UiColors {
+            accent: reset,
+            ok: reset,
+            warn: reset,
+            error: reset,
+            dim: reset,
+            placeholder: reset,
+            selected: reset,
+            selected_unfocused: reset,
+            search_hit: reset,
+            search_hit_other: reset,
+            search_hit_text: reset,
+        },
+        syntax: SyntaxColors {
+            timestamp: reset,
+            keyword: reset,
+            key: reset,
+            string: reset,
+            number: reset,
+            variable: reset,
+            csv_columns: vec![reset],
+        },
+        indicators: IndicatorColors {
+            network: reset,
+            hash: reset,
+            path: reset,
+            identity: reset,
+        },
+    }
+}
+
+fn palette(variant: Variant) -> &'static Palette {
+    static DARK_PALETTE: OnceLock<Palette> = OnceLock::new();
+    static LIGHT_PALETTE: OnceLock<Palette> = OnceLock::new();
+    let (cell, source) = match variant {
+        Variant::Dark => (&DARK_PALETTE, DARK),
+        Variant::Light => (&LIGHT_PALETTE, LIGHT),
+    };
+    cell.get_or_init(|| {
+        parse_palette(source).unwrap_or_else(|error| {
+            tracing::warn!("the built-in {variant:?} theme does not parse: {error}");
+            fallback()
+        })
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -24,8 +148,16 @@ impl Theme {
         }
     }
 
-    fn paint(&self, style: Style, color: Color) -> Style {
-        if self.colored { style.fg(color) } else { style }
+    fn paint(&self, style: Style, color: ThemeColor) -> Style {
+        if self.colored {
+            style.fg(color.0)
+        } else {
+            style
+        }
+    }
+
+    fn colors(&self) -> &'static Palette {
+        palette(self.variant)
     }
 
     pub fn base(&self) -> Style {
@@ -35,38 +167,36 @@ impl Theme {
     pub fn dim(&self) -> Style {
         self.paint(
             Style::default().add_modifier(Modifier::DIM),
-            Color::DarkGray,
+            self.colors().ui.dim,
         )
     }
 
     pub fn accent(&self) -> Style {
-        let color = match self.variant {
-            Variant::Dark => Color::Cyan,
-            Variant::Light => Color::Blue,
-        };
-        self.paint(Style::default().add_modifier(Modifier::BOLD), color)
+        self.paint(
+            Style::default().add_modifier(Modifier::BOLD),
+            self.colors().ui.accent,
+        )
     }
 
     pub fn ok(&self) -> Style {
-        self.paint(Style::default(), Color::Green)
+        self.paint(Style::default(), self.colors().ui.ok)
     }
 
     pub fn warn(&self) -> Style {
-        let color = match self.variant {
-            Variant::Dark => Color::Yellow,
-            Variant::Light => Color::Rgb(0x9a, 0x67, 0x00),
-        };
-        self.paint(Style::default(), color)
+        self.paint(Style::default(), self.colors().ui.warn)
     }
 
     pub fn error(&self) -> Style {
-        self.paint(Style::default().add_modifier(Modifier::BOLD), Color::Red)
+        self.paint(
+            Style::default().add_modifier(Modifier::BOLD),
+            self.colors().ui.error,
+        )
     }
 
     pub fn placeholder(&self) -> Style {
         self.paint(
             Style::default().add_modifier(Modifier::REVERSED),
-            Color::Magenta,
+            self.colors().ui.placeholder,
         )
     }
 
@@ -78,13 +208,15 @@ impl Theme {
                 Modifier::UNDERLINED
             });
         }
-        let background = match (self.variant, focused) {
-            (Variant::Dark, true) => Color::Rgb(0x2b, 0x4a, 0x6f),
-            (Variant::Dark, false) => Color::Rgb(0x30, 0x30, 0x30),
-            (Variant::Light, true) => Color::Rgb(0xc8, 0xdc, 0xf5),
-            (Variant::Light, false) => Color::Rgb(0xe4, 0xe4, 0xe4),
+        let ui = &self.colors().ui;
+        let background = if focused {
+            ui.selected
+        } else {
+            ui.selected_unfocused
         };
-        Style::default().bg(background).add_modifier(Modifier::BOLD)
+        Style::default()
+            .bg(background.0)
+            .add_modifier(Modifier::BOLD)
     }
 
     pub fn border(&self, focused: bool) -> Style {
@@ -99,12 +231,13 @@ impl Theme {
                 Modifier::UNDERLINED
             });
         }
+        let ui = &self.colors().ui;
         let background = if current {
-            Color::Yellow
+            ui.search_hit
         } else {
-            Color::Rgb(0x6b, 0x5b, 0x00)
+            ui.search_hit_other
         };
-        Style::default().bg(background).fg(Color::Black)
+        Style::default().bg(background.0).fg(ui.search_hit_text.0)
     }
 
     pub fn status(&self, status: &str) -> (&'static str, Style) {
@@ -128,38 +261,14 @@ impl Theme {
         if !self.colored {
             return base.add_modifier(Modifier::UNDERLINED);
         }
-        let dark = self.variant == Variant::Dark;
+        let colors = &self.colors().indicators;
         let color = match kind {
-            Kind::Ip | Kind::Url | Kind::Domain => {
-                if dark {
-                    Color::LightCyan
-                } else {
-                    Color::Blue
-                }
-            }
-            Kind::Hash => {
-                if dark {
-                    Color::LightMagenta
-                } else {
-                    Color::Magenta
-                }
-            }
-            Kind::Path | Kind::Registry => {
-                if dark {
-                    Color::LightYellow
-                } else {
-                    Color::Rgb(0x8a, 0x5a, 0x00)
-                }
-            }
-            Kind::Sid | Kind::Email => {
-                if dark {
-                    Color::LightGreen
-                } else {
-                    Color::Green
-                }
-            }
+            Kind::Ip | Kind::Url | Kind::Domain => colors.network,
+            Kind::Hash => colors.hash,
+            Kind::Path | Kind::Registry => colors.path,
+            Kind::Sid | Kind::Email => colors.identity,
         };
-        base.fg(color).add_modifier(Modifier::UNDERLINED)
+        base.fg(color.0).add_modifier(Modifier::UNDERLINED)
     }
 
     /// Syntax tokens over the line's base style.
@@ -172,55 +281,21 @@ impl Theme {
                 _ => base,
             };
         }
-        let dark = self.variant == Variant::Dark;
-        let pick = |d: Color, l: Color| if dark { d } else { l };
+        let colors = &self.colors().syntax;
         match token {
             Token::Meta | Token::Comment => self.dim(),
             Token::Error => self.error(),
             Token::Warning => self.warn(),
             Token::Heading => self.accent(),
-            Token::Timestamp => base.fg(pick(
-                Color::Rgb(0x8f, 0xa1, 0xb3),
-                Color::Rgb(0x55, 0x65, 0x75),
-            )),
-            Token::Keyword => base.fg(pick(
-                Color::Rgb(0xc6, 0x92, 0xea),
-                Color::Rgb(0x7a, 0x3e, 0x9d),
-            )),
-            Token::Key => base.fg(pick(
-                Color::Rgb(0x82, 0xaa, 0xff),
-                Color::Rgb(0x1f, 0x5f, 0xbf),
-            )),
-            Token::String => base.fg(pick(
-                Color::Rgb(0xc3, 0xe8, 0x8d),
-                Color::Rgb(0x2e, 0x7d, 0x32),
-            )),
-            Token::Number | Token::Constant => base.fg(pick(
-                Color::Rgb(0xf7, 0x8c, 0x6c),
-                Color::Rgb(0xb3, 0x4d, 0x00),
-            )),
-            Token::Variable => base.fg(pick(
-                Color::Rgb(0xff, 0xcb, 0x6b),
-                Color::Rgb(0x8a, 0x5a, 0x00),
-            )),
+            Token::Timestamp => base.fg(colors.timestamp.0),
+            Token::Keyword => base.fg(colors.keyword.0),
+            Token::Key => base.fg(colors.key.0),
+            Token::String => base.fg(colors.string.0),
+            Token::Number | Token::Constant => base.fg(colors.number.0),
+            Token::Variable => base.fg(colors.variable.0),
             Token::Column(n) => {
-                const DARK: [Color; 6] = [
-                    Color::Rgb(0x82, 0xaa, 0xff),
-                    Color::Rgb(0xc3, 0xe8, 0x8d),
-                    Color::Rgb(0xf7, 0x8c, 0x6c),
-                    Color::Rgb(0xc6, 0x92, 0xea),
-                    Color::Rgb(0x89, 0xdd, 0xff),
-                    Color::Rgb(0xff, 0xcb, 0x6b),
-                ];
-                const LIGHT: [Color; 6] = [
-                    Color::Rgb(0x1f, 0x5f, 0xbf),
-                    Color::Rgb(0x2e, 0x7d, 0x32),
-                    Color::Rgb(0xb3, 0x4d, 0x00),
-                    Color::Rgb(0x7a, 0x3e, 0x9d),
-                    Color::Rgb(0x00, 0x6d, 0x75),
-                    Color::Rgb(0x8a, 0x5a, 0x00),
-                ];
-                base.fg(if dark { DARK } else { LIGHT }[usize::from(n) % 6])
+                let columns = &colors.csv_columns;
+                base.fg(columns[usize::from(n) % columns.len()].0)
             }
         }
     }
@@ -241,5 +316,56 @@ impl Theme {
             r if r >= 0.6 => self.warn(),
             _ => self.ok(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_themes_parse_completely() {
+        for source in [DARK, LIGHT] {
+            let palette = parse_palette(source).expect("theme");
+            assert!(palette.syntax.csv_columns.len() >= 4);
+        }
+        assert_eq!(
+            palette(Variant::Dark).ui.selected,
+            ThemeColor(Color::Rgb(0x2b, 0x4a, 0x6f))
+        );
+    }
+
+    #[test]
+    fn theme_mistakes_are_named() {
+        let broken = DARK.replace("accent = \"cyan\"", "accent = \"sparkly\"");
+        assert!(
+            parse_palette(&broken)
+                .expect_err("bad colour")
+                .contains("sparkly")
+        );
+        let unknown = format!("{DARK}\n[extra]\nx = 1\n");
+        assert!(parse_palette(&unknown).is_err());
+        let empty = DARK.replace(
+            "csv_columns = [\"#82aaff\", \"#c3e88d\", \"#f78c6c\", \"#c692ea\", \"#89ddff\", \"#ffcb6b\"]",
+            "csv_columns = []",
+        );
+        assert!(parse_palette(&empty).is_err());
+    }
+
+    #[test]
+    fn no_color_keeps_emphasis_and_drops_colours() {
+        let plain = Theme {
+            colored: false,
+            variant: Variant::Dark,
+        };
+        assert_eq!(plain.error().fg, None);
+        assert!(plain.error().add_modifier.contains(Modifier::BOLD));
+        assert_eq!(
+            plain.token(
+                crate::transcript::highlight::Token::String,
+                Style::default()
+            ),
+            Style::default()
+        );
     }
 }
