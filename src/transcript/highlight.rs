@@ -97,6 +97,14 @@ pub fn detect(lines: &[Line]) -> Kind {
     }
 }
 
+impl Kind {
+    /// Every line starts from the syntax's initial state: nothing carries over from one line
+    /// to the next, so any line can be highlighted exactly without the lines above it.
+    pub fn is_line_local(self) -> bool {
+        matches!(self, Self::Transcript | Self::Csv)
+    }
+}
+
 fn syntax(kind: Kind) -> Option<&'static SyntaxReference> {
     let set = syntaxes();
     match kind {
@@ -211,6 +219,14 @@ impl Parser {
         })
     }
 
+    /// The state after an empty first line: where every line after the first starts in a
+    /// line-local syntax.
+    pub fn primed(kind: Kind) -> Option<Self> {
+        let mut parser = Self::new(kind)?;
+        parser.line("", None);
+        Some(parser)
+    }
+
     fn reset(&mut self) {
         self.state = ParseState::new(self.syntax);
         self.stack = ScopeStack::new();
@@ -307,6 +323,32 @@ mod tests {
             Kind::Transcript,
         ] {
             assert!(syntax(kind).is_some(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn line_local_syntaxes_carry_nothing_from_one_line_to_the_next() {
+        let sample = "Transcript started, output file is C:\\x.txt\n\"quoted (unclosed [\nGet-Thing : Access denied.\n    + CategoryInfo : PermissionDenied\nAt C:\\x.ps1:3 char:1\nWARNING: careful\nName   Id\n----   --\n== Section ==\n2026-11-20T12:00:00Z {\n11/20/2026 1:00 PM True\n<xml attr='1'>\n$var = @'\n";
+        for kind in [Kind::Transcript, Kind::Csv] {
+            assert!(kind.is_line_local());
+            let primed = Parser::primed(kind).expect("syntax");
+            let mut parser = Parser::new(kind).expect("syntax");
+            let mut meanings = Meanings::default();
+            for line in sample.lines() {
+                parser.line(line, Some(&mut meanings));
+                assert!(parser == primed, "{kind:?} after {line:?}");
+            }
+        }
+        // The others carry state across lines, so they need checkpoints.
+        for (kind, opening) in [
+            (Kind::Json, "{"),
+            (Kind::Xml, "<!-- a comment"),
+            (Kind::PowerShell, "<# a block comment"),
+        ] {
+            assert!(!kind.is_line_local());
+            let mut parser = Parser::new(kind).expect("syntax");
+            parser.line(opening, None);
+            assert!(parser != Parser::primed(kind).expect("syntax"), "{kind:?}");
         }
     }
 

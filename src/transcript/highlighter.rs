@@ -7,7 +7,9 @@
 //! everything above parsed first, so that window is first highlighted *provisionally*, from a
 //! fresh state a few lines above it (right for line-oriented output, nearly right for the
 //! rest), while the worker sweeps checkpoints forward in the background and redoes the window
-//! exactly when it gets there. A newer request cancels older work between lines.
+//! exactly when it gets there. Line-local syntaxes (the transcript one) need none of this:
+//! every line is parsed from the initial state. A newer request cancels older work between
+//! lines.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -165,8 +167,16 @@ impl Engine {
                 nearest * CHECKPOINT_EVERY,
             )
         };
-        let exact = start - from <= CATCH_UP;
-        if exact {
+        let line_local = self.kind.is_line_local();
+        let exact = line_local || start - from <= CATCH_UP;
+        if line_local {
+            // Every line after the first starts from the same state: no checkpoint or warm-up.
+            if start > 0
+                && let Some(primed) = Parser::primed(self.kind)
+            {
+                parser = primed;
+            }
+        } else if exact {
             if !self.advance(&mut parser, from, start, true, interrupt) {
                 return false;
             }
@@ -190,6 +200,7 @@ impl Engine {
         }
         let mut store = lock(&self.store);
         if exact
+            && !line_local
             && end.is_multiple_of(CHECKPOINT_EVERY)
             && end / CHECKPOINT_EVERY == store.checkpoints.len()
         {
@@ -543,6 +554,12 @@ mod tests {
             t.as_ref()
                 .is_some_and(|t| t.first().is_some_and(|(_, _, k)| *k == Token::Timestamp))
         }));
+        // The transcript syntax is line-local: far lines are exact without any sweep.
+        assert!(lock(&highlighter.inner.store).checkpoints.len() == 1);
+        let expected = highlight_all(&all, Kind::Transcript).expect("syntax");
+        for (line, tokens) in end.iter().zip(window.tokens) {
+            assert_eq!(tokens.as_ref(), Some(&expected[*line]), "line {line}");
+        }
     }
 
     #[test]

@@ -10,8 +10,12 @@ use std::time::{Duration, Instant};
 use super::document::Line;
 use super::highlighter::Notify;
 
-/// Lines searched before `start` returns (a few MB: about a millisecond).
+/// Lines searched before `start` returns (a few MB: about a millisecond for literal text)…
 const FOREGROUND_LINES: usize = 20_000;
+/// …or this long, whichever comes first (a regex can be a hundred times slower), looked at
+/// every `FOREGROUND_CHECK` lines.
+const FOREGROUND_TIME: Duration = Duration::from_millis(4);
+const FOREGROUND_CHECK: usize = 256;
 /// Lines the worker searches between looks at the cancel flag.
 const BLOCK_LINES: usize = 8_192;
 /// How often a long search reports a growing count.
@@ -199,9 +203,16 @@ impl SearchJob {
     pub fn start(lines: Arc<[Line]>, pattern: Pattern, notify: Notify) -> Self {
         let mut hits = Vec::new();
         let mut folded = String::new();
-        let foreground = lines.len().min(FOREGROUND_LINES);
-        for (number, line) in lines[..foreground].iter().enumerate() {
-            pattern.find(number, &line.text, &mut folded, &mut hits);
+        let started = Instant::now();
+        let mut foreground = 0;
+        while foreground < lines.len().min(FOREGROUND_LINES) {
+            if foreground % FOREGROUND_CHECK == FOREGROUND_CHECK - 1
+                && started.elapsed() >= FOREGROUND_TIME
+            {
+                break;
+            }
+            pattern.find(foreground, &lines[foreground].text, &mut folded, &mut hits);
+            foreground += 1;
         }
         let done = foreground == lines.len();
         let progress = Arc::new(Mutex::new(Progress { hits, done }));

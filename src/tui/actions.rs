@@ -17,6 +17,18 @@ impl App {
             Action::PageDown => self.move_selection(page),
             Action::Top => self.move_selection(isize::MIN / 2),
             Action::Bottom => self.move_selection(isize::MAX / 2),
+            // Fullscreen, there is no other pane to go to: Tab walks the sections instead.
+            Action::NextPane | Action::PrevPane
+                if self.focus == Pane::Transcript && self.transcript.fullscreen =>
+            {
+                let step = if action == Action::NextPane { 1 } else { 2 };
+                let at = Section::ALL
+                    .iter()
+                    .position(|s| *s == self.transcript.section)
+                    .unwrap_or(0);
+                self.show_section(Section::ALL[(at + step) % Section::ALL.len()]);
+                Vec::new()
+            }
             Action::NextPane => {
                 self.focus = match self.focus {
                     Pane::Actions => Pane::Commands,
@@ -201,15 +213,19 @@ impl App {
             Action::Review => self.open_review(),
             Action::ShowDiff => Vec::new(),
             Action::ShowOutput | Action::ShowErrors | Action::ShowRaw => {
-                self.transcript.section = match action {
+                self.show_section(match action {
                     Action::ShowErrors => Section::Errors,
                     Action::ShowRaw => Section::Raw,
                     _ => Section::Output,
-                };
-                self.transcript.scroll = 0;
-                self.refresh_search();
+                });
                 Vec::new()
             }
         }
+    }
+
+    fn show_section(&mut self, section: Section) {
+        self.transcript.section = section;
+        self.transcript.scroll = 0;
+        self.refresh_search();
     }
 }

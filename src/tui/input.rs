@@ -125,7 +125,14 @@ pub const BINDINGS: &[Binding] = &[
         "go to the end",
         false
     ),
-    bind!("Tab", [KeyCode::Tab], NextPane, Global, "next pane", true),
+    bind!(
+        "Tab",
+        [KeyCode::Tab],
+        NextPane,
+        Global,
+        "next pane (next section in a fullscreen transcript)",
+        true
+    ),
     bind!(
         "S-Tab",
         [KeyCode::BackTab],
