@@ -13,7 +13,7 @@ use lrx::fetch::{
 };
 use lrx::session::{Session, SessionOptions};
 use lrx::sim::SimConfig;
-use lrx::transcript::document::Document;
+use lrx::transcript::document::{Document, Section};
 use lrx::tui::app::{App, Effect, Message, Pane, Settings};
 use lrx::tui::theme::{Theme, Variant};
 use lrx::tui::view;
@@ -928,4 +928,56 @@ async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_c
     h.type_text("teleport");
     h.press(KeyCode::Enter);
     h.assert_shows("unknown command :teleport");
+}
+
+#[tokio::test]
+async fn far_lines_of_a_long_json_output_are_highlighted_in_the_background() {
+    let mut h = Harness::new(120, 40).await;
+    let mut output = String::from("[\n");
+    for i in 0..6_000 {
+        output.push_str(&format!("  {{\"Name\": \"svc{i}\", \"Pid\": {i}}},\n"));
+    }
+    output.push_str("  {}\n]\n");
+    h.open_output(&output);
+    h.press(KeyCode::Char('G'));
+    h.assert_shows("svc5999");
+    let key_colour = ratatui::style::Color::Rgb(0x82, 0xaa, 0xff);
+    let key_cell_coloured = |h: &Harness| {
+        let text = h.text();
+        let buffer = h.terminal.backend().buffer();
+        text.lines().enumerate().any(|(y, line)| {
+            line.find("\"svc5999\"").is_some_and(|_| {
+                let x = line[..line.find("\"Name\"").expect("key")].chars().count() + 1;
+                buffer[(u16::try_from(x).expect("x"), u16::try_from(y).expect("y"))].fg
+                    == key_colour
+            })
+        })
+    };
+    for _ in 0..10_000 {
+        if key_cell_coloured(&h) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        h.send(Message::Redraw);
+    }
+    assert!(key_cell_coloured(&h), "{}", h.text());
+}
+
+#[tokio::test]
+async fn tab_walks_the_sections_of_a_fullscreen_transcript() {
+    let mut h = Harness::new(120, 40).await;
+    h.open_output("out\n");
+    h.press(KeyCode::Char('z'));
+    assert!(h.app.transcript.fullscreen);
+    h.press(KeyCode::Tab);
+    assert_eq!(h.app.transcript.section, Section::Errors);
+    h.press(KeyCode::Tab);
+    assert_eq!(h.app.transcript.section, Section::Raw);
+    h.press(KeyCode::BackTab);
+    assert_eq!(h.app.transcript.section, Section::Errors);
+    assert_eq!(h.app.focus, Pane::Transcript);
+    // Not fullscreen, Tab goes to the next pane as everywhere else.
+    h.press(KeyCode::Char('z'));
+    h.press(KeyCode::Tab);
+    assert_eq!(h.app.focus, Pane::Actions);
 }

@@ -750,8 +750,9 @@ impl App {
                 self.fetch_selected(false)
             }
             Pane::Transcript => {
-                let len = self.current_lines().len();
-                self.transcript.scroll = step(self.transcript.scroll, len.max(1));
+                // As in less: the last screenful fills the pane; nothing scrolls past it.
+                let positions = self.shown_count().saturating_sub(self.page_rows) + 1;
+                self.transcript.scroll = step(self.transcript.scroll, positions);
                 Vec::new()
             }
         }

@@ -33,6 +33,16 @@ impl App {
     }
 
     /// Line numbers shown in the transcript body: all, or only those with a search hit.
+    /// How many lines `shown_lines` holds, without listing them.
+    pub fn shown_count(&self) -> usize {
+        if self.transcript.only_matching && !self.transcript.search.hits.is_empty() {
+            let hits = &self.transcript.search.hits;
+            1 + hits.windows(2).filter(|w| w[0].line != w[1].line).count()
+        } else {
+            self.current_lines().len()
+        }
+    }
+
     pub fn shown_lines(&self) -> Vec<usize> {
         let count = self.current_lines().len();
         if self.transcript.only_matching && !self.transcript.search.hits.is_empty() {
