@@ -13,7 +13,7 @@ use chrono::Utc;
 use lrx::api::models::MachineAction;
 use lrx::fetch::ResultKey;
 use lrx::transcript::decode;
-use lrx::transcript::document::{Document, Section};
+use lrx::transcript::document::{Document, RawView, Section};
 use lrx::transcript::search::{self, Pattern, SearchJob};
 use lrx::tui::app::{App, Message, Settings};
 use lrx::tui::theme::{Theme, Variant};
@@ -302,29 +302,26 @@ fn compare_with_bat(action: &MachineAction) {
 }
 
 fn main() {
+    let base = rss_mib();
     let output = big_output(100 * 1024 * 1024);
     let payload = serde_json::json!({"script_name": "Get-SecurityEvents.ps1", "exit_code": 0, "script_output": output, "script_errors": ""}).to_string();
     let lines_in = output.lines().count();
     drop(output);
     let payload_mib = payload.len() as f64 / (1024.0 * 1024.0);
-    let with_payload = rss_mib();
     reset_peak();
 
+    // As in the viewer: decode, keep the raw view, let the payload go, build the document.
     let start = Instant::now();
     let result = decode::script_result(payload.as_bytes());
     let decode_ms = ms(start);
     let start = Instant::now();
-    let document = Arc::new(Document::from_result(
-        &result,
-        payload.as_bytes(),
-        "0".repeat(64),
-        false,
-    ));
+    let raw = RawView::of(payload.as_bytes());
+    drop(payload);
+    let document = Arc::new(Document::from_parts(&result, raw, "0".repeat(64), false));
     let build_ms = ms(start);
     drop(result);
-    // As in the viewer: the payload is read, decoded, built into a document and let go.
-    let peak_building = peak_rss_mib();
-    let document_mib = rss_mib().saturating_sub(with_payload);
+    let peak_building = peak_rss_mib().saturating_sub(base);
+    let document_mib = rss_mib().saturating_sub(base);
 
     let action = lrx::fixtures::action(1, "host", &["Get-SecurityEvents.ps1"], Utc::now());
     let start = Instant::now();
@@ -382,15 +379,13 @@ fn main() {
     );
     searches(&document);
     println!(
-        "memory for a {payload_mib:.0} MiB payload: the open document {document_mib} MiB ({:.1}×); peak while decoding and building, payload included, {} MiB ({:.1}×); now, after highlighting and searching, {} MiB besides the payload",
+        "memory for a {payload_mib:.0} MiB payload: the open document {document_mib} MiB ({:.1}×); peak while decoding and building, payload included, {peak_building} MiB ({:.1}×); after highlighting and searching {} MiB",
         document_mib as f64 / payload_mib,
-        peak_building.saturating_sub(with_payload) + payload_mib as u64,
-        (peak_building.saturating_sub(with_payload) as f64 + payload_mib) / payload_mib,
-        rss_mib().saturating_sub(with_payload),
+        peak_building as f64 / payload_mib,
+        rss_mib().saturating_sub(base),
     );
     drop(viewer);
     drop(document);
-    drop(payload);
     json_jump(&action);
     compare_with_bat(&action);
 }

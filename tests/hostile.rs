@@ -171,6 +171,14 @@ proptest! {
     }
 
     #[test]
+    fn sanitising_line_by_line_agrees_with_the_whole_document(text in "[a-z\r\n\t\u{1b}\u{301}é]{0,64}|\\PC{0,64}") {
+        let (whole, whole_findings) = sanitize::document(&text);
+        let (lines, line_findings) = sanitize::document_lines(&text);
+        prop_assert_eq!(lines.join("\n"), whole);
+        prop_assert_eq!(line_findings, whole_findings);
+    }
+
+    #[test]
     fn the_decoder_keeps_every_byte_it_cannot_parse(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let result = decode::script_result(&bytes);
         // Whatever it was, nothing is lost: either it parsed, or it is shown as text.

@@ -102,16 +102,16 @@ fn classify(line: &str, in_errors: bool) -> LineClass {
 }
 
 fn lines(text: &str, in_errors: bool, findings: &mut Findings) -> Vec<Line> {
-    let (clean, found) = sanitize::document(text);
+    let (clean, found) = sanitize::document_lines(text);
     findings.controls += found.controls;
     findings.escapes += found.escapes;
     findings.invisible += found.invisible;
     findings.combining_trimmed += found.combining_trimmed;
     let mut out: Vec<Line> = clean
-        .split('\n')
+        .into_iter()
         .map(|text| Line {
-            class: classify(text, in_errors),
-            text: text.to_string(),
+            class: classify(&text, in_errors),
+            text,
         })
         .collect();
     // Header lines above a `----` rule are headings too.
@@ -149,6 +149,30 @@ fn raw_lines(bytes: &[u8]) -> Vec<Line> {
     lines(&text, false, &mut Findings::default())
 }
 
+/// The Raw section, made from the payload's bytes (which can then be let go).
+pub struct RawView {
+    lines: Vec<Line>,
+    kind: Kind,
+    payload_size: u64,
+}
+
+impl RawView {
+    pub fn of(bytes: &[u8]) -> Self {
+        let kind = if bytes.len() <= RAW_VIEW_LIMIT
+            && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+        {
+            Kind::Json
+        } else {
+            Kind::Transcript
+        };
+        Self {
+            lines: raw_lines(bytes),
+            kind,
+            payload_size: bytes.len() as u64,
+        }
+    }
+}
+
 impl Document {
     pub fn from_script(bytes: &[u8], sha256: String, from_cache: bool) -> Self {
         Self::from_result(&decode::script_result(bytes), bytes, sha256, from_cache)
@@ -161,17 +185,26 @@ impl Document {
         sha256: String,
         from_cache: bool,
     ) -> Self {
+        Self::from_parts(result, RawView::of(bytes), sha256, from_cache)
+    }
+
+    /// As `from_result`, once the payload's bytes are gone: a huge payload need not be held
+    /// while its output is split into lines.
+    pub fn from_parts(
+        result: &ScriptResult,
+        raw: RawView,
+        sha256: String,
+        from_cache: bool,
+    ) -> Self {
         let mut findings = Findings::default();
         let output: Arc<[Line]> = lines(result.visible_output(), false, &mut findings).into();
         let errors: Arc<[Line]> = lines(&result.script_errors, true, &mut findings).into();
-        let raw: Arc<[Line]> = raw_lines(bytes).into();
-        let raw_kind = if bytes.len() <= RAW_VIEW_LIMIT
-            && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
-        {
-            Kind::Json
-        } else {
-            Kind::Transcript
-        };
+        let RawView {
+            lines: raw,
+            kind: raw_kind,
+            payload_size,
+        } = raw;
+        let raw: Arc<[Line]> = raw.into();
         let highlighters = [
             SectionHighlighter::new(highlight::detect(&output), Arc::clone(&output)),
             SectionHighlighter::new(Kind::Transcript, Arc::clone(&errors)),
@@ -190,7 +223,7 @@ impl Document {
                 invalid_utf8: result.invalid_utf8,
             },
             findings,
-            payload_size: bytes.len() as u64,
+            payload_size,
             sha256,
             from_cache,
         }

@@ -133,6 +133,30 @@ pub fn document(text: &str) -> (String, Findings) {
     (out, findings)
 }
 
+/// A whole document of untrusted text as sanitised lines (split at `\n` and `\r\n`), with
+/// what was found in it. Line by line, so a huge output is never copied whole once more.
+pub fn document_lines(text: &str) -> (Vec<String>, Findings) {
+    let mut findings = Findings::default();
+    let mut lines = Vec::with_capacity(text.len() / 64);
+    let mut rest = text;
+    loop {
+        match rest.find('\n') {
+            Some(end) => {
+                let line = &rest[..end];
+                // The `\r` of a `\r\n` ends the line with it; a lone one is shown.
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                lines.push(sanitize(line, Mode::Document, &mut findings));
+                rest = &rest[end + 1..];
+            }
+            None => {
+                lines.push(sanitize(rest, Mode::Document, &mut findings));
+                break;
+            }
+        }
+    }
+    (lines, findings)
+}
+
 /// A file name derived from untrusted text: no path separators, no controls, no dot-files,
 /// bounded length.
 pub fn file_name(text: &str) -> String {

@@ -18,7 +18,7 @@ use crate::api::MdeClient;
 use crate::fetch::FetchEngine;
 use crate::review::{Digest, Normaliser};
 use crate::transcript::decode;
-use crate::transcript::document::Document;
+use crate::transcript::document::{Document, RawView};
 
 /// Shows text in a pager, giving the terminal away meanwhile.
 pub type Pager<'a> = Box<dyn FnMut(&str) -> Result<(), String> + Send + 'a>;
@@ -93,10 +93,14 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
                         let result = decode::script_result(&bytes);
                         // The review's digest is made here, off the UI thread, once per result.
                         let digest = Digest::of_script(&result, &Normaliser::builtin());
+                        let raw = RawView::of(&bytes);
+                        // Let the payload go before its output is split into lines: at most
+                        // two copies of a huge output are alive at once.
+                        drop(bytes);
                         (
-                            Document::from_result(
+                            Document::from_parts(
                                 &result,
-                                &bytes,
+                                raw,
                                 fetched.sha256.clone(),
                                 fetched.from_cache,
                             ),
