@@ -137,13 +137,8 @@ impl Viewer {
 
     /// The document lines on screen now.
     fn on_screen(&self) -> Vec<usize> {
-        let shown = self.app.shown_lines();
-        let rows = self.app.page_rows;
-        shown
-            .into_iter()
-            .skip(self.app.transcript.scroll)
-            .take(rows)
-            .collect()
+        self.app
+            .shown_window(self.app.transcript.scroll, self.app.page_rows)
     }
 }
 

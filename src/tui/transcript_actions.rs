@@ -32,8 +32,7 @@ impl App {
         }
     }
 
-    /// Line numbers shown in the transcript body: all, or only those with a search hit.
-    /// How many lines `shown_lines` holds, without listing them.
+    /// How many lines the transcript body shows: all, or with `&` only those with a hit.
     pub fn shown_count(&self) -> usize {
         if self.transcript.only_matching && !self.transcript.search.hits.is_empty() {
             let hits = &self.transcript.search.hits;
@@ -43,20 +42,21 @@ impl App {
         }
     }
 
-    pub fn shown_lines(&self) -> Vec<usize> {
-        let count = self.current_lines().len();
+    /// The line numbers of `rows` shown lines from position `start`, without listing the
+    /// others (a 100 MB transcript has 635,000).
+    pub fn shown_window(&self, start: usize, rows: usize) -> Vec<usize> {
         if self.transcript.only_matching && !self.transcript.search.hits.is_empty() {
-            let mut lines: Vec<usize> = self
-                .transcript
-                .search
-                .hits
-                .iter()
-                .map(|hit| hit.line)
-                .collect();
-            lines.dedup();
-            lines
+            let hits = &self.transcript.search.hits;
+            hits.iter()
+                .enumerate()
+                .filter(|(i, hit)| *i == 0 || hits[i - 1].line != hit.line)
+                .map(|(_, hit)| hit.line)
+                .skip(start)
+                .take(rows)
+                .collect()
         } else {
-            (0..count).collect()
+            let count = self.current_lines().len();
+            (start.min(count)..start.saturating_add(rows).min(count)).collect()
         }
     }
 
@@ -109,11 +109,9 @@ impl App {
 
     pub(super) fn copy_visible(&mut self) -> Vec<Effect> {
         let lines: &[Line] = self.current_lines();
-        let shown = self.shown_lines();
-        let text: Vec<&str> = shown
+        let text: Vec<&str> = self
+            .shown_window(self.transcript.scroll, self.page_rows.max(1))
             .iter()
-            .skip(self.transcript.scroll)
-            .take(self.page_rows.max(1))
             .filter_map(|&i| lines.get(i).map(|l| l.text.as_str()))
             .collect();
         if text.is_empty() {

@@ -305,11 +305,11 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
         return;
     }
     let height = usize::from(area.height);
-    let shown = app.shown_lines();
-    let start = app.transcript.scroll.min(shown.len().saturating_sub(1));
+    let shown = app.shown_count();
+    let start = app.transcript.scroll.min(shown.saturating_sub(1));
     let number_width = lines.len().to_string().len();
     let search = &app.transcript.search;
-    let on_screen: Vec<usize> = shown.iter().skip(start).take(height).copied().collect();
+    let on_screen = app.shown_window(start, height);
     // Whatever is not highlighted yet shows plainly now and in colour when the worker is done.
     let highlighted = match document.highlighter(app.transcript.section) {
         Some(highlighter) if theme.colored => {
@@ -391,11 +391,11 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
     frame.render_widget(paragraph, area);
     let mut status = format!(
         " {}/{} ",
-        shown.get(start).map_or(0, |n| n + 1),
+        on_screen.first().map_or(0, |n| n + 1),
         lines.len()
     );
     if app.transcript.only_matching {
-        status = format!(" & {} matching lines ·{status}", shown.len());
+        status = format!(" & {shown} matching lines ·{status}");
     }
     if let Some(digits) = &app.transcript.goto {
         status = format!(" :{digits}▏ ·{status}");
