@@ -46,6 +46,7 @@ impl App {
             self.in_review = false;
             return Vec::new();
         };
+        review.refresh();
         match action {
             Action::Up => review.move_by(-1),
             Action::Down => review.move_by(1),

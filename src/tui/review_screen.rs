@@ -78,6 +78,8 @@ pub struct ReviewScreen {
     pub started: DateTime<Utc>,
     pub per_minute: u32,
     row_offset: usize,
+    /// Results arrived since the groups were last built.
+    stale: bool,
 }
 
 impl ReviewScreen {
@@ -100,6 +102,7 @@ impl ReviewScreen {
             started: now,
             per_minute,
             row_offset: 0,
+            stale: false,
         };
         screen.rebuild();
         screen
@@ -126,9 +129,17 @@ impl ReviewScreen {
         })
     }
 
+    /// Takes a result in; the groups are rebuilt once before they are next looked at, not
+    /// once per result (a burst of thousands would otherwise rebuild thousands of times).
     pub fn add(&mut self, key: ResultKey, digest: Digest) {
         self.digests.insert(key, digest);
-        self.rebuild();
+        self.stale = true;
+    }
+
+    pub fn refresh(&mut self) {
+        if std::mem::take(&mut self.stale) {
+            self.rebuild();
+        }
     }
 
     pub fn rebuild(&mut self) {

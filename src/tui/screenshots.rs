@@ -382,8 +382,11 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     let outlier = app
         .review
-        .as_ref()
-        .and_then(|r| r.rows().iter().position(|row| row.cluster == Some('B')))
+        .as_mut()
+        .and_then(|r| {
+            r.refresh();
+            r.rows().iter().position(|row| row.cluster == Some('B'))
+        })
         .unwrap_or(0);
     for _ in 0..outlier {
         key(&mut app, KeyCode::Char('j'));

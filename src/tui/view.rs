@@ -20,6 +20,9 @@ use crate::transcript::decode::ExitCode;
 use crate::transcript::sanitize;
 
 pub fn render(frame: &mut Frame, app: &mut App, theme: &Theme) {
+    if let Some(review) = app.review.as_mut() {
+        review.refresh();
+    }
     let area = frame.area();
     let rows = Layout::vertical([
         Constraint::Length(1),
