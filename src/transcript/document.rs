@@ -101,19 +101,56 @@ fn classify(line: &str, in_errors: bool) -> LineClass {
     }
 }
 
-fn lines(text: &str, in_errors: bool, findings: &mut Findings) -> Vec<Line> {
+/// Texts longer than this are sanitised in two halves at once.
+const PARALLEL_ABOVE: usize = 4 * 1024 * 1024;
+
+fn classified(text: &str, in_errors: bool) -> (Vec<Line>, Findings) {
     let (clean, found) = sanitize::document_lines(text);
-    findings.controls += found.controls;
-    findings.escapes += found.escapes;
-    findings.invisible += found.invisible;
-    findings.combining_trimmed += found.combining_trimmed;
-    let mut out: Vec<Line> = clean
+    let lines = clean
         .into_iter()
         .map(|text| Line {
             class: classify(&text, in_errors),
             text,
         })
         .collect();
+    (lines, found)
+}
+
+/// Sanitised, classified lines; a long text is cut at a line break near its middle and the
+/// halves done on two threads (every line is sanitised on its own, so the result is the same).
+fn classified_in_parallel(
+    text: &str,
+    in_errors: bool,
+    parallel_above: usize,
+) -> (Vec<Line>, Findings) {
+    let middle = text.len() / 2;
+    let cut = (text.len() > parallel_above)
+        .then(|| text.as_bytes()[middle..].iter().position(|b| *b == b'\n'))
+        .flatten()
+        .map(|at| middle + at);
+    let Some(cut) = cut else {
+        return classified(text, in_errors);
+    };
+    // The first half's last line ended with the `\n` at the cut: drop its `\r` as the
+    // whole-text split would.
+    let first = &text[..cut];
+    let first = first.strip_suffix('\r').unwrap_or(first);
+    let second = &text[cut + 1..];
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| classified(second, in_errors));
+        let (mut lines, mut findings) = classified(first, in_errors);
+        let (rest, more) = later
+            .join()
+            .unwrap_or_else(|_| classified(second, in_errors));
+        lines.extend(rest);
+        findings.add(more);
+        (lines, findings)
+    })
+}
+
+fn lines(text: &str, in_errors: bool, findings: &mut Findings) -> Vec<Line> {
+    let (mut out, found) = classified_in_parallel(text, in_errors, PARALLEL_ABOVE);
+    findings.add(found);
     // Header lines above a `----` rule are headings too.
     for i in 1..out.len() {
         if out[i].class == LineClass::Heading && out[i - 1].class == LineClass::Normal {
@@ -342,6 +379,27 @@ impl Document {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn halves_done_in_parallel_join_up_exactly() {
+        let texts = [
+            "a\r\nb\r\nc\r\nd\r\n",
+            "one\ttab\r\ntwo\u{1b}[31m\nthree\r\n\r\nfour",
+            "ERROR: x\r\n----\r\nname\n\u{301}\u{301}\u{301}\u{301}\u{301}\u{301}\n",
+            "no line break at all",
+            "\n\n\n\n",
+        ];
+        for text in texts {
+            let whole = classified(text, false);
+            for parallel_above in [0, 1, 4] {
+                assert_eq!(
+                    classified_in_parallel(text, false, parallel_above),
+                    whole,
+                    "{text:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn classifies_transcript_lines() {

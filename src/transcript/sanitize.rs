@@ -46,6 +46,13 @@ pub struct Findings {
 }
 
 impl Findings {
+    pub fn add(&mut self, other: Self) {
+        self.controls += other.controls;
+        self.escapes += other.escapes;
+        self.invisible += other.invisible;
+        self.combining_trimmed += other.combining_trimmed;
+    }
+
     pub fn total(&self) -> usize {
         self.controls + self.invisible + self.combining_trimmed
     }
@@ -60,6 +67,10 @@ enum Mode {
 }
 
 fn sanitize(text: &str, mode: Mode, findings: &mut Findings) -> String {
+    // Printable ASCII is shown as it is: most lines of most outputs take this path.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     let mut column = 0usize;
     let mut combining_run = 0usize;
