@@ -78,7 +78,14 @@ pub struct Document {
     pub payload_size: u64,
     pub sha256: String,
     pub from_cache: bool,
+    /// False for a preview: the first lines of a huge output while the rest is built.
+    pub complete: bool,
 }
+
+/// Outputs larger than this are previewed while they are built.
+const PREVIEW_ABOVE: usize = 4 * 1024 * 1024;
+/// Lines in a preview: the first screens of even a very tall terminal.
+const PREVIEW_LINES: usize = 1_000;
 
 fn classify(line: &str, in_errors: bool) -> LineClass {
     let trimmed = line.trim_start();
@@ -233,9 +240,64 @@ impl Document {
         sha256: String,
         from_cache: bool,
     ) -> Self {
+        Self::build(
+            result,
+            result.visible_output(),
+            &result.script_errors,
+            raw,
+            sha256,
+            from_cache,
+        )
+    }
+
+    /// The first lines of a huge output, to show while the whole document is built (a few
+    /// hundred milliseconds for 100 MB); None when the output is small enough to build whole
+    /// at once.
+    pub fn preview(
+        result: &ScriptResult,
+        payload_size: u64,
+        sha256: String,
+        from_cache: bool,
+    ) -> Option<Self> {
+        let output = result.visible_output();
+        if output.len() <= PREVIEW_ABOVE {
+            return None;
+        }
+        let end = output
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .nth(PREVIEW_LINES)
+            .map(|(at, _)| at)?;
+        let errors = if result.script_errors.len() <= PREVIEW_ABOVE {
+            result.script_errors.as_str()
+        } else {
+            ""
+        };
+        let raw = RawView {
+            lines: vec![Line {
+                text: "The raw view comes with the rest of the document.".into(),
+                class: LineClass::Meta,
+            }],
+            kind: Kind::Transcript,
+            payload_size,
+        };
+        let mut document = Self::build(result, &output[..=end], errors, raw, sha256, from_cache);
+        document.complete = false;
+        Some(document)
+    }
+
+    fn build(
+        result: &ScriptResult,
+        output_text: &str,
+        errors_text: &str,
+        raw: RawView,
+        sha256: String,
+        from_cache: bool,
+    ) -> Self {
         let mut findings = Findings::default();
-        let output: Arc<[Line]> = lines(result.visible_output(), false, &mut findings).into();
-        let errors: Arc<[Line]> = lines(&result.script_errors, true, &mut findings).into();
+        let output: Arc<[Line]> = lines(output_text, false, &mut findings).into();
+        let errors: Arc<[Line]> = lines(errors_text, true, &mut findings).into();
         let RawView {
             lines: raw,
             kind: raw_kind,
@@ -263,6 +325,7 @@ impl Document {
             payload_size,
             sha256,
             from_cache,
+            complete: true,
         }
     }
 
@@ -311,6 +374,7 @@ impl Document {
             payload_size: gzipped.len() as u64,
             sha256,
             from_cache,
+            complete: true,
         }
     }
 
@@ -352,6 +416,9 @@ impl Document {
     /// Short labels for what the payload held: shown next to the header.
     pub fn badges(&self) -> Vec<String> {
         let mut badges = Vec::new();
+        if !self.complete {
+            badges.push("reading the rest…".into());
+        }
         if self.findings.total() > 0 {
             badges.push(format!("{} control chars shown", self.findings.total()));
         }
@@ -379,6 +446,26 @@ impl Document {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_outputs_are_previewed_by_their_first_lines() {
+        let output: String = (0..400_000).map(|i| format!("line {i}\r\n")).collect();
+        let payload = serde_json::json!({"script_name": "a.ps1", "exit_code": 0, "script_output": output, "script_errors": "boom"}).to_string();
+        let result = decode::script_result(payload.as_bytes());
+        let preview =
+            Document::preview(&result, payload.len() as u64, "ab".into(), false).expect("huge");
+        assert!(!preview.complete);
+        assert!(preview.badges().contains(&"reading the rest…".to_string()));
+        let lines = preview.section(Section::Output);
+        assert_eq!(lines.len(), PREVIEW_LINES + 1);
+        assert_eq!(lines[PREVIEW_LINES].text, format!("line {PREVIEW_LINES}"));
+        assert_eq!(preview.section(Section::Errors)[0].text, "boom");
+        let whole = Document::from_result(&result, payload.as_bytes(), "ab".into(), false);
+        assert!(whole.complete);
+        assert_eq!(&whole.section(Section::Output)[..=PREVIEW_LINES], lines);
+        let small = decode::script_result(br#"{"script_output":"a\nb"}"#);
+        assert!(Document::preview(&small, 10, String::new(), false).is_none());
+    }
 
     #[test]
     fn halves_done_in_parallel_join_up_exactly() {

@@ -91,6 +91,19 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
                     ),
                     Ok(bytes) => {
                         let result = decode::script_result(&bytes);
+                        // A huge output's first screen goes up now; the rest follows.
+                        if let Some(preview) = Document::preview(
+                            &result,
+                            bytes.len() as u64,
+                            fetched.sha256.clone(),
+                            fetched.from_cache,
+                        ) {
+                            let _ = messages.send(Message::Decoded(
+                                key.clone(),
+                                Arc::new(preview),
+                                None,
+                            ));
+                        }
                         // The review's digest is made here, off the UI thread, once per result.
                         let digest = Digest::of_script(&result, &Normaliser::builtin());
                         let raw = RawView::of(&bytes);
