@@ -297,6 +297,8 @@ fn compare_with_bat(action: &MachineAction) {
 }
 
 fn main() {
+    // As the TUI does at start-up, while the first actions load.
+    lrx::transcript::highlight::warm_up();
     let base = rss_mib();
     let output = big_output(100 * 1024 * 1024);
     let payload = serde_json::json!({"script_name": "Get-SecurityEvents.ps1", "exit_code": 0, "script_output": output, "script_errors": ""}).to_string();

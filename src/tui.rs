@@ -40,6 +40,9 @@ pub async fn run(
     options: UiOptions,
     mut open: OpenSession,
 ) -> std::io::Result<()> {
+    // Loading syntect's syntaxes takes ~100 ms: done while the first actions load, not when
+    // the first transcript opens.
+    std::thread::spawn(crate::transcript::highlight::warm_up);
     let mut guard = terminal::TerminalGuard::enter(options.mouse)?;
     let mut session = session;
     let mut notice: Option<String> = None;

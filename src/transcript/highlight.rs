@@ -64,6 +64,14 @@ fn syntaxes() -> &'static SyntaxSet {
     })
 }
 
+/// Loads the syntaxes and compiles the transcript syntax's patterns, so the first document
+/// does not wait for them.
+pub fn warm_up() {
+    if let Some(mut parser) = Parser::new(Kind::Transcript) {
+        parser.line("WARNING: 2026-11-20T12:00:00Z Get-Item : ----", None);
+    }
+}
+
 /// What the text is, from its first meaningful lines.
 pub fn detect(lines: &[Line]) -> Kind {
     let meaningful: Vec<&str> = lines
