@@ -84,8 +84,8 @@ pub struct Document {
 
 /// Outputs larger than this are previewed while they are built.
 const PREVIEW_ABOVE: usize = 4 * 1024 * 1024;
-/// Lines in a preview: the first screens of even a very tall terminal.
-const PREVIEW_LINES: usize = 1_000;
+/// Lines in a preview: the first screen of even a very tall terminal.
+const PREVIEW_LINES: usize = 200;
 
 fn classify(line: &str, in_errors: bool) -> LineClass {
     let trimmed = line.trim_start();

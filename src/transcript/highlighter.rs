@@ -29,8 +29,10 @@ type Request = (Vec<usize>, Notify);
 const CHUNK: usize = 128;
 /// Distance between parse-state checkpoints (a multiple of `CHUNK`).
 const CHECKPOINT_EVERY: usize = 256;
-/// Sections this short are highlighted completely where the document is built.
+/// Sections this short are highlighted completely where the document is built…
 pub const EAGER_LINES: usize = 4_096;
+/// …longer ones only as far as a first screen reaches, so building them stays quick.
+const FIRST_SCREEN_LINES: usize = 2 * CHUNK;
 /// A window this close past the last checkpoint is parsed exactly straight away.
 const CATCH_UP: usize = 8_192;
 /// Lines parsed above a provisional window so multi-line constructs can settle.
@@ -365,8 +367,8 @@ pub struct Window {
 }
 
 impl SectionHighlighter {
-    /// Highlights the first `EAGER_LINES` lines now (so the first screen is ready with the
-    /// document) and the rest on request. None when the kind has no syntax.
+    /// Highlights a short section now, or a long one's first screen (so it is ready with the
+    /// document), and the rest on request. None when the kind has no syntax.
     pub fn new(kind: Kind, lines: Arc<[Line]>) -> Option<Self> {
         let parser = Parser::new(kind)?;
         let store = Arc::new(Mutex::new(Store {
@@ -380,7 +382,12 @@ impl SectionHighlighter {
             store: Arc::clone(&store),
             meanings: Meanings::default(),
         };
-        for index in 0..lines.len().min(EAGER_LINES).div_ceil(CHUNK) {
+        let eager = if lines.len() <= EAGER_LINES {
+            lines.len()
+        } else {
+            FIRST_SCREEN_LINES
+        };
+        for index in 0..eager.div_ceil(CHUNK) {
             engine.chunk(index, &mut Never);
         }
         Some(Self {
