@@ -9,9 +9,10 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, BorderType, Borders, Cell, Paragraph, Row};
 
 use super::theme::Theme;
+use super::view::{ListPane, pane_block, scroll_to_show};
 use crate::api::models::MachineAction;
 use crate::fetch::ResultKey;
 use crate::review::{self, DiffLine, Digest, Group, Outcome};
@@ -292,40 +293,23 @@ impl ReviewScreen {
                 ])
             })
             .collect();
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_type(if self.rows_focused {
-                BorderType::Plain
-            } else {
-                BorderType::Thick
-            })
-            .border_style(theme.border(!self.rows_focused))
-            .title(title);
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Percentage(30),
-                Constraint::Percentage(50),
-                Constraint::Percentage(20),
+        ListPane {
+            block: pane_block(title, !self.rows_focused, theme),
+            columns: &[
+                ("SCRIPT / PATH", Constraint::Percentage(30)),
+                ("MACHINES · DISTINCT OUTPUTS", Constraint::Percentage(50)),
+                ("OUTCOMES", Constraint::Percentage(20)),
             ],
-        )
-        .header(
-            Row::new(["SCRIPT / PATH", "MACHINES · DISTINCT OUTPUTS", "OUTCOMES"])
-                .style(theme.dim()),
-        )
-        .row_highlight_style(theme.selected(!self.rows_focused))
-        .block(block);
-        let mut state = TableState::default().with_selected(Some(self.selected_group));
-        frame.render_stateful_widget(table, area, &mut state);
+            rows,
+            selected: self.selected_group,
+            focused: !self.rows_focused,
+        }
+        .render(frame, area, theme);
     }
 
     fn render_rows(&mut self, frame: &mut Frame, area: Rect, theme: &Theme) {
         let height = usize::from(area.height.saturating_sub(3)).max(1);
-        if self.selected_row < self.row_offset {
-            self.row_offset = self.selected_row;
-        } else if self.selected_row >= self.row_offset + height {
-            self.row_offset = self.selected_row + 1 - height;
-        }
+        self.row_offset = scroll_to_show(self.row_offset, self.selected_row, height);
         let (title, table_rows) = {
             let group = self.group();
             let title = Line::from(vec![
@@ -391,45 +375,22 @@ impl ReviewScreen {
                 .collect();
             (title, rows)
         };
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_type(if self.rows_focused {
-                BorderType::Thick
-            } else {
-                BorderType::Plain
-            })
-            .border_style(theme.border(self.rows_focused))
-            .title(title);
-        let table = Table::new(
-            table_rows,
-            [
-                Constraint::Length(18),
-                Constraint::Length(9),
-                Constraint::Length(3),
-                Constraint::Length(18),
-                Constraint::Length(6),
-                Constraint::Length(3),
-                Constraint::Min(10),
+        ListPane {
+            block: pane_block(title, self.rows_focused, theme),
+            columns: &[
+                ("MACHINE", Constraint::Length(18)),
+                ("ACTION", Constraint::Length(9)),
+                ("#", Constraint::Length(3)),
+                ("OUTCOME", Constraint::Length(18)),
+                ("TIME", Constraint::Length(6)),
+                ("CL", Constraint::Length(3)),
+                ("FIRST ERROR OR OUTPUT LINE", Constraint::Min(10)),
             ],
-        )
-        .header(
-            Row::new([
-                "MACHINE",
-                "ACTION",
-                "#",
-                "OUTCOME",
-                "TIME",
-                "CL",
-                "FIRST ERROR OR OUTPUT LINE",
-            ])
-            .style(theme.dim()),
-        )
-        .row_highlight_style(theme.selected(self.rows_focused))
-        .block(block);
-        let mut state = TableState::default().with_selected(Some(
-            self.selected_row - self.row_offset.min(self.selected_row),
-        ));
-        frame.render_stateful_widget(table, area, &mut state);
+            rows: table_rows,
+            selected: self.selected_row - self.row_offset.min(self.selected_row),
+            focused: self.rows_focused,
+        }
+        .render(frame, area, theme);
     }
 }
 

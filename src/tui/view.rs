@@ -135,6 +135,38 @@ pub(super) fn pane_block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> B
         .title(title)
 }
 
+/// A pane's list: column headers, the rows on screen, the selected one highlighted.
+pub(super) struct ListPane<'a> {
+    pub block: Block<'a>,
+    pub columns: &'a [(&'a str, Constraint)],
+    pub rows: Vec<Row<'a>>,
+    /// Counted from the first row given.
+    pub selected: usize,
+    pub focused: bool,
+}
+
+impl ListPane<'_> {
+    pub(super) fn render(self, frame: &mut Frame, area: Rect, theme: &Theme) {
+        let table = Table::new(self.rows, self.columns.iter().map(|(_, width)| *width))
+            .header(Row::new(self.columns.iter().map(|(title, _)| *title)).style(theme.dim()))
+            .row_highlight_style(theme.selected(self.focused))
+            .block(self.block);
+        let mut state = TableState::default().with_selected(Some(self.selected));
+        frame.render_stateful_widget(table, area, &mut state);
+    }
+}
+
+/// The first row to show so that the `selected` one stays within `height` rows.
+pub(super) fn scroll_to_show(offset: usize, selected: usize, height: usize) -> usize {
+    if selected < offset {
+        selected
+    } else if selected >= offset + height {
+        selected + 1 - height
+    } else {
+        offset
+    }
+}
+
 pub fn relative(now: DateTime<Utc>, then: Option<DateTime<Utc>>) -> String {
     let Some(then) = then else { return "-".into() };
     let seconds = (now - then).num_seconds().max(0);
@@ -183,13 +215,7 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let inner_height = usize::from(area.height.saturating_sub(3)).max(1);
     app.page_rows = inner_height;
     // Only the rows on screen are built: the list may hold tens of thousands of actions.
-    if app.selected_action < app.actions_offset {
-        app.actions_offset = app.selected_action;
-    } else if app.selected_action >= app.actions_offset + inner_height {
-        app.actions_offset = app.selected_action + 1 - inner_height;
-    }
-    app.actions_offset = app
-        .actions_offset
+    app.actions_offset = scroll_to_show(app.actions_offset, app.selected_action, inner_height)
         .min(app.visible.len().saturating_sub(inner_height));
     let rows: Vec<Row> = app
         .visible
@@ -199,34 +225,21 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         .map(|&i| action_row(&app.actions[i], app, theme))
         .collect();
     let empty = rows.is_empty();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(11),
-            Constraint::Length(24),
-            Constraint::Length(20),
-            Constraint::Length(9),
-            Constraint::Length(6),
-            Constraint::Min(10),
+    ListPane {
+        block,
+        columns: &[
+            ("STATUS", Constraint::Length(11)),
+            ("MACHINE", Constraint::Length(24)),
+            ("REQUESTOR", Constraint::Length(20)),
+            ("CREATED", Constraint::Length(9)),
+            ("CMDS", Constraint::Length(6)),
+            ("COMMENT", Constraint::Min(10)),
         ],
-    )
-    .header(
-        Row::new([
-            "STATUS",
-            "MACHINE",
-            "REQUESTOR",
-            "CREATED",
-            "CMDS",
-            "COMMENT",
-        ])
-        .style(theme.dim()),
-    )
-    .row_highlight_style(theme.selected(focused))
-    .block(block);
-    let mut state = TableState::default().with_selected(Some(
-        app.selected_action - app.actions_offset.min(app.selected_action),
-    ));
-    frame.render_stateful_widget(table, area, &mut state);
+        rows,
+        selected: app.selected_action - app.actions_offset.min(app.selected_action),
+        focused,
+    }
+    .render(frame, area, theme);
     if empty {
         let message = if app.loading {
             "loading machine actions…".to_string()
@@ -432,34 +445,22 @@ fn commands(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             ])
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(2),
-            Constraint::Length(9),
-            Constraint::Min(16),
-            Constraint::Length(11),
-            Constraint::Length(5),
-            Constraint::Length(8),
-            Constraint::Length(24),
+    ListPane {
+        block: pane_block(title, focused, theme),
+        columns: &[
+            ("#", Constraint::Length(2)),
+            ("TYPE", Constraint::Length(9)),
+            ("SCRIPT / PATH", Constraint::Min(16)),
+            ("STATUS", Constraint::Length(11)),
+            ("TIME", Constraint::Length(5)),
+            ("EXIT", Constraint::Length(8)),
+            ("RESULT", Constraint::Length(24)),
         ],
-    )
-    .header(
-        Row::new([
-            "#",
-            "TYPE",
-            "SCRIPT / PATH",
-            "STATUS",
-            "TIME",
-            "EXIT",
-            "RESULT",
-        ])
-        .style(theme.dim()),
-    )
-    .row_highlight_style(theme.selected(focused))
-    .block(pane_block(title, focused, theme));
-    let mut state = TableState::default().with_selected(Some(app.selected_command));
-    frame.render_stateful_widget(table, area, &mut state);
+        rows,
+        selected: app.selected_command,
+        focused,
+    }
+    .render(frame, area, theme);
 }
 
 fn bar(used: u32, limit: u32, cells: usize) -> String {
