@@ -316,26 +316,14 @@ impl Issuer<'_> {
                 ids,
             ));
         };
-        let expires_in = self.token_ttl.num_seconds();
-        let claims = Claims {
-            aud: resource.clone(),
-            iss: format!("https://sts.windows.net/{}/", self.tenant_id),
-            tid: self.tenant_id.into(),
-            appid: self.client_id.into(),
-            app_displayname: self.app_name.into(),
-            roles: self.roles.to_vec(),
-            iat: now.timestamp(),
-            nbf: now.timestamp(),
-            exp: now.timestamp() + expires_in,
-        };
-        let token = encode(&claims, self.key);
+        let (token, expires_in) = self.mint(&resource, now);
         Ok(if request.v1 {
             json!({
                 "token_type": "Bearer",
                 "expires_in": expires_in.to_string(),
                 "ext_expires_in": expires_in.to_string(),
-                "expires_on": claims.exp.to_string(),
-                "not_before": claims.nbf.to_string(),
+                "expires_on": (now.timestamp() + expires_in).to_string(),
+                "not_before": now.timestamp().to_string(),
                 "resource": resource,
                 "access_token": token,
             })

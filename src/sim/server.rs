@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 
 use super::SimConfig;
 use super::dataset::{self, CommandSpec, Dataset, Outcome, ResultSpec, SimAction};
+use super::device::DeviceFlows;
 use super::entity::action_json;
-use super::oauth::{self, BearerError, Claims, Issuer, TokenRequest};
+use super::oauth::{self, BearerError, Claims, Issuer, TokenError, TokenRequest};
 use super::odata::{self, Filterable, Property};
 use super::payload;
 use super::rng::SimRng;
@@ -375,35 +376,44 @@ fn device_code(server: &SimServer, request: &Request, tenant: &str) -> Response 
         )));
     }
     let form = form_map(&request.body);
+    let result = with_device_flows(server, &issuer, &ids, |flows, rng, now| {
+        flows.start(
+            &issuer,
+            &form,
+            &device_settings(server),
+            rng,
+            now,
+            (&ids.0, &ids.1),
+        )
+    });
+    token_response(result)
+}
+
+/// Runs a device-code or refresh step on the shared flows with a random source forked from
+/// the server's; a poisoned lock is the internal error Entra would answer.
+fn with_device_flows(
+    server: &SimServer,
+    issuer: &Issuer,
+    ids: &(String, String),
+    step: impl FnOnce(&mut DeviceFlows, &mut SimRng, DateTime<Utc>) -> Result<Value, TokenError>,
+) -> Result<Value, TokenError> {
     let mut rng = server
         .rng
         .lock()
         .map(|mut r| SimRng::new(r.next_u64()))
         .unwrap_or_else(|_| SimRng::new(7));
-    let result = server
-        .devices
-        .lock()
-        .map_err(|_| {
-            issuer.entra_error(
-                500,
-                "server_error",
-                50000,
-                "internal error",
-                server.now(),
-                (&ids.0, &ids.1),
-            )
-        })
-        .and_then(|mut flows| {
-            flows.start(
-                &issuer,
-                &form,
-                &device_settings(server),
-                &mut rng,
-                server.now(),
-                (&ids.0, &ids.1),
-            )
-        });
-    token_response(result)
+    let now = server.now();
+    let mut flows = server.devices.lock().map_err(|_| {
+        issuer.entra_error(
+            500,
+            "server_error",
+            50000,
+            "internal error",
+            now,
+            (&ids.0, &ids.1),
+        )
+    })?;
+    step(&mut flows, &mut rng, now)
 }
 
 fn device_login(server: &SimServer, request: &Request) -> Response {
@@ -442,39 +452,20 @@ fn token(server: &SimServer, request: &Request, tenant: &str, v1: bool) -> Respo
         let ids = (server.correlation_id(), server.correlation_id());
         let issuer = issuer(server);
         let form = form_map(&request.body);
-        let mut rng = server
-            .rng
-            .lock()
-            .map(|mut r| SimRng::new(r.next_u64()))
-            .unwrap_or_else(|_| SimRng::new(7));
-        let now = server.now();
-        let result = server
-            .devices
-            .lock()
-            .map_err(|_| {
-                issuer.entra_error(
-                    500,
-                    "server_error",
-                    50000,
-                    "internal error",
+        let result = with_device_flows(server, &issuer, &ids, |flows, rng, now| {
+            if grant == "refresh_token" {
+                flows.refresh(&issuer, &form, rng, now, (&ids.0, &ids.1))
+            } else {
+                flows.poll(
+                    &issuer,
+                    &form,
+                    &device_settings(server),
+                    rng,
                     now,
                     (&ids.0, &ids.1),
                 )
-            })
-            .and_then(|mut flows| {
-                if grant == "refresh_token" {
-                    flows.refresh(&issuer, &form, &mut rng, now, (&ids.0, &ids.1))
-                } else {
-                    flows.poll(
-                        &issuer,
-                        &form,
-                        &device_settings(server),
-                        &mut rng,
-                        now,
-                        (&ids.0, &ids.1),
-                    )
-                }
-            });
+            }
+        });
         return token_response(result);
     }
     let form = url::form_urlencoded::parse(&request.body)
