@@ -93,14 +93,7 @@ async fn rate_and_cache() {
     let mut session = open(&limits, cache.path(), state.path()).await;
     let actions = session
         .client
-        .list_actions(
-            &ListQuery {
-                action_type: Some("LiveResponse".into()),
-                limit: 10_000,
-                ..ListQuery::default()
-            },
-            true,
-        )
+        .list_actions(&ListQuery::live_response(10_000), true)
         .await
         .expect("list");
     let keys: Vec<ResultKey> = actions

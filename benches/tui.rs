@@ -119,14 +119,7 @@ async fn first_frame() {
     let opened = started.elapsed();
     let actions = session
         .client
-        .list_actions(
-            &ListQuery {
-                action_type: Some("LiveResponse".into()),
-                limit: 300,
-                ..ListQuery::default()
-            },
-            true,
-        )
+        .list_actions(&ListQuery::live_response(300), true)
         .await
         .expect("list");
     let mut app = App::new(

@@ -8,5 +8,5 @@ pub mod error;
 pub mod link;
 pub mod models;
 
-pub use client::{CallBudget, ListQuery, MdeClient};
+pub use client::{CallBudget, LIVE_RESPONSE, ListQuery, MdeClient};
 pub use error::{ApiError, Operation};

@@ -39,10 +39,8 @@ async fn result_keys(session: &Session, count: usize) -> Vec<ResultKey> {
         .client
         .list_actions(
             &ListQuery {
-                action_type: Some("LiveResponse".into()),
                 statuses: vec!["Succeeded".into()],
-                limit: 1000,
-                ..ListQuery::default()
+                ..ListQuery::live_response(1000)
             },
             true,
         )

@@ -52,14 +52,7 @@ async fn demo_actions() -> Vec<MachineAction> {
     let session = demo_session(&dirs).await;
     session
         .client
-        .list_actions(
-            &ListQuery {
-                action_type: Some("LiveResponse".into()),
-                limit: 300,
-                ..ListQuery::default()
-            },
-            true,
-        )
+        .list_actions(&ListQuery::live_response(300), true)
         .await
         .expect("list")
 }

@@ -60,7 +60,19 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// The action type lrx lists unless asked for every type.
+pub const LIVE_RESPONSE: &str = "LiveResponse";
+
 impl ListQuery {
+    /// The newest `limit` Live Response actions, unfiltered otherwise.
+    pub fn live_response(limit: usize) -> Self {
+        Self {
+            action_type: Some(LIVE_RESPONSE.into()),
+            limit,
+            ..Self::default()
+        }
+    }
+
     pub fn filter(&self) -> Option<String> {
         let mut clauses = Vec::new();
         if let Some(kind) = &self.action_type {

@@ -224,7 +224,8 @@ pub struct MachineAction {
 
 impl MachineAction {
     pub fn is_live_response(&self) -> bool {
-        self.action_type.eq_ignore_ascii_case("LiveResponse")
+        self.action_type
+            .eq_ignore_ascii_case(super::client::LIVE_RESPONSE)
     }
 
     pub fn done_count(&self) -> usize {

@@ -339,7 +339,7 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
         statuses: args.statuses.clone(),
         machine_id: machine_id.clone(),
         requestor: args.requestor.clone(),
-        action_type: (!args.all_types).then(|| "LiveResponse".into()),
+        action_type: (!args.all_types).then(|| crate::api::LIVE_RESPONSE.into()),
         since,
         // A name filter is applied here, so ask the service for more and cut after.
         limit: if args.machine.is_some() && machine_id.is_none() {

@@ -43,14 +43,7 @@ fn check(what: &str, outcome: Result<String, ApiError>) -> Check {
 pub async fn run(client: &MdeClient) -> Vec<Check> {
     let mut checks = Vec::new();
     let list = client
-        .list_actions(
-            &ListQuery {
-                action_type: Some("LiveResponse".into()),
-                limit: 50,
-                ..ListQuery::default()
-            },
-            true,
-        )
+        .list_actions(&ListQuery::live_response(50), true)
         .await;
     let signed_in = !matches!(
         &list,

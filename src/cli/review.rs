@@ -25,11 +25,9 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
             .client
             .list_actions(
                 &ListQuery {
-                    action_type: Some("LiveResponse".into()),
                     requestor: args.requestor.clone(),
                     since,
-                    limit: args.limit,
-                    ..ListQuery::default()
+                    ..ListQuery::live_response(args.limit)
                 },
                 true,
             )

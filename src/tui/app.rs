@@ -323,7 +323,7 @@ impl App {
 
     fn query(&self, skip: usize) -> ListQuery {
         ListQuery {
-            action_type: (!self.all_types).then(|| "LiveResponse".into()),
+            action_type: (!self.all_types).then(|| crate::api::LIVE_RESPONSE.into()),
             limit: self.settings.page_size,
             skip,
             ..ListQuery::default()

@@ -145,14 +145,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     .map_err(std::io::Error::other)?;
     let actions = session
         .client
-        .list_actions(
-            &ListQuery {
-                action_type: Some("LiveResponse".into()),
-                limit: 400,
-                ..ListQuery::default()
-            },
-            true,
-        )
+        .list_actions(&ListQuery::live_response(400), true)
         .await
         .map_err(std::io::Error::other)?;
     let mut app = App::new(
