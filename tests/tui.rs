@@ -512,6 +512,11 @@ async fn searching_a_huge_output_shows_the_first_match_then_completes_the_count(
     // & keeps the matching lines only, all five of them.
     h.press(KeyCode::Char('&'));
     h.assert_shows("& 5 matching lines");
+    // Walking the matches keeps all five in view: they fit on one screen.
+    h.press(KeyCode::Char('N'));
+    h.assert_shows("/needle 4/5");
+    h.assert_shows("line 39999 needle");
+    h.assert_shows("line 119999 needle");
 }
 
 #[tokio::test]

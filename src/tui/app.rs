@@ -750,9 +750,7 @@ impl App {
                 self.fetch_selected(false)
             }
             Pane::Transcript => {
-                // As in less: the last screenful fills the pane; nothing scrolls past it.
-                let positions = self.shown_count().saturating_sub(self.page_rows) + 1;
-                self.transcript.scroll = step(self.transcript.scroll, positions);
+                self.scroll_transcript_to(self.transcript.scroll.saturating_add_signed(delta));
                 Vec::new()
             }
         }

@@ -25,18 +25,23 @@ impl App {
                 let line: usize = digits.parse().unwrap_or(1);
                 self.transcript.goto = None;
                 self.transcript.only_matching = false;
-                let last = self.current_lines().len().saturating_sub(1);
-                self.transcript.scroll = line.saturating_sub(1).min(last);
+                self.scroll_transcript_to(line.saturating_sub(1));
             }
             _ => self.transcript.goto = None,
         }
     }
 
+    /// Puts shown line `position` at the top, as far as the last screenful allows: as in
+    /// less, the pane is never scrolled past its last full screen.
+    pub(super) fn scroll_transcript_to(&mut self, position: usize) {
+        let last_top = self.shown_count().saturating_sub(self.page_rows);
+        self.transcript.scroll = position.min(last_top);
+    }
+
     /// How many lines the transcript body shows: all, or with `&` only those with a hit.
     pub fn shown_count(&self) -> usize {
         if self.transcript.only_matching && !self.transcript.search.hits.is_empty() {
-            let hits = &self.transcript.search.hits;
-            1 + hits.windows(2).filter(|w| w[0].line != w[1].line).count()
+            self.transcript.search.matching_lines_before(usize::MAX)
         } else {
             self.current_lines().len()
         }

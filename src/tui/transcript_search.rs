@@ -48,6 +48,14 @@ impl Search {
         }
     }
 
+    /// How many distinct lines have a match above line `line`: its position when only
+    /// matching lines are shown.
+    pub fn matching_lines_before(&self, line: usize) -> usize {
+        let before = &self.hits[..self.first_from(line)];
+        before.windows(2).filter(|w| w[0].line != w[1].line).count()
+            + usize::from(!before.is_empty())
+    }
+
     /// Index of the first match on line `line` or after it.
     pub fn first_from(&self, line: usize) -> usize {
         self.hits.partition_point(|hit| hit.line < line)
@@ -151,6 +159,12 @@ impl App {
         }
         search.current = index % search.hits.len();
         let line = search.hits[search.current].line;
-        self.transcript.scroll = line.saturating_sub(self.page_rows / 3);
+        // With `&` the pane lists matching lines only: scroll by position among them.
+        let position = if self.transcript.only_matching {
+            search.matching_lines_before(line)
+        } else {
+            line
+        };
+        self.scroll_transcript_to(position.saturating_sub(self.page_rows / 3));
     }
 }
