@@ -152,6 +152,20 @@ impl SimEndpoints {
             limits: config.limits.clone(),
         }
     }
+
+    /// The command-line flags that point `lrx` at this tenant (the credential is separate).
+    pub fn cli_args(&self) -> [&str; 8] {
+        [
+            "--api-url",
+            &self.base_url,
+            "--token-url",
+            &self.token_url,
+            "--tenant",
+            &self.tenant_id,
+            "--client-id",
+            &self.client_id,
+        ]
+    }
 }
 
 /// A handle that keeps the server alive; dropping it stops the server.

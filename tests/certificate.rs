@@ -27,22 +27,8 @@ async fn a_certificate_signs_in_and_a_foreign_key_is_refused() {
     let home = tempfile::tempdir().expect("tmp");
     let run = |key: &str| {
         lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
-            .args([
-                "actions",
-                "--json",
-                "--limit",
-                "2",
-                "--auth",
-                "certificate",
-                "--api-url",
-                &e.base_url,
-                "--token-url",
-                &e.token_url,
-                "--tenant",
-                &e.tenant_id,
-                "--client-id",
-                &e.client_id,
-            ])
+            .args(["actions", "--json", "--limit", "2", "--auth", "certificate"])
+            .args(e.cli_args())
             .env("LRX_CERTIFICATE", format!("{DIR}/lrx-test-app.cert.pem"))
             .env("LRX_PRIVATE_KEY", format!("{DIR}/{key}"))
             .output()
@@ -57,22 +43,8 @@ async fn a_certificate_signs_in_and_a_foreign_key_is_refused() {
     assert_eq!(String::from_utf8_lossy(&ok.stdout).lines().count(), 2);
     let encrypted = |passphrase: &str| {
         lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
-            .args([
-                "actions",
-                "--json",
-                "--limit",
-                "1",
-                "--auth",
-                "certificate",
-                "--api-url",
-                &e.base_url,
-                "--token-url",
-                &e.token_url,
-                "--tenant",
-                &e.tenant_id,
-                "--client-id",
-                &e.client_id,
-            ])
+            .args(["actions", "--json", "--limit", "1", "--auth", "certificate"])
+            .args(e.cli_args())
             .env("LRX_CERTIFICATE", format!("{DIR}/lrx-test-app.cert.pem"))
             .env(
                 "LRX_PRIVATE_KEY",

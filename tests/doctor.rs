@@ -76,17 +76,8 @@ async fn a_wrong_secret_fails_sign_in_clearly_through_the_binary() {
     // The simulator keeps serving on the runtime's other worker while this one waits.
     let run = |secret: &str| {
         lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
-            .args([
-                "doctor",
-                "--api-url",
-                &e.base_url,
-                "--token-url",
-                &e.token_url,
-                "--tenant",
-                &e.tenant_id,
-                "--client-id",
-                &e.client_id,
-            ])
+            .arg("doctor")
+            .args(e.cli_args())
             .env("LRX_CLIENT_SECRET", secret)
             .output()
             .expect("lrx")
@@ -122,17 +113,8 @@ async fn secrets_tokens_and_link_signatures_never_reach_the_log() {
     let run = |args: &[&str]| {
         lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
             .args(args)
-            .args([
-                "-vv",
-                "--api-url",
-                &e.base_url,
-                "--token-url",
-                &e.token_url,
-                "--tenant",
-                &e.tenant_id,
-                "--client-id",
-                &e.client_id,
-            ])
+            .args(["-vv"])
+            .args(e.cli_args())
             .env("LRX_CLIENT_SECRET", &e.client_secret)
             .output()
             .expect("lrx")
