@@ -105,7 +105,6 @@ impl Viewer {
         let _ = app.update(Message::Decoded(
             ResultKey::new(action.id.clone(), 0),
             document,
-            None,
         ));
         let mut viewer = Self {
             app,
@@ -334,7 +333,6 @@ fn main() {
     let _ = viewer.app.update(Message::Decoded(
         ResultKey::new(action.id.clone(), 0),
         Arc::clone(&document),
-        None,
     ));
     viewer.draw();
 

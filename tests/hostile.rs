@@ -123,7 +123,6 @@ fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
         let _ = app.update(Message::Decoded(
             key,
             Arc::new(Document::from_script(&payload, "0".repeat(64), false)),
-            None,
         ));
         let theme = Theme {
             colored: true,

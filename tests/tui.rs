@@ -168,7 +168,6 @@ impl Harness {
                 "00".repeat(32),
                 false,
             )),
-            None,
         ));
     }
 
@@ -381,7 +380,7 @@ async fn hostile_transcripts_never_put_control_bytes_on_screen() {
         "script_errors": "boom"
     });
     let document = Document::from_script(payload.to_string().as_bytes(), "00".repeat(32), false);
-    h.send(Message::Decoded(key, Arc::new(document), None));
+    h.send(Message::Decoded(key, Arc::new(document)));
     let buffer = h.terminal.backend().buffer().clone();
     for cell in buffer.content() {
         assert!(
@@ -675,17 +674,11 @@ async fn fulfil(h: &mut Harness, session: &mut Session, effects: Vec<Effect>) {
             .expect("engine");
         if let FetchEvent::State(key, ResultState::Ready(fetched)) = &event {
             done += 1;
-            let bytes = std::fs::read(&fetched.path).expect("payload");
-            let result = lrx::transcript::decode::script_result(&bytes);
-            let digest =
-                lrx::review::Digest::of_script(&result, &lrx::review::Normaliser::builtin());
-            let document = Document::from_result(&result, &bytes, fetched.sha256.clone(), false);
             h.app.update(Message::Fetch(event.clone()));
-            h.send(Message::Decoded(
-                key.clone(),
-                Arc::new(document),
-                Some(digest),
-            ));
+            lrx::tui::event_loop::decode_fetched(key, fetched, false, "", &mut |message| {
+                h.app.update(message);
+            });
+            h.render();
         } else if let FetchEvent::State(_, ResultState::Failed(reason)) = &event {
             panic!("{reason}");
         }
@@ -808,7 +801,6 @@ async fn goto_only_matching_save_and_copy() {
             "ab".repeat(32),
             false,
         )),
-        None,
     ));
 
     h.press(KeyCode::Char(':'));

@@ -134,8 +134,10 @@ pub enum Message {
         append: bool,
     },
     ActionsRefreshed(Vec<Result<MachineAction, String>>),
-    /// A result made ready to show, with the review's digest of it.
-    Decoded(ResultKey, Arc<Document>, Option<crate::review::Digest>),
+    /// A result made ready to show (a preview of a huge one first, then the whole).
+    Decoded(ResultKey, Arc<Document>),
+    /// The review's digest of a result.
+    Digested(ResultKey, crate::review::Digest),
     /// Something finished in the background that the analyst should hear about.
     Notice(String),
     /// Raw text read in the background, to put on the clipboard.
@@ -447,20 +449,21 @@ impl App {
                 self.refilter();
                 Vec::new()
             }
-            Message::Decoded(key, document, digest) => {
+            Message::Decoded(key, document) => {
                 self.documents.insert(key.clone(), document);
-                if let Some(digest) = digest {
-                    if let Some(review) = self.review.as_mut().filter(|r| r.wants(&key)) {
-                        review.add(key.clone(), digest.clone());
-                    }
-                    self.digests.insert(key.clone(), digest);
-                }
                 if self.failed_only {
                     self.refilter();
                 }
                 if self.selected_key() == Some(key) {
                     self.refresh_search();
                 }
+                Vec::new()
+            }
+            Message::Digested(key, digest) => {
+                if let Some(review) = self.review.as_mut().filter(|r| r.wants(&key)) {
+                    review.add(key.clone(), digest.clone());
+                }
+                self.digests.insert(key, digest);
                 Vec::new()
             }
             Message::Notice(text) => {

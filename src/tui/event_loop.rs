@@ -15,7 +15,7 @@ use super::app::{App, Effect, Message};
 use super::theme::Theme;
 use super::view;
 use crate::api::MdeClient;
-use crate::fetch::FetchEngine;
+use crate::fetch::{FetchEngine, Fetched, ResultKey};
 use crate::review::{Digest, Normaliser};
 use crate::transcript::decode;
 use crate::transcript::document::{Document, RawView};
@@ -78,61 +78,9 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
         } => {
             let messages = messages.clone();
             tokio::task::spawn_blocking(move || {
-                let (document, digest) = match std::fs::read(&fetched.path) {
-                    Ok(bytes) if is_file => (
-                        Document::from_file(
-                            &bytes,
-                            &name,
-                            fetched.sha256.clone(),
-                            fetched.from_cache,
-                            MAX_FILE_BYTES,
-                        ),
-                        Digest::of_file(&fetched.sha256),
-                    ),
-                    Ok(bytes) => {
-                        let result = decode::script_result(&bytes);
-                        // A huge output's first screen goes up now; the rest follows.
-                        if let Some(preview) = Document::preview(
-                            &result,
-                            bytes.len() as u64,
-                            fetched.sha256.clone(),
-                            fetched.from_cache,
-                        ) {
-                            let _ = messages.send(Message::Decoded(
-                                key.clone(),
-                                Arc::new(preview),
-                                None,
-                            ));
-                        }
-                        // The review's digest is made here, off the UI thread, once per result.
-                        let digest = Digest::of_script(&result, &Normaliser::builtin());
-                        let raw = RawView::of(&bytes);
-                        // Let the payload go before its output is split into lines: at most
-                        // two copies of a huge output are alive at once.
-                        drop(bytes);
-                        (
-                            Document::from_parts(
-                                &result,
-                                raw,
-                                fetched.sha256.clone(),
-                                fetched.from_cache,
-                            ),
-                            digest,
-                        )
-                    }
-                    Err(error) => {
-                        let text = format!("could not read the fetched result: {error}");
-                        (
-                            Document::from_script(
-                                text.as_bytes(),
-                                fetched.sha256.clone(),
-                                fetched.from_cache,
-                            ),
-                            Digest::of_file(&fetched.sha256),
-                        )
-                    }
-                };
-                let _ = messages.send(Message::Decoded(key, Arc::new(document), Some(digest)));
+                decode_fetched(&key, &fetched, is_file, &name, &mut |message| {
+                    let _ = messages.send(message);
+                });
             });
         }
         Effect::RefreshMeter => backends.engine.refresh_meter(),
@@ -172,6 +120,72 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             });
         }
     }
+}
+
+/// Turns a fetched payload into what the app shows and reviews: for a huge output a preview
+/// of its first lines at once, then the whole document, then the review's digest, which the
+/// document does not wait for. Blocking: run it off the UI thread.
+pub fn decode_fetched(
+    key: &ResultKey,
+    fetched: &Fetched,
+    is_file: bool,
+    name: &str,
+    deliver: &mut dyn FnMut(Message),
+) {
+    let document = |document: Document| Message::Decoded(key.clone(), Arc::new(document));
+    let bytes = match std::fs::read(&fetched.path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let text = format!("could not read the fetched result: {error}");
+            deliver(document(Document::from_script(
+                text.as_bytes(),
+                fetched.sha256.clone(),
+                fetched.from_cache,
+            )));
+            deliver(Message::Digested(
+                key.clone(),
+                Digest::of_file(&fetched.sha256),
+            ));
+            return;
+        }
+    };
+    if is_file {
+        deliver(document(Document::from_file(
+            &bytes,
+            name,
+            fetched.sha256.clone(),
+            fetched.from_cache,
+            MAX_FILE_BYTES,
+        )));
+        deliver(Message::Digested(
+            key.clone(),
+            Digest::of_file(&fetched.sha256),
+        ));
+        return;
+    }
+    let result = decode::script_result(&bytes);
+    if let Some(preview) = Document::preview(
+        &result,
+        bytes.len() as u64,
+        fetched.sha256.clone(),
+        fetched.from_cache,
+    ) {
+        deliver(document(preview));
+    }
+    let raw = RawView::of(&bytes);
+    // Let the payload go before its output is split into lines: at most two copies of a
+    // huge output are alive at once.
+    drop(bytes);
+    deliver(document(Document::from_parts(
+        &result,
+        raw,
+        fetched.sha256.clone(),
+        fetched.from_cache,
+    )));
+    deliver(Message::Digested(
+        key.clone(),
+        Digest::of_script(&result, &Normaliser::builtin()),
+    ));
 }
 
 /// `:login`: a device code sign-in whose code the UI shows in a dialog; the refresh token

@@ -22,7 +22,6 @@ use crate::fetch::{
 };
 use crate::session::{Session, SessionOptions};
 use crate::sim::SimConfig;
-use crate::transcript::document::Document;
 
 fn anchor() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
@@ -50,6 +49,34 @@ fn draw(app: &mut App, variant: Variant, width: u16, height: u16) -> std::io::Re
     Ok(svg::render(terminal.backend().buffer(), palette))
 }
 
+/// Fetches one result through the real engine and waits for it.
+async fn fetch_ready(
+    session: &mut Session,
+    key: &ResultKey,
+    priority: Priority,
+) -> std::io::Result<Arc<Fetched>> {
+    session.engine.fetch(key.clone(), priority);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), session.events.recv()).await {
+            Ok(Some(FetchEvent::State(k, ResultState::Ready(fetched)))) if &k == key => {
+                return Ok(fetched);
+            }
+            Ok(Some(FetchEvent::State(k, ResultState::Failed(reason)))) if &k == key => {
+                return Err(std::io::Error::other(reason));
+            }
+            Ok(Some(_)) => {}
+            _ => return Err(std::io::Error::other("the fetch engine did not answer")),
+        }
+    }
+}
+
+/// Decodes a fetched result as the UI's background task does, straight into the app.
+fn decode_into(app: &mut App, key: &ResultKey, fetched: &Fetched) {
+    super::event_loop::decode_fetched(key, fetched, false, "", &mut |message| {
+        let _ = app.update(message);
+    });
+}
+
 /// Fetches one result through the real engine and hands it to the app as the UI would see
 /// it, with a link countdown relative to the app's frozen clock.
 async fn fetch_into(
@@ -58,31 +85,17 @@ async fn fetch_into(
     key: &ResultKey,
     link_left: i64,
 ) -> std::io::Result<()> {
-    session.engine.fetch(key.clone(), Priority::Interactive);
-    let fetched = loop {
-        match tokio::time::timeout(Duration::from_secs(60), session.events.recv()).await {
-            Ok(Some(FetchEvent::State(k, ResultState::Ready(fetched)))) if &k == key => {
-                break fetched;
-            }
-            Ok(Some(FetchEvent::State(k, ResultState::Failed(reason)))) if &k == key => {
-                return Err(std::io::Error::other(reason));
-            }
-            Ok(Some(_)) => {}
-            _ => return Err(std::io::Error::other("the fetch engine did not answer")),
-        }
-    };
-    let bytes = std::fs::read(&fetched.path)?;
-    let document = Document::from_script(&bytes, fetched.sha256.clone(), false);
-    let shown = Fetched {
+    let fetched = fetch_ready(session, key, Priority::Interactive).await?;
+    let shown = Arc::new(Fetched {
         link_expires_at: Some(app.now + chrono::Duration::seconds(link_left)),
         from_cache: false,
         ..(*fetched).clone()
-    };
+    });
     let _ = app.update(Message::Fetch(FetchEvent::State(
         key.clone(),
-        ResultState::Ready(Arc::new(shown)),
+        ResultState::Ready(Arc::clone(&shown)),
     )));
-    let _ = app.update(Message::Decoded(key.clone(), Arc::new(document), None));
+    decode_into(app, key, &shown);
     Ok(())
 }
 
@@ -353,25 +366,8 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         if app.digests.contains_key(&result) {
             continue;
         }
-        session.engine.fetch(result.clone(), Priority::Normal);
-        let fetched = loop {
-            match tokio::time::timeout(Duration::from_secs(60), session.events.recv()).await {
-                Ok(Some(FetchEvent::State(k, ResultState::Ready(fetched)))) if k == result => {
-                    break fetched;
-                }
-                Ok(Some(FetchEvent::State(k, ResultState::Failed(reason)))) if k == result => {
-                    return Err(std::io::Error::other(reason));
-                }
-                Ok(Some(_)) => {}
-                _ => return Err(std::io::Error::other("the fetch engine did not answer")),
-            }
-        };
-        let bytes = std::fs::read(&fetched.path)?;
-        let decoded = crate::transcript::decode::script_result(&bytes);
-        let digest =
-            crate::review::Digest::of_script(&decoded, &crate::review::Normaliser::builtin());
-        let document = Document::from_result(&decoded, &bytes, fetched.sha256.clone(), false);
-        let _ = app.update(Message::Decoded(result, Arc::new(document), Some(digest)));
+        let fetched = fetch_ready(&mut session, &result, Priority::Normal).await?;
+        decode_into(&mut app, &result, &fetched);
     }
     let outlier = app
         .review
