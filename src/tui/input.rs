@@ -138,7 +138,7 @@ pub const BINDINGS: &[Binding] = &[
         [KeyCode::BackTab],
         PrevPane,
         Global,
-        "previous pane",
+        "previous pane (previous section in a fullscreen transcript)",
         false
     ),
     bind!(
