@@ -98,12 +98,7 @@ async fn rate_and_cache() {
         .expect("list");
     let keys: Vec<ResultKey> = actions
         .iter()
-        .flat_map(|a| {
-            a.commands
-                .iter()
-                .filter(|c| c.has_result())
-                .map(|c| ResultKey::new(a.id.clone(), c.index))
-        })
+        .flat_map(ResultKey::of_action)
         .take(500)
         .collect();
     assert_eq!(keys.len(), 500, "the demo tenant has 500 results");

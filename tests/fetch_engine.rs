@@ -48,12 +48,7 @@ async fn result_keys(session: &Session, count: usize) -> Vec<ResultKey> {
         .expect("list");
     actions
         .iter()
-        .flat_map(|a| {
-            a.commands
-                .iter()
-                .filter(|c| c.has_result())
-                .map(|c| ResultKey::new(a.id.clone(), c.index))
-        })
+        .flat_map(ResultKey::of_action)
         // Keep the >20 MB outputs out of the fast tests.
         .filter(|k| !k.action_id.is_empty())
         .take(count)

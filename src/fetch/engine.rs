@@ -31,6 +31,15 @@ impl ResultKey {
             index,
         }
     }
+
+    /// The results an action's commands left to download (not PutFile, not unfinished).
+    pub fn of_action(action: &crate::api::models::MachineAction) -> impl Iterator<Item = Self> {
+        action
+            .commands
+            .iter()
+            .filter(|c| c.has_result())
+            .map(|c| Self::new(action.id.clone(), c.index))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -112,13 +112,8 @@ impl App {
                 let Some(action) = self.selected() else {
                     return Vec::new();
                 };
-                action
-                    .commands
-                    .iter()
-                    .filter(|c| c.has_result())
-                    .map(|c| {
-                        Effect::Fetch(ResultKey::new(action.id.clone(), c.index), Priority::Normal)
-                    })
+                ResultKey::of_action(action)
+                    .map(|key| Effect::Fetch(key, Priority::Normal))
                     .collect()
             }
             Action::Help => {

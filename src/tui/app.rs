@@ -777,8 +777,7 @@ impl App {
             }
         }
         if self.settings.prefetch {
-            for command in action.commands.iter().filter(|c| c.has_result()) {
-                let key = ResultKey::new(action.id.clone(), command.index);
+            for key in ResultKey::of_action(action) {
                 if !self.results.contains_key(&key) {
                     effects.push(Effect::Fetch(key, Priority::Prefetch));
                 }

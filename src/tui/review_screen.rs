@@ -85,10 +85,7 @@ pub struct ReviewScreen {
 
 impl ReviewScreen {
     pub fn new(scope: Vec<MachineAction>, now: DateTime<Utc>, per_minute: u32) -> Self {
-        let wanted = scope
-            .iter()
-            .map(|a| a.commands.iter().filter(|c| c.has_result()).count())
-            .sum();
+        let wanted = scope.iter().flat_map(ResultKey::of_action).count();
         let mut screen = Self {
             scope,
             digests: HashMap::new(),
@@ -110,15 +107,7 @@ impl ReviewScreen {
     }
 
     pub fn keys(&self) -> Vec<ResultKey> {
-        self.scope
-            .iter()
-            .flat_map(|a| {
-                a.commands
-                    .iter()
-                    .filter(|c| c.has_result())
-                    .map(|c| ResultKey::new(a.id.clone(), c.index))
-            })
-            .collect()
+        self.scope.iter().flat_map(ResultKey::of_action).collect()
     }
 
     pub fn wants(&self, key: &ResultKey) -> bool {

@@ -575,16 +575,6 @@ fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let width = area.width.min(76);
-    let height = area
-        .height
-        .min(u16::try_from(BINDINGS.len() + 10).unwrap_or(40));
-    let popup = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
     let mut lines = Vec::new();
     for context in [
         Context::Global,
@@ -617,24 +607,44 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         "  Ctrl-C  quit from anywhere",
         theme.dim(),
     )));
-    frame.render_widget(Clear, popup);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Double)
-        .border_style(theme.accent())
-        .title(" Keys — ? or Esc closes ");
-    frame.render_widget(Paragraph::new(lines).block(block), popup);
+    let height = u16::try_from(BINDINGS.len() + 10).unwrap_or(40);
+    popup(
+        frame,
+        area,
+        (76, height),
+        " Keys — ? or Esc closes ",
+        lines,
+        theme,
+    );
 }
 
-fn device_dialog(frame: &mut Frame, area: Rect, uri: &str, code: &str, theme: &Theme) {
-    let width = area.width.min(72);
-    let height = 8.min(area.height);
-    let popup = Rect {
+/// A double-bordered box over the middle of `area`, at most `size` (width, height).
+fn popup(
+    frame: &mut Frame,
+    area: Rect,
+    size: (u16, u16),
+    title: &str,
+    lines: Vec<Line>,
+    theme: &Theme,
+) {
+    let width = area.width.min(size.0);
+    let height = area.height.min(size.1);
+    let rect = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(theme.accent())
+        .title(title);
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
+fn device_dialog(frame: &mut Frame, area: Rect, uri: &str, code: &str, theme: &Theme) {
     let lines = vec![
         Line::from("To sign in, open this page in any browser:"),
         Line::from(Span::styled(sanitize::line(uri), theme.accent())),
@@ -648,13 +658,7 @@ fn device_dialog(frame: &mut Frame, area: Rect, uri: &str, code: &str, theme: &T
             theme.dim(),
         )),
     ];
-    frame.render_widget(Clear, popup);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Double)
-        .border_style(theme.accent())
-        .title(" Device code sign-in ");
-    frame.render_widget(Paragraph::new(lines).block(block), popup);
+    popup(frame, area, (72, 8), " Device code sign-in ", lines, theme);
 }
 
 fn toast(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
