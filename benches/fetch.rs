@@ -95,7 +95,8 @@ async fn rate_and_cache() {
         .client
         .list_actions(&ListQuery::live_response(10_000), true)
         .await
-        .expect("list");
+        .expect("list")
+        .actions;
     let keys: Vec<ResultKey> = actions
         .iter()
         .flat_map(ResultKey::of_action)
@@ -163,10 +164,15 @@ async fn large_download() {
     let before = peak_rss_kib();
     let started = Instant::now();
     let http = lrx::session::http_client().expect("http");
-    let downloaded =
-        lrx::fetch::download::download(&http, &link, &dir.path().join("big"), |_, _| {})
-            .await
-            .expect("download");
+    let downloaded = lrx::fetch::download::download(
+        &http,
+        &link,
+        &dir.path().join("big"),
+        Default::default(),
+        |_, _| {},
+    )
+    .await
+    .expect("download");
     println!(
         "200 MB download: {} bytes in {:.2} s, peak RSS {} MiB before, {} MiB after",
         downloaded.size,

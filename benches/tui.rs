@@ -121,7 +121,8 @@ async fn first_frame() {
         .client
         .list_actions(&ListQuery::live_response(300), true)
         .await
-        .expect("list");
+        .expect("list")
+        .actions;
     let mut app = App::new(
         session.label.clone(),
         session.cloud.clone(),

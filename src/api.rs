@@ -7,6 +7,8 @@ pub mod cloud;
 pub mod error;
 pub mod link;
 pub mod models;
+pub mod policy;
 
 pub use client::{CallBudget, LIVE_RESPONSE, ListQuery, MdeClient};
 pub use error::{ApiError, Operation};
+pub use policy::OutboundPolicy;

@@ -21,6 +21,7 @@ Connecting (flags win over the environment):
   LRX_TOKEN                                         a ready bearer token instead
   LRX_API_URL, LRX_TOKEN_URL, LRX_CLOUD, LRX_REGION where the service lives
   LRX_CACHE_DIR                                     where fetched results are cached
+  LRX_STORAGE_URL                                   a storage emulator's origin (tests only)
 
 Exit status:
   0  success
@@ -127,8 +128,11 @@ impl GlobalArgs {
                 auth: self.auth.clone(),
                 certificate: None,
                 private_key: None,
+                storage_url: None,
             }
             .with_file_defaults(&file.connection),
+            download_limits: file.connection.download_limits(),
+            max_retry_after: file.connection.max_retry_after(),
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
             max_calls_per_minute: self

@@ -78,9 +78,22 @@ pub struct Connection {
     pub tenant_id: String,
     pub credential: Credential,
     pub cloud: Cloud,
+    /// Storage origins beyond the cloud's own that result links may point to (an emulator).
+    pub storage_urls: Vec<String>,
 }
 
 impl Connection {
+    /// Where this connection may send what (checked when the connection was resolved).
+    pub fn policy(&self) -> Result<crate::api::OutboundPolicy, ConfigError> {
+        crate::api::OutboundPolicy::new(
+            &self.api_root,
+            Some(&self.token_url),
+            self.cloud,
+            &self.storage_urls,
+        )
+        .map_err(ConfigError)
+    }
+
     /// Keeps caches and budgets of different tenants and apps apart, without putting ids
     /// into file names.
     pub fn scope_key(&self) -> String {
@@ -110,6 +123,8 @@ pub struct ConnectionArgs {
     /// PEM certificate and private key for `certificate` sign-in.
     pub certificate: Option<String>,
     pub private_key: Option<String>,
+    /// A storage origin result links may use besides the cloud's (a storage emulator).
+    pub storage_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,13 +166,23 @@ impl ConnectionArgs {
         if let Some(token_url) = self.token_url.clone().or_else(|| env("LRX_TOKEN_URL")) {
             endpoints.token_url = token_url;
         }
-        url::Url::parse(&endpoints.api_root).map_err(|e| {
-            ConfigError(format!(
-                "the API URL '{}' is not a URL: {e}",
-                endpoints.api_root
-            ))
-        })?;
+        // Cleartext, userinfo and odd schemes are refused here, before anything is sent.
+        crate::api::OutboundPolicy::new(
+            &endpoints.api_root,
+            Some(&endpoints.token_url),
+            cloud,
+            &self.storage_urls(),
+        )
+        .map_err(ConfigError)?;
         Ok((cloud, endpoints))
+    }
+
+    fn storage_urls(&self) -> Vec<String> {
+        self.storage_url
+            .clone()
+            .or_else(|| env("LRX_STORAGE_URL"))
+            .into_iter()
+            .collect()
     }
 
     /// Tenant, app and token endpoint for `lrx login` and `:login`, which store credentials
@@ -291,6 +316,7 @@ impl ConnectionArgs {
             tenant_id: tenant.unwrap_or_default(),
             credential,
             cloud,
+            storage_urls: self.storage_urls(),
         })
     }
 }
@@ -333,6 +359,18 @@ pub struct ConnectionConfig {
     pub max_calls_per_minute: Option<u32>,
     /// The result cache's size cap in megabytes (default 2048).
     pub cache_size_mb: Option<u64>,
+    /// A storage origin result links may use besides the cloud's blob storage: only for a
+    /// storage emulator you run (e.g. Azurite on http://127.0.0.1:10000).
+    pub storage_url: Option<String>,
+    /// The longest `Retry-After` lrx waits before asking again (default 600 s).
+    pub max_retry_after_seconds: Option<u64>,
+    /// Largest script result to download, in megabytes (default 1024).
+    pub max_result_mb: Option<u64>,
+    /// Largest GetFile result to download, in megabytes of gzip (default 3136: the
+    /// documented 3 GB file and a margin).
+    pub max_file_mb: Option<u64>,
+    /// A download must finish within this many minutes (default 30).
+    pub download_deadline_minutes: Option<u64>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -451,6 +489,15 @@ impl FileConfig {
             private_key: pick(profile.private_key, &base.private_key),
             max_calls_per_minute: profile.max_calls_per_minute.or(base.max_calls_per_minute),
             cache_size_mb: profile.cache_size_mb.or(base.cache_size_mb),
+            storage_url: pick(profile.storage_url, &base.storage_url),
+            max_retry_after_seconds: profile
+                .max_retry_after_seconds
+                .or(base.max_retry_after_seconds),
+            max_result_mb: profile.max_result_mb.or(base.max_result_mb),
+            max_file_mb: profile.max_file_mb.or(base.max_file_mb),
+            download_deadline_minutes: profile
+                .download_deadline_minutes
+                .or(base.download_deadline_minutes),
         };
         Ok(Some(name))
     }
@@ -473,7 +520,35 @@ impl ConnectionArgs {
         fill(&mut self.auth, "LRX_AUTH", &file.auth);
         fill(&mut self.certificate, "LRX_CERTIFICATE", &file.certificate);
         fill(&mut self.private_key, "LRX_PRIVATE_KEY", &file.private_key);
+        fill(&mut self.storage_url, "LRX_STORAGE_URL", &file.storage_url);
         self
+    }
+}
+
+impl ConnectionConfig {
+    /// The download bounds this profile asks for, over the defaults.
+    pub fn download_limits(&self) -> crate::fetch::DownloadLimits {
+        let defaults = crate::fetch::DownloadLimits::default();
+        let mb = |value: Option<u64>, default: u64| {
+            value.map_or(default, |mb| mb.saturating_mul(1024 * 1024).max(1))
+        };
+        crate::fetch::DownloadLimits {
+            script_bytes: mb(self.max_result_mb, defaults.script_bytes),
+            file_bytes: mb(self.max_file_mb, defaults.file_bytes),
+            deadline: self
+                .download_deadline_minutes
+                .map_or(defaults.deadline, |m| {
+                    std::time::Duration::from_secs(m.max(1).saturating_mul(60))
+                }),
+            ..defaults
+        }
+    }
+
+    pub fn max_retry_after(&self) -> std::time::Duration {
+        self.max_retry_after_seconds.map_or(
+            crate::api::client::DEFAULT_MAX_RETRY_AFTER,
+            std::time::Duration::from_secs,
+        )
     }
 }
 

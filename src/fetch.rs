@@ -6,6 +6,7 @@ pub mod download;
 pub mod engine;
 pub mod limiter;
 
+pub use download::DownloadLimits;
 pub use engine::{
     EngineConfig, FetchEngine, FetchEvent, Fetched, Priority, QueueStats, ResultKey, ResultState,
 };

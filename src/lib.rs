@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod fetch;
+pub mod files;
 pub mod fixtures;
 pub mod review;
 pub mod session;

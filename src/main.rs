@@ -12,11 +12,20 @@ fn start_logging(verbosity: u8) {
         1 => "lrx=debug",
         _ => "lrx=trace,reqwest=debug",
     };
-    let opened = std::fs::create_dir_all(&paths.state_dir).and_then(|()| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+    // The log names actions, machines and hosts: only its owner reads it.
+    let opened = lrx::files::ensure_dir(&paths.state_dir).and_then(|()| {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+            options.mode(0o600);
+            let file = options.open(&path)?;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            Ok(file)
+        }
+        #[cfg(not(unix))]
+        options.open(&path)
     });
     if let Ok(file) = opened {
         let _ = tracing_subscriber::fmt()

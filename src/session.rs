@@ -16,7 +16,7 @@ use crate::fetch::cache::{Cache, DEFAULT_MAX_BYTES};
 use crate::fetch::{EngineConfig, FetchEngine, FetchEvent, RateLimiter};
 use crate::sim::{self, SimConfig, SimHandle, WindowLimit};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// Start the simulated tenant in-process and connect to it.
     pub demo: Option<SimConfig>,
@@ -30,6 +30,27 @@ pub struct SessionOptions {
     pub state_dir: Option<PathBuf>,
     /// The cache's size cap (default 2 GiB).
     pub cache_max_bytes: Option<u64>,
+    /// Size, time and stall bounds of each download.
+    pub download_limits: crate::fetch::DownloadLimits,
+    /// The longest `Retry-After` to wait before asking again.
+    pub max_retry_after: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            demo: None,
+            connection: ConnectionArgs::default(),
+            cache_dir: None,
+            no_cache: false,
+            max_calls_per_minute: None,
+            rate_limits: None,
+            state_dir: None,
+            cache_max_bytes: None,
+            download_limits: crate::fetch::DownloadLimits::default(),
+            max_retry_after: crate::api::client::DEFAULT_MAX_RETRY_AFTER,
+        }
+    }
 }
 
 /// Removes the no-cache scratch directory when the session ends.
@@ -71,14 +92,9 @@ pub enum SessionError {
     Http(String),
 }
 
+/// The client for sign-ins outside a session (`lrx login`): the same one, redirects off.
 pub fn http_client() -> Result<reqwest::Client, SessionError> {
-    crate::install_crypto_provider();
-    reqwest::Client::builder()
-        .user_agent(concat!("lrx/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(15))
-        .read_timeout(Duration::from_secs(120))
-        .build()
-        .map_err(|e| SessionError::Http(e.without_url().to_string()))
+    crate::api::policy::http_client().map_err(SessionError::Http)
 }
 
 impl Session {
@@ -103,6 +119,7 @@ impl Session {
                         secret: Secret::new(e.client_secret.clone()),
                     },
                     cloud: crate::api::cloud::Cloud::Commercial,
+                    storage_urls: Vec::new(),
                 };
                 (connection, e.limits.clone(), Some(handle))
             }
@@ -124,7 +141,8 @@ impl Session {
         let budget_file = demo
             .is_none()
             .then(|| paths.state_dir.join("budget").join(format!("{scope}.log")));
-        let limiter = Arc::new(RateLimiter::new(limits, budget_file));
+        let limiter =
+            Arc::new(RateLimiter::new(limits, budget_file).with_max_hold(options.max_retry_after));
         let source: Box<dyn TokenSource> = match &connection.credential {
             Credential::ClientSecret { client_id, secret } => Box::new(ClientSecretCredential {
                 token_url: connection.token_url.clone(),
@@ -184,18 +202,16 @@ impl Session {
                 })
             }
         };
-        let http = http_client()?;
         let budget: Arc<dyn crate::api::CallBudget> = limiter.clone();
-        let client = Arc::new(MdeClient::new(
-            http,
-            &connection.api_root,
-            Authenticator::new(source),
-            budget,
-        ));
+        let client = Arc::new(
+            MdeClient::new(connection.policy()?, Authenticator::new(source), budget)
+                .map_err(|e| SessionError::Http(e.to_string()))?
+                .with_max_retry_after(options.max_retry_after),
+        );
         let scratch = paths
             .state_dir
             .join(format!("scratch-{}", std::process::id()));
-        std::fs::create_dir_all(&scratch).map_err(|error| SessionError::Storage {
+        crate::files::own_private_dir(&scratch).map_err(|error| SessionError::Storage {
             what: "a scratch directory",
             path: scratch.clone(),
             error,
@@ -232,6 +248,7 @@ impl Session {
                 scratch_dir: scratch.0.clone(),
                 concurrent_downloads: 4,
                 download_retries: 3,
+                limits: options.download_limits,
             },
             events_tx,
         );

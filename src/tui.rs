@@ -85,15 +85,23 @@ async fn run_session(
     let (signals_tx, signals) = tokio::sync::mpsc::unbounded_channel();
     #[cfg(unix)]
     {
-        let signals_tx = signals_tx.clone();
-        tokio::spawn(async move {
-            if let Ok(mut terminate) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                terminate.recv().await;
-                let _ = signals_tx.send(app::Message::Quit);
+        use tokio::signal::unix::{SignalKind, signal};
+        // In raw mode Ctrl-C is a key, so these come only from outside (kill, a closed
+        // SSH session): each quits through the loop, so the guard restores the terminal.
+        for kind in [
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+            SignalKind::interrupt(),
+            SignalKind::quit(),
+        ] {
+            let signals_tx = signals_tx.clone();
+            if let Ok(mut incoming) = signal(kind) {
+                tokio::spawn(async move {
+                    incoming.recv().await;
+                    let _ = signals_tx.send(app::Message::Quit);
+                });
             }
-        });
+        }
     }
     let _keep_sender = signals_tx;
     let backends = event_loop::Backends {

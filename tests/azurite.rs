@@ -133,7 +133,7 @@ async fn valid_expired_and_tampered_sas_links_against_azurite() {
         Utc::now() + chrono::Duration::minutes(30),
     );
     let target = dir.path().join("valid");
-    let downloaded = download::download(&http, &valid, &target, |_, _| {})
+    let downloaded = download::download(&http, &valid, &target, Default::default(), |_, _| {})
         .await
         .expect("a valid SAS downloads");
     assert_eq!(std::fs::read(&target).expect("file"), payload);
@@ -145,7 +145,14 @@ async fn valid_expired_and_tampered_sas_links_against_azurite() {
         "a1-0",
         Utc::now() - chrono::Duration::minutes(1),
     );
-    let outcome = download::download(&http, &expired, &dir.path().join("expired"), |_, _| {}).await;
+    let outcome = download::download(
+        &http,
+        &expired,
+        &dir.path().join("expired"),
+        Default::default(),
+        |_, _| {},
+    )
+    .await;
     assert_eq!(
         outcome,
         Err(DownloadError::Rejected),
@@ -154,8 +161,14 @@ async fn valid_expired_and_tampered_sas_links_against_azurite() {
 
     let url = valid.url.expose().as_str().replace("sp=r", "sp=rw");
     let tampered = ResultLink::new(SasUrl::parse(&url).expect("url"), Utc::now(), None);
-    let outcome =
-        download::download(&http, &tampered, &dir.path().join("tampered"), |_, _| {}).await;
+    let outcome = download::download(
+        &http,
+        &tampered,
+        &dir.path().join("tampered"),
+        Default::default(),
+        |_, _| {},
+    )
+    .await;
     assert_eq!(
         outcome,
         Err(DownloadError::Rejected),
@@ -216,12 +229,14 @@ async fn the_engine_renews_a_link_that_azurite_rejects() {
     let auth = lrx::api::auth::Authenticator::new(Box::new(lrx::api::auth::StaticToken(
         lrx::api::auth::Secret::new("t"),
     )));
-    let client = Arc::new(lrx::api::MdeClient::new(
-        reqwest::Client::new(),
-        &api,
-        auth,
-        Arc::new(lrx::api::client::Unlimited),
-    ));
+    // Azurite is a storage origin of its own: configured explicitly, as a user would.
+    let policy = lrx::api::OutboundPolicy::for_api(&api)
+        .and_then(|p| p.with_storage(&base))
+        .expect("policy");
+    let client = Arc::new(
+        lrx::api::MdeClient::new(policy, auth, Arc::new(lrx::api::client::Unlimited))
+            .expect("client"),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let engine = lrx::fetch::engine::spawn(
@@ -235,6 +250,7 @@ async fn the_engine_renews_a_link_that_azurite_rejects() {
             scratch_dir: dir.path().to_path_buf(),
             concurrent_downloads: 1,
             download_retries: 1,
+            limits: lrx::fetch::DownloadLimits::default(),
         },
         tx,
     );

@@ -45,7 +45,8 @@ async fn result_keys(session: &Session, count: usize) -> Vec<ResultKey> {
             true,
         )
         .await
-        .expect("list");
+        .expect("list")
+        .actions;
     actions
         .iter()
         .flat_map(ResultKey::of_action)

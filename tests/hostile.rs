@@ -106,7 +106,7 @@ fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
         let key = ResultKey::new(action().id, 0);
         let path = dir
             .path()
-            .join(format!("{}.payload", sanitize::file_name(name)));
+            .join(format!("{}.payload", lrx::files::safe_name(name)));
         std::fs::write(&path, &payload).expect("write");
         let fetched = Fetched {
             path: path.clone(),
@@ -146,7 +146,7 @@ fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
         // `s` saves the payload byte for byte.
         let target = dir
             .path()
-            .join(format!("{}.saved", sanitize::file_name(name)));
+            .join(format!("{}.saved", lrx::files::safe_name(name)));
         let notice =
             lrx::tui::transcript_actions::save(&path, &target, lrx::tui::app::SaveKind::Payload);
         assert!(notice.starts_with("saved"), "{notice}");

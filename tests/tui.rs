@@ -55,6 +55,7 @@ async fn demo_actions() -> Vec<MachineAction> {
         .list_actions(&ListQuery::live_response(300), true)
         .await
         .expect("list")
+        .actions
 }
 
 struct Harness {
@@ -351,6 +352,7 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
         ],
         next_call_at: Some(h.app.now + chrono::Duration::seconds(12)),
         throttled_until: None,
+        throttle_asked_until: None,
         session_calls: 249,
     };
     h.send(Message::Fetch(FetchEvent::Meter(

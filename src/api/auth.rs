@@ -405,17 +405,45 @@ async fn post_form(
     url: &str,
     form: &[(&str, &str)],
 ) -> Result<(reqwest::StatusCode, Vec<u8>), ApiError> {
+    let host = host_of(url);
+    let deadline = |error: reqwest::Error| {
+        if error.is_timeout() {
+            ApiError::Deadline {
+                operation: Operation::SignIn,
+                host: host.clone(),
+                seconds: super::policy::API_REQUEST_DEADLINE.as_secs(),
+            }
+        } else {
+            transport_error(Operation::SignIn, &error.without_url(), &host)
+        }
+    };
     let response = http
         .post(url)
+        .timeout(super::policy::API_REQUEST_DEADLINE)
         .form(form)
         .send()
         .await
-        .map_err(|e| transport_error(Operation::SignIn, &e.without_url(), &host_of(url)))?;
+        .map_err(deadline)?;
     let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(Operation::SignIn, &e.without_url(), &host_of(url)))?;
+    if status.is_redirection() {
+        // The client follows no redirects; a 307 re-sent elsewhere would carry the secret.
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| url::Url::parse(url).ok()?.join(v).ok())
+            .map_or_else(
+                || "nowhere lrx could read".into(),
+                |u| super::policy::shown(&u),
+            );
+        return Err(ApiError::Redirected {
+            operation: Operation::SignIn,
+            host,
+            status: status.as_u16(),
+            location,
+        });
+    }
+    let body = response.bytes().await.map_err(deadline)?;
     Ok((status, body.to_vec()))
 }
 

@@ -1,6 +1,8 @@
-//! The MDE API client: every call passes the rate budget first, carries a bearer token,
-//! renews it once on 401, honours 429 `Retry-After`, and retries 5xx with jittered backoff.
+//! The MDE API client: every call passes the outbound policy and the rate budget first,
+//! carries a bearer token, renews it once on 401, honours 429 `Retry-After` (capped), and
+//! retries 5xx with jittered backoff.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,14 +14,16 @@ use super::auth::{Authenticator, BoxFuture, host_of, transport_error};
 use super::error::{ApiError, Operation, ServiceDetail};
 use super::link::{ResultLink, SasUrl};
 use super::models::{ActionPage, MachineAction, StringValue};
+use super::policy::{API_REQUEST_DEADLINE, OutboundPolicy};
 
 /// Who decides when the next API call may go out. The fetch engine's rate limiter
 /// implements it; the client only asks.
 pub trait CallBudget: Send + Sync {
     /// Waits until a call is allowed and counts it.
     fn acquire(&self, interactive: bool) -> BoxFuture<'_, ()>;
-    /// The service answered 429: nothing may go out before `until`.
-    fn throttled_until(&self, until: DateTime<Utc>);
+    /// The service answered 429: nothing may go out before `until`. `asked` is what the
+    /// service asked for, when lrx capped it.
+    fn throttled_until(&self, until: DateTime<Utc>, asked: Option<DateTime<Utc>>);
 }
 
 /// No budget at all: for tests of the client alone.
@@ -29,17 +33,30 @@ impl CallBudget for Unlimited {
     fn acquire(&self, _interactive: bool) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
-    fn throttled_until(&self, _until: DateTime<Utc>) {}
+    fn throttled_until(&self, _until: DateTime<Utc>, _asked: Option<DateTime<Utc>>) {}
 }
 
 const MAX_SERVER_ERROR_RETRIES: u32 = 3;
 const MAX_THROTTLE_RETRIES: u32 = 5;
+/// The longest `Retry-After` lrx waits before asking again (a hostile or confused answer
+/// must not park every lrx process for days).
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// Pages of one listing: a service that pages on forever is stopped here.
+const MAX_PAGES: usize = 1_000;
 
 pub struct MdeClient {
     http: reqwest::Client,
-    api_root: String,
+    policy: OutboundPolicy,
     auth: Authenticator,
     budget: Arc<dyn CallBudget>,
+    max_retry_after: Duration,
+}
+
+/// A listing, with what could not be read in it (each one said, none hidden).
+#[derive(Debug, Default)]
+pub struct ActionList {
+    pub actions: Vec<MachineAction>,
+    pub problems: Vec<String>,
 }
 
 /// Server-side filters for listing (contract §5).
@@ -102,15 +119,28 @@ impl ListQuery {
     }
 }
 
-/// `Retry-After` as seconds or as an HTTP date.
+/// `Retry-After` as seconds or as an HTTP date; absurd values are clamped, never a panic.
 pub fn retry_after(value: Option<&str>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    const A_YEAR: i64 = 366 * 24 * 3600;
     let value = value?.trim();
     if let Ok(seconds) = value.parse::<i64>() {
-        return Some(now + chrono::Duration::seconds(seconds.max(0)));
+        return Some(now + chrono::Duration::seconds(seconds.clamp(0, A_YEAR)));
     }
     httpdate::parse_http_date(value)
         .ok()
         .map(DateTime::<Utc>::from)
+        .map(|at| at.max(now))
+}
+
+/// "2 h", "11 min", "40 s": how long, for messages.
+pub fn human_wait(wait: chrono::Duration) -> String {
+    let seconds = wait.num_seconds().max(0);
+    match seconds {
+        0..=119 => format!("{seconds} s"),
+        120..=7199 => format!("{} min", seconds / 60),
+        7200..=172_799 => format!("{} h", seconds / 3600),
+        _ => format!("{} days", seconds / 86_400),
+    }
 }
 
 /// 0.5 s, 1 s, 2 s … with ±25 % jitter, so parallel clients do not retry in lockstep.
@@ -132,29 +162,41 @@ pub struct ApiResponse {
 }
 
 impl MdeClient {
+    /// The client builds its own HTTP client (redirects off), so the policy it checks is
+    /// the policy that holds.
     pub fn new(
-        http: reqwest::Client,
-        api_root: &str,
+        policy: OutboundPolicy,
         auth: Authenticator,
         budget: Arc<dyn CallBudget>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, ApiError> {
+        let http = super::policy::http_client()
+            .map_err(|e| ApiError::Other(format!("could not build the HTTP client: {e}")))?;
+        Ok(Self {
             http,
-            api_root: api_root
-                .trim_end_matches('/')
-                .trim_end_matches("/api")
-                .to_string(),
+            policy,
             auth,
             budget,
-        }
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+        })
+    }
+
+    /// The longest `Retry-After` to wait before asking again.
+    #[must_use]
+    pub fn with_max_retry_after(mut self, cap: Duration) -> Self {
+        self.max_retry_after = cap.max(Duration::from_secs(1));
+        self
     }
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
 
+    pub fn policy(&self) -> &OutboundPolicy {
+        &self.policy
+    }
+
     pub fn api_root(&self) -> &str {
-        &self.api_root
+        self.policy.api_root()
     }
 
     pub fn identity(&self) -> String {
@@ -185,6 +227,9 @@ impl MdeClient {
     ) -> Result<ApiResponse, ApiError> {
         let mut on_request = Some(on_request);
         let host = host_of(url);
+        let parsed = url::Url::parse(url)
+            .map_err(|e| ApiError::Other(format!("lrx built an invalid API URL: {e}")))?;
+        self.policy.check_api(&parsed)?;
         let mut renewed = false;
         let mut server_errors = 0;
         let mut throttles = 0;
@@ -196,7 +241,8 @@ impl MdeClient {
             }
             let mut request = self
                 .http
-                .request(method.clone(), url)
+                .request(method.clone(), parsed.clone())
+                .timeout(API_REQUEST_DEADLINE)
                 .bearer_auth(token.expose());
             if let Some(body) = body {
                 request = request.json(body);
@@ -215,6 +261,13 @@ impl MdeClient {
                     );
                     tokio::time::sleep(backoff(server_errors)).await;
                     continue;
+                }
+                Err(error) if error.is_timeout() => {
+                    return Err(ApiError::Deadline {
+                        operation,
+                        host,
+                        seconds: API_REQUEST_DEADLINE.as_secs(),
+                    });
                 }
                 Err(error) => return Err(transport_error(operation, &error.without_url(), &host)),
             };
@@ -239,10 +292,34 @@ impl MdeClient {
                     .and_then(|v| v.to_str().ok()),
                 Utc::now(),
             );
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(operation, &e.without_url(), &host))?;
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parsed.join(v).ok())
+                    .map_or_else(
+                        || "nowhere lrx could read".into(),
+                        |u| super::policy::shown(&u),
+                    );
+                return Err(ApiError::Redirected {
+                    operation,
+                    host,
+                    status: status.as_u16(),
+                    location,
+                });
+            }
+            let body = response.bytes().await.map_err(|e| {
+                if e.is_timeout() {
+                    ApiError::Deadline {
+                        operation,
+                        host: host.clone(),
+                        seconds: API_REQUEST_DEADLINE.as_secs(),
+                    }
+                } else {
+                    transport_error(operation, &e.without_url(), &host)
+                }
+            })?;
             if status.is_success() {
                 return Ok(ApiResponse {
                     body: body.to_vec(),
@@ -260,9 +337,22 @@ impl MdeClient {
                     self.auth.bearer(&self.http, true).await?;
                 }
                 StatusCode::TOO_MANY_REQUESTS => {
-                    let until =
-                        retry_at.unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(10));
-                    self.budget.throttled_until(until);
+                    let now = Utc::now();
+                    let asked = retry_at.unwrap_or_else(|| now + chrono::Duration::seconds(10));
+                    let cap = now
+                        + chrono::Duration::from_std(self.max_retry_after)
+                            .unwrap_or_else(|_| chrono::Duration::minutes(10));
+                    let until = asked.min(cap);
+                    let capped = (asked > cap).then_some(asked);
+                    if capped.is_some() {
+                        tracing::warn!(
+                            operation = operation.describe(),
+                            "the service asks us to wait {}: waiting {}, then asking again",
+                            human_wait(asked - now),
+                            human_wait(until - now)
+                        );
+                    }
+                    self.budget.throttled_until(until, capped);
                     throttles += 1;
                     if throttles > MAX_THROTTLE_RETRIES {
                         return Err(ApiError::Throttled {
@@ -295,7 +385,7 @@ impl MdeClient {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}/api/{path}", self.api_root)
+        format!("{}/api/{path}", self.policy.api_root())
     }
 
     fn decode<T: serde::de::DeserializeOwned>(
@@ -308,27 +398,38 @@ impl MdeClient {
         })
     }
 
-    /// Lists actions newest first, following `@odata.nextLink` or paging with `$top`/`$skip`.
+    /// Lists actions newest first, following `@odata.nextLink` (on the API's own origin
+    /// only, and never to a page already read) or paging with `$top`/`$skip`.
     pub async fn list_actions(
         &self,
         query: &ListQuery,
         interactive: bool,
-    ) -> Result<Vec<MachineAction>, ApiError> {
+    ) -> Result<ActionList, ApiError> {
         const PAGE: usize = 10_000;
         let limit = if query.limit == 0 {
             usize::MAX
         } else {
             query.limit
         };
-        let mut actions = Vec::new();
+        let mut list = ActionList::default();
+        let mut ids = HashSet::new();
+        let mut seen_links = HashSet::new();
         let mut skip = query.skip;
         let mut next: Option<String> = None;
-        while actions.len() < limit {
+        let mut pages = 0;
+        while list.actions.len() < limit {
+            pages += 1;
+            if pages > MAX_PAGES {
+                list.problems.push(format!(
+                    "the service kept paging past {MAX_PAGES} pages; lrx stopped there"
+                ));
+                break;
+            }
             let mut requested = usize::MAX;
             let url = match next.take() {
                 Some(link) => link,
                 None => {
-                    let top = (limit - actions.len()).min(PAGE);
+                    let top = (limit - list.actions.len()).min(PAGE);
                     requested = top;
                     let mut url = url::Url::parse(&self.url("machineactions"))
                         .map_err(|e| ApiError::Other(format!("invalid API URL: {e}")))?;
@@ -351,25 +452,46 @@ impl MdeClient {
                 .await?;
             let page: ActionPage = Self::decode(Operation::ListActions, &response.body)?;
             let count = page.value.len();
-            for value in page.value {
-                match serde_json::from_value::<MachineAction>(value) {
-                    Ok(action) => actions.push(action),
-                    // One odd record must not hide the rest of the list.
-                    Err(error) => {
-                        tracing::warn!("skipping a machine action lrx could not read: {error}")
+            let mut fresh = 0;
+            for raw in page.value {
+                match serde_json::from_str::<MachineAction>(raw.get()) {
+                    Ok(action) => {
+                        // A page served twice (or an overlapping nextLink) lists each once.
+                        if ids.insert(action.id.clone()) {
+                            fresh += 1;
+                            list.actions.push(action);
+                        }
                     }
+                    // One odd record must not hide the rest of the list, nor vanish unsaid.
+                    Err(error) => list.problems.push(unreadable_action(raw.get(), &error)),
                 }
             }
             skip += count;
             match page.next_link {
-                Some(link) if count > 0 => next = Some(link),
+                Some(link) if count > 0 => {
+                    let parsed = url::Url::parse(&link).map_err(|_| ApiError::Decode {
+                        operation: Operation::ListActions,
+                        reason: "@odata.nextLink is not a URL".into(),
+                    })?;
+                    self.policy.check_api(&parsed)?;
+                    if !seen_links.insert(parsed.to_string()) || (fresh == 0 && count > 0) {
+                        list.problems.push(
+                            "the service's @odata.nextLink led back to a page already read; lrx stopped paging there".into(),
+                        );
+                        break;
+                    }
+                    next = Some(link);
+                }
                 // A short page (or an empty one after a nextLink) is the last.
                 _ if count == 0 || count < requested || requested == usize::MAX => break,
                 _ => {}
             }
         }
-        actions.truncate(limit);
-        Ok(actions)
+        list.actions.truncate(limit);
+        for problem in &list.problems {
+            tracing::warn!("{problem}");
+        }
+        Ok(list)
     }
 
     pub async fn get_action(&self, id: &str, interactive: bool) -> Result<MachineAction, ApiError> {
@@ -418,8 +540,25 @@ impl MdeClient {
             operation: Operation::ResultLink,
             reason: "the link is not a URL".into(),
         })?;
+        self.policy.check_link(sas.expose())?;
         Ok(ResultLink::new(sas, issued, response.date))
     }
+}
+
+/// Names an action lrx could not read, by its id when even that much can be read.
+fn unreadable_action(raw: &str, error: &serde_json::Error) -> String {
+    #[derive(serde::Deserialize)]
+    struct JustTheId {
+        id: Option<String>,
+    }
+    let id = serde_json::from_str::<JustTheId>(raw)
+        .ok()
+        .and_then(|a| a.id)
+        .map_or_else(
+            || "an action without a readable id".to_string(),
+            |id| format!("action {}", crate::transcript::sanitize::line(&id)),
+        );
+    format!("{id} could not be read and is not listed: {error}")
 }
 
 fn encode_segment(text: &str) -> String {

@@ -120,6 +120,22 @@ pub enum ApiError {
         "the result link expired or was rejected by blob storage twice in a row (HTTP 403); run the fetch again"
     )]
     LinkRejected,
+    /// A URL the outbound policy does not allow (another origin, cleartext, userinfo).
+    #[error(transparent)]
+    Refused(#[from] super::policy::Refusal),
+    #[error("{} failed: {host} answered HTTP {status} with a redirect to {location}; lrx never follows redirects, so a token or secret cannot be sent elsewhere. Check --api-url, --token-url and the cloud setting", operation.describe())]
+    Redirected {
+        operation: Operation,
+        host: String,
+        status: u16,
+        location: String,
+    },
+    #[error("{} failed: {host} did not answer within {} s. Check the network and try again", operation.describe(), seconds)]
+    Deadline {
+        operation: Operation,
+        host: String,
+        seconds: u64,
+    },
     #[error("{0}")]
     Other(String),
 }

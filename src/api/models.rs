@@ -243,8 +243,10 @@ impl MachineAction {
 /// `{"value": [...], "@odata.nextLink": "..."}`.
 #[derive(Debug, Deserialize)]
 pub struct ActionPage {
+    /// Kept raw, so one action lrx cannot read (or nested too deep to read) is reported on
+    /// its own instead of failing the page.
     #[serde(default)]
-    pub value: Vec<serde_json::Value>,
+    pub value: Vec<Box<serde_json::value::RawValue>>,
     #[serde(rename = "@odata.nextLink")]
     pub next_link: Option<String>,
 }

@@ -349,7 +349,11 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
         },
         skip: 0,
     };
-    let mut list = session.client.list_actions(&query, true).await?;
+    let listed = session.client.list_actions(&query, true).await?;
+    for problem in &listed.problems {
+        eprintln!("lrx: {}", sanitize::line(problem));
+    }
+    let mut list = listed.actions;
     if let (Some(name), None) = (&args.machine, &machine_id) {
         let needle = name.to_ascii_lowercase();
         list.retain(|a| a.computer_dns_name.to_ascii_lowercase().contains(&needle));
@@ -483,11 +487,17 @@ async fn result(cli: &Cli, args: &ResultArgs, config: &FileConfig) -> Result<(),
             for command in action.commands.iter().filter(|c| !c.has_result()) {
                 eprintln!("lrx: {}", no_result_reason(command));
             }
-            action.commands.iter().filter(|c| c.has_result()).collect()
+            // An index the service lists twice is fetched and printed once.
+            let mut seen = std::collections::HashSet::new();
+            action
+                .commands
+                .iter()
+                .filter(|c| c.has_result() && seen.insert(c.index))
+                .collect()
         }
     };
     if let Some(dir) = &args.save {
-        std::fs::create_dir_all(dir)
+        crate::files::ensure_dir(dir)
             .map_err(|e| Failure::Runtime(format!("could not create {}: {e}", dir.display())))?;
     }
     for command in &wanted {
@@ -527,14 +537,28 @@ async fn result(cli: &Cli, args: &ResultArgs, config: &FileConfig) -> Result<(),
             let command = wanted[next];
             next += 1;
             match outcome {
-                Ok(fetched) => print_result(
-                    &action,
-                    Output {
-                        command: command.clone(),
-                        fetched,
-                    },
-                    args,
-                )?,
+                Ok(fetched) => {
+                    let printed = print_result(
+                        &action,
+                        Output {
+                            command: command.clone(),
+                            fetched,
+                        },
+                        args,
+                    );
+                    // One bad result is reported; the others still print and save.
+                    match printed {
+                        Ok(()) => {}
+                        Err(failure) => {
+                            failures += 1;
+                            eprintln!(
+                                "lrx: index {}: {}",
+                                command.index,
+                                sanitize::line(failure.message())
+                            );
+                        }
+                    }
+                }
                 Err(reason) => {
                     failures += 1;
                     eprintln!("lrx: index {}: {}", command.index, sanitize::line(&reason));
@@ -576,7 +600,7 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
     let raw = std::fs::read(&fetched.path)
         .map_err(|e| Failure::Runtime(format!("could not read the fetched result: {e}")))?;
     let mut out = std::io::stdout().lock();
-    let base_name = format!("{}-{}", sanitize::file_name(&action.id), command.index);
+    let base_name = format!("{}-{}", crate::files::safe_name(&action.id), command.index);
     let mut record = json!({
         "action_id": action.id,
         "index": command.index,
@@ -600,20 +624,16 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
                     .unwrap_or("file")
                     .to_string()
             });
-        let safe_name = sanitize::file_name(&format!("{base_name}-{name}"));
-        let (size, saved) = match &args.save {
+        let safe_name = crate::files::safe_name(&format!("{base_name}-{name}"));
+        let (file, saved) = match &args.save {
             Some(dir) => {
                 let path = dir.join(&safe_name);
-                let file = crate::fetch::cache::private_file(&path).map_err(|e| {
-                    Failure::Runtime(format!("could not write {}: {e}", path.display()))
-                })?;
-                let size = decode::gunzip_bounded(
-                    &raw[..],
-                    std::io::BufWriter::new(file),
-                    args.max_file_size,
-                )
-                .map_err(|e| Failure::Runtime(e.to_string()))?;
-                (size, Some(path))
+                let file = crate::files::write_atomic(&path, |writer| {
+                    decode::gunzip_bounded(&raw[..], writer, args.max_file_size)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Failure::Runtime)?;
+                (file, Some(path))
             }
             None => (
                 decode::gunzip_bounded(&raw[..], std::io::sink(), args.max_file_size)
@@ -621,6 +641,10 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
                 None,
             ),
         };
+        if let Some(note) = file.note() {
+            eprintln!("lrx: index {}: {note}", command.index);
+        }
+        let size = file.size;
         let head = decode::gunzip_head(&raw[..], 4096);
         record["script_name"] = json!(null);
         record["file_name"] = json!(name);
@@ -650,12 +674,14 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
     }
     let decoded = decode::script_result(&raw);
     if let Some(dir) = &args.save {
-        let path = dir.join(sanitize::file_name(&format!(
+        let path = dir.join(crate::files::safe_name(&format!(
             "{base_name}-{}.json",
             decoded.script_name.as_deref().unwrap_or("script")
         )));
-        std::fs::write(&path, &raw)
-            .map_err(|e| Failure::Runtime(format!("could not write {}: {e}", path.display())))?;
+        crate::files::write_atomic(&path, |writer| {
+            std::io::Write::write_all(writer, &raw).map_err(|e| e.to_string())
+        })
+        .map_err(Failure::Runtime)?;
         record["saved_to"] = json!(path.display().to_string());
     }
     record["script_name"] = json!(decoded.script_name);

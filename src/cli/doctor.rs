@@ -44,7 +44,8 @@ pub async fn run(client: &MdeClient) -> Vec<Check> {
     let mut checks = Vec::new();
     let list = client
         .list_actions(&ListQuery::live_response(50), true)
-        .await;
+        .await
+        .map(|listed| listed.actions);
     let signed_in = !matches!(
         &list,
         Err(ApiError::Status {

@@ -31,7 +31,13 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
                 },
                 true,
             )
-            .await?
+            .await
+            .map(|listed| {
+                for problem in &listed.problems {
+                    eprintln!("lrx: {}", crate::transcript::sanitize::line(problem));
+                }
+                listed.actions
+            })?
     } else {
         let mut actions = Vec::new();
         for id in &args.action_ids {

@@ -34,28 +34,6 @@ pub struct CachedPayload {
 
 pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
-fn private_dir(path: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
-/// Creates a file only its owner can read.
-pub fn private_file(path: &Path) -> std::io::Result<fs::File> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut file = fs::File::open(path)?;
     let mut hasher = Sha256::new();
@@ -74,9 +52,21 @@ impl Cache {
     /// `scope` keeps tenants and apps apart (e.g. a hash of tenant and client id).
     pub fn open(root: &Path, scope: &str, max_bytes: u64) -> std::io::Result<Self> {
         let dir = root.join(scope);
-        private_dir(root)?;
-        private_dir(&dir)?;
+        // The root may be a directory the user shares (`--cache-dir /srv/ir`): left as it
+        // is. The scope directory below it is lrx's own, 0700.
+        crate::files::ensure_dir(root)?;
+        crate::files::own_private_dir(&dir)?;
         Ok(Self { dir, max_bytes })
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Whether a payload of this size can be kept at all (a bigger one would evict
+    /// everything, itself included).
+    pub fn fits(&self, size: u64) -> bool {
+        size <= self.max_bytes
     }
 
     pub fn dir(&self) -> &Path {
@@ -146,12 +136,12 @@ impl Cache {
         fs::rename(downloaded, &payload)?;
         let temp_meta = self.temp_path(key);
         {
-            let mut file = private_file(&temp_meta)?;
+            let mut file = crate::files::create_private_new(&temp_meta)?;
             file.write_all(&serde_json::to_vec(&meta).unwrap_or_default())?;
             file.sync_all()?;
         }
         fs::rename(&temp_meta, &meta_path)?;
-        self.evict();
+        self.evict_keeping(Some(&payload));
         Ok(CachedPayload {
             path: payload,
             meta,
@@ -160,6 +150,11 @@ impl Cache {
 
     /// Removes stale temp files and the least recently used entries beyond the cap.
     pub fn evict(&self) {
+        self.evict_keeping(None);
+    }
+
+    /// As `evict`, never removing `keep` (the entry just stored).
+    fn evict_keeping(&self, keep: Option<&Path>) {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };
@@ -180,7 +175,9 @@ impl Cache {
                 let _ = fs::remove_file(&path);
             } else if name.ends_with(".payload") {
                 total += metadata.len();
-                payloads.push((metadata.modified().ok(), metadata.len(), path));
+                if keep != Some(path.as_path()) {
+                    payloads.push((metadata.modified().ok(), metadata.len(), path));
+                }
             }
         }
         if total <= self.max_bytes {
@@ -216,7 +213,7 @@ mod tests {
 
     fn store(cache: &Cache, key: &ResultKey, bytes: &[u8]) -> CachedPayload {
         let temp = cache.temp_path(key);
-        let mut file = private_file(&temp).expect("temp");
+        let mut file = crate::files::create_private_new(&temp).expect("temp");
         file.write_all(bytes).expect("write");
         let meta = EntryMeta {
             sha256: hex::encode(Sha256::digest(bytes)),
@@ -278,6 +275,55 @@ mod tests {
         assert!(cache.get(&key(0)).is_some());
         assert!(cache.get(&key(1)).is_none());
         assert!(cache.get(&key(2)).is_some());
+    }
+
+    #[test]
+    fn the_entry_just_stored_is_never_the_one_evicted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(dir.path(), "s", 25).expect("open");
+        store(&cache, &key(0), &[0u8; 10]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Older than everything else by its mtime, as a download that took long would be.
+        let temp = cache.temp_path(&key(1));
+        fs::write(&temp, [1u8; 20]).expect("write");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&temp)
+            .and_then(|f| f.set_modified(old))
+            .expect("age");
+        let meta = EntryMeta {
+            sha256: hex::encode(Sha256::digest([1u8; 20])),
+            size: 20,
+            file_name: None,
+            fetched_at: chrono::Utc::now(),
+        };
+        cache.put(&key(1), &temp, meta).expect("put");
+        assert!(cache.get(&key(1)).is_some(), "kept: it was just stored");
+        assert!(cache.get(&key(0)).is_none(), "the other made room");
+        assert!(cache.fits(25) && !cache.fits(26));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_cache_root_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).expect("mkdir");
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let cache = Cache::open(&shared, "scope", DEFAULT_MAX_BYTES).expect("open");
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&shared),
+            0o755,
+            "the shared directory is left as it was"
+        );
+        assert_eq!(
+            mode(cache.dir()),
+            0o700,
+            "lrx's own subdirectory is private"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{Cache, EntryMeta};
-use super::download::{self, DownloadError};
+use super::download::{self, DownloadError, DownloadLimits};
 use super::limiter::{MeterSnapshot, RateLimiter};
 use crate::api::MdeClient;
 use crate::api::link::ResultLink;
@@ -33,11 +33,14 @@ impl ResultKey {
     }
 
     /// The results an action's commands left to download (not PutFile, not unfinished).
+    /// A command index listed twice by the service counts once.
     pub fn of_action(action: &crate::api::models::MachineAction) -> impl Iterator<Item = Self> {
+        let mut seen = std::collections::HashSet::new();
         action
             .commands
             .iter()
             .filter(|c| c.has_result())
+            .filter(move |c| seen.insert(c.index))
             .map(|c| Self::new(action.id.clone(), c.index))
     }
 }
@@ -118,6 +121,8 @@ pub struct EngineConfig {
     pub scratch_dir: PathBuf,
     pub concurrent_downloads: usize,
     pub download_retries: u32,
+    /// Size, time and stall bounds of each download.
+    pub limits: DownloadLimits,
 }
 
 struct Shared {
@@ -296,6 +301,18 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>
     scheduler.running.abort_all();
 }
 
+/// A payload file of this session's scratch space; never reused, so a write never meets a
+/// file (or a link) that is already there.
+fn scratch_path(dir: &std::path::Path, key: &ResultKey) -> PathBuf {
+    use rand_core::RngCore as _;
+    dir.join(format!(
+        "{}-{}-{:016x}.payload",
+        crate::files::safe_name(&key.action_id),
+        key.index,
+        rand_core::OsRng.next_u64()
+    ))
+}
+
 fn send(shared: &Shared, key: &ResultKey, state: ResultState) {
     let _ = shared.events.send(FetchEvent::State(key.clone(), state));
 }
@@ -347,11 +364,7 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
         };
         let destination = match &shared.config.cache {
             Some(cache) => cache.temp_path(key),
-            None => shared.config.scratch_dir.join(format!(
-                "{}-{}.payload",
-                crate::transcript::sanitize::file_name(&key.action_id),
-                key.index
-            )),
+            None => scratch_path(&shared.config.scratch_dir, key),
         };
         tracing::debug!(action = %key.action_id, index = key.index, link = %link.url, expires = %link.expires_at, "downloading");
         let mut last_reported = 0u64;
@@ -359,6 +372,7 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
             shared.client.http(),
             &link,
             &destination,
+            shared.config.limits,
             |received, total| {
                 let step = total.map_or(256 * 1024, |t| (t / 50).max(64 * 1024));
                 if received == 0 || received >= last_reported + step || Some(received) == total {
@@ -378,11 +392,19 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
                     fetched_at: Utc::now(),
                 };
                 let path = match &shared.config.cache {
-                    Some(cache) => {
+                    Some(cache) if cache.fits(downloaded.size) => {
                         cache
                             .put(key, &destination, meta)
                             .map_err(|e| format!("could not store the result in the cache: {e}"))?
                             .path
+                    }
+                    Some(cache) => {
+                        // Too big to keep: shown from scratch space for this session only.
+                        tracing::info!(action = %key.action_id, index = key.index, bytes = downloaded.size, cap = cache.max_bytes(), "result larger than the cache; kept for this session only");
+                        let scratch = scratch_path(&shared.config.scratch_dir, key);
+                        std::fs::rename(&destination, &scratch)
+                            .map_err(|e| format!("could not keep the result: {e}"))?;
+                        scratch
                     }
                     None => destination,
                 };

@@ -73,12 +73,24 @@ impl Log {
         out
     }
 
-    fn prune(&mut self, now: i64, longest_ms: i64) {
+    /// Drops what has left every window. Stamps from the future (a clock stepped back,
+    /// another machine's clock) count as now, and a hold longer than `max_hold_ms` is cut
+    /// to it, so a bad entry can never park every process for an hour or for days.
+    fn prune(&mut self, now: i64, longest_ms: i64, max_hold_ms: i64) {
         while self.calls.front().is_some_and(|t| now - t >= longest_ms) {
             self.calls.pop_front();
         }
+        for stamp in self.calls.iter_mut().rev() {
+            if *stamp <= now {
+                break;
+            }
+            *stamp = now;
+        }
         if self.throttled_until_ms.is_some_and(|t| t <= now) {
             self.throttled_until_ms = None;
+        }
+        if let Some(until) = self.throttled_until_ms.as_mut() {
+            *until = (*until).min(now.saturating_add(max_hold_ms));
         }
     }
 }
@@ -98,6 +110,8 @@ pub struct MeterSnapshot {
     pub next_call_at: Option<DateTime<Utc>>,
     /// A 429 from the service holds everything until then.
     pub throttled_until: Option<DateTime<Utc>>,
+    /// What the service asked for, when it was longer than lrx waits.
+    pub throttle_asked_until: Option<DateTime<Utc>>,
     pub session_calls: u64,
 }
 
@@ -109,6 +123,10 @@ pub struct RateLimiter {
     memory: Mutex<Log>,
     session_calls: Mutex<u64>,
     clock: Clock,
+    /// The longest a 429 may hold calls (the client's `Retry-After` cap).
+    max_hold_ms: i64,
+    /// What the service last asked for when lrx capped it, for the meter.
+    asked_until: Mutex<Option<DateTime<Utc>>>,
 }
 
 fn ms(duration: Duration) -> i64 {
@@ -129,7 +147,16 @@ impl RateLimiter {
             memory: Mutex::new(Log::default()),
             session_calls: Mutex::new(0),
             clock: Clock::new(),
+            max_hold_ms: ms(crate::api::client::DEFAULT_MAX_RETRY_AFTER),
+            asked_until: Mutex::new(None),
         }
+    }
+
+    /// The longest a 429 may hold calls, here and in what other processes wrote.
+    #[must_use]
+    pub fn with_max_hold(mut self, hold: Duration) -> Self {
+        self.max_hold_ms = ms(hold).max(1000);
+        self
     }
 
     /// The documented limits, scaled down to a share such as 50 calls a minute.
@@ -173,13 +200,14 @@ impl RateLimiter {
     fn with_log<T>(&self, update: impl FnOnce(&mut Log, i64) -> (T, bool)) -> T {
         let now = self.clock.now_ms();
         let longest = self.longest_ms();
+        let max_hold = self.max_hold_ms;
         if let Some(path) = &self.shared_log {
             match Self::open_locked(path) {
                 Ok(mut file) => {
                     let mut text = String::new();
                     let _ = file.read_to_string(&mut text);
                     let mut log = Log::parse(&text);
-                    log.prune(now, longest);
+                    log.prune(now, longest, max_hold);
                     let (result, changed) = update(&mut log, now);
                     if changed {
                         let _ = file.set_len(0);
@@ -200,7 +228,7 @@ impl RateLimiter {
             .memory
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        log.prune(now, longest);
+        log.prune(now, longest, max_hold);
         update(&mut log, now).0
     }
 
@@ -284,9 +312,12 @@ impl RateLimiter {
 
     pub fn record_throttle(&self, until: DateTime<Utc>) {
         // Convert the service's wall-clock instant into our clock's terms.
-        let offset = until.timestamp_millis() - Utc::now().timestamp_millis();
+        let offset = until
+            .timestamp_millis()
+            .saturating_sub(Utc::now().timestamp_millis())
+            .clamp(0, self.max_hold_ms);
         self.with_log(|log, now| {
-            let until = now + offset.max(0);
+            let until = now + offset;
             log.throttled_until_ms = Some(log.throttled_until_ms.map_or(until, |t| t.max(until)));
             ((), true)
         });
@@ -319,6 +350,12 @@ impl RateLimiter {
                     windows,
                     next_call_at: (wait > 0).then(|| to_time(now + wait)).flatten(),
                     throttled_until: log.throttled_until_ms.and_then(to_time),
+                    throttle_asked_until: log.throttled_until_ms.and(
+                        *self
+                            .asked_until
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    ),
                     session_calls,
                 },
                 false,
@@ -332,7 +369,11 @@ impl CallBudget for RateLimiter {
         Box::pin(self.acquire_call(interactive))
     }
 
-    fn throttled_until(&self, until: DateTime<Utc>) {
+    fn throttled_until(&self, until: DateTime<Utc>, asked: Option<DateTime<Utc>>) {
+        *self
+            .asked_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = asked;
         self.record_throttle(until);
     }
 }

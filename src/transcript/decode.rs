@@ -223,32 +223,77 @@ pub enum GunzipError {
     Write(std::io::Error),
 }
 
-/// Decompresses a GetFile payload into `out`, stopping at `limit` bytes.
+/// What decompressing a GetFile payload gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Gunzipped {
+    /// Bytes of the file, all members together.
+    pub size: u64,
+    /// gzip members read (more than one when the payload is several gzips end to end).
+    pub members: u32,
+    /// Bytes after the last member that are not gzip: ignored, as `gzip -d` does, and said.
+    pub trailing_bytes: u64,
+}
+
+impl Gunzipped {
+    /// What deserves a word to the analyst, as `gzip -d` would warn.
+    pub fn note(&self) -> Option<String> {
+        (self.trailing_bytes > 0).then(|| {
+            format!(
+                "{} bytes after the gzip data were ignored (as gzip -d does: \"trailing garbage ignored\")",
+                self.trailing_bytes
+            )
+        })
+    }
+}
+
+/// Decompresses a GetFile payload into `out` as `gzip -d` does: every member of a
+/// multi-member gzip, trailing non-gzip bytes counted and ignored; stops at `limit` bytes.
 pub fn gunzip_bounded(
     input: impl Read,
     mut out: impl Write,
     limit: u64,
-) -> Result<u64, GunzipError> {
-    let mut decoder = flate2::read::GzDecoder::new(input).take(limit + 1);
+) -> Result<Gunzipped, GunzipError> {
+    use std::io::BufRead as _;
+    let mut input = std::io::BufReader::with_capacity(64 * 1024, input);
+    let mut outcome = Gunzipped::default();
     let mut buffer = vec![0u8; 64 * 1024];
-    let mut written = 0u64;
     loop {
-        let read = decoder.read(&mut buffer).map_err(GunzipError::Corrupt)?;
-        if read == 0 {
-            return Ok(written);
+        let rest = input.fill_buf().map_err(GunzipError::Corrupt)?;
+        if rest.is_empty() {
+            break;
         }
-        written += read as u64;
-        if written > limit {
-            return Err(GunzipError::TooLarge { limit });
+        if outcome.members > 0 && !rest.starts_with(&[0x1f, 0x8b]) {
+            outcome.trailing_bytes =
+                std::io::copy(&mut input, &mut std::io::sink()).map_err(GunzipError::Corrupt)?;
+            break;
         }
-        out.write_all(&buffer[..read]).map_err(GunzipError::Write)?;
+        let mut member = flate2::bufread::GzDecoder::new(&mut input);
+        loop {
+            let read = member.read(&mut buffer).map_err(GunzipError::Corrupt)?;
+            if read == 0 {
+                break;
+            }
+            outcome.size += read as u64;
+            if outcome.size > limit {
+                return Err(GunzipError::TooLarge { limit });
+            }
+            out.write_all(&buffer[..read]).map_err(GunzipError::Write)?;
+        }
+        outcome.members += 1;
     }
+    if outcome.members == 0 {
+        return Err(GunzipError::Corrupt(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the payload is empty",
+        )));
+    }
+    Ok(outcome)
 }
 
 /// The first `count` decompressed bytes (less if the file is shorter or corrupt).
 pub fn gunzip_head(input: impl Read, count: u64) -> Vec<u8> {
     let mut head = Vec::new();
-    let _ = flate2::read::GzDecoder::new(input)
+    let _ = flate2::read::MultiGzDecoder::new(input)
         .take(count)
         .read_to_end(&mut head);
     head
@@ -323,6 +368,39 @@ mod tests {
         assert!(invalid.script_output.contains('\u{fffd}'));
     }
 
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(data).expect("write");
+        gz.finish().expect("gzip")
+    }
+
+    #[test]
+    fn gunzip_reads_every_member_and_reports_trailing_bytes_as_gzip_does() {
+        let mut two = gzip(b"first member, ");
+        two.extend(gzip(b"second member"));
+        let mut out = Vec::new();
+        let file = gunzip_bounded(&two[..], &mut out, 1000).expect("two members");
+        assert_eq!(out, b"first member, second member");
+        assert_eq!((file.members, file.trailing_bytes), (2, 0));
+        assert!(file.note().is_none());
+
+        let mut trailing = gzip(b"data");
+        trailing.extend(b"\0\0\0junk");
+        let mut out = Vec::new();
+        let file = gunzip_bounded(&trailing[..], &mut out, 1000).expect("trailing");
+        assert_eq!(out, b"data");
+        assert_eq!(file.trailing_bytes, 7);
+        assert!(file.note().is_some_and(|n| n.contains("7 bytes")));
+
+        assert!(gunzip_bounded(&b""[..], std::io::sink(), 10).is_err());
+        let mut cut = gzip(&[7u8; 5000]);
+        cut.truncate(cut.len() - 6);
+        assert!(
+            gunzip_bounded(&cut[..], std::io::sink(), 10_000).is_err(),
+            "a truncated member is an error"
+        );
+    }
+
     #[test]
     fn gunzip_stops_at_the_limit() {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -330,7 +408,9 @@ mod tests {
         let compressed = gz.finish().expect("gzip");
         let mut out = Vec::new();
         assert_eq!(
-            gunzip_bounded(&compressed[..], &mut out, 200_000).expect("fits"),
+            gunzip_bounded(&compressed[..], &mut out, 200_000)
+                .expect("fits")
+                .size,
             100_000
         );
         assert!(matches!(

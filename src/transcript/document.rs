@@ -338,7 +338,7 @@ impl Document {
     ) -> Self {
         let head = decode::gunzip_head(gzipped, 4096);
         let (size, problem) = match decode::gunzip_bounded(gzipped, std::io::sink(), limit) {
-            Ok(size) => (Some(size), None),
+            Ok(file) => (Some(file.size), file.note()),
             Err(error) => (None, Some(error.to_string())),
         };
         let hex_head = head

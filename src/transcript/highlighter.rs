@@ -256,6 +256,9 @@ fn wanted_chunks(lines: &[usize], total: usize) -> (Vec<usize>, usize) {
 struct Inbox {
     receiver: Receiver<Request>,
     next: Option<Request>,
+    /// The lines being worked on: asking for them again (every redraw does, until they are
+    /// ready) must not restart the work, or a slow parse never reaches its next checkpoint.
+    current: Option<Vec<usize>>,
     closed: bool,
 }
 
@@ -263,6 +266,8 @@ impl Interrupt for Inbox {
     fn interrupted(&mut self) -> bool {
         loop {
             match self.receiver.try_recv() {
+                Ok(request) if self.next.is_none() && self.current.as_ref() == Some(&request.0) => {
+                }
                 Ok(request) => self.next = Some(request),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
@@ -284,6 +289,7 @@ fn work(mut engine: Engine, mut inbox: Inbox) {
         }
         if let Some((request, notify_now)) = inbox.next.take() {
             notify = notify_now;
+            inbox.current = Some(request.clone());
             let (wanted, on_screen) = wanted_chunks(&request, engine.lines.len());
             let mut changed = false;
             for (position, index) in wanted.iter().enumerate() {
@@ -454,6 +460,7 @@ impl SectionHighlighter {
         let inbox = Inbox {
             receiver,
             next: None,
+            current: None,
             closed: false,
         };
         let spawned = std::thread::Builder::new()

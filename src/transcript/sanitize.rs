@@ -168,27 +168,6 @@ pub fn document_lines(text: &str) -> (Vec<String>, Findings) {
     (lines, findings)
 }
 
-/// A file name derived from untrusted text: no path separators, no controls, no dot-files,
-/// bounded length.
-pub fn file_name(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "-_.+() ".contains(c) && placeholder(c).is_none() {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let trimmed = cleaned.trim_matches(|c: char| c == '.' || c == ' ');
-    let mut name: String = trimmed.chars().take(120).collect();
-    if name.is_empty() {
-        name = "result".into();
-    }
-    name
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,13 +211,5 @@ mod tests {
             "{shown}"
         );
         assert_eq!(findings.combining_trimmed, 9996);
-    }
-
-    #[test]
-    fn file_names_cannot_escape_their_directory() {
-        assert_eq!(file_name("../../etc/passwd"), "_.._etc_passwd");
-        assert_eq!(file_name("a\u{1b}[2Jb.txt"), "a__2Jb.txt");
-        assert_eq!(file_name(".."), "result");
-        assert_eq!(file_name("C:\\Windows\\x.pf.gz"), "C__Windows_x.pf.gz");
     }
 }

@@ -131,6 +131,7 @@ fn busy_meter(now: DateTime<Utc>) -> (MeterSnapshot, QueueStats) {
             ],
             next_call_at: Some(now + chrono::Duration::seconds(12)),
             throttled_until: None,
+            throttle_asked_until: None,
             session_calls: 412,
         },
         QueueStats {
@@ -160,7 +161,8 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         .client
         .list_actions(&ListQuery::live_response(400), true)
         .await
-        .map_err(std::io::Error::other)?;
+        .map_err(std::io::Error::other)?
+        .actions;
     let mut app = App::new(
         "demo tenant (simulated)".into(),
         "commercial".into(),
@@ -192,6 +194,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         ],
         next_call_at: None,
         throttled_until: None,
+        throttle_asked_until: None,
         session_calls: 212,
     };
     let _ = app.update(Message::Fetch(FetchEvent::Meter(
@@ -326,6 +329,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
             ],
             next_call_at: None,
             throttled_until: None,
+            throttle_asked_until: None,
             session_calls: 9,
         },
         QueueStats::default(),

@@ -1,5 +1,7 @@
-//! Entering and leaving the terminal's UI mode. The terminal is restored on quit, on
-//! panic (a hook restores it before the panic message prints) and on SIGTERM.
+//! Entering and leaving the terminal's UI mode. The terminal is restored on every way out:
+//! quit, SIGTERM, SIGHUP, SIGINT and SIGQUIT (the loop quits and the guard drops), and a
+//! panic in any thread or task (the hook restores it, prints the message and ends the
+//! process, since a UI without raw mode would keep drawing garbage).
 
 use std::io::{Stdout, stdout};
 
@@ -17,10 +19,15 @@ pub struct TerminalGuard {
     pub terminal: Terminal<CrosstermBackend<Stdout>>,
 }
 
+/// Undoes everything `enter` may have switched on; each step is harmless if it was off.
 fn restore() {
     let _ = disable_raw_mode();
+    if MOUSE.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = execute!(stdout(), ratatui::crossterm::event::DisableMouseCapture);
+    }
     let _ = execute!(
         stdout(),
+        ratatui::crossterm::event::DisableBracketedPaste,
         LeaveAlternateScreen,
         ratatui::crossterm::cursor::Show
     );
@@ -32,6 +39,10 @@ impl TerminalGuard {
         std::panic::set_hook(Box::new(move |info| {
             restore();
             previous(info);
+            eprintln!(
+                "lrx: an internal error ended lrx; the terminal was restored and everything fetched so far stays in the cache. Please report it with the log file."
+            );
+            std::process::exit(101);
         }));
         enable_raw_mode()?;
         execute!(stdout(), EnterAlternateScreen)?;
@@ -58,8 +69,11 @@ pub fn page(text: &str) -> Result<(), String> {
         .ok()
         .filter(|p| !p.trim().is_empty())
         .unwrap_or_else(|| "less".into());
-    let path = std::env::temp_dir().join(format!("lrx-page-{}.txt", std::process::id()));
-    let mut file = crate::fetch::cache::private_file(&path)
+    // A fresh 0700 directory with an unguessable name: nobody can plant a link there.
+    let dir = crate::files::PrivateTempDir::new()
+        .map_err(|e| format!("could not make a private temporary directory: {e}"))?;
+    let path = dir.path().join("output.txt");
+    let mut file = crate::files::create_private_new(&path)
         .map_err(|e| format!("could not write the page: {e}"))?;
     file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
     drop(file);
@@ -73,7 +87,7 @@ pub fn page(text: &str) -> Result<(), String> {
             .map_err(|e| format!("could not run {pager}: {e}")),
         None => Err("PAGER is empty".into()),
     };
-    let _ = std::fs::remove_file(&path);
+    drop(dir);
     let _ = enable_raw_mode();
     let _ = execute!(stdout(), EnterAlternateScreen);
     if MOUSE.load(std::sync::atomic::Ordering::Relaxed) {

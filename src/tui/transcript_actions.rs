@@ -5,7 +5,6 @@
 use super::app::{App, Effect, SaveKind};
 use crate::fetch::ResultState;
 use crate::transcript::document::{Content, Line};
-use crate::transcript::sanitize;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 /// The documented getfile limit: a larger "file" is a gzip bomb, not evidence.
@@ -72,7 +71,7 @@ impl App {
         let what = command.target();
         let what = what.split_whitespace().next().unwrap_or("result");
         let what = what.rsplit(['\\', '/']).next().unwrap_or(what);
-        Some(sanitize::file_name(&format!(
+        Some(crate::files::safe_name(&format!(
             "{host}-{}-{}-{what}{suffix}",
             action.id.get(..8).unwrap_or(&action.id),
             command.index
@@ -144,35 +143,37 @@ impl App {
 }
 
 /// Runs a save off the UI thread; the message says where the file went or what failed.
+/// The file is written privately beside the target and renamed into place, so a planted
+/// symlink is replaced rather than followed, and a refused save leaves nothing behind.
 pub fn save(source: &std::path::Path, target: &std::path::Path, kind: SaveKind) -> String {
-    let outcome = (|| -> Result<u64, String> {
-        let bytes = std::fs::read(source).map_err(|e| format!("could not read the result: {e}"))?;
-        let file = crate::fetch::cache::private_file(target)
-            .map_err(|e| format!("could not write {}: {e}", target.display()))?;
-        let mut writer = std::io::BufWriter::new(file);
-        match kind {
-            SaveKind::Payload => {
-                std::io::Write::write_all(&mut writer, &bytes).map_err(|e| e.to_string())?;
-                Ok(bytes.len() as u64)
-            }
-            SaveKind::OutputText => {
-                let result = crate::transcript::decode::script_result(&bytes);
-                let text = result.visible_output().as_bytes();
-                std::io::Write::write_all(&mut writer, text).map_err(|e| e.to_string())?;
-                Ok(text.len() as u64)
-            }
-            SaveKind::File { limit } => {
-                crate::transcript::decode::gunzip_bounded(&bytes[..], writer, limit)
-                    .map_err(|e| e.to_string())
-            }
-        }
-    })();
+    let outcome = std::fs::read(source)
+        .map_err(|e| format!("could not read the result: {e}"))
+        .and_then(|bytes| {
+            crate::files::write_atomic(target, |writer| match kind {
+                SaveKind::Payload => {
+                    std::io::Write::write_all(writer, &bytes).map_err(|e| e.to_string())?;
+                    Ok((bytes.len() as u64, None))
+                }
+                SaveKind::OutputText => {
+                    let result = crate::transcript::decode::script_result(&bytes);
+                    let text = result.visible_output().as_bytes();
+                    std::io::Write::write_all(writer, text).map_err(|e| e.to_string())?;
+                    Ok((text.len() as u64, None))
+                }
+                SaveKind::File { limit } => {
+                    crate::transcript::decode::gunzip_bounded(&bytes[..], writer, limit)
+                        .map(|file| (file.size, file.note()))
+                        .map_err(|e| e.to_string())
+                }
+            })
+        });
     match outcome {
-        Ok(size) => format!("saved {} ({size} bytes)", target.display()),
-        Err(error) => {
-            let _ = std::fs::remove_file(target);
-            format!("save failed: {error}")
-        }
+        Ok((size, note)) => format!(
+            "saved {} ({size} bytes, private){}",
+            target.display(),
+            note.map(|n| format!("; {n}")).unwrap_or_default()
+        ),
+        Err(error) => format!("save failed: {error}"),
     }
 }
 

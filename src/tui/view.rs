@@ -500,9 +500,21 @@ fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
     }
     if let Some(until) = app.meter.throttled_until.filter(|t| *t > app.now) {
+        // A capped Retry-After says both: what the service asked and what lrx does.
+        let asked = app
+            .meter
+            .throttle_asked_until
+            .filter(|asked| *asked > until)
+            .map(|asked| {
+                format!(
+                    " (the service asked for {}; lrx asks again then)",
+                    crate::api::client::human_wait(asked - app.now)
+                )
+            })
+            .unwrap_or_default();
         spans.push(Span::styled(
             format!(
-                " │ throttled by service until {}",
+                " │ throttled by service until {}{asked}",
                 until.with_timezone(&app.local_offset).format("%H:%M:%S")
             ),
             theme.error(),
