@@ -70,6 +70,8 @@ pub fn isolated(program: &str, home: &std::path::Path) -> std::process::Command 
         "LRX_PROFILE",
         "LRX_KEY_PASSPHRASE",
         "LRX_CONFIG",
+        "LRX_STORAGE_URL",
+        "LRX_CACHE_DIR",
     ] {
         command.env_remove(name);
     }

@@ -26,10 +26,9 @@ impl SasUrl {
             .map(|t| t.with_timezone(&Utc))
     }
 
+    /// For logs and messages: no signature, no user name or password.
     pub fn redacted(&self) -> String {
-        let mut shown = self.0.clone();
-        shown.set_query(Some("<signature hidden>"));
-        shown.to_string()
+        format!("{}?<signature hidden>", super::policy::shown(&self.0))
     }
 }
 
@@ -111,5 +110,7 @@ mod tests {
     fn the_signature_never_shows() {
         let url = SasUrl::parse("https://x/c/b?se=1&sig=SECRET").expect("url");
         assert!(!format!("{url} {url:?}").contains("SECRET"));
+        let url = SasUrl::parse("https://user:hunter2@x/c/b?sig=SECRET").expect("url");
+        assert!(!format!("{url} {url:?}").contains("hunter2"));
     }
 }

@@ -63,6 +63,16 @@ impl From<ApiError> for Failure {
     }
 }
 
+/// One JSON value as a line, with invisible and control characters escaped, so `--json` to
+/// a terminal is as inert as the text output.
+pub(crate) fn write_json_line(
+    out: &mut impl std::io::Write,
+    value: &impl serde::Serialize,
+) -> Result<(), Failure> {
+    let text = serde_json::to_string(value).map_err(|e| Failure::Runtime(e.to_string()))?;
+    writeln!(out, "{}", sanitize::json_for_terminal(&text)).map_err(|e| io_failure(&e))
+}
+
 pub(crate) fn io_failure(error: &std::io::Error) -> Failure {
     // A closed pipe (`| head`) is not a failure of ours.
     if error.kind() == std::io::ErrorKind::BrokenPipe {
@@ -362,9 +372,7 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
     let mut out = std::io::stdout().lock();
     if args.json {
         for action in &list {
-            let line =
-                serde_json::to_string(action).map_err(|e| Failure::Runtime(e.to_string()))?;
-            writeln!(out, "{line}").map_err(|e| io_failure(&e))?;
+            write_json_line(&mut out, action)?;
         }
         return Ok(());
     }
@@ -413,8 +421,7 @@ async fn show(cli: &Cli, args: &ShowArgs, config: &FileConfig) -> Result<(), Fai
     let action = session.client.get_action(&args.action_id, true).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let line = serde_json::to_string(&action).map_err(|e| Failure::Runtime(e.to_string()))?;
-        return writeln!(out, "{line}").map_err(|e| io_failure(&e));
+        return write_json_line(&mut out, &action);
     }
     let text = describe_action(&action);
     out.write_all(text.as_bytes()).map_err(|e| io_failure(&e))
@@ -467,6 +474,12 @@ struct Output {
 }
 
 async fn result(cli: &Cli, args: &ResultArgs, config: &FileConfig) -> Result<(), Failure> {
+    if args.raw && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        // The exact bytes of an endpoint's output would drive this terminal.
+        return Err(Failure::Usage(
+            "--raw writes the exact bytes, escape sequences included, so it is not sent to a terminal: redirect it (lrx result … --raw > output.txt) or leave out --raw for the sanitised text".into(),
+        ));
+    }
     let mut session = Session::open(cli.global.session_options(config)).await?;
     let action = session.client.get_action(&args.action_id, true).await?;
     let wanted: Vec<&ApiCommand> = match args.index {
@@ -655,7 +668,7 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
             record["saved_to"] = json!(path.display().to_string());
         }
         if args.json {
-            return writeln!(out, "{record}").map_err(|e| io_failure(&e));
+            return write_json_line(&mut out, &record);
         }
         return writeln!(
             out,
@@ -696,7 +709,7 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
         record["problems"] = json!(decoded.problems);
     }
     if args.json {
-        return writeln!(out, "{record}").map_err(|e| io_failure(&e));
+        return write_json_line(&mut out, &record);
     }
     if args.raw {
         return out

@@ -157,7 +157,9 @@ pub async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Result<()
     if args.json {
         print_json(&mut out, &groups, args.failed_only)?;
     } else if args.csv {
-        print_csv(&mut out, &groups, args.failed_only)?;
+        // A file keeps the exact text (with its formula guard); a terminal gets it inert.
+        let to_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        print_csv(&mut out, &groups, args.failed_only, to_terminal)?;
     } else {
         print_table(&mut out, &groups, args.failed_only)?;
     }
@@ -215,14 +217,14 @@ fn print_json(
             .map(|(o, n)| (o.label(), json!(n)))
             .collect();
         let summary = json!({"type": "summary", "group": group.key, "machines": group.machines(), "runs": group.rows.len(), "failures": group.failures(), "outcomes": outcomes, "clusters": clusters, "text": group.summary()});
-        writeln!(out, "{summary}").map_err(|e| io_failure(&e))?;
+        super::commands::write_json_line(out, &summary)?;
         for row in rows(group, failed_only) {
             let line = json!({
                 "type": "row", "group": group.key, "machine": row.machine, "action_id": row.action_id, "index": row.index,
                 "status": row.status, "outcome": row.outcome.label(), "exit_code": exit_code(&row.outcome),
                 "duration_seconds": row.duration_seconds, "cluster": row.cluster.map(|c| c.to_string()), "summary": row.summary,
             });
-            writeln!(out, "{line}").map_err(|e| io_failure(&e))?;
+            super::commands::write_json_line(out, &line)?;
         }
     }
     Ok(())
@@ -232,6 +234,7 @@ fn print_csv(
     out: &mut impl std::io::Write,
     groups: &[Group],
     failed_only: bool,
+    to_terminal: bool,
 ) -> Result<(), Failure> {
     writeln!(
         out,
@@ -259,7 +262,16 @@ fn print_csv(
                 row.cluster.map(|c| c.to_string()).unwrap_or_default(),
                 row.summary.clone(),
             ];
-            let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+            let line: Vec<String> = cells
+                .iter()
+                .map(|c| {
+                    if to_terminal {
+                        csv_cell(&sanitize::line(c))
+                    } else {
+                        csv_cell(c)
+                    }
+                })
+                .collect();
             writeln!(out, "{}", line.join(",")).map_err(|e| io_failure(&e))?;
         }
     }

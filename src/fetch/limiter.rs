@@ -76,7 +76,9 @@ impl Log {
     /// Drops what has left every window. Stamps from the future (a clock stepped back,
     /// another machine's clock) count as now, and a hold longer than `max_hold_ms` is cut
     /// to it, so a bad entry can never park every process for an hour or for days.
-    fn prune(&mut self, now: i64, longest_ms: i64, max_hold_ms: i64) {
+    /// True when a bad entry was mended (so the mended log is written back).
+    fn prune(&mut self, now: i64, longest_ms: i64, max_hold_ms: i64) -> bool {
+        let mut mended = false;
         while self.calls.front().is_some_and(|t| now - t >= longest_ms) {
             self.calls.pop_front();
         }
@@ -85,13 +87,17 @@ impl Log {
                 break;
             }
             *stamp = now;
+            mended = true;
         }
         if self.throttled_until_ms.is_some_and(|t| t <= now) {
             self.throttled_until_ms = None;
         }
         if let Some(until) = self.throttled_until_ms.as_mut() {
-            *until = (*until).min(now.saturating_add(max_hold_ms));
+            let capped = (*until).min(now.saturating_add(max_hold_ms));
+            mended |= capped != *until;
+            *until = capped;
         }
+        mended
     }
 }
 
@@ -207,9 +213,9 @@ impl RateLimiter {
                     let mut text = String::new();
                     let _ = file.read_to_string(&mut text);
                     let mut log = Log::parse(&text);
-                    log.prune(now, longest, max_hold);
+                    let mended = log.prune(now, longest, max_hold);
                     let (result, changed) = update(&mut log, now);
-                    if changed {
+                    if changed || mended {
                         let _ = file.set_len(0);
                         let _ = file.seek(SeekFrom::Start(0));
                         let _ = file.write_all(log.render().as_bytes());
@@ -228,7 +234,7 @@ impl RateLimiter {
             .memory
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        log.prune(now, longest, max_hold);
+        let _ = log.prune(now, longest, max_hold);
         update(&mut log, now).0
     }
 
@@ -462,6 +468,33 @@ mod tests {
         assert_eq!(b.snapshot().windows[0].used, 10);
         let waited = calls_within(&a, 1, true).await;
         assert!(waited >= Duration::from_secs(59), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stamps_from_the_future_count_as_now_and_holds_are_capped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("budget.log");
+        let now = Utc::now().timestamp_millis();
+        // A clock stepped back by a day left these; another process asked for 11 days.
+        let hour_ahead = now + 24 * 3_600_000;
+        let days_ahead = now + 11 * 24 * 3_600_000;
+        std::fs::write(
+            &path,
+            format!("c {hour_ahead}\nc {hour_ahead}\nt {days_ahead}\n"),
+        )
+        .expect("write");
+        let limiter =
+            RateLimiter::new(limits(10, 150), Some(path)).with_max_hold(Duration::from_secs(600));
+        let meter = limiter.snapshot();
+        let held = meter.throttled_until.expect("held") - Utc::now();
+        assert!(held <= chrono::Duration::seconds(601), "{held}");
+        assert_eq!(meter.windows[0].used, 2, "counted, as if made now");
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(
+            limiter.snapshot().windows[0].used,
+            0,
+            "and gone from the minute a minute later, not a day later"
+        );
     }
 
     #[test]

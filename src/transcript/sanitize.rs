@@ -19,21 +19,67 @@ pub fn placeholder(c: char) -> Option<String> {
         0x7f => Some("\u{2421}".into()),
         // C1 controls, including the 8-bit CSI (0x9b) that some terminals still honour.
         0x80..=0x9f => Some(format!("<{code:02X}>")),
-        // Bidi embeddings, overrides, isolates and marks (Trojan Source), zero-width
-        // characters and the BOM: invisible, so shown by name.
-        0x061c
-        | 0x200b..=0x200f
-        | 0x202a..=0x202e
-        | 0x2060..=0x2064
-        | 0x2066..=0x2069
-        | 0xfeff
-        | 0xfff9..=0xfffb => Some(format!("<U+{code:04X}>")),
+        _ if is_invisible(c) => Some(format!("<U+{code:04X}>")),
         _ => None,
     }
 }
 
+/// Characters that draw nothing (or nothing honest) yet change what text means: every
+/// format character (Unicode category Cf: bidi controls as in Trojan Source, zero-width
+/// characters, the soft hyphen, the BOM, interlinear annotations, the tag characters that
+/// smuggle hidden text to whoever pastes it into an assistant), the line and paragraph
+/// separators (Zl, Zp), and the fillers and blanks that look like nothing.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        // Cf, as of Unicode 16.
+        0x00ad
+            | 0x0600..=0x0605
+            | 0x061c
+            | 0x06dd
+            | 0x070f
+            | 0x0890..=0x0891
+            | 0x08e2
+            | 0x180e
+            | 0x200b..=0x200f
+            | 0x202a..=0x202e
+            | 0x2060..=0x2064
+            | 0x2066..=0x206f
+            | 0xfeff
+            | 0xfff9..=0xfffb
+            | 0x110bd
+            | 0x110cd
+            | 0x13430..=0x1343f
+            | 0x1bca0..=0x1bca3
+            | 0x1d173..=0x1d17a
+            // The whole tag block, unassigned U+E0000 included.
+            | 0xe0000..=0xe007f
+            // Zl, Zp.
+            | 0x2028
+            | 0x2029
+            // Fillers and blanks: Hangul fillers, the combining grapheme joiner, Khmer
+            // inherent vowels, Mongolian free variation selectors, the braille blank.
+            | 0x034f
+            | 0x115f
+            | 0x1160
+            | 0x17b4
+            | 0x17b5
+            | 0x180b..=0x180d
+            | 0x180f
+            | 0x2800
+            | 0x3164
+            | 0xffa0
+    )
+}
+
+/// Variation selectors pick a glyph for the character before them; one is ordinary
+/// (emoji), a run of them is a known way to hide bytes in text.
+fn is_variation_selector(c: char) -> bool {
+    matches!(u32::from(c), 0xfe00..=0xfe0f | 0xe0100..=0xe01ef)
+}
+
 fn is_combining(c: char) -> bool {
-    c.width() == Some(0) && placeholder(c).is_none() && !c.is_control()
+    c.width() == Some(0) && placeholder(c).is_none() && !c.is_control() && !is_variation_selector(c)
 }
 
 /// What sanitising found, for the viewer's badges.
@@ -113,6 +159,54 @@ fn sanitize(text: &str, mode: Mode, findings: &mut Findings) -> String {
             continue;
         }
         combining_run = 0;
+        if is_variation_selector(c) {
+            // The first after a visible character is kept; more are summarised.
+            let mut extra = 0;
+            while chars
+                .peek()
+                .is_some_and(|next| is_variation_selector(*next))
+            {
+                chars.next();
+                extra += 1;
+            }
+            let after_visible = !out.is_empty() && !out.ends_with(['>', '\n', ' ']);
+            if after_visible && extra == 0 {
+                out.push(c);
+            } else {
+                let count = extra + 1;
+                findings.invisible += count;
+                let note = format!("<{count} variation selectors>");
+                column += note.len();
+                out.push_str(&note);
+            }
+            continue;
+        }
+        if (0xe0000..=0xe007f).contains(&u32::from(c)) {
+            // Tag characters spell ASCII invisibly: show the hidden text itself.
+            let mut hidden = String::new();
+            let mut count = 0;
+            let mut next = Some(c);
+            while let Some(tag) = next {
+                count += 1;
+                let ascii = u32::from(tag) - 0xe0000;
+                match char::from_u32(ascii).filter(|a| a.is_ascii_graphic() || *a == ' ') {
+                    Some(a) => hidden.push(a),
+                    None => hidden.push('?'),
+                }
+                next = chars
+                    .peek()
+                    .copied()
+                    .filter(|n| (0xe0000..=0xe007f).contains(&u32::from(*n)));
+                if next.is_some() {
+                    chars.next();
+                }
+            }
+            findings.invisible += count;
+            let note = format!("<hidden tag text: {hidden:?}>");
+            column += note.chars().count();
+            out.push_str(&note);
+            continue;
+        }
         if let Some(shown) = placeholder(c) {
             if c == '\u{1b}' || c == '\u{9b}' {
                 findings.escapes += 1;
@@ -168,6 +262,31 @@ pub fn document_lines(text: &str) -> (Vec<String>, Findings) {
     (lines, findings)
 }
 
+/// Serialised JSON with every character a terminal could act on, or that hides, written as
+/// a `\\u` escape: DEL, C1 controls (the 8-bit CSI), bidi and format characters, separators
+/// and variation selectors. serde_json escapes C0 itself; outside strings JSON is ASCII, so
+/// a pass over the whole text only ever touches string contents. `jq` reads them back.
+pub fn json_for_terminal(json: &str) -> std::borrow::Cow<'_, str> {
+    let needs = |c: char| {
+        matches!(u32::from(c), 0x7f..=0x9f) || is_invisible(c) || is_variation_selector(c)
+    };
+    if !json.chars().any(needs) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +308,67 @@ mod tests {
             shown,
             "a\u{241b}[2J\u{241b}]52;c;Y3VybA==\u{2407}b<9B>31m\u{2408}\u{2400}\u{2421}"
         );
+    }
+
+    #[test]
+    fn every_invisible_character_is_shown() {
+        for c in [
+            '\u{ad}',
+            '\u{600}',
+            '\u{180e}',
+            '\u{200b}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{206a}',
+            '\u{206f}',
+            '\u{feff}',
+            '\u{fff9}',
+            '\u{1d173}',
+            '\u{3164}',
+            '\u{115f}',
+            '\u{2800}',
+            '\u{e0001}',
+        ] {
+            let shown = line(&format!("a{c}b"));
+            assert!(!shown.contains(c), "{c:?} left in {shown:?}");
+            assert!(
+                shown.contains("<U+") || shown.contains("<hidden"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn tag_characters_show_the_text_they_hide() {
+        let hidden: String = "ignore previous"
+            .chars()
+            .map(|c| char::from_u32(0xe0000 + u32::from(c)).unwrap_or('?'))
+            .collect();
+        let (shown, findings) = document(&format!("ok{hidden}!"));
+        assert_eq!(shown, "ok<hidden tag text: \"ignore previous\">!");
+        assert_eq!(findings.invisible, 15);
+    }
+
+    #[test]
+    fn one_variation_selector_is_kept_and_a_run_is_summarised() {
+        assert_eq!(line("\u{2764}\u{fe0f}"), "\u{2764}\u{fe0f}");
+        let smuggled = format!("x{}", "\u{fe01}\u{e0110}".repeat(20));
+        assert_eq!(line(&smuggled), "x<40 variation selectors>");
+        assert_eq!(line("\u{fe0f}"), "<1 variation selectors>");
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_would_act_on_and_stays_the_same_value() {
+        let value = serde_json::json!({"m": "a\u{9b}31m\u{202e}b\u{e0041}\u{2028}\u{7f}ü"});
+        let text = value.to_string();
+        let safe = json_for_terminal(&text);
+        assert!(safe.is_ascii() || safe.contains('ü'));
+        assert!(
+            safe.contains("\\u009b") && safe.contains("\\u202e") && safe.contains("\\udb40\\udc41"),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back, value);
     }
 
     #[test]
