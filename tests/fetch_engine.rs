@@ -289,3 +289,33 @@ async fn interactive_requests_jump_the_prefetch_queue() {
         "the analyst's result came {position}th of 30"
     );
 }
+
+#[tokio::test]
+async fn a_result_larger_than_the_cache_is_still_shown_and_the_cache_kept() {
+    let dirs = dirs();
+    let mut session = Session::open(SessionOptions {
+        demo: Some(SimConfig::default()),
+        cache_dir: Some(dirs.cache.path().to_path_buf()),
+        state_dir: Some(dirs.state.path().to_path_buf()),
+        // Smaller than any transcript of the demo tenant.
+        cache_max_bytes: Some(64),
+        ..SessionOptions::default()
+    })
+    .await
+    .expect("session");
+    let keys = result_keys(&session, 2).await;
+    for key in &keys {
+        session.engine.fetch(key.clone(), Priority::Interactive);
+    }
+    let (outcomes, _) = collect(&mut session, &keys).await;
+    for key in &keys {
+        let fetched = outcomes[key].as_ref().expect("ready");
+        assert!(fetched.size > 64, "the test needs results over the cap");
+        let bytes = std::fs::read(&fetched.path).expect("still there to be shown");
+        assert_eq!(bytes.len() as u64, fetched.size);
+        assert!(
+            !fetched.path.starts_with(dirs.cache.path()),
+            "kept for this session, not in the cache it would overflow"
+        );
+    }
+}

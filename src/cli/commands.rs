@@ -152,6 +152,24 @@ fn config_command(cli: &Cli, action: super::ConfigAction) -> Result<(), Failure>
                 show(&connection.token_url, "LRX_TOKEN_URL")
             );
             println!(
+                "storage url    {}",
+                show(&connection.storage_url, "LRX_STORAGE_URL").replace(
+                    "(not set)",
+                    "(not set: result links only from the cloud's blob storage)"
+                )
+            );
+            let limits = options.download_limits;
+            println!(
+                "downloads      up to {} MB (script), {} MB (GetFile), {} min each",
+                limits.script_bytes / (1024 * 1024),
+                limits.file_bytes / (1024 * 1024),
+                limits.deadline.as_secs() / 60
+            );
+            println!(
+                "retry-after    waits at most {} s, then asks again",
+                options.max_retry_after.as_secs()
+            );
+            println!(
                 "calls/minute   {}",
                 options
                     .max_calls_per_minute
