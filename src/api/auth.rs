@@ -427,20 +427,11 @@ async fn post_form(
     let status = response.status();
     if status.is_redirection() {
         // The client follows no redirects; a 307 re-sent elsewhere would carry the secret.
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| url::Url::parse(url).ok()?.join(v).ok())
-            .map_or_else(
-                || "nowhere lrx could read".into(),
-                |u| super::policy::shown(&u),
-            );
         return Err(ApiError::Redirected {
             operation: Operation::SignIn,
             host,
             status: status.as_u16(),
-            location,
+            location: super::policy::redirect_target(response.headers(), url),
         });
     }
     let body = response.bytes().await.map_err(deadline)?;

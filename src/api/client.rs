@@ -191,10 +191,6 @@ impl MdeClient {
         &self.http
     }
 
-    pub fn policy(&self) -> &OutboundPolicy {
-        &self.policy
-    }
-
     pub fn api_root(&self) -> &str {
         self.policy.api_root()
     }
@@ -293,20 +289,11 @@ impl MdeClient {
                 Utc::now(),
             );
             if status.is_redirection() {
-                let location = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parsed.join(v).ok())
-                    .map_or_else(
-                        || "nowhere lrx could read".into(),
-                        |u| super::policy::shown(&u),
-                    );
                 return Err(ApiError::Redirected {
                     operation,
                     host,
                     status: status.as_u16(),
-                    location,
+                    location: super::policy::redirect_target(response.headers(), url),
                 });
             }
             let body = response.bytes().await.map_err(|e| {

@@ -1,6 +1,6 @@
 //! Where lrx may send requests, decided in one place. A bearer token goes only to the API
-//! origin it was made for and a client secret only to the sign-in origin; a result link is
-//! fetched only from the cloud's blob storage over HTTPS. Plain HTTP is accepted only on
+//! origin it was made for and a client secret only to the configured sign-in URL; a result
+//! link is fetched only from the cloud's blob storage over HTTPS. Plain HTTP is accepted only on
 //! loopback (the simulator, a test mock), so nothing secret crosses a network in cleartext.
 //!
 //! Redirects are never followed (the HTTP client is built here with redirects off), so a
@@ -52,12 +52,13 @@ pub fn shown(url: &Url) -> String {
     shown.to_string()
 }
 
-/// The same, for text that may not even parse as a URL.
-pub fn shown_text(text: &str) -> String {
-    Url::parse(text).map_or_else(
-        |_| "(a URL lrx could not read)".to_string(),
-        |url| shown(&url),
-    )
+/// Where a redirect wanted to send lrx (relative to `from`), as it may be shown.
+pub fn redirect_target(headers: &reqwest::header::HeaderMap, from: &str) -> String {
+    headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Url::parse(from).ok()?.join(v).ok())
+        .map_or_else(|| "nowhere lrx could read".into(), |u| shown(&u))
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -123,7 +124,6 @@ pub struct OutboundPolicy {
     api_root: String,
     api: Origin,
     api_is_loopback: bool,
-    sign_in: Option<Origin>,
     storage_suffixes: &'static [&'static str],
     storage_origins: Vec<Origin>,
 }
@@ -137,9 +137,11 @@ impl OutboundPolicy {
         storage: &[String],
     ) -> Result<Self, String> {
         let (api_url, api) = endpoint(api_root, "API URL")?;
-        let sign_in = token_url
-            .map(|url| endpoint(url, "token URL").map(|(_, origin)| origin))
-            .transpose()?;
+        // The sign-in host is checked here only: its URL comes from configuration, never
+        // from an answer, and with redirects off nothing can move it.
+        if let Some(url) = token_url {
+            endpoint(url, "token URL")?;
+        }
         let storage_origins = storage
             .iter()
             .map(|url| endpoint(url, "storage URL").map(|(_, origin)| origin))
@@ -151,7 +153,6 @@ impl OutboundPolicy {
                 .to_string(),
             api,
             api_is_loopback: is_loopback(&api_url),
-            sign_in,
             storage_suffixes: storage_suffixes(cloud),
             storage_origins,
         })
@@ -173,10 +174,6 @@ impl OutboundPolicy {
         &self.api_root
     }
 
-    pub fn api_origin(&self) -> String {
-        self.api.to_string()
-    }
-
     /// Every API request, and every `@odata.nextLink` before it is followed: the token
     /// goes to the API origin and nowhere else.
     pub fn check_api(&self, url: &Url) -> Result<(), Refusal> {
@@ -194,20 +191,6 @@ impl OutboundPolicy {
                 "it is not the API ({}); a token is only ever sent to the API it was made for",
                 self.api
             ))),
-        }
-    }
-
-    /// Sign-in requests carry the client secret or an assertion: the configured sign-in
-    /// origin only.
-    pub fn check_sign_in(&self, url: &Url) -> Result<(), Refusal> {
-        match (&self.sign_in, Origin::of(url)) {
-            (None, _) => Ok(()),
-            (Some(expected), Some(origin)) if origin == *expected => Ok(()),
-            (Some(expected), _) => Err(Refusal {
-                what: "send credentials to",
-                url: shown(url),
-                reason: format!("it is not the sign-in host ({expected})"),
-            }),
         }
     }
 

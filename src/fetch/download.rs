@@ -136,11 +136,8 @@ async fn download_within(
         return Err(DownloadError::Rejected);
     }
     if status.is_redirection() {
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map_or_else(|| "(none)".into(), crate::api::policy::shown_text);
+        let location =
+            crate::api::policy::redirect_target(response.headers(), link.url.expose().as_str());
         return Err(DownloadError::Fatal(format!(
             "blob storage answered HTTP {status} with a redirect to {location}; lrx does not follow redirects from storage"
         )));
