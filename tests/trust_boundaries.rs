@@ -642,3 +642,20 @@ fn the_log_file_is_private() {
     let mode = std::fs::metadata(&log).expect("log").permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[tokio::test]
+async fn a_review_of_an_action_with_a_repeated_index_finishes() {
+    let tenant = awkward_tenant("y.ps1").await;
+    let home = tempfile::tempdir().expect("home");
+    let output = lrx_against(&tenant, home.path(), &["review", "a1", "--json"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .filter(|v: &serde_json::Value| v["type"] == "row")
+        .collect();
+    let mut indexes: Vec<u64> = rows.iter().filter_map(|r| r["index"].as_u64()).collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, [0, 1, 2], "each index once");
+}

@@ -442,7 +442,10 @@ impl MdeClient {
             let mut fresh = 0;
             for raw in page.value {
                 match serde_json::from_str::<MachineAction>(raw.get()) {
-                    Ok(action) => {
+                    Ok(mut action) => {
+                        if let Some(problem) = action.drop_repeated_commands() {
+                            list.problems.push(problem);
+                        }
                         // A page served twice (or an overlapping nextLink) lists each once.
                         if ids.insert(action.id.clone()) {
                             fresh += 1;
@@ -486,7 +489,11 @@ impl MdeClient {
         let response = self
             .call(Operation::GetAction, Method::GET, &url, None, interactive)
             .await?;
-        Self::decode(Operation::GetAction, &response.body)
+        let mut action: MachineAction = Self::decode(Operation::GetAction, &response.body)?;
+        if let Some(problem) = action.drop_repeated_commands() {
+            tracing::warn!("{problem}");
+        }
+        Ok(action)
     }
 
     pub async fn result_link(

@@ -223,6 +223,21 @@ pub struct MachineAction {
 }
 
 impl MachineAction {
+    /// A command index the service lists more than once is kept once (the first), so
+    /// nothing waits for a second result that can never come. Says what it dropped.
+    pub fn drop_repeated_commands(&mut self) -> Option<String> {
+        let before = self.commands.len();
+        let mut seen = std::collections::HashSet::new();
+        self.commands.retain(|c| seen.insert(c.index));
+        let dropped = before - self.commands.len();
+        (dropped > 0).then(|| {
+            format!(
+                "action {} lists {dropped} command index(es) twice; each is shown once",
+                crate::transcript::sanitize::line(&self.id)
+            )
+        })
+    }
+
     pub fn is_live_response(&self) -> bool {
         self.action_type
             .eq_ignore_ascii_case(super::client::LIVE_RESPONSE)

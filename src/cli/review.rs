@@ -80,6 +80,8 @@ async fn fetch_all(
     quiet: bool,
     normaliser: &Normaliser,
 ) -> HashMap<ResultKey, Digest> {
+    // A result listed twice (an action or an index the service repeats) is waited for once.
+    let mut listed = std::collections::HashSet::new();
     let keys: Vec<(ResultKey, bool)> = actions
         .iter()
         .flat_map(|a| {
@@ -90,6 +92,7 @@ async fn fetch_all(
                 )
             })
         })
+        .filter(|(key, _)| listed.insert(key.clone()))
         .collect();
     let per_minute = session.limiter.limits().first().map_or(100, |l| l.calls);
     for (key, _) in &keys {
@@ -97,6 +100,7 @@ async fn fetch_all(
     }
     let is_file: HashMap<ResultKey, bool> = keys.iter().cloned().collect();
     let mut known = HashMap::new();
+    let mut finished = std::collections::HashSet::new();
     let mut done = 0;
     let mut last_report = std::time::Instant::now();
     while done < keys.len() {
@@ -106,6 +110,11 @@ async fn fetch_all(
         let FetchEvent::State(key, state) = event else {
             continue;
         };
+        if matches!(state, ResultState::Ready(_) | ResultState::Failed(_))
+            && !finished.insert(key.clone())
+        {
+            continue;
+        }
         match state {
             ResultState::Ready(fetched) => {
                 done += 1;
