@@ -383,7 +383,7 @@ pub struct ResultArgs {
     #[arg(long)]
     pub raw: bool,
     /// Largest GetFile file to decompress (bytes); guards against gzip bombs.
-    #[arg(long, default_value_t = 3 * 1024 * 1024 * 1024)]
+    #[arg(long, default_value_t = crate::transcript::decode::MAX_FILE_BYTES)]
     pub max_file_size: u64,
 }
 

@@ -325,12 +325,38 @@ impl Digest {
         }
     }
 
+    /// A collected file, by its own SHA-256 (not its gzip's).
     pub fn of_file(sha256: &str) -> Self {
         Self {
             exit_code: None,
             hash: sha256.to_string(),
             summary: format!("sha256 {}", &sha256[..sha256.len().min(16)]),
         }
+    }
+
+    /// A GetFile payload that could not be decompressed: known only by the download's hash.
+    pub fn of_unreadable_file(download_sha256: &str) -> Self {
+        Self {
+            exit_code: None,
+            hash: download_sha256.to_string(),
+            summary: format!(
+                "not a readable gzip · download sha256 {}",
+                &download_sha256[..download_sha256.len().min(16)]
+            ),
+        }
+    }
+
+    /// A GetFile payload on disk, decompressed (bounded) to hash the file itself.
+    pub fn of_file_payload(path: &std::path::Path, download_sha256: &str, limit: u64) -> Self {
+        std::fs::File::open(path)
+            .ok()
+            .and_then(|file| {
+                crate::transcript::decode::gunzip_bounded(file, std::io::sink(), limit).ok()
+            })
+            .map_or_else(
+                || Self::of_unreadable_file(download_sha256),
+                |file| Self::of_file(&file.hashes.sha256),
+            )
     }
 }
 

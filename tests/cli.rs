@@ -171,6 +171,18 @@ fn save_writes_payloads_and_decompressed_files() {
         let bytes = std::fs::read(saved).expect("saved file");
         if result["command_type"] == "GetFile" {
             assert_eq!(bytes.len() as u64, result["size"].as_u64().expect("size"));
+            // The hash an analyst pastes is the file's, as sha256sum of the saved file gives.
+            use sha2::Digest as _;
+            assert_eq!(
+                result["sha256"].as_str(),
+                Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str())
+            );
+            assert_eq!(result["md5"].as_str().map(str::len), Some(32), "{result}");
+            assert_eq!(result["sha1"].as_str().map(str::len), Some(40));
+            assert_ne!(
+                result["download_sha256"], result["sha256"],
+                "the gzip's hash is the download's, labelled so"
+            );
         } else {
             let payload: Value = serde_json::from_slice(&bytes).expect("the raw payload");
             assert_eq!(payload["script_output"], result["script_output"]);

@@ -973,3 +973,50 @@ async fn tab_walks_the_sections_of_a_fullscreen_transcript() {
     h.press(KeyCode::Tab);
     assert_eq!(h.app.focus, Pane::Actions);
 }
+
+#[tokio::test]
+async fn a_getfile_shows_the_files_own_hashes_and_labels_the_gzips() {
+    use sha2::Digest as _;
+    let mut h = Harness::new(120, 40).await;
+    let is_file = |c: &lrx::api::models::Command| {
+        c.has_result() && c.command.command_type == lrx::api::models::CommandType::GetFile
+    };
+    let action = h.select_action_with(|a| a.commands.iter().any(is_file));
+    let position = action.commands.iter().position(is_file).expect("a GetFile");
+    h.press(KeyCode::Enter);
+    for _ in 0..position {
+        h.press(KeyCode::Char('j'));
+    }
+    h.press(KeyCode::Enter);
+    let key = h.app.selected_key().expect("key");
+    assert_eq!(key.index, action.commands[position].index);
+    let file = b"MZ\x90\x00 a collected file";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, file).expect("gzip");
+    let gzipped = gz.finish().expect("gzip");
+    let gzip_sha = hex::encode(sha2::Sha256::digest(&gzipped));
+    h.send(Message::Decoded(
+        key,
+        Arc::new(Document::from_file(
+            &gzipped,
+            "msupd.dll.gz",
+            gzip_sha.clone(),
+            false,
+            1 << 20,
+        )),
+    ));
+    let file_sha = hex::encode(sha2::Sha256::digest(file));
+    h.assert_shows(&format!("sha256    {file_sha} (the file)"));
+    h.assert_shows(&format!(
+        "md5       {}",
+        hex::encode(md5::Md5::digest(file))
+    ));
+    h.assert_shows(&format!(
+        "sha1      {}",
+        hex::encode(sha1::Sha1::digest(file))
+    ));
+    h.assert_shows(&format!(
+        "download  sha256 {gzip_sha} (the gzip, as fetched)"
+    ));
+    h.assert_shows(&format!("sha256 {}", &file_sha[..12]));
+}

@@ -677,6 +677,11 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
         }
         let size = file.size;
         let head = decode::gunzip_head(&raw[..], 4096);
+        // The file's hashes are the evidence; the gzip's only identify the download.
+        record["sha256"] = json!(file.hashes.sha256);
+        record["sha1"] = json!(file.hashes.sha1);
+        record["md5"] = json!(file.hashes.md5);
+        record["download_sha256"] = json!(fetched.sha256);
         record["script_name"] = json!(null);
         record["file_name"] = json!(name);
         record["size"] = json!(size);
@@ -690,7 +695,7 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
         }
         return writeln!(
             out,
-            "== {} · index {} · GetFile {} ==\nfile {} · {} bytes ({} compressed) · {} · sha256 {}{}",
+            "== {} · index {} · GetFile {} ==\nfile {} · {} bytes ({} compressed) · {}\nsha256 {} · sha1 {} · md5 {}\ndownload sha256 {} (the gzip, as fetched){}",
             sanitize::line(&action.computer_dns_name),
             command.index,
             sanitize::line(&command.target()),
@@ -698,6 +703,9 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
             size,
             fetched.size,
             decode::sniff_type(&head),
+            file.hashes.sha256,
+            file.hashes.sha1,
+            file.hashes.md5,
             fetched.sha256,
             saved.map(|p| format!("\nsaved to {}", p.display())).unwrap_or_default()
         )

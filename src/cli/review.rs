@@ -14,6 +14,7 @@ use crate::fetch::{FetchEvent, Priority, ResultKey, ResultState};
 use crate::review::{self, Digest, Group, Normaliser, csv_cell};
 use crate::session::Session;
 use crate::transcript::decode;
+use crate::transcript::decode::MAX_FILE_BYTES;
 use crate::transcript::sanitize;
 
 async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction>, Failure> {
@@ -119,7 +120,10 @@ async fn fetch_all(
             ResultState::Ready(fetched) => {
                 done += 1;
                 if is_file.get(&key) == Some(&true) {
-                    known.insert(key, Digest::of_file(&fetched.sha256));
+                    known.insert(
+                        key,
+                        Digest::of_file_payload(&fetched.path, &fetched.sha256, MAX_FILE_BYTES),
+                    );
                 } else if let Ok(bytes) = std::fs::read(&fetched.path) {
                     known.insert(
                         key,

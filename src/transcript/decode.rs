@@ -223,8 +223,43 @@ pub enum GunzipError {
     Write(std::io::Error),
 }
 
+/// The documented getfile limit (contract §11): a larger "file" is a gzip bomb, not evidence.
+pub const MAX_FILE_BYTES: u64 = 3 * 1024 * 1024 * 1024;
+
+/// The hashes of a collected file (not of its gzip): what Defender, VirusTotal and an IOC
+/// list search by.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileHashes {
+    pub sha256: String,
+    pub sha1: String,
+    pub md5: String,
+}
+
+/// Passes writes through while hashing them three ways.
+struct Hashing<W> {
+    inner: W,
+    sha256: sha2::Sha256,
+    sha1: sha1::Sha1,
+    md5: md5::Md5,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest as _;
+        let written = self.inner.write(buf)?;
+        self.sha256.update(&buf[..written]);
+        self.sha1.update(&buf[..written]);
+        self.md5.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// What decompressing a GetFile payload gave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Gunzipped {
     /// Bytes of the file, all members together.
     pub size: u64,
@@ -232,6 +267,8 @@ pub struct Gunzipped {
     pub members: u32,
     /// Bytes after the last member that are not gzip: ignored, as `gzip -d` does, and said.
     pub trailing_bytes: u64,
+    /// Of the decompressed file.
+    pub hashes: FileHashes,
 }
 
 impl Gunzipped {
@@ -250,10 +287,17 @@ impl Gunzipped {
 /// multi-member gzip, trailing non-gzip bytes counted and ignored; stops at `limit` bytes.
 pub fn gunzip_bounded(
     input: impl Read,
-    mut out: impl Write,
+    out: impl Write,
     limit: u64,
 ) -> Result<Gunzipped, GunzipError> {
+    use sha2::Digest as _;
     use std::io::BufRead as _;
+    let mut out = Hashing {
+        inner: out,
+        sha256: sha2::Sha256::new(),
+        sha1: sha1::Sha1::new(),
+        md5: md5::Md5::new(),
+    };
     let mut input = std::io::BufReader::with_capacity(64 * 1024, input);
     let mut outcome = Gunzipped::default();
     let mut buffer = vec![0u8; 64 * 1024];
@@ -287,6 +331,11 @@ pub fn gunzip_bounded(
             "the payload is empty",
         )));
     }
+    outcome.hashes = FileHashes {
+        sha256: hex::encode(out.sha256.finalize()),
+        sha1: hex::encode(out.sha1.finalize()),
+        md5: hex::encode(out.md5.finalize()),
+    };
     Ok(outcome)
 }
 
@@ -381,6 +430,15 @@ mod tests {
         let mut out = Vec::new();
         let file = gunzip_bounded(&two[..], &mut out, 1000).expect("two members");
         assert_eq!(out, b"first member, second member");
+        // As `sha256sum`, `sha1sum` and `md5sum` of the decompressed file give them.
+        assert_eq!(
+            file.hashes,
+            FileHashes {
+                sha256: "867b61f07aec8cde7b2da6d319cc52308812d77a2e5dd8beced7366ecc35f236".into(),
+                sha1: "6c275c8d2bef787863cde7674d03b894b0881c72".into(),
+                md5: "fe8409e2b2a0c08d0cd68433c79cab29".into(),
+            }
+        );
         assert_eq!((file.members, file.trailing_bytes), (2, 0));
         assert!(file.note().is_none());
 

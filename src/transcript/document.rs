@@ -52,6 +52,8 @@ pub struct FileSummary {
     pub file_type: String,
     pub hex_head: Vec<String>,
     pub problem: Option<String>,
+    /// Of the file itself; the document's `sha256` is the gzip's, as downloaded.
+    pub hashes: Option<decode::FileHashes>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -218,6 +220,18 @@ impl RawView {
 }
 
 impl Document {
+    /// The hash an analyst quotes: a collected file's own SHA-256 (not its gzip's), or the
+    /// payload's for a transcript.
+    pub fn evidence_sha256(&self) -> &str {
+        match &self.content {
+            Content::File(FileSummary {
+                hashes: Some(hashes),
+                ..
+            }) => &hashes.sha256,
+            _ => &self.sha256,
+        }
+    }
+
     pub fn from_script(bytes: &[u8], sha256: String, from_cache: bool) -> Self {
         Self::from_result(&decode::script_result(bytes), bytes, sha256, from_cache)
     }
@@ -337,9 +351,10 @@ impl Document {
         limit: u64,
     ) -> Self {
         let head = decode::gunzip_head(gzipped, 4096);
-        let (size, problem) = match decode::gunzip_bounded(gzipped, std::io::sink(), limit) {
-            Ok(file) => (Some(file.size), file.note()),
-            Err(error) => (None, Some(error.to_string())),
+        let (size, problem, hashes) = match decode::gunzip_bounded(gzipped, std::io::sink(), limit)
+        {
+            Ok(file) => (Some(file.size), file.note(), Some(file.hashes)),
+            Err(error) => (None, Some(error.to_string()), None),
         };
         let hex_head = head
             .chunks(16)
@@ -368,6 +383,7 @@ impl Document {
                 file_type: decode::sniff_type(&head).into(),
                 hex_head,
                 problem,
+                hashes,
             }),
             highlighters: [None, None, None],
             findings: Findings::default(),

@@ -36,8 +36,7 @@ pub struct Backends<'a> {
     pub pager: Option<Pager<'a>>,
 }
 
-/// Largest GetFile to decompress when summarising it (the documented getfile limit).
-const MAX_FILE_BYTES: u64 = 3 * 1024 * 1024 * 1024;
+use crate::transcript::decode::MAX_FILE_BYTES;
 
 fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSender<Message>) {
     match effect {
@@ -158,17 +157,17 @@ pub fn decode_fetched(
         }
     };
     if is_file {
-        deliver(document(Document::from_file(
+        let file = Document::from_file(
             &bytes,
             name,
             fetched.sha256.clone(),
             fetched.from_cache,
             MAX_FILE_BYTES,
-        )));
-        deliver(Message::Digested(
-            key.clone(),
-            Digest::of_file(&fetched.sha256),
-        ));
+        );
+        // Files are compared by what they are, not by how they were compressed.
+        let digest = Digest::of_file(file.evidence_sha256());
+        deliver(document(file));
+        deliver(Message::Digested(key.clone(), digest));
         return;
     }
     let result = decode::script_result(&bytes);

@@ -7,8 +7,7 @@ use crate::fetch::ResultState;
 use crate::transcript::document::{Content, Line};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
-/// The documented getfile limit: a larger "file" is a gzip bomb, not evidence.
-const MAX_FILE_BYTES: u64 = 3 * 1024 * 1024 * 1024;
+use crate::transcript::decode::MAX_FILE_BYTES;
 
 impl App {
     pub(super) fn edit_goto(&mut self, key: KeyEvent) {

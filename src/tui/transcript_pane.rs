@@ -100,11 +100,24 @@ pub(super) fn transcript(frame: &mut Frame, area: Rect, app: &mut App, theme: &T
                     file.size.map_or_else(|| "?".into(), human_bytes),
                     human_bytes(file.compressed_size)
                 )),
-                Line::from(format!(
-                    "sha256    {} (of the gzip payload)",
-                    document.sha256
-                )),
             ];
+            match &file.hashes {
+                Some(hashes) => lines.extend([
+                    Line::from(format!("sha256    {} (the file)", hashes.sha256)),
+                    Line::from(format!("sha1      {}", hashes.sha1)),
+                    Line::from(format!("md5       {}", hashes.md5)),
+                ]),
+                None => lines.push(Line::from(
+                    "sha256    ? (the file could not be decompressed)",
+                )),
+            }
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "download  sha256 {} (the gzip, as fetched)",
+                    document.sha256
+                ),
+                theme.dim(),
+            )));
             if let Some(problem) = &file.problem {
                 lines.push(Line::from(Span::styled(problem.clone(), theme.error())));
             }
@@ -154,7 +167,8 @@ fn transcript_header(
             theme.dim(),
         ));
     }
-    let short_sha = document.sha256.get(..12).unwrap_or(&document.sha256);
+    let sha = document.evidence_sha256();
+    let short_sha = sha.get(..12).unwrap_or(sha);
     let duration = command
         .duration()
         .map_or_else(String::new, |d| format!(" · {}s", d.num_seconds()));
