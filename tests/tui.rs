@@ -847,13 +847,13 @@ async fn goto_only_matching_save_and_copy() {
     else {
         panic!("{effects:?}")
     };
-    lrx::tui::transcript_actions::save(&source, &target, kind);
+    let notice = lrx::tui::transcript_actions::save(&source, &target, kind);
+    let saved = std::fs::read_to_string(&target).expect("saved");
     assert!(
-        std::fs::read_to_string(&target)
-            .expect("saved")
-            .contains("\u{1b}[31mhit"),
-        "S saves the output text exactly"
+        saved.contains("row 200 ␛[31mhit") && !saved.contains('\u{1b}'),
+        "S saves the text as it is shown, so `cat` of it cannot drive a terminal"
     );
+    assert!(notice.contains("3 control or invisible"), "{notice}");
 
     let effects = h.press(KeyCode::Char('y'));
     let Some(Effect::Copy(text)) = effects.first() else {
@@ -877,6 +877,14 @@ async fn goto_only_matching_save_and_copy() {
     );
     let effects = h.press(KeyCode::Char('Y'));
     assert!(matches!(effects.first(), Some(Effect::CopyRaw(p)) if *p == path));
+    // The raw text comes back from the background read: copied, with a warning.
+    let effects = h.send(Message::Clipboard(output.clone()));
+    assert!(matches!(effects.first(), Some(Effect::Copy(t)) if *t == output));
+    h.assert_shows("with 3 control or invisible characters: paste with care");
+    // Too much for OSC 52: refused with the way out, instead of a silent no-op.
+    let effects = h.send(Message::Clipboard("x".repeat(200 * 1024)));
+    assert!(effects.is_empty(), "{effects:?}");
+    h.assert_shows("too large for the terminal clipboard");
 }
 
 #[tokio::test]

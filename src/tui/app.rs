@@ -487,13 +487,7 @@ impl App {
                     }
                 }
             }
-            Message::Clipboard(text) => {
-                self.toast(format!(
-                    "copied {} bytes of raw output to the clipboard",
-                    text.len()
-                ));
-                vec![Effect::Copy(text)]
-            }
+            Message::Clipboard(text) => self.copy_raw_text(text),
             Message::Redraw => {
                 self.sync_search();
                 Vec::new()

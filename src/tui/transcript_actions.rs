@@ -8,6 +8,10 @@ use crate::transcript::document::{Content, Line};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use crate::transcript::decode::MAX_FILE_BYTES;
+use crate::transcript::sanitize;
+
+/// What terminals reliably take through OSC 52 (xterm and tmux cut larger ones silently).
+const OSC52_MAX_BYTES: usize = 100 * 1024;
 
 impl App {
     pub(super) fn edit_goto(&mut self, key: KeyEvent) {
@@ -127,6 +131,35 @@ impl App {
         vec![Effect::Copy(joined)]
     }
 
+    /// The raw output, read in the background, goes to the clipboard only if the terminal
+    /// can take it, and never without saying what it carries.
+    pub(super) fn copy_raw_text(&mut self, text: String) -> Vec<Effect> {
+        if text.len() > OSC52_MAX_BYTES {
+            self.toast(format!(
+                "the raw output is {} KB: too large for the terminal clipboard (OSC 52 takes about {} KB); s saves it to a file",
+                text.len().div_ceil(1024),
+                OSC52_MAX_BYTES / 1024
+            ));
+            return Vec::new();
+        }
+        let live = text
+            .chars()
+            .filter(|&c| !matches!(c, '\n' | '\t') && sanitize::placeholder(c).is_some())
+            .count();
+        if live > 0 {
+            self.toast(format!(
+                "copied {} bytes of raw output with {live} control or invisible characters: paste with care (y copies the sanitised text)",
+                text.len()
+            ));
+        } else {
+            self.toast(format!(
+                "copied {} bytes of raw output to the clipboard",
+                text.len()
+            ));
+        }
+        vec![Effect::Copy(text)]
+    }
+
     pub(super) fn copy_raw(&mut self) -> Vec<Effect> {
         let Some(key) = self.selected_key() else {
             return Vec::new();
@@ -154,10 +187,19 @@ pub fn save(source: &std::path::Path, target: &std::path::Path, kind: SaveKind) 
                     Ok((bytes.len() as u64, None))
                 }
                 SaveKind::OutputText => {
+                    // Text to read (`cat`, an editor): controls made visible, as on screen.
+                    // The exact bytes stay one key away (`s`).
                     let result = crate::transcript::decode::script_result(&bytes);
-                    let text = result.visible_output().as_bytes();
-                    std::io::Write::write_all(writer, text).map_err(|e| e.to_string())?;
-                    Ok((text.len() as u64, None))
+                    let (text, findings) = sanitize::document(result.visible_output());
+                    std::io::Write::write_all(writer, text.as_bytes())
+                        .map_err(|e| e.to_string())?;
+                    let note = (findings.total() > 0).then(|| {
+                        format!(
+                            "{} control or invisible characters written as placeholders (s saves the exact bytes)",
+                            findings.total()
+                        )
+                    });
+                    Ok((text.len() as u64, note))
                 }
                 SaveKind::File { limit } => {
                     crate::transcript::decode::gunzip_bounded(&bytes[..], writer, limit)
