@@ -1028,3 +1028,24 @@ async fn a_getfile_shows_the_files_own_hashes_and_labels_the_gzips() {
     ));
     h.assert_shows(&format!("sha256 {}", &file_sha[..12]));
 }
+
+#[tokio::test]
+async fn f_on_a_result_whose_link_expired_says_it_is_kept_instead_of_nothing() {
+    let mut h = Harness::new(120, 40).await;
+    h.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
+    h.press(KeyCode::Enter);
+    let key = h.app.selected_key().expect("key");
+    let now = h.app.now;
+    h.app.update(Message::Fetch(FetchEvent::State(
+        key,
+        ResultState::Ready(fetched(Some(-60), now)),
+    )));
+    let effects = h.press(KeyCode::Char('f'));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Fetch(_, lrx::fetch::Priority::Interactive))),
+        "{effects:?}"
+    );
+    h.assert_shows("already fetched and kept for this session; its link expired");
+}

@@ -760,14 +760,33 @@ impl App {
             return Vec::new();
         };
         let mut effects = Vec::new();
+        let mut notice = None;
         if let Some(command) = action
             .commands
             .get(self.selected_command)
             .filter(|c| c.has_result())
         {
             let key = ResultKey::new(action.id.clone(), command.index);
-            if force || !matches!(self.results.get(&key), Some(ResultState::Ready(_))) {
-                effects.push(Effect::Fetch(key, Priority::Interactive));
+            match self.results.get(&key) {
+                // Already on disk: an expired link has nothing left to renew. Say so, rather
+                // than spend a call or do nothing without a word.
+                Some(ResultState::Ready(fetched)) if force => {
+                    let source = if fetched.from_cache {
+                        "from the cache"
+                    } else {
+                        "for this session"
+                    };
+                    let expired = fetched.link_expires_at.is_some_and(|t| t <= self.now);
+                    notice = Some(if expired {
+                        format!(
+                            "already fetched and kept {source}; its link expired, but nothing needs it any more"
+                        )
+                    } else {
+                        format!("already fetched and kept {source}")
+                    });
+                }
+                Some(ResultState::Ready(_)) => {}
+                _ => effects.push(Effect::Fetch(key, Priority::Interactive)),
             }
         }
         if self.settings.prefetch {
@@ -776,6 +795,9 @@ impl App {
                     effects.push(Effect::Fetch(key, Priority::Prefetch));
                 }
             }
+        }
+        if let Some(notice) = notice {
+            self.toast(notice);
         }
         effects
     }
