@@ -298,7 +298,7 @@ pub enum ConfigAction {
 #[derive(Debug, Args)]
 pub struct ActionsArgs {
     /// Only actions in this status (repeatable): Pending, InProgress, Succeeded, Failed, TimeOut, Cancelled.
-    #[arg(long = "status", value_name = "STATUS")]
+    #[arg(long = "status", value_name = "STATUS", value_parser = parse_status)]
     pub statuses: Vec<String>,
     /// Machine id (40 hex chars, filtered by the service) or part of its DNS name.
     #[arg(long)]
@@ -312,7 +312,7 @@ pub struct ActionsArgs {
     /// Only actions created at or after this time (RFC 3339 or YYYY-MM-DD).
     #[arg(long, value_parser = parse_time_arg)]
     pub from: Option<chrono::DateTime<chrono::Utc>>,
-    /// At most this many actions.
+    /// At most this many actions (0: all); lrx says when more match.
     #[arg(long, default_value_t = 200)]
     pub limit: usize,
     /// Include every action type, not only LiveResponse.
@@ -326,6 +326,7 @@ pub struct ActionsArgs {
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
     /// Review exactly these actions (otherwise: every Live Response action in the window).
+    #[arg(value_parser = parse_action_id)]
     pub action_ids: Vec<String>,
     /// Actions created within this long, e.g. 24h, 3d.
     #[arg(long, value_parser = sim::parse_duration, default_value = "7d")]
@@ -361,6 +362,7 @@ pub struct ReviewArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    #[arg(value_parser = parse_action_id)]
     pub action_id: String,
     /// The action as one JSON object.
     #[arg(long)]
@@ -369,6 +371,7 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct ResultArgs {
+    #[arg(value_parser = parse_action_id)]
     pub action_id: String,
     /// Only this command index.
     #[arg(long)]
@@ -385,6 +388,43 @@ pub struct ResultArgs {
     /// Largest GetFile file to decompress (bytes); guards against gzip bombs.
     #[arg(long, default_value_t = crate::transcript::decode::MAX_FILE_BYTES)]
     pub max_file_size: u64,
+}
+
+/// The documented action statuses (contract §4), in their documented spelling.
+const STATUSES: [&str; 6] = [
+    "Pending",
+    "InProgress",
+    "Succeeded",
+    "Failed",
+    "TimeOut",
+    "Cancelled",
+];
+
+/// A status as the service spells it, whatever case it was typed in; anything else is a
+/// usage error naming the valid ones, not an empty list.
+fn parse_status(text: &str) -> Result<String, String> {
+    STATUSES
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(text.trim()))
+        .map(|s| (*s).to_string())
+        .ok_or_else(|| format!("not a status; use one of {}", STATUSES.join(", ")))
+}
+
+/// Machine action ids are GUIDs (contract §3): anything else is refused here, before a call.
+fn parse_action_id(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let groups: Vec<&str> = text.split('-').collect();
+    let shape = [8, 4, 4, 4, 12];
+    let is_guid = groups.len() == shape.len()
+        && groups
+            .iter()
+            .zip(shape)
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+    if is_guid {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err("not a machine action id (a GUID such as c141bb71-8125-4234-a184-5d1e4f0c2a77; `lrx actions` lists them)".into())
+    }
 }
 
 fn parse_time_arg(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

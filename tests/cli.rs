@@ -68,6 +68,15 @@ fn actions_table_has_a_header_and_one_row_per_action() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("STATUS") && lines[0].contains("MACHINE"));
     assert_eq!(lines.len(), 6);
+    assert!(
+        stderr(&output).contains("5 shown · more match"),
+        "a cut list says so: {}",
+        stderr(&output)
+    );
+    let all = home.lrx(&["actions", "--demo", "--limit", "0", "--json"]);
+    assert!(!stderr(&all).contains("more match"), "{}", stderr(&all));
+    let lower = home.lrx(&["actions", "--demo", "--status", "failed", "--json"]);
+    assert!(lower.status.success(), "statuses in any case: {}", stderr(&lower));
 }
 
 fn find_action(home: &Home, predicate: impl Fn(&Value) -> bool) -> Value {

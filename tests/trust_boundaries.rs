@@ -469,6 +469,9 @@ async fn an_absurd_retry_after_is_capped_shown_and_never_panics() {
     }
 }
 
+/// The awkward tenant's one action.
+const AWKWARD: &str = "00000000-0000-4000-8000-0000000000a1";
+
 fn command(index: u32, kind: &str, key: &str, value: &str) -> serde_json::Value {
     serde_json::json!({
         "index": index, "startTime": "2026-11-30T10:00:00Z", "endTime": "2026-11-30T10:00:05Z",
@@ -482,7 +485,7 @@ fn command(index: u32, kind: &str, key: &str, value: &str) -> serde_json::Value 
 /// API's loopback origin.
 async fn awkward_tenant(long_name: &str) -> Server {
     let action = serde_json::json!({
-        "id": "a1", "type": "LiveResponse", "status": "Succeeded", "computerDnsName": "wks-1",
+        "id": AWKWARD, "type": "LiveResponse", "status": "Succeeded", "computerDnsName": "wks-1",
         "commands": [
             command(0, "RunScript", "ScriptName", "x.ps1"),
             command(0, "RunScript", "ScriptName", "x.ps1"),
@@ -498,16 +501,24 @@ async fn awkward_tenant(long_name: &str) -> Server {
     let base = Arc::new(Mutex::new(String::new()));
     let own = Arc::clone(&base);
     let server = serve(move |uri, _| {
-        let path = uri.path();
+        let path = percent_encoding::percent_decode_str(uri.path())
+            .decode_utf8_lossy()
+            .into_owned();
+        let path = path.as_str();
         let base = own.lock().expect("lock").clone();
         if let Some(index) = path
-            .strip_prefix("/api/machineactions/a1/GetLiveResponseResultDownloadLink(index=")
+            .strip_prefix(
+                format!("/api/machineactions/{AWKWARD}/GetLiveResponseResultDownloadLink(index=")
+                    .as_str(),
+            )
             .and_then(|rest| rest.strip_suffix(')'))
         {
             return json(200, format!(r#"{{"value":"{base}/blob/{index}?sig=s"}}"#));
         }
+        if path == format!("/api/machineactions/{AWKWARD}") {
+            return json(200, action.clone());
+        }
         match path {
-            "/api/machineactions/a1" => json(200, action.clone()),
             "/blob/0" => json(200, first.clone()),
             "/blob/1" => (StatusCode::OK, "this is not gzip at all").into_response(),
             "/blob/2" => json(200, third.clone()),
@@ -551,13 +562,14 @@ async fn one_bad_result_is_reported_and_the_others_still_print_and_save_safely()
     let victim = home.path().join("victim");
     std::fs::write(&victim, b"precious").expect("victim");
     #[cfg(unix)]
-    std::os::unix::fs::symlink(&victim, evidence.join("a1-0-x.ps1.json")).expect("symlink");
+    std::os::unix::fs::symlink(&victim, evidence.join(format!("{AWKWARD}-0-x.ps1.json")))
+        .expect("symlink");
     let output = lrx_against(
         &tenant,
         home.path(),
         &[
             "result",
-            "a1",
+            AWKWARD,
             "--json",
             "--save",
             evidence.to_str().expect("utf8"),
@@ -612,6 +624,30 @@ async fn one_bad_result_is_reported_and_the_others_still_print_and_save_safely()
 }
 
 #[tokio::test]
+async fn ids_and_statuses_are_checked_before_anything_is_sent() {
+    let api = trap().await;
+    let home = tempfile::tempdir().expect("home");
+    for args in [
+        &["show", "not-a-guid"][..],
+        &["result", "../../etc/passwd"][..],
+        &["actions", "--status", "Bogus"][..],
+    ] {
+        let output = lrx_against(&api, home.path(), args).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("GUID") || stderr.contains("Pending, InProgress"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        api.hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the service"
+    );
+}
+
+#[tokio::test]
 async fn plain_http_to_a_real_host_is_refused_before_anything_is_sent() {
     let home = tempfile::tempdir().expect("home");
     let mut command = lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path());
@@ -647,7 +683,7 @@ fn the_log_file_is_private() {
 async fn a_review_of_an_action_with_a_repeated_index_finishes() {
     let tenant = awkward_tenant("y.ps1").await;
     let home = tempfile::tempdir().expect("home");
-    let output = lrx_against(&tenant, home.path(), &["review", "a1", "--json"]).await;
+    let output = lrx_against(&tenant, home.path(), &["review", AWKWARD, "--json"]).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)

@@ -369,11 +369,12 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
         requestor: args.requestor.clone(),
         action_type: (!args.all_types).then(|| crate::api::LIVE_RESPONSE.into()),
         since,
-        // A name filter is applied here, so ask the service for more and cut after.
-        limit: if args.machine.is_some() && machine_id.is_none() {
+        // A name filter is applied here, so ask the service for more and cut after; one
+        // more than asked tells whether more match.
+        limit: if (args.machine.is_some() && machine_id.is_none()) || args.limit == 0 {
             0
         } else {
-            args.limit
+            args.limit + 1
         },
         skip: 0,
     };
@@ -385,7 +386,13 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
     if let (Some(name), None) = (&args.machine, &machine_id) {
         let needle = name.to_ascii_lowercase();
         list.retain(|a| a.computer_dns_name.to_ascii_lowercase().contains(&needle));
+    }
+    if args.limit > 0 && list.len() > args.limit {
         list.truncate(args.limit);
+        eprintln!(
+            "lrx: {} shown · more match (raise --limit, or --limit 0 for all)",
+            args.limit
+        );
     }
     let mut out = std::io::stdout().lock();
     if args.json {
