@@ -193,8 +193,14 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     app.areas.actions = area;
     let focused = app.focus == Pane::Actions;
     let mut title = vec![Span::styled(" Machine actions ", theme.accent())];
+    // `+`: the service has more than is loaded (they load as you scroll past the end).
     title.push(Span::styled(
-        format!("{}/{} ", app.visible.len(), app.actions.len()),
+        format!(
+            "{}/{}{} ",
+            app.visible.len(),
+            app.actions.len(),
+            if app.more_available { "+" } else { "" }
+        ),
         theme.dim(),
     ));
     title.push(Span::styled(
