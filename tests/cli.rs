@@ -76,7 +76,11 @@ fn actions_table_has_a_header_and_one_row_per_action() {
     let all = home.lrx(&["actions", "--demo", "--limit", "0", "--json"]);
     assert!(!stderr(&all).contains("more match"), "{}", stderr(&all));
     let lower = home.lrx(&["actions", "--demo", "--status", "failed", "--json"]);
-    assert!(lower.status.success(), "statuses in any case: {}", stderr(&lower));
+    assert!(
+        lower.status.success(),
+        "statuses in any case: {}",
+        stderr(&lower)
+    );
 }
 
 fn find_action(home: &Home, predicate: impl Fn(&Value) -> bool) -> Value {

@@ -241,7 +241,8 @@ async fn moving_filtering_and_toggling() {
         let a = &h.app.actions[i];
         matches!(a.status.as_str(), "Failed" | "TimeOut") || a.failed_count() > 0
     }));
-    h.assert_shows("failed/non-zero only");
+    h.assert_shows("failed · ");
+    h.assert_shows("not fetched yet — F fetches");
     h.press(KeyCode::Char('x'));
     h.press(KeyCode::Char('s'));
     h.assert_shows("sort: machine");
@@ -1048,4 +1049,46 @@ async fn f_on_a_result_whose_link_expired_says_it_is_kept_instead_of_nothing() {
         "{effects:?}"
     );
     h.assert_shows("already fetched and kept for this session; its link expired");
+}
+
+#[tokio::test]
+async fn failed_only_says_what_it_cannot_know_yet_and_f_fetches_it() {
+    let mut h = Harness::new(120, 40).await;
+    h.press(KeyCode::Char('x'));
+    let unknown = h.app.exit_unknown.clone();
+    assert!(!unknown.is_empty(), "the demo has unfetched Succeeded runs");
+    h.assert_shows(&format!(
+        "x: {} failed · {} not fetched yet — F fetches",
+        h.app.visible.len(),
+        unknown.len()
+    ));
+    let effects = h.press(KeyCode::Char('F'));
+    let keys: Vec<ResultKey> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Fetch(key, _) => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!keys.is_empty());
+    // One of them turns out to have exited 1: it joins the list, and the count drops.
+    let target = &h.app.actions[unknown[0]];
+    let script = target
+        .commands
+        .iter()
+        .find(|c| {
+            c.has_result() && c.command.command_type == lrx::api::models::CommandType::RunScript
+        })
+        .expect("a script");
+    let key = ResultKey::new(target.id.clone(), script.index);
+    assert!(keys.contains(&key));
+    let id = target.id.clone();
+    let payload =
+        br#"{"script_name":"a.ps1","exit_code":1,"script_output":"denied","script_errors":""}"#;
+    h.send(Message::Decoded(
+        key,
+        Arc::new(Document::from_script(payload, "00".repeat(32), false)),
+    ));
+    assert!(h.app.visible.iter().any(|&i| h.app.actions[i].id == id));
+    assert!(!h.app.exit_unknown.contains(&unknown[0]));
 }

@@ -108,6 +108,22 @@ impl App {
             }
             Action::Refresh => vec![self.load(false)],
             Action::Fetch => self.fetch_selected(true),
+            // Under "failed or non-zero only", F completes the list: it fetches the results
+            // whose exit codes are not known yet.
+            Action::FetchAll if self.failed_only && !self.exit_unknown.is_empty() => {
+                let effects: Vec<Effect> = self
+                    .exit_unknown
+                    .iter()
+                    .flat_map(|&i| ResultKey::of_action(&self.actions[i]))
+                    .map(|key| Effect::Fetch(key, Priority::Normal))
+                    .collect();
+                self.toast(format!(
+                    "fetching {} results of {} actions to learn their exit codes",
+                    effects.len(),
+                    self.exit_unknown.len()
+                ));
+                effects
+            }
             Action::FetchAll => {
                 let Some(action) = self.selected() else {
                     return Vec::new();

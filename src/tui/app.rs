@@ -224,6 +224,9 @@ pub struct App {
     pub absolute_time: bool,
     pub sort: SortKey,
     pub visible: Vec<usize>,
+    /// Under "failed or non-zero only": actions the filter would show whose exit codes are
+    /// not fetched yet, so the analyst knows the list may be incomplete.
+    pub exit_unknown: Vec<usize>,
     pub selected_action: usize,
     /// First visible row of the actions list (kept by the view so the selection shows).
     pub actions_offset: usize,
@@ -281,6 +284,7 @@ impl App {
             filter: String::new(),
             filter_editing: false,
             failed_only: false,
+            exit_unknown: Vec::new(),
             all_types: false,
             absolute_time: false,
             sort: SortKey::Created,
@@ -372,30 +376,50 @@ impl App {
             })
     }
 
+    /// Not known to have failed, but with a script result whose exit code is not fetched.
+    fn exit_code_unknown(&self, action: &MachineAction) -> bool {
+        action.commands.iter().any(|c| {
+            c.has_result()
+                && c.command.command_type == crate::api::models::CommandType::RunScript
+                && self
+                    .exit_code(&ResultKey::new(action.id.clone(), c.index))
+                    .is_none()
+        })
+    }
+
     /// Recomputes the visible rows, keeping the selected action selected.
     pub fn refilter(&mut self) {
         let keep = self.selected().map(|a| a.id.clone());
         let needle = self.filter.to_lowercase();
-        let mut visible: Vec<usize> = (0..self.actions.len())
-            .filter(|&i| {
-                let action = &self.actions[i];
-                let text_match = needle.is_empty()
-                    || [
-                        action.status.as_str(),
-                        &action.computer_dns_name,
-                        &action.requestor,
-                        &action.requestor_comment,
-                        &action.id,
-                    ]
+        let text_match = |action: &MachineAction| {
+            needle.is_empty()
+                || [
+                    action.status.as_str(),
+                    &action.computer_dns_name,
+                    &action.requestor,
+                    &action.requestor_comment,
+                    &action.id,
+                ]
+                .iter()
+                .any(|field| field.to_lowercase().contains(&needle))
+                || action
+                    .commands
                     .iter()
-                    .any(|field| field.to_lowercase().contains(&needle))
-                    || action
-                        .commands
-                        .iter()
-                        .any(|c| c.target().to_lowercase().contains(&needle));
-                text_match && (!self.failed_only || self.is_failed_or_nonzero(action))
-            })
-            .collect();
+                    .any(|c| c.target().to_lowercase().contains(&needle))
+        };
+        let mut visible = Vec::new();
+        let mut unknown = Vec::new();
+        for (i, action) in self.actions.iter().enumerate() {
+            if !text_match(action) {
+                continue;
+            }
+            if !self.failed_only || self.is_failed_or_nonzero(action) {
+                visible.push(i);
+            } else if self.exit_code_unknown(action) {
+                unknown.push(i);
+            }
+        }
+        self.exit_unknown = unknown;
         let actions = &self.actions;
         match self.sort {
             SortKey::Created => visible.sort_by(|a, b| {

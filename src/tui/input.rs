@@ -202,7 +202,7 @@ pub const BINDINGS: &[Binding] = &[
         [KeyCode::Char('F')],
         FetchAll,
         Global,
-        "fetch every result of the action",
+        "fetch every result of the action (under x: the unknown ones)",
         true
     ),
     bind!(

@@ -66,7 +66,14 @@ fn header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ));
     }
     if app.failed_only {
-        spans.push(Span::styled("· failed/non-zero only ", theme.warn()));
+        let text = match app.exit_unknown.len() {
+            0 => "· failed/non-zero only ".to_string(),
+            n => format!(
+                "· x: {} failed · {n} not fetched yet — F fetches ",
+                app.visible.len()
+            ),
+        };
+        spans.push(Span::styled(text, theme.warn()));
     }
     match app.last_refresh {
         Some(at) => {
@@ -253,6 +260,11 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             format!("could not load: {}", sanitize::line(error))
         } else if app.actions.is_empty() {
             "no machine actions".into()
+        } else if app.failed_only && !app.exit_unknown.is_empty() {
+            format!(
+                "no failed or non-zero run known yet: {} actions have exit codes not fetched (F fetches them)",
+                app.exit_unknown.len()
+            )
         } else {
             "nothing matches the filter (Esc clears it)".into()
         };
