@@ -18,6 +18,8 @@ pub enum Outcome {
     Cancelled,
     Running,
     NotFetched,
+    /// A GetFile that was fetched: a file has no exit code, and none is made up.
+    Collected,
 }
 
 impl Outcome {
@@ -30,12 +32,16 @@ impl Outcome {
             Self::Cancelled => "cancelled".into(),
             Self::Running => "pending/in progress".into(),
             Self::NotFetched => "not yet fetched".into(),
+            Self::Collected => "collected".into(),
         }
     }
 
     /// Anything but a clean exit 0 or an unfinished run.
     pub fn is_failure(&self) -> bool {
-        !matches!(self, Self::Exit(0) | Self::Running | Self::NotFetched)
+        !matches!(
+            self,
+            Self::Exit(0) | Self::Running | Self::NotFetched | Self::Collected
+        )
     }
 }
 
@@ -53,6 +59,9 @@ pub struct Row {
     /// Cluster label (A, B, …) when the output is known.
     pub cluster: Option<char>,
     pub output_hash: Option<String>,
+    /// Control, escape or invisible characters in the output: shown as placeholders, but
+    /// worth a mark, since a clean exit does not make such output clean.
+    pub control_characters: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +119,14 @@ impl Group {
 
     pub fn failures(&self) -> usize {
         self.rows.iter().filter(|r| r.outcome.is_failure()).count()
+    }
+
+    /// Runs whose output carries control or invisible characters.
+    pub fn marked(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.control_characters > 0)
+            .count()
     }
 }
 
@@ -309,6 +326,8 @@ pub struct Digest {
     pub hash: String,
     /// First error line, or else the first output line worth reading.
     pub summary: String,
+    /// Control, escape or invisible characters in the output and errors.
+    pub control_characters: usize,
 }
 
 impl Digest {
@@ -322,6 +341,11 @@ impl Digest {
             exit_code: Some(result.exit_code.clone()),
             hash: short_hash(&normaliser.normalise(result.visible_output())),
             summary,
+            control_characters: crate::transcript::sanitize::unsafe_characters(
+                result.visible_output(),
+            ) + crate::transcript::sanitize::unsafe_characters(
+                &result.script_errors,
+            ),
         }
     }
 
@@ -331,6 +355,7 @@ impl Digest {
             exit_code: None,
             hash: sha256.to_string(),
             summary: format!("sha256 {}", &sha256[..sha256.len().min(16)]),
+            control_characters: 0,
         }
     }
 
@@ -343,6 +368,7 @@ impl Digest {
                 "not a readable gzip · download sha256 {}",
                 &download_sha256[..download_sha256.len().min(16)]
             ),
+            control_characters: 0,
         }
     }
 
@@ -390,7 +416,7 @@ fn outcome(action: &MachineAction, command: &Command, fetched: Option<&Digest>) 
         Some(Some(ExitCode::Code(code))) => Outcome::Exit(*code),
         Some(Some(ExitCode::Unusual(text))) => Outcome::ExitUnusual(text.clone()),
         Some(Some(ExitCode::Missing)) => Outcome::ExitUnusual("?".into()),
-        Some(None) => Outcome::Exit(0),
+        Some(None) => Outcome::Collected,
         None => Outcome::NotFetched,
     }
 }
@@ -445,6 +471,7 @@ pub fn build<'a>(
         {
             let known = fetched(&action.id, command.index);
             let outcome = outcome(action, command, known);
+            let control_characters = known.map_or(0, |d| d.control_characters);
             let (summary, output_hash) = match known {
                 Some(digest) => (digest.summary.clone(), Some(digest.hash.clone())),
                 None => (
@@ -474,6 +501,7 @@ pub fn build<'a>(
                 summary,
                 cluster: None,
                 output_hash,
+                control_characters,
             });
         }
     }
@@ -599,6 +627,40 @@ mod tests {
         assert_eq!(csv_cell("\tx"), "\"'\tx\"");
         assert_eq!(csv_cell("plain"), "plain");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
+    }
+
+    #[test]
+    fn a_clean_exit_with_escape_sequences_is_marked_and_files_get_no_exit_code() {
+        let now = chrono::Utc::now();
+        let actions = [
+            crate::fixtures::action(1, "wks-1", &["Get-Users.ps1"], now),
+            crate::fixtures::action(2, "wks-2", &["Get-Users.ps1"], now),
+        ];
+        let result = |output: &str| crate::transcript::decode::ScriptResult {
+            script_output: output.into(),
+            exit_code: crate::transcript::decode::ExitCode::Code(0),
+            ..crate::transcript::decode::script_result(b"{}")
+        };
+        let normaliser = Normaliser::builtin();
+        let clean = Digest::of_script(&result("alice\nbob\n"), &normaliser);
+        let hostile = Digest::of_script(&result("alice\u{1b}]0;owned\u{7}\u{202e}\n"), &normaliser);
+        assert_eq!(
+            (clean.control_characters, hostile.control_characters),
+            (0, 3)
+        );
+        let groups = build(&actions, |id, _| {
+            Some(if id == actions[0].id {
+                &clean
+            } else {
+                &hostile
+            })
+        });
+        assert_eq!(groups[0].failures(), 0);
+        assert_eq!(groups[0].marked(), 1, "the hostile run is marked");
+        let file = Digest::of_file(&"ab".repeat(32));
+        let groups = build(&actions[..1], |_, _| Some(&file));
+        assert_eq!(groups[0].rows[0].outcome, Outcome::Collected);
+        assert!(!groups[0].rows[0].outcome.is_failure());
     }
 
     #[test]

@@ -188,3 +188,45 @@ fn failed_only_csv_and_the_exit_status() {
         assert!(!cell.starts_with(['=', '+', '@']), "unguarded cell {cell}");
     }
 }
+
+#[test]
+fn files_have_no_invented_exit_code_and_hostile_output_is_marked() {
+    let home = Home(tempfile::tempdir().expect("home"));
+    // Two narrow reviews (a whole week of the demo would take minutes at 100 calls/min).
+    let mut rows: Vec<Value> = Vec::new();
+    for script in ["msupd.dll", "Get-LoggedOnUsers.ps1 -All"] {
+        rows.extend(
+            lines(&home.lrx(&["review", "--demo", "--script", script, "--json"]))
+                .into_iter()
+                .filter(|v| v["type"] == "row"),
+        );
+    }
+    let files: Vec<&Value> = rows
+        .iter()
+        .filter(|r| {
+            r["group"]
+                .as_str()
+                .is_some_and(|g| g.starts_with("GetFile"))
+                && r["status"] == "Completed"
+        })
+        .collect();
+    assert!(!files.is_empty(), "the demo collects files");
+    for file in &files {
+        assert_eq!(file["outcome"], "collected", "{file}");
+        assert!(file["exit_code"].is_null(), "{file}");
+    }
+    let marked: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["control_characters"].as_u64().unwrap_or(0) > 0)
+        .collect();
+    assert!(
+        !marked.is_empty(),
+        "the demo's hostile runs carry escape sequences, and the review says so"
+    );
+    let table = home.lrx(&["review", "--demo", "--script", "Get-LoggedOnUsers.ps1 -All"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("carry control or invisible characters"),
+        "{text}"
+    );
+}

@@ -236,6 +236,7 @@ fn print_json(
                 "type": "row", "group": group.key, "machine": row.machine, "action_id": row.action_id, "index": row.index,
                 "status": row.status, "outcome": row.outcome.label(), "exit_code": exit_code(&row.outcome),
                 "duration_seconds": row.duration_seconds, "cluster": row.cluster.map(|c| c.to_string()), "summary": row.summary,
+                "control_characters": row.control_characters,
             });
             super::commands::write_json_line(out, &line)?;
         }
@@ -300,6 +301,14 @@ fn print_table(
         writeln!(out, "== {} ==", sanitize::line(&group.key)).map_err(|e| io_failure(&e))?;
         writeln!(out, "{}", group.summary()).map_err(|e| io_failure(&e))?;
         writeln!(out, "outcomes: {}", group.outcome_summary()).map_err(|e| io_failure(&e))?;
+        if group.marked() > 0 {
+            writeln!(
+                out,
+                "⚠ {} runs carry control or invisible characters (shown as placeholders; lrx result shows them)",
+                group.marked()
+            )
+            .map_err(|e| io_failure(&e))?;
+        }
         writeln!(
             out,
             "{:<32} {:<36} {:>3} {:<10} {:<16} {:>5} {:<2} FIRST LINE",
@@ -314,7 +323,11 @@ fn print_table(
                 sanitize::line(&row.action_id),
                 row.index,
                 sanitize::line(&row.status),
-                row.outcome.label(),
+                if row.control_characters > 0 {
+                    format!("{} ⚠", row.outcome.label())
+                } else {
+                    row.outcome.label()
+                },
                 row.duration_seconds
                     .map(|d| format!("{d}s"))
                     .unwrap_or_default(),

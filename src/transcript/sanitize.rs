@@ -226,6 +226,26 @@ fn sanitize(text: &str, mode: Mode, findings: &mut Findings) -> String {
     out
 }
 
+/// How many characters of `text` would be shown as placeholders (line ends and tabs are
+/// ordinary): what marks an output as carrying escape sequences or hidden text.
+pub fn unsafe_characters(text: &str) -> usize {
+    if text
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t')
+    {
+        return 0;
+    }
+    let mut count = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let ordinary = matches!(c, '\n' | '\t') || (c == '\r' && chars.peek() == Some(&'\n'));
+        if !ordinary && (placeholder(c).is_some() || is_variation_selector(c)) {
+            count += 1;
+        }
+    }
+    count
+}
+
 /// One line of untrusted text (a machine name, an error string, a table cell).
 pub fn line(text: &str) -> String {
     sanitize(text, Mode::Line, &mut Findings::default())

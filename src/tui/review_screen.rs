@@ -263,22 +263,20 @@ impl ReviewScreen {
             .groups
             .iter()
             .map(|g| {
-                let failures = g.failures();
+                let (failures, marked) = (g.failures(), g.marked());
+                let (text, style) = match (failures, marked) {
+                    (0, 0) => ("no failures".to_string(), theme.ok()),
+                    (0, marked) => (format!("{marked} with control chars"), theme.warn()),
+                    (failures, 0) => (format!("{failures} failed/non-zero"), theme.error()),
+                    (failures, marked) => (
+                        format!("{failures} failed · {marked} control chars"),
+                        theme.error(),
+                    ),
+                };
                 Row::new(vec![
                     Cell::from(sanitize::line(&g.key)),
                     Cell::from(g.summary()),
-                    Cell::from(Span::styled(
-                        if failures > 0 {
-                            format!("{failures} failed/non-zero")
-                        } else {
-                            "all clean".into()
-                        },
-                        if failures > 0 {
-                            theme.error()
-                        } else {
-                            theme.ok()
-                        },
-                    )),
+                    Cell::from(Span::styled(text, style)),
                 ])
             })
             .collect();
@@ -333,7 +331,8 @@ impl ReviewScreen {
                 .take(height)
                 .map(|r| {
                     let outcome_style = match &r.outcome {
-                        Outcome::Exit(0) => theme.ok(),
+                        _ if r.control_characters > 0 && !r.outcome.is_failure() => theme.warn(),
+                        Outcome::Exit(0) | Outcome::Collected => theme.ok(),
                         Outcome::Running | Outcome::NotFetched => theme.dim(),
                         _ => theme.error(),
                     };
@@ -348,7 +347,14 @@ impl ReviewScreen {
                         )),
                         Cell::from(sanitize::line(r.action_id.get(..8).unwrap_or(&r.action_id))),
                         Cell::from(r.index.to_string()),
-                        Cell::from(Span::styled(r.outcome.label(), outcome_style)),
+                        Cell::from(Span::styled(
+                            if r.control_characters > 0 {
+                                format!("{} ⚠", r.outcome.label())
+                            } else {
+                                r.outcome.label()
+                            },
+                            outcome_style,
+                        )),
                         Cell::from(
                             r.duration_seconds
                                 .map(|d| format!("{d}s"))
