@@ -27,6 +27,7 @@ Exit status:
   0  success
   1  an API, network or data error (the message says what failed and what to do)
   2  a usage or configuration error
+  3  lrx review --fail-on-nonzero found a failed or non-zero run
 
 Examples:
   lrx --demo                                   the terminal UI on the built-in simulated tenant
@@ -54,8 +55,14 @@ pub struct GlobalArgs {
     /// Full token URL, e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token.
     #[arg(long, global = true, value_name = "URL")]
     pub token_url: Option<String>,
-    /// A named profile from config.toml ([profiles.NAME]) [env: LRX_PROFILE].
-    #[arg(long, global = true, env = "LRX_PROFILE", value_name = "NAME")]
+    /// A named profile from config.toml ([profiles.NAME]).
+    #[arg(
+        long,
+        global = true,
+        env = "LRX_PROFILE",
+        hide_env_values = true,
+        value_name = "NAME"
+    )]
     pub profile: Option<String>,
     /// Directory (tenant) id [env: LRX_TENANT_ID].
     #[arg(long, global = true, value_name = "ID")]

@@ -147,7 +147,10 @@ fn env(name: &str) -> Option<String> {
 impl ConnectionArgs {
     /// The cloud's endpoints for this tenant (or `organizations`), with the flags' and the
     /// environment's overrides applied: what every sign-in path starts from.
-    fn endpoints(&self, tenant: Option<&str>) -> Result<(Cloud, Endpoints), ConfigError> {
+    pub(crate) fn endpoints(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<(Cloud, Endpoints), ConfigError> {
         let cloud: Cloud = self
             .cloud
             .clone()

@@ -256,7 +256,28 @@ fn help_has_examples_and_exit_codes() {
         assert!(output.status.success());
         assert!(stdout(&output).contains("Examples:"), "{command:?}");
     }
-    assert!(stdout(&home.lrx(&["--help"])).contains("Exit status:"));
+    let help = stdout(&home.lrx(&["--help"]));
+    assert!(help.contains("Exit status:") && help.contains("3  lrx review --fail-on-nonzero"));
+    assert_eq!(
+        help.matches("LRX_PROFILE").count(),
+        1,
+        "the environment variable is named once: {help}"
+    );
+    assert!(
+        !help.contains("LRX_PROFILE="),
+        "no empty value shown: {help}"
+    );
+    let regional = home.lrx(&["actions", "--cloud", "gcc", "--region", "eu"]);
+    assert_eq!(
+        regional.status.code(),
+        Some(2),
+        "a region is never dropped silently"
+    );
+    assert!(
+        stderr(&regional).contains("commercial cloud only"),
+        "{}",
+        stderr(&regional)
+    );
 }
 
 #[test]
@@ -291,6 +312,11 @@ fn config_file_is_found_checked_and_shown() {
     assert!(
         shown.contains("contoso-tenant") && shown.contains("fetch_all = A"),
         "{shown}"
+    );
+    assert!(
+        shown.contains("api url        https://api.security.microsoft.com (from the cloud)")
+            && shown.contains("token url      https://login.microsoftonline.com/contoso-tenant/"),
+        "the hosts in effect, not (not set): {shown}"
     );
     std::fs::write(&config, "[ui]\nmouse = true\nclient_secret = \"hunter2\"\n").expect("write");
     let invalid = home.lrx(&["config", "check"]);

@@ -366,7 +366,7 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
     )));
     h.assert_shows("API 37/100 per min ▰▰▱▱▱ · 212/1500 per h");
     h.assert_shows("waiting for budget: next call in 0:12");
-    h.assert_shows("queue 3 · downloading 1 · cached 12");
+    h.assert_shows("queue 3 · downloading 1 · ready 12");
 }
 
 #[tokio::test]

@@ -51,6 +51,18 @@ impl Endpoints {
                 REGIONS.join(", ")
             ));
         }
+        // Regional hosts exist for the commercial clouds only; a region is never dropped
+        // silently (the analyst may need the data to stay in it).
+        if let (Some(region), Cloud::Gcc | Cloud::GccHigh | Cloud::Dod) = (&region, cloud) {
+            return Err(format!(
+                "--region {region} applies to the commercial cloud only; the {} cloud has one API host",
+                match cloud {
+                    Cloud::Gcc => "GCC",
+                    Cloud::GccHigh => "GCC High",
+                    _ => "DoD",
+                }
+            ));
+        }
         let (api_root, login, resource) = match cloud {
             Cloud::Commercial => (
                 region.map_or_else(
@@ -118,5 +130,7 @@ mod tests {
             "https://api-gov.securitycenter.microsoft.us/.default"
         );
         assert!(Endpoints::for_cloud(Cloud::Commercial, Some("mars"), "t").is_err());
+        let gov = Endpoints::for_cloud(Cloud::Gcc, Some("eu"), "t").expect_err("no regions");
+        assert!(gov.contains("commercial cloud only"), "{gov}");
     }
 }

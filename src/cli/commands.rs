@@ -143,14 +143,33 @@ fn config_command(cli: &Cli, action: super::ConfigAction) -> Result<(), Failure>
             println!("credential     {secret}");
             println!("cloud          {}", show(&connection.cloud, "LRX_CLOUD"));
             println!("region         {}", show(&connection.region, "LRX_REGION"));
-            println!(
-                "api url        {}",
-                show(&connection.api_url, "LRX_API_URL")
-            );
-            println!(
-                "token url      {}",
-                show(&connection.token_url, "LRX_TOKEN_URL")
-            );
+            // The hosts in effect, whether set or derived from the cloud and region.
+            let tenant = connection
+                .tenant
+                .clone()
+                .or_else(|| std::env::var("LRX_TENANT_ID").ok());
+            match connection.endpoints(tenant.as_deref()) {
+                Ok((_, endpoints)) => {
+                    let origin = |value: &Option<String>, env_name: &str| {
+                        if value.is_some() || std::env::var_os(env_name).is_some() {
+                            "(set)"
+                        } else {
+                            "(from the cloud)"
+                        }
+                    };
+                    println!(
+                        "api url        {} {}",
+                        endpoints.api_root,
+                        origin(&connection.api_url, "LRX_API_URL")
+                    );
+                    println!(
+                        "token url      {} {}",
+                        endpoints.token_url,
+                        origin(&connection.token_url, "LRX_TOKEN_URL")
+                    );
+                }
+                Err(error) => println!("api url        (not usable: {error})"),
+            }
             println!(
                 "storage url    {}",
                 show(&connection.storage_url, "LRX_STORAGE_URL").replace(

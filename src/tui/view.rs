@@ -549,13 +549,16 @@ fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let q = app.queue;
     spans.push(Span::styled(
         format!(
-            " │ queue {} · downloading {} · cached {}",
+            " │ queue {} · downloading {} · ready {}",
             q.queued, q.running, q.ready
         ),
         theme.dim(),
     ));
     spans.push(Span::styled(
-        format!(" │ {} calls", app.meter.session_calls),
+        match app.meter.session_calls {
+            1 => " │ 1 call".to_string(),
+            n => format!(" │ {n} calls"),
+        },
         theme.dim(),
     ));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
