@@ -1092,3 +1092,40 @@ async fn failed_only_says_what_it_cannot_know_yet_and_f_fetches_it() {
     assert!(h.app.visible.iter().any(|&i| h.app.actions[i].id == id));
     assert!(!h.app.exit_unknown.contains(&unknown[0]));
 }
+
+#[tokio::test]
+async fn a_match_past_the_right_edge_is_scrolled_into_view_and_the_counter_covers_no_text() {
+    for (width, height) in [(80, 24), (120, 40)] {
+        let mut h = Harness::new(width, height).await;
+        let output = format!(
+            "{}\n{} b2b0f2d1 tail\nlast line of the output\n",
+            "short line",
+            "x".repeat(300)
+        );
+        h.open_output(&output);
+        h.press(KeyCode::Char('z'));
+        h.press(KeyCode::Char('/'));
+        h.type_text("b2b0f2d1");
+        h.press(KeyCode::Enter);
+        h.assert_shows("b2b0f2d1");
+        h.assert_shows("/b2b0f2d1 1/1");
+        h.press(KeyCode::Char('h'));
+        h.press(KeyCode::Char('g'));
+        h.press(KeyCode::Char('n'));
+        h.assert_shows("b2b0f2d1");
+
+        // The counter sits on the border: the last line of a full pane stays readable.
+        let mut h = Harness::new(width, height).await;
+        let lines: String = (1..=200)
+            .map(|i| format!("line {i:03} of the output\n"))
+            .collect();
+        h.open_output(&lines);
+        h.press(KeyCode::Char('G'));
+        h.assert_shows("line 200 of the output");
+        let text = h.text();
+        assert!(
+            text.lines().any(|l| l.contains('┗') && l.contains("/20")),
+            "the counter is drawn on the bottom border row: {text}"
+        );
+    }
+}

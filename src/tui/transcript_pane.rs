@@ -432,10 +432,11 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
             if search.editing { "▏" } else { "" },
         );
     }
+    // On the pane's bottom border, right below the body: never over the last line of text.
     let width = u16::try_from(status.width()).unwrap_or(0).min(area.width);
     let corner = Rect {
         x: area.x + area.width - width,
-        y: area.y + area.height.saturating_sub(1),
+        y: area.y + area.height,
         width,
         height: 1,
     };

@@ -166,5 +166,40 @@ impl App {
             line
         };
         self.scroll_transcript_to(position.saturating_sub(self.page_rows / 3));
+        self.scroll_hit_into_view();
+    }
+
+    /// Unwrapped, a match past either edge of the pane is brought into view sideways, with
+    /// some of what precedes it: a counter saying `1/1` over nothing visible helps no one.
+    fn scroll_hit_into_view(&mut self) {
+        if self.transcript.wrap {
+            return;
+        }
+        let search = &self.transcript.search;
+        let Some(hit) = search.hits.get(search.current).cloned() else {
+            return;
+        };
+        let lines = self.current_lines();
+        let Some(text) = lines.get(hit.line).map(|l| l.text.as_str()) else {
+            return;
+        };
+        let column = |byte: usize| {
+            let end = byte.min(text.len());
+            text.get(..end)
+                .map_or(0, unicode_width::UnicodeWidthStr::width)
+        };
+        let (start, end) = (column(hit.start), column(hit.end));
+        let gutter = if self.transcript.line_numbers {
+            lines.len().to_string().len() + 1
+        } else {
+            0
+        };
+        let width = usize::from(self.areas.transcript.width)
+            .saturating_sub(2 + gutter)
+            .max(1);
+        let hscroll = &mut self.transcript.hscroll;
+        if start < *hscroll || end > *hscroll + width {
+            *hscroll = start.saturating_sub(width / 4);
+        }
     }
 }
