@@ -732,6 +732,24 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     h.press(KeyCode::Char('d'));
     h.assert_shows("against the majority A");
     h.assert_shows("+ \"HKCU\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\",\"OneDriveStandaloneUpdater\"");
+    // While the diff is open, j/k scroll it (not the rows) and w wraps a long image path.
+    let row = h.app.review.as_ref().expect("review").selected_row;
+    h.press(KeyCode::Char('j'));
+    let review = h.app.review.as_ref().expect("review");
+    assert_eq!(review.diff.as_ref().expect("diff").scroll, 1);
+    assert_eq!(review.selected_row, row, "the rows stay put");
+    h.press(KeyCode::Char('g'));
+    let long = format!(
+        "\"HKLM\\Run\",\"{}\\update-helper-evil.exe\"",
+        "C:\\Users\\Public\\AppData\\Local".repeat(6)
+    );
+    if let Some(diff) = h.app.review.as_mut().and_then(|r| r.diff.as_mut()) {
+        diff.lines.insert(0, lrx::review::DiffLine::Added(long));
+    }
+    h.render();
+    h.assert_hides("update-helper-evil.exe");
+    h.press(KeyCode::Char('w'));
+    h.assert_shows("update-helper-evil.exe");
     h.press(KeyCode::Esc);
     h.assert_hides("against the majority A");
 
@@ -999,7 +1017,9 @@ async fn a_getfile_shows_the_files_own_hashes_and_labels_the_gzips() {
     h.press(KeyCode::Enter);
     let key = h.app.selected_key().expect("key");
     assert_eq!(key.index, action.commands[position].index);
-    let file = b"MZ\x90\x00 a collected file";
+    let mut file = b"MZ\x90\x00 a collected file".to_vec();
+    file.extend((0..4096u32).map(|i| u8::try_from(i % 251).unwrap_or(0)));
+    let file = &file[..];
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, file).expect("gzip");
     let gzipped = gz.finish().expect("gzip");
@@ -1028,6 +1048,12 @@ async fn a_getfile_shows_the_files_own_hashes_and_labels_the_gzips() {
         "download  sha256 {gzip_sha} (the gzip, as fetched)"
     ));
     h.assert_shows(&format!("sha256 {}", &file_sha[..12]));
+    // The hex view pages: its end is reachable, not just what fits.
+    h.assert_hides("00000ff0");
+    h.press(KeyCode::Char('G'));
+    h.assert_shows("00000ff0");
+    h.press(KeyCode::PageUp);
+    h.assert_hides("00000ff0");
 }
 
 #[tokio::test]

@@ -56,6 +56,16 @@ pub struct FileSummary {
     pub hashes: Option<decode::FileHashes>,
 }
 
+impl FileSummary {
+    /// Rows of the file view: name, type, size, the hashes (three, or one saying why
+    /// not), the download's hash, a problem if any, a blank, then the hex rows. The viewer
+    /// draws exactly these, and pages through them.
+    pub fn view_rows(&self) -> usize {
+        let hashes = if self.hashes.is_some() { 3 } else { 1 };
+        3 + hashes + 1 + usize::from(self.problem.is_some()) + 1 + self.hex_head.len()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
     Script {
@@ -358,7 +368,6 @@ impl Document {
         };
         let hex_head = head
             .chunks(16)
-            .take(64)
             .enumerate()
             .map(|(row, chunk)| {
                 let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();

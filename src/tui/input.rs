@@ -398,6 +398,14 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
+        "w",
+        [KeyCode::Char('w')],
+        ToggleWrap,
+        Review,
+        "wrap the diff's long lines",
+        false
+    ),
+    bind!(
         "x",
         [KeyCode::Char('x')],
         ToggleFailedOnly,

@@ -47,6 +47,25 @@ impl App {
             return Vec::new();
         };
         review.refresh();
+        if let Some(diff) = review.diff.as_mut() {
+            let moved = match action {
+                Action::Up => Some(-1),
+                Action::Down => Some(1),
+                Action::PageUp => Some(-page),
+                Action::PageDown => Some(page),
+                Action::Top => Some(isize::MIN / 2),
+                Action::Bottom => Some(isize::MAX / 2),
+                _ => None,
+            };
+            if let Some(delta) = moved {
+                diff.scroll_by(delta);
+                return Vec::new();
+            }
+            if action == Action::ToggleWrap {
+                diff.wrap = !diff.wrap;
+                return Vec::new();
+            }
+        }
         match action {
             Action::Up => review.move_by(-1),
             Action::Down => review.move_by(1),
@@ -114,6 +133,7 @@ impl App {
                 title,
                 lines,
                 scroll: 0,
+                wrap: false,
             });
         }
     }

@@ -62,6 +62,16 @@ pub struct DiffView {
     pub title: String,
     pub lines: Vec<DiffLine>,
     pub scroll: usize,
+    /// Long lines (an autorun's image path) wrap instead of running off the edge.
+    pub wrap: bool,
+}
+
+impl DiffView {
+    /// While a diff is open the movement keys scroll it, as in the transcript.
+    pub fn scroll_by(&mut self, delta: isize) {
+        let last = self.lines.len().saturating_sub(1);
+        self.scroll = self.scroll.saturating_add_signed(delta).min(last);
+    }
 }
 
 pub struct ReviewScreen {
@@ -420,5 +430,9 @@ fn render_diff(frame: &mut Frame, area: Rect, diff: &DiffView, theme: &Theme) {
     } else {
         lines
     };
-    frame.render_widget(Paragraph::new(body).block(block), area);
+    let mut paragraph = Paragraph::new(body).block(block);
+    if diff.wrap {
+        paragraph = paragraph.wrap(ratatui::widgets::Wrap { trim: false });
+    }
+    frame.render_widget(paragraph, area);
 }

@@ -42,6 +42,16 @@ impl App {
 
     /// How many lines the transcript body shows: all, or with `&` only those with a hit.
     pub fn shown_count(&self) -> usize {
+        let file = self
+            .selected_key()
+            .and_then(|key| self.documents.get(&key))
+            .and_then(|d| match &d.content {
+                Content::File(file) => Some(file.view_rows()),
+                Content::Script { .. } => None,
+            });
+        if let Some(rows) = file {
+            return rows;
+        }
         if self.transcript.only_matching && !self.transcript.search.hits.is_empty() {
             self.transcript.search.matching_lines_before(usize::MAX)
         } else {
