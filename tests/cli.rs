@@ -372,3 +372,37 @@ fn completions_and_the_man_page_come_from_the_cli_definition() {
     );
     assert!(page.contains("demo"));
 }
+
+#[test]
+fn other_action_types_say_what_they_are() {
+    let home = Home::new();
+    let table = home.lrx(&["actions", "--demo", "--all-types", "--limit", "0"]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(
+        text.lines().next().is_some_and(|h| h.contains("TYPE")),
+        "{text}"
+    );
+    let isolate = text
+        .lines()
+        .find(|l| l.contains("Isolate"))
+        .unwrap_or_else(|| panic!("the demo has an Isolate: {text}"));
+    assert!(
+        !isolate.contains(" 0/0 "),
+        "no commands to count: {isolate}"
+    );
+    let all =
+        json_lines(&home.lrx(&["actions", "--demo", "--all-types", "--json", "--limit", "0"]));
+    let id = all
+        .iter()
+        .find(|a| a["type"] != "LiveResponse")
+        .and_then(|a| a["id"].as_str())
+        .expect("a non-LR action");
+    let review = home.lrx(&["review", "--demo", id]);
+    assert_eq!(review.status.code(), Some(2));
+    assert!(
+        stderr(&review).contains("not a Live Response session"),
+        "{}",
+        stderr(&review)
+    );
+}

@@ -1155,3 +1155,17 @@ async fn a_match_past_the_right_edge_is_scrolled_into_view_and_the_counter_cover
         );
     }
 }
+
+#[tokio::test]
+async fn every_type_shows_a_type_column_and_statuses_are_not_cut() {
+    let mut h = Harness::new(200, 40).await;
+    let first = h.app.visible[0];
+    h.app.actions[first].status = lrx::api::models::ActionStatus::InProgress;
+    let id = h.app.actions[first].id.clone();
+    h.app.marked.insert(id);
+    h.render();
+    h.assert_shows("●▶ InProgress ");
+    h.app.all_types = true;
+    h.render();
+    h.assert_shows("TYPE");
+}

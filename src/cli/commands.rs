@@ -420,10 +420,19 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
         }
         return Ok(());
     }
+    // A TYPE column when every type is listed: an Isolate has no commands to count.
+    let kind = |text: &str| {
+        if args.all_types {
+            format!("{} ", cell(text, 24))
+        } else {
+            String::new()
+        }
+    };
     writeln!(
         out,
-        "{} {} {} {} {} {} COMMENT",
+        "{} {}{} {} {} {} {} COMMENT",
         cell("STATUS", 10),
+        kind("TYPE"),
         cell("CREATED", 19),
         cell("MACHINE", 32),
         cell("REQUESTOR", 28),
@@ -432,7 +441,11 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
     )
     .map_err(|e| io_failure(&e))?;
     for action in &list {
-        let commands = format!("{}/{}", action.done_count(), action.commands.len());
+        let commands = if action.is_live_response() {
+            format!("{}/{}", action.done_count(), action.commands.len())
+        } else {
+            "-".to_string()
+        };
         let failed = if action.failed_count() > 0 {
             format!(" {} failed", action.failed_count())
         } else {
@@ -440,8 +453,9 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
         };
         writeln!(
             out,
-            "{} {} {} {} {} {} {}{}",
+            "{} {}{} {} {} {} {} {}{}",
             cell(action.status.as_str(), 10),
+            kind(&action.action_type),
             cell(&local(action.creation_date_time_utc), 19),
             cell(&action.computer_dns_name, 32),
             cell(&action.requestor, 28),

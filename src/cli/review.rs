@@ -157,7 +157,23 @@ async fn fetch_all(
 pub async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Result<(), Failure> {
     let normaliser = Normaliser::new(&args.masks).map_err(Failure::Usage)?;
     let mut session = Session::open(cli.global.session_options(config)).await?;
-    let actions = scope(&session, args).await?;
+    let mut actions = scope(&session, args).await?;
+    // An Isolate, a scan or a quarantine has no commands and no results: say so, rather
+    // than print nothing and succeed.
+    let other: Vec<&MachineAction> = actions.iter().filter(|a| !a.is_live_response()).collect();
+    for action in &other {
+        eprintln!(
+            "lrx: action {} is a {} action, not a Live Response session: it has no commands or results to review",
+            sanitize::line(&action.id),
+            sanitize::line(&action.action_type)
+        );
+    }
+    if !other.is_empty() && other.len() == actions.len() {
+        return Err(Failure::Usage(
+            "nothing to review: none of these actions is a Live Response session".into(),
+        ));
+    }
+    actions.retain(MachineAction::is_live_response);
     if actions.is_empty() {
         eprintln!(
             "lrx: no Live Response actions match (sessions started from the portal's device page are not visible through the API)"

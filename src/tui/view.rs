@@ -238,16 +238,23 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         .map(|&i| action_row(&app.actions[i], app, theme))
         .collect();
     let empty = rows.is_empty();
+    // Wide enough for `●▶ InProgress` and a whole absolute time; a TYPE column when every
+    // action type is listed, since an Isolate has no commands to count.
+    let created = Constraint::Length(if app.absolute_time { 14 } else { 9 });
+    let mut columns = vec![
+        ("STATUS", Constraint::Length(13)),
+        ("MACHINE", Constraint::Length(24)),
+        ("REQUESTOR", Constraint::Length(20)),
+        ("CREATED", created),
+        ("CMDS", Constraint::Length(6)),
+        ("COMMENT", Constraint::Min(10)),
+    ];
+    if app.all_types {
+        columns.insert(1, ("TYPE", Constraint::Length(14)));
+    }
     ListPane {
         block,
-        columns: &[
-            ("STATUS", Constraint::Length(11)),
-            ("MACHINE", Constraint::Length(24)),
-            ("REQUESTOR", Constraint::Length(20)),
-            ("CREATED", Constraint::Length(9)),
-            ("CMDS", Constraint::Length(6)),
-            ("COMMENT", Constraint::Min(10)),
-        ],
+        columns: &columns,
         rows,
         selected: app.selected_action - app.actions_offset.min(app.selected_action),
         focused,
@@ -286,7 +293,12 @@ fn action_row<'a>(action: &'a MachineAction, app: &App, theme: &Theme) -> Row<'a
         relative(app.now, action.creation_date_time_utc)
     };
     let failed = action.failed_count();
-    let commands = Span::raw(format!("{}/{}", action.done_count(), action.commands.len()));
+    let commands = if action.is_live_response() {
+        Span::raw(format!("{}/{}", action.done_count(), action.commands.len()))
+    } else {
+        // Not a Live Response session: it has no commands; its type says what it did.
+        Span::styled("—", theme.dim())
+    };
     let commands = if failed > 0 {
         Line::from(vec![
             commands,
@@ -295,7 +307,7 @@ fn action_row<'a>(action: &'a MachineAction, app: &App, theme: &Theme) -> Row<'a
     } else {
         Line::from(commands)
     };
-    Row::new(vec![
+    let mut cells = vec![
         Cell::from(Span::styled(
             format!(
                 "{}{icon} {}",
@@ -322,7 +334,11 @@ fn action_row<'a>(action: &'a MachineAction, app: &App, theme: &Theme) -> Row<'a
             sanitize::line(&action.requestor_comment),
             theme.dim(),
         )),
-    ])
+    ];
+    if app.all_types {
+        cells.insert(1, Cell::from(sanitize::line(&action.action_type)));
+    }
+    Row::new(cells)
 }
 
 fn countdown(seconds: i64) -> String {
