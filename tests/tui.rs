@@ -248,10 +248,10 @@ async fn moving_filtering_and_toggling() {
     h.assert_shows("sort: machine");
 
     h.press(KeyCode::Char('?'));
-    h.assert_shows("Keys — ? or Esc closes");
+    h.assert_shows("? or Esc closes");
     h.assert_shows("fetch every result of the action");
     h.press(KeyCode::Esc);
-    h.assert_hides("Keys — ? or Esc closes");
+    h.assert_hides("? or Esc closes");
 
     h.press(KeyCode::Char('q'));
     assert!(h.app.quit);
@@ -1168,4 +1168,29 @@ async fn every_type_shows_a_type_column_and_statuses_are_not_cut() {
     h.app.all_types = true;
     h.render();
     h.assert_shows("TYPE");
+}
+
+#[tokio::test]
+async fn help_scrolls_when_the_terminal_is_shorter_than_it() {
+    let mut h = Harness::new(80, 24).await;
+    h.press(KeyCode::Char('?'));
+    h.assert_shows("j/k/PgDn scroll");
+    h.assert_hides("diff this run against the majority output");
+    h.press(KeyCode::Char('G'));
+    h.assert_shows("diff this run against the majority output");
+    h.assert_shows("quit from anywhere");
+    h.press(KeyCode::Char('g'));
+    h.assert_shows("move down");
+    h.press(KeyCode::Esc);
+    h.assert_hides("Keys — ");
+}
+
+#[tokio::test]
+async fn the_hint_bar_shows_whole_hints_and_points_to_help() {
+    for (width, height) in [(80, 24), (120, 40)] {
+        let h = Harness::new(width, height).await;
+        let text = h.text();
+        let bar = text.lines().last().expect("hint bar");
+        assert!(bar.trim_end().ends_with("? all keys"), "{bar}");
+    }
 }

@@ -238,6 +238,8 @@ pub struct App {
     pub meter: MeterSnapshot,
     pub queue: QueueStats,
     pub show_help: bool,
+    /// How far the help is scrolled (it is longer than a 24- or 40-row terminal).
+    pub help_scroll: usize,
     pub toast: Option<(String, DateTime<Utc>)>,
     pub quit: bool,
     /// Visible rows of the list panes and the transcript, from the last render (for paging).
@@ -299,6 +301,7 @@ impl App {
             meter: MeterSnapshot::default(),
             queue: QueueStats::default(),
             show_help: false,
+            help_scroll: 0,
             toast: None,
             quit: false,
             page_rows: 10,
@@ -690,9 +693,22 @@ impl App {
             return self.edit_command(key);
         }
         if self.show_help {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q')) {
-                self.show_help = false;
+            let last = super::view::help_line_count(&self.keymap).saturating_sub(1);
+            let page = self.page_rows.max(1);
+            self.help_scroll = match key.code {
+                KeyCode::Esc | KeyCode::Char('?' | 'q') => {
+                    self.show_help = false;
+                    0
+                }
+                KeyCode::Down | KeyCode::Char('j') => self.help_scroll + 1,
+                KeyCode::Up | KeyCode::Char('k') => self.help_scroll.saturating_sub(1),
+                KeyCode::PageDown | KeyCode::Char(' ') => self.help_scroll + page,
+                KeyCode::PageUp => self.help_scroll.saturating_sub(page),
+                KeyCode::Home | KeyCode::Char('g') => 0,
+                KeyCode::End | KeyCode::Char('G') => last,
+                _ => self.help_scroll,
             }
+            .min(last);
             return Vec::new();
         }
         let context = if self.in_review {

@@ -12,7 +12,7 @@ use ratatui::widgets::{
 use unicode_width::UnicodeWidthStr as _;
 
 use super::app::{App, Pane};
-use super::input::{self, BINDINGS, Context};
+use super::input::{self, Context};
 use super::theme::Theme;
 use crate::api::models::{CommandStatus, MachineAction};
 use crate::fetch::{ResultKey, ResultState};
@@ -616,14 +616,50 @@ fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.warn().add_modifier(Modifier::REVERSED),
         ));
     }
+    // The focused pane's keys first, then the global ones, as many as fit whole; `?` for
+    // the rest is always shown rather than cut off at the edge.
+    const MORE: &str = " ? all keys ";
+    let room = usize::from(area.width).saturating_sub(MORE.width());
+    let mut used: usize = spans.iter().map(|s| s.content.width()).sum();
+    let mut cut = false;
     for (keys, what) in app.keymap.hints(context) {
-        spans.push(Span::styled(format!(" {keys}"), theme.accent()));
-        spans.push(Span::styled(format!(" {what} "), theme.dim()));
+        let (key_text, what_text) = (format!(" {keys}"), format!(" {what} "));
+        let width = key_text.width() + what_text.width();
+        if used + width > room {
+            cut = true;
+            break;
+        }
+        used += width;
+        spans.push(Span::styled(key_text, theme.accent()));
+        spans.push(Span::styled(what_text, theme.dim()));
+    }
+    if cut {
+        spans.push(Span::styled(MORE, theme.accent()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// How many lines the help has, for scrolling through it.
+pub(super) fn help_line_count(keymap: &input::KeyMap) -> usize {
+    help_lines(keymap, &Theme::from_env(crate::tui::theme::Variant::Dark)).len()
+}
+
 fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let lines = help_lines(&app.keymap, theme);
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    // When the terminal is shorter than the help, say how to see the rest.
+    let title = if height > area.height {
+        " Keys — j/k/PgDn scroll · ? or Esc closes "
+    } else {
+        " Keys — ? or Esc closes "
+    };
+    let visible = usize::from(area.height.min(height).saturating_sub(2)).max(1);
+    let scroll = app.help_scroll.min(lines.len().saturating_sub(visible));
+    let lines = lines.into_iter().skip(scroll).collect();
+    popup(frame, area, (76, height), title, lines, theme);
+}
+
+fn help_lines<'a>(keymap: &'a input::KeyMap, theme: &Theme) -> Vec<Line<'a>> {
     let mut lines = Vec::new();
     for context in [
         Context::Global,
@@ -632,8 +668,7 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Context::Transcript,
         Context::Review,
     ] {
-        let bindings: Vec<_> = app
-            .keymap
+        let bindings: Vec<_> = keymap
             .bindings()
             .iter()
             .filter(|b| b.context == context)
@@ -656,15 +691,7 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         "  Ctrl-C  quit from anywhere",
         theme.dim(),
     )));
-    let height = u16::try_from(BINDINGS.len() + 10).unwrap_or(40);
-    popup(
-        frame,
-        area,
-        (76, height),
-        " Keys — ? or Esc closes ",
-        lines,
-        theme,
-    );
+    lines
 }
 
 /// A double-bordered box over the middle of `area`, at most `size` (width, height).
