@@ -57,16 +57,41 @@ pub struct Row {
     /// First error line, or else the first line of output worth reading.
     pub summary: String,
     /// Cluster label (A, B, …) when the output is known.
-    pub cluster: Option<char>,
+    pub cluster: Option<ClusterLabel>,
     pub output_hash: Option<String>,
     /// Control, escape or invisible characters in the output: shown as placeholders, but
     /// worth a mark, since a clean exit does not make such output clean.
     pub control_characters: usize,
 }
 
+/// A cluster's name: A … Z, then AA, AB … as spreadsheet columns go, so a fleet with
+/// fifty distinct outputs still names each one apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClusterLabel(pub u32);
+
+impl ClusterLabel {
+    /// The largest cluster: the majority, when there is one.
+    pub fn is_first(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::fmt::Display for ClusterLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut letters = Vec::new();
+        let mut n = self.0 + 1;
+        while n > 0 {
+            let rest = (n - 1) % 26;
+            letters.push(char::from(b'A' + u8::try_from(rest).unwrap_or(0)));
+            n = (n - 1) / 26;
+        }
+        letters.iter().rev().try_for_each(|c| write!(f, "{c}"))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Cluster {
-    pub label: char,
+    pub label: ClusterLabel,
     pub hash: String,
     pub size: usize,
     /// A row whose output represents the cluster (index into the group's rows).
@@ -92,7 +117,8 @@ impl Group {
 
     /// `48 machines · 3 distinct outputs: 45 × A · 2 × B · 1 × C`.
     pub fn summary(&self) -> String {
-        let mut text = format!("{} machines", self.machines());
+        let machines = self.machines();
+        let mut text = format!("{machines} machine{}", if machines == 1 { "" } else { "s" });
         if !self.clusters.is_empty() {
             let clusters: Vec<String> = self
                 .clusters
@@ -339,7 +365,12 @@ impl Digest {
         };
         Self {
             exit_code: Some(result.exit_code.clone()),
-            hash: short_hash(&normaliser.normalise(result.visible_output())),
+            // Errors count too: an exit-1 "Access denied" run is not like the clean ones.
+            hash: short_hash(&format!(
+                "{}\u{0}{}",
+                normaliser.normalise(result.visible_output()),
+                normaliser.normalise(&result.script_errors)
+            )),
             summary,
             control_characters: crate::transcript::sanitize::unsafe_characters(
                 result.visible_output(),
@@ -535,7 +566,7 @@ fn cluster(group: &mut Group) {
         .into_iter()
         .enumerate()
         .map(|(i, (hash, size, representative))| Cluster {
-            label: char::from(b'A' + u8::try_from(i.min(25)).unwrap_or(25)),
+            label: ClusterLabel(u32::try_from(i).unwrap_or(u32::MAX)),
             hash,
             size,
             representative,
@@ -661,6 +692,25 @@ mod tests {
         let groups = build(&actions[..1], |_, _| Some(&file));
         assert_eq!(groups[0].rows[0].outcome, Outcome::Collected);
         assert!(!groups[0].rows[0].outcome.is_failure());
+    }
+
+    #[test]
+    fn cluster_labels_go_on_past_z_and_errors_tell_runs_apart() {
+        let names: Vec<String> = [0, 1, 25, 26, 27, 51, 52, 701, 702]
+            .iter()
+            .map(|&n| ClusterLabel(n).to_string())
+            .collect();
+        assert_eq!(names, ["A", "B", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]);
+        let normaliser = Normaliser::builtin();
+        let run = |errors: &str| crate::transcript::decode::ScriptResult {
+            script_output: "same output".into(),
+            script_errors: errors.into(),
+            ..crate::transcript::decode::script_result(b"{}")
+        };
+        assert_ne!(
+            Digest::of_script(&run(""), &normaliser).hash,
+            Digest::of_script(&run("Access denied"), &normaliser).hash
+        );
     }
 
     #[test]

@@ -704,7 +704,7 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     assert!(h.app.in_review);
     h.assert_shows("fetching 39 results · 0 done");
     fulfil(&mut h, &mut session, effects).await;
-    h.assert_shows("40 machines · 2 distinct outputs: 36 × A · 3 × B");
+    h.assert_shows("40 machines · 3 distinct outputs: 35 × A · 3 × B · 1 × C");
     h.assert_shows("38 × exit 0 · 1 × exit 1 · 1 × command failed");
 
     h.press(KeyCode::Char('x'));
@@ -724,7 +724,7 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
         .collect::<Vec<_>>();
     let outlier = rows
         .iter()
-        .position(|c| *c == Some('B'))
+        .position(|c| *c == Some(lrx::review::ClusterLabel(1)))
         .expect("an outlier row");
     for _ in 0..outlier {
         h.press(KeyCode::Char('j'));

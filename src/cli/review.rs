@@ -211,7 +211,7 @@ fn rows(group: &Group, failed_only: bool) -> Vec<&review::Row> {
     rows.sort_by_key(|r| {
         (
             !r.outcome.is_failure(),
-            std::cmp::Reverse(r.cluster.map(|c| c as u32)),
+            std::cmp::Reverse(r.cluster.map(|c| c.0)),
             r.machine.clone(),
         )
     });

@@ -117,11 +117,17 @@ impl App {
         };
         let majority_key = ResultKey::new(representative.action_id.clone(), representative.index);
         let row_key = ResultKey::new(row.action_id.clone(), row.index);
+        // "The majority" only when one output is shared by more than one run.
+        let against = if majority.size > 1 {
+            format!("the majority {}", majority.label)
+        } else {
+            format!("run {} (every output differs)", majority.label)
+        };
         let title = format!(
-            "{} ({}) against the majority {}",
+            "{} ({}) against {against}",
             row.machine.split('.').next().unwrap_or(&row.machine),
-            row.cluster.map_or('?', |c| c),
-            majority.label
+            row.cluster
+                .map_or_else(|| "?".to_string(), |c| c.to_string()),
         );
         let (Some(old), Some(new)) = (text(&majority_key), text(&row_key)) else {
             self.toast("both outputs must be fetched before they can be compared");

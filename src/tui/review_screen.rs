@@ -171,7 +171,7 @@ impl ReviewScreen {
             RowSort::Interesting => rows.sort_by_key(|r| {
                 (
                     !r.outcome.is_failure(),
-                    std::cmp::Reverse(r.cluster.map(u32::from)),
+                    std::cmp::Reverse(r.cluster.map(|c| c.0)),
                     r.machine.clone(),
                 )
             }),
@@ -347,7 +347,7 @@ impl ReviewScreen {
                         _ => theme.error(),
                     };
                     let cluster_style = match r.cluster {
-                        Some('A') => theme.dim(),
+                        Some(label) if label.is_first() => theme.dim(),
                         Some(_) => theme.warn().add_modifier(Modifier::BOLD),
                         None => theme.dim(),
                     };

@@ -378,7 +378,9 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         .as_mut()
         .and_then(|r| {
             r.refresh();
-            r.rows().iter().position(|row| row.cluster == Some('B'))
+            r.rows()
+                .iter()
+                .position(|row| row.cluster == Some(crate::review::ClusterLabel(1)))
         })
         .unwrap_or(0);
     for _ in 0..outlier {
