@@ -55,6 +55,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(lrx::cli::run(&cli));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(lrx::cli::Failure::ReaderGone) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("lrx: {}", failure.message());
             ExitCode::from(failure.exit_code())

@@ -349,6 +349,29 @@ fn config_file_is_found_checked_and_shown() {
     let unknown = home.lrx(&["config", "check"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("unknown action 'teleport'"));
+    // Every mistake at once, and a key that would take `j` from `down` (then `q` would no
+    // longer quit) is one.
+    std::fs::write(
+        &config,
+        "[keys]\nquit = [\"j\"]\nteleport = [\"t\"]\nfetch = [\"ctrl-\"]\n",
+    )
+    .expect("write");
+    let mistakes = stderr(&home.lrx(&["config", "check"]));
+    assert!(
+        mistakes.contains("quit = \"j\" takes a key down already uses")
+            && mistakes.contains("unknown action 'teleport'")
+            && mistakes.contains("ctrl-"),
+        "{mistakes}"
+    );
+    std::fs::write(
+        &config,
+        "[keys]\nquit = [\"q\", \"ctrl-q\"]\nfetch_all = [\"A\"]\n",
+    )
+    .expect("write");
+    assert!(
+        home.lrx(&["config", "check"]).status.success(),
+        "the README's example is valid"
+    );
 }
 
 #[test]
@@ -405,4 +428,36 @@ fn other_action_types_say_what_they_are() {
         "{}",
         stderr(&review)
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_quietly_and_the_demo_leaves_no_scratch_behind() {
+    use std::io::Read as _;
+    let home = Home::new();
+    let mut child = lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.0.path())
+        .args(["actions", "--demo", "--json", "--limit", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Read a little, then hang up, as `| head -1` does.
+    let mut first = [0u8; 64];
+    let mut stdout = child.stdout.take().expect("stdout");
+    stdout.read_exact(&mut first).expect("some output");
+    drop(stdout);
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).trim().is_empty(), "{}", stderr(&output));
+    let state = home.0.path().join("state/lrx");
+    let left: Vec<String> = std::fs::read_dir(&state)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("scratch-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -27,6 +27,9 @@ pub enum Failure {
     Runtime(String),
     /// Exit 3: the command ran and found what `--fail-on-nonzero` asks about.
     Findings(String),
+    /// Exit 0, said nothing: whoever read the output stopped reading (`| head`). Returned,
+    /// not exited on the spot, so the session cleans up after itself (the demo's scratch).
+    ReaderGone,
 }
 
 impl Failure {
@@ -35,12 +38,14 @@ impl Failure {
             Self::Usage(_) => 2,
             Self::Runtime(_) => 1,
             Self::Findings(_) => 3,
+            Self::ReaderGone => 0,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
             Self::Usage(message) | Self::Runtime(message) | Self::Findings(message) => message,
+            Self::ReaderGone => "",
         }
     }
 }
@@ -76,7 +81,7 @@ pub(crate) fn write_json_line(
 pub(crate) fn io_failure(error: &std::io::Error) -> Failure {
     // A closed pipe (`| head`) is not a failure of ours.
     if error.kind() == std::io::ErrorKind::BrokenPipe {
-        std::process::exit(0);
+        return Failure::ReaderGone;
     }
     Failure::Runtime(format!("could not write the output: {error}"))
 }
@@ -620,6 +625,7 @@ async fn result(cli: &Cli, args: &ResultArgs, config: &FileConfig) -> Result<(),
                     // One bad result is reported; the others still print and save.
                     match printed {
                         Ok(()) => {}
+                        Err(Failure::ReaderGone) => return Err(Failure::ReaderGone),
                         Err(failure) => {
                             failures += 1;
                             eprintln!(

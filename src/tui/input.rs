@@ -530,10 +530,15 @@ impl Default for KeyMap {
 
 impl KeyMap {
     /// `overrides` maps action names to their new keys; unknown names and keys are errors.
+    /// The default map with `[keys]` applied. Every mistake is named at once (an unknown
+    /// action, a key lrx cannot read, a key that would shadow another action where both
+    /// apply, such as `quit = ["j"]` taking `j` from `down`).
     pub fn with_overrides<'a>(
         overrides: impl IntoIterator<Item = (&'a String, &'a Vec<String>)>,
     ) -> Result<Self, String> {
         let mut map = Self::default();
+        let mut mistakes = Vec::new();
+        let mut changed = Vec::new();
         for (name, keys) in overrides {
             let Some(action) = BINDINGS
                 .iter()
@@ -541,21 +546,57 @@ impl KeyMap {
                 .find(|a| a.name() == *name)
             else {
                 let known: Vec<String> = BINDINGS.iter().map(|b| b.action.name()).collect();
-                return Err(format!(
+                mistakes.push(format!(
                     "unknown action '{name}' in [keys] (known: {})",
                     known.join(", ")
                 ));
+                continue;
             };
-            let codes = keys
+            let codes = match keys
                 .iter()
                 .map(|k| parse_key(k))
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(codes) => codes,
+                Err(error) => {
+                    mistakes.push(error);
+                    continue;
+                }
+            };
             for binding in map.bindings.iter_mut().filter(|b| b.action == action) {
                 binding.codes.clone_from(&codes);
                 binding.keys = keys.join("/");
             }
+            changed.push(action);
         }
-        Ok(map)
+        for action in changed {
+            for ours in map.bindings.iter().filter(|b| b.action == action) {
+                for theirs in map.bindings.iter().filter(|b| b.action != action) {
+                    let overlap = ours.context == theirs.context
+                        || ours.context == Context::Global
+                        || theirs.context == Context::Global;
+                    let shared = ours.codes.iter().find(|c| theirs.codes.contains(c));
+                    if let (true, Some(_)) = (overlap, shared) {
+                        let mistake = format!(
+                            "[keys] {} = \"{}\" takes a key {} already uses ({}): pick another key, or move {} too",
+                            action.name(),
+                            ours.keys,
+                            theirs.action.name(),
+                            context_name(theirs.context),
+                            theirs.action.name()
+                        );
+                        if !mistakes.contains(&mistake) {
+                            mistakes.push(mistake);
+                        }
+                    }
+                }
+            }
+        }
+        if mistakes.is_empty() {
+            Ok(map)
+        } else {
+            Err(mistakes.join("\n"))
+        }
     }
 
     pub fn bindings(&self) -> &[EffectiveBinding] {
