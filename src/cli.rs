@@ -11,6 +11,7 @@ use crate::sim::{self, Faults, SimConfig};
 mod commands;
 pub mod doctor;
 mod login;
+mod man;
 mod review;
 
 pub use commands::{Failure, run};

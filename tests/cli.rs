@@ -394,6 +394,18 @@ fn completions_and_the_man_page_come_from_the_cli_definition() {
         "roff output"
     );
     assert!(page.contains("demo"));
+    let man = stdout(&home.lrx(&["man"]));
+    for section in [".SH COMMANDS", ".SH KEYS", ".SH FILES", ".SH EXIT STATUS"] {
+        assert!(man.contains(section), "{section} missing");
+    }
+    assert!(
+        !man.contains("lrx\\-actions(1)"),
+        "no pages that do not exist"
+    );
+    assert!(
+        man.contains("diff this run against the majority output"),
+        "keys from the key map"
+    );
 }
 
 #[test]

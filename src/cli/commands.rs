@@ -226,10 +226,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             return Ok(());
         }
         Some(Command::Man) => {
-            let command = <Cli as clap::CommandFactory>::command();
-            return clap_mangen::Man::new(command)
-                .render(&mut std::io::stdout())
-                .map_err(|e| io_failure(&e));
+            return super::man::render(&mut std::io::stdout()).map_err(|e| io_failure(&e));
         }
         _ => {}
     }
