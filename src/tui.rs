@@ -46,8 +46,16 @@ pub async fn run(
     let mut guard = terminal::TerminalGuard::enter(options.mouse)?;
     let mut session = session;
     let mut notice: Option<String> = None;
+    let mut resume: Option<Box<app::App>> = None;
     loop {
-        let exit = run_session(&mut guard, &mut session, &options, notice.take()).await?;
+        let (exit, app) = run_session(
+            &mut guard,
+            &mut session,
+            &options,
+            notice.take(),
+            resume.take(),
+        )
+        .await?;
         match exit {
             app::Exit::Quit => return Ok(()),
             app::Exit::SwitchProfile(name) => match open(Some(name.clone())).await {
@@ -55,7 +63,11 @@ pub async fn run(
                     session = next;
                     notice = Some(format!("switched to profile {name}"));
                 }
-                Err(error) => notice = Some(format!("could not switch to profile {name}: {error}")),
+                // Nothing changed: the analyst goes on where they were, marks and all.
+                Err(error) => {
+                    notice = Some(format!("could not switch to profile {name}: {error}"));
+                    resume = Some(app);
+                }
             },
         }
     }
@@ -66,17 +78,27 @@ async fn run_session(
     session: &mut Session,
     options: &UiOptions,
     notice: Option<String>,
-) -> std::io::Result<app::Exit> {
+    resume: Option<Box<app::App>>,
+) -> std::io::Result<(app::Exit, Box<app::App>)> {
     let theme = theme::Theme::from_env(options.variant);
     let settings = app::Settings {
         prefetch: options.prefetch,
         ..app::Settings::default()
     };
-    let mut app = app::App::new(
-        session.label.clone(),
-        session.cloud.clone(),
-        settings,
-        chrono::Utc::now(),
+    let mut app = resume.map_or_else(
+        || {
+            Box::new(app::App::new(
+                session.label.clone(),
+                session.cloud.clone(),
+                settings,
+                chrono::Utc::now(),
+            ))
+        },
+        |mut app| {
+            app.quit = false;
+            app.exit = app::Exit::Quit;
+            app
+        },
     );
     app.keymap = options.keymap.clone();
     if let Some(notice) = notice {
@@ -127,5 +149,5 @@ async fn run_session(
         signals,
     )
     .await?;
-    Ok(app.exit.clone())
+    Ok((app.exit.clone(), app))
 }

@@ -1194,3 +1194,25 @@ async fn the_hint_bar_shows_whole_hints_and_points_to_help() {
         assert!(bar.trim_end().ends_with("? all keys"), "{bar}");
     }
 }
+
+#[tokio::test]
+async fn a_resumed_app_keeps_its_list_and_marks_instead_of_reloading() {
+    // What a failed `:profile NAME` comes back to: the same app, not a fresh one.
+    let mut h = Harness::new(120, 40).await;
+    h.press(KeyCode::Char(' '));
+    assert_eq!(h.app.marked.len(), 1);
+    let effects = h.app.start();
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::LoadActions { .. })),
+        "{effects:?}"
+    );
+    assert_eq!(h.app.marked.len(), 1);
+    let fresh = App::new("t".into(), "c".into(), Settings::default(), Utc::now()).start();
+    assert!(
+        fresh
+            .iter()
+            .any(|e| matches!(e, Effect::LoadActions { .. }))
+    );
+}

@@ -325,9 +325,13 @@ impl App {
         }
     }
 
-    /// The first effects: load the actions.
+    /// The first effects: load the actions, unless a resumed app has them already.
     pub fn start(&mut self) -> Vec<Effect> {
-        vec![self.load(false), Effect::RefreshMeter]
+        if self.actions.is_empty() {
+            vec![self.load(false), Effect::RefreshMeter]
+        } else {
+            vec![Effect::RefreshMeter]
+        }
     }
 
     fn query(&self, skip: usize) -> ListQuery {
