@@ -21,7 +21,9 @@ const PATTERN: &str = concat!(
     r"|(?P<email>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b)",
     r"|(?P<sid>\bS-1-\d+(?:-\d+){1,14}\b)",
     r"|(?P<registry>\b(?:HKLM|HKCU|HKCR|HKU|HKEY_[A-Z_]+)(?::)?\\[^\s,;]+)",
-    r"|(?P<path>\b[A-Za-z]:\\[^\s<>|?*,;]+|\\\\[A-Za-z0-9._-]+\\[^\s<>|?*,;]+)",
+    // A folder may have spaces in its name (`Program Files`) when another `\` follows it;
+    // the last part may not, so a path never swallows the prose after it.
+    r#"|(?P<path>(?:\b[A-Za-z]:|\\\\[A-Za-z0-9._-]+)\\(?:[^\s<>|?*,;"\\]+(?: [^\s<>|?*,;"\\]+)*\\)*[^\s<>|?*,;"\\]*)"#,
     r"|(?P<hash>\b(?:[A-Fa-f0-9]{64}|[A-Fa-f0-9]{40}|[A-Fa-f0-9]{32})\b)",
     r"|(?P<ip>\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b|\b(?:[A-Fa-f0-9]{1,4}:){7}[A-Fa-f0-9]{1,4}\b|\b(?:[A-Fa-f0-9]{1,4}:){1,6}:[A-Fa-f0-9]{0,4}\b)",
     r"|(?P<domain>\b(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:com|net|org|io|ru|cn|info|biz|xyz|top|onion|gov|edu|mil|us|uk|de|fr|nl|local|corp|internal|microsoft|windows)\b)",
@@ -103,6 +105,21 @@ mod tests {
         assert_eq!(
             kinds(r"C:\Users\Public\Libraries\msupd.dll loaded")[0],
             (r"C:\Users\Public\Libraries\msupd.dll".into(), Kind::Path)
+        );
+        assert_eq!(
+            kinds(r"C:\Program Files\Windows Defender\MsMpEng.exe is running")[0],
+            (
+                r"C:\Program Files\Windows Defender\MsMpEng.exe".into(),
+                Kind::Path
+            )
+        );
+        assert_eq!(
+            kinds(r#""C:\Users\Public\a b\evil.exe","OneDrive""#)[0],
+            (r"C:\Users\Public\a b\evil.exe".into(), Kind::Path)
+        );
+        assert_eq!(
+            kinds(r"share \\fs01\Team Share\tools\x.ps1 ok")[0],
+            (r"\\fs01\Team Share\tools\x.ps1".into(), Kind::Path)
         );
         assert_eq!(
             kinds(r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Run")[0].1,
