@@ -1216,3 +1216,25 @@ async fn a_resumed_app_keeps_its_list_and_marks_instead_of_reloading() {
             .any(|e| matches!(e, Effect::LoadActions { .. }))
     );
 }
+
+#[tokio::test]
+async fn the_light_theme_paints_its_own_background() {
+    let mut h = Harness::new(80, 24).await;
+    let light = Theme::from_env(Variant::Light);
+    h.terminal
+        .draw(|frame| view::render(frame, &mut h.app, &light))
+        .expect("draw");
+    let buffer = h.terminal.backend().buffer();
+    let paper = ratatui::style::Color::Rgb(0xfb, 0xfb, 0xf8);
+    let painted = buffer
+        .content()
+        .iter()
+        .filter(|c| c.bg != ratatui::style::Color::Reset)
+        .count();
+    assert_eq!(
+        painted,
+        buffer.content().len(),
+        "every cell has a background"
+    );
+    assert!(buffer.content().iter().any(|c| c.bg == paper));
+}

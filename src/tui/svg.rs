@@ -102,7 +102,9 @@ pub fn render(buffer: &Buffer, palette: Palette) -> String {
             }
             let left = f64::from(x) * CELL_WIDTH;
             let span = f64::from(end - x) * CELL_WIDTH;
+            // The page is painted once; a cell on the page's own colour needs no rectangle.
             let background = color(bg, palette, false)
+                .filter(|c| c != palette.background)
                 .or_else(|| reversed.then(|| palette.foreground.to_string()));
             if let Some(background) = background {
                 let _ = writeln!(

@@ -140,6 +140,15 @@ pub struct Theme {
 }
 
 impl Theme {
+    /// The light theme paints its own paper, so it reads the same on a dark terminal as in
+    /// its screenshot; the dark theme keeps the terminal's background.
+    pub fn canvas(&self) -> Option<Color> {
+        match (self.colored, self.variant) {
+            (true, Variant::Light) => Some(Color::Rgb(0xfb, 0xfb, 0xf8)),
+            _ => None,
+        }
+    }
+
     pub fn from_env(variant: Variant) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Self {

@@ -24,6 +24,11 @@ pub fn render(frame: &mut Frame, app: &mut App, theme: &Theme) {
         review.refresh();
     }
     let area = frame.area();
+    if let Some(canvas) = theme.canvas() {
+        frame
+            .buffer_mut()
+            .set_style(area, ratatui::style::Style::default().bg(canvas));
+    }
     let rows = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
