@@ -1238,3 +1238,12 @@ async fn the_light_theme_paints_its_own_background() {
     );
     assert!(buffer.content().iter().any(|c| c.bg == paper));
 }
+
+#[tokio::test]
+async fn a_long_notice_wraps_instead_of_losing_its_end() {
+    let mut h = Harness::new(80, 24).await;
+    h.send(Message::Notice(
+        "could not switch to profile foo: no profile named 'foo' (known: contoso, fabrikam, northwind-traders)".into(),
+    ));
+    h.assert_shows("northwind-traders)");
+}

@@ -197,10 +197,9 @@ fn raw_lines(bytes: &[u8]) -> Vec<Line> {
             class: LineClass::Meta,
         }];
     }
-    let text = serde_json::from_slice::<serde_json::Value>(bytes)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned());
+    // As received: the service's bytes in the service's order, split only where it put
+    // line breaks. (Re-serialising would sort the keys and hide what was really sent.)
+    let text = String::from_utf8_lossy(bytes);
     // Everything the raw view could flag is already counted from the decoded fields.
     lines(&text, false, &mut Findings::default())
 }
@@ -471,6 +470,22 @@ impl Document {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_raw_section_is_the_payload_as_received() {
+        let payload = br#"{"zeta":1,"script_output":"a\nb","script_name":"x.ps1","exit_code":0,"script_errors":""}"#;
+        let document = Document::from_script(payload, String::new(), false);
+        let raw: Vec<&str> = document
+            .section(Section::Raw)
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(
+            raw,
+            [String::from_utf8_lossy(payload).as_ref()],
+            "key order and escapes kept"
+        );
+    }
 
     #[test]
     fn huge_outputs_are_previewed_by_their_first_lines() {

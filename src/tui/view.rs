@@ -747,19 +747,26 @@ fn toast(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
     let width = u16::try_from(text.width() + 4)
         .unwrap_or(u16::MAX)
         .min(area.width);
+    // A message longer than the screen is wide wraps (up to four lines) rather than being
+    // cut: its end is often the part that says what to do.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let lines = u16::try_from(text.width().div_ceil(inner).clamp(1, 4)).unwrap_or(4);
+    let height = (lines + 2).min(area.height);
     let popup = Rect {
         x: area.x + area.width - width,
-        y: area.y + area.height.saturating_sub(3),
+        y: area.y + area.height.saturating_sub(height),
         width,
-        height: 3.min(area.height),
+        height,
     };
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(Span::styled(text, theme.warn())).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.warn()),
-        ),
+        Paragraph::new(Span::styled(text, theme.warn()))
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.warn()),
+            ),
         popup,
     );
 }
