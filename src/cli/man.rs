@@ -51,13 +51,7 @@ pub fn render(out: &mut dyn Write) -> std::io::Result<()> {
         roff("In the terminal UI (? shows the same list; [keys] in config.toml remaps them):")
     )?;
     let keys = KeyMap::default();
-    for context in [
-        Context::Global,
-        Context::Actions,
-        Context::Commands,
-        Context::Transcript,
-        Context::Review,
-    ] {
+    for context in Context::ALL {
         writeln!(out, ".SS {}", roff(context_name(context)))?;
         for binding in keys.bindings().iter().filter(|b| b.context == context) {
             entry(out, &binding.keys, binding.description)?;

@@ -58,6 +58,17 @@ pub enum Context {
     Review,
 }
 
+impl Context {
+    /// In the order help and the man page list them.
+    pub const ALL: [Self; 5] = [
+        Self::Global,
+        Self::Actions,
+        Self::Commands,
+        Self::Transcript,
+        Self::Review,
+    ];
+}
+
 pub struct Binding {
     pub keys: &'static str,
     pub codes: &'static [(KeyCode, KeyModifiers)],

@@ -666,13 +666,7 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 fn help_lines<'a>(keymap: &'a input::KeyMap, theme: &Theme) -> Vec<Line<'a>> {
     let mut lines = Vec::new();
-    for context in [
-        Context::Global,
-        Context::Actions,
-        Context::Commands,
-        Context::Transcript,
-        Context::Review,
-    ] {
+    for context in Context::ALL {
         let bindings: Vec<_> = keymap
             .bindings()
             .iter()
