@@ -9,6 +9,7 @@ pub mod link;
 pub mod models;
 pub mod policy;
 
-pub use client::{CallBudget, LIVE_RESPONSE, ListQuery, MdeClient};
+pub use client::{CallBudget, ListQuery, MdeClient};
 pub use error::{ApiError, Operation};
+pub use models::LIVE_RESPONSE;
 pub use policy::OutboundPolicy;

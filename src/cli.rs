@@ -10,11 +10,13 @@ use crate::sim::{self, Faults, SimConfig};
 
 mod commands;
 pub mod doctor;
+mod failure;
 mod login;
 mod man;
 mod review;
 
-pub use commands::{Failure, run};
+pub use commands::run;
+pub use failure::Failure;
 
 const AFTER_HELP: &str = "\
 Connecting (flags win over the environment):

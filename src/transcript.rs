@@ -6,5 +6,6 @@ pub mod document;
 pub mod highlight;
 pub mod highlighter;
 pub mod indicators;
+pub mod line;
 pub mod sanitize;
 pub mod search;

@@ -9,6 +9,7 @@ pub mod input;
 mod review_actions;
 pub mod review_screen;
 pub mod screenshots;
+mod search_state;
 pub mod svg;
 pub mod terminal;
 pub mod theme;
@@ -16,6 +17,7 @@ pub mod transcript_actions;
 mod transcript_pane;
 mod transcript_search;
 pub mod view;
+mod widgets;
 
 use std::sync::Arc;
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::auth::{Authenticator, BoxFuture, host_of, transport_error};
 use super::error::{ApiError, Operation, ServiceDetail};
 use super::link::{ResultLink, SasUrl};
-use super::models::{ActionPage, MachineAction, StringValue};
+use super::models::{ActionPage, LIVE_RESPONSE, MachineAction, StringValue};
 use super::policy::{API_REQUEST_DEADLINE, OutboundPolicy};
 
 /// Who decides when the next API call may go out. The fetch engine's rate limiter
@@ -76,9 +76,6 @@ pub struct ListQuery {
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
-
-/// The action type lrx lists unless asked for every type.
-pub const LIVE_RESPONSE: &str = "LiveResponse";
 
 impl ListQuery {
     /// The newest `limit` Live Response actions, unfiltered otherwise.

@@ -4,6 +4,9 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// The action type lrx lists unless asked for every type.
+pub const LIVE_RESPONSE: &str = "LiveResponse";
+
 /// An enum the service may extend: known values by name, anything else kept verbatim.
 macro_rules! open_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
@@ -239,8 +242,7 @@ impl MachineAction {
     }
 
     pub fn is_live_response(&self) -> bool {
-        self.action_type
-            .eq_ignore_ascii_case(super::client::LIVE_RESPONSE)
+        self.action_type.eq_ignore_ascii_case(LIVE_RESPONSE)
     }
 
     pub fn done_count(&self) -> usize {

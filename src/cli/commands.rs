@@ -8,83 +8,16 @@ use chrono::{DateTime, Local, Utc};
 use serde_json::json;
 use unicode_width::UnicodeWidthStr as _;
 
+use super::failure::{Failure, io_failure, write_json_line};
 use super::{ActionsArgs, Cli, Command, ResultArgs, ShowArgs};
+use crate::api::ListQuery;
 use crate::api::models::{Command as ApiCommand, CommandType, MachineAction};
-use crate::api::{ApiError, ListQuery};
 use crate::config::{FileConfig, Paths};
 use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey, ResultState};
-use crate::session::{Session, SessionError};
+use crate::session::Session;
 use crate::transcript::decode::{self, ExitCode};
 use crate::transcript::sanitize;
 use std::path::PathBuf;
-
-/// A command's failure, with the exit status it maps to.
-#[derive(Debug)]
-pub enum Failure {
-    /// Exit 2: the user can fix the invocation or configuration.
-    Usage(String),
-    /// Exit 1: the service, the network or the data.
-    Runtime(String),
-    /// Exit 3: the command ran and found what `--fail-on-nonzero` asks about.
-    Findings(String),
-    /// Exit 0, said nothing: whoever read the output stopped reading (`| head`). Returned,
-    /// not exited on the spot, so the session cleans up after itself (the demo's scratch).
-    ReaderGone,
-}
-
-impl Failure {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Usage(_) => 2,
-            Self::Runtime(_) => 1,
-            Self::Findings(_) => 3,
-            Self::ReaderGone => 0,
-        }
-    }
-
-    pub fn message(&self) -> &str {
-        match self {
-            Self::Usage(message) | Self::Runtime(message) | Self::Findings(message) => message,
-            Self::ReaderGone => "",
-        }
-    }
-}
-
-impl From<SessionError> for Failure {
-    fn from(error: SessionError) -> Self {
-        match error {
-            SessionError::Config(error) => Self::Usage(error.to_string()),
-            other => Self::Runtime(other.to_string()),
-        }
-    }
-}
-
-impl From<ApiError> for Failure {
-    fn from(error: ApiError) -> Self {
-        match error {
-            ApiError::MissingCredentials(message) => Self::Usage(message),
-            other => Self::Runtime(other.to_string()),
-        }
-    }
-}
-
-/// One JSON value as a line, with invisible and control characters escaped, so `--json` to
-/// a terminal is as inert as the text output.
-pub(crate) fn write_json_line(
-    out: &mut impl std::io::Write,
-    value: &impl serde::Serialize,
-) -> Result<(), Failure> {
-    let text = serde_json::to_string(value).map_err(|e| Failure::Runtime(e.to_string()))?;
-    writeln!(out, "{}", sanitize::json_for_terminal(&text)).map_err(|e| io_failure(&e))
-}
-
-pub(crate) fn io_failure(error: &std::io::Error) -> Failure {
-    // A closed pipe (`| head`) is not a failure of ours.
-    if error.kind() == std::io::ErrorKind::BrokenPipe {
-        return Failure::ReaderGone;
-    }
-    Failure::Runtime(format!("could not write the output: {error}"))
-}
 
 fn load_config(profile: Option<&str>) -> Result<(PathBuf, FileConfig), Failure> {
     let path = Paths::discover().config_file();

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
-use super::commands::Failure;
+use super::failure::Failure;
 use crate::api::auth::{ClientSecretCredential, Secret, TokenSource as _};
 use crate::cli::Cli;
 use crate::config::{FileConfig, SignInTarget, secrets};

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::tui::input::{Context, KeyMap, context_name};
+use crate::tui::input::{FORCE_QUIT_HELP, HelpRow, KeyMap, context_name};
 
 /// roff text: backslashes and leading dots and hyphens made literal.
 fn roff(text: &str) -> String {
@@ -51,13 +51,13 @@ pub fn render(out: &mut dyn Write) -> std::io::Result<()> {
         roff("In the terminal UI (? shows the same list; [keys] in config.toml remaps them):")
     )?;
     let keys = KeyMap::default();
-    for context in Context::ALL {
-        writeln!(out, ".SS {}", roff(context_name(context)))?;
-        for binding in keys.bindings().iter().filter(|b| b.context == context) {
-            entry(out, &binding.keys, binding.description)?;
+    for row in keys.help_rows() {
+        match row {
+            HelpRow::Context(context) => writeln!(out, ".SS {}", roff(context_name(context)))?,
+            HelpRow::Binding(binding) => entry(out, &binding.keys, binding.description)?,
         }
     }
-    entry(out, "Ctrl-C", "quit from anywhere")?;
+    entry(out, FORCE_QUIT_HELP.0, FORCE_QUIT_HELP.1)?;
 
     writeln!(out, ".SH FILES")?;
     entry(

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use serde_json::json;
 
-use super::commands::{Failure, io_failure};
+use super::failure::{Failure, io_failure, write_json_line};
 use crate::api::ListQuery;
 use crate::api::models::{CommandType, MachineAction};
 use crate::cli::{Cli, ReviewArgs};
@@ -246,7 +246,7 @@ fn print_json(
             .map(|(o, n)| (o.label(), json!(n)))
             .collect();
         let summary = json!({"type": "summary", "group": group.key, "machines": group.machines(), "runs": group.rows.len(), "failures": group.failures(), "outcomes": outcomes, "clusters": clusters, "text": group.summary()});
-        super::commands::write_json_line(out, &summary)?;
+        write_json_line(out, &summary)?;
         for row in rows(group, failed_only) {
             let line = json!({
                 "type": "row", "group": group.key, "machine": row.machine, "action_id": row.action_id, "index": row.index,
@@ -254,7 +254,7 @@ fn print_json(
                 "duration_seconds": row.duration_seconds, "cluster": row.cluster.map(|c| c.to_string()), "summary": row.summary,
                 "control_characters": row.control_characters,
             });
-            super::commands::write_json_line(out, &line)?;
+            write_json_line(out, &line)?;
         }
     }
     Ok(())

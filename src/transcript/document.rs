@@ -8,22 +8,7 @@ use super::highlight::{self, Kind};
 use super::highlighter::SectionHighlighter;
 use super::sanitize::{self, Findings};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineClass {
-    Normal,
-    /// The `Transcript started, output file is …` line: metadata, shown dimmed.
-    Meta,
-    Error,
-    Warning,
-    /// Table headers and their `----` rules.
-    Heading,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
-    pub text: String,
-    pub class: LineClass,
-}
+pub use super::line::{Line, LineClass};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {

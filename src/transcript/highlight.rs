@@ -10,7 +10,7 @@ use syntect::parsing::{
     ParseState, Scope, ScopeStack, SyntaxDefinition, SyntaxReference, SyntaxSet,
 };
 
-use super::document::Line;
+use super::line::Line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Token {
@@ -307,7 +307,7 @@ pub fn highlight_all(lines: &[Line], kind: Kind) -> Option<Vec<LineTokens>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcript::document::LineClass;
+    use crate::transcript::line::LineClass;
 
     fn lines(text: &str) -> Vec<Line> {
         text.lines()

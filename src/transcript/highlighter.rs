@@ -16,8 +16,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::document::Line;
 use super::highlight::{Kind, LineTokens, Meanings, Parser};
+use super::line::Line;
 
 /// Wakes whoever draws, when tokens for a requested window are ready.
 pub type Notify = Arc<dyn Fn() + Send + Sync>;
@@ -493,8 +493,8 @@ impl SectionHighlighter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcript::document::LineClass;
     use crate::transcript::highlight::{Token, highlight_all};
+    use crate::transcript::line::LineClass;
 
     fn lines(texts: impl Iterator<Item = String>) -> Arc<[Line]> {
         texts

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::document::Line;
 use super::highlighter::Notify;
+use super::line::Line;
 
 /// Lines searched before `start` returns (a few MB: about a millisecond for literal text)…
 const FOREGROUND_LINES: usize = 20_000;
@@ -307,7 +307,7 @@ fn search_rest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcript::document::LineClass;
+    use crate::transcript::line::LineClass;
 
     fn lines(texts: &[&str]) -> Vec<Line> {
         texts

@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
 use ratatui::layout::Rect;
 
 use super::input::{self, Context};
-pub use super::transcript_search::Search;
+pub use super::search_state::Search;
 use crate::api::ListQuery;
 use crate::api::models::{ActionStatus, Command, CommandType, MachineAction};
 use crate::fetch::{
@@ -697,7 +697,8 @@ impl App {
             return self.edit_command(key);
         }
         if self.show_help {
-            let last = super::view::help_line_count(&self.keymap).saturating_sub(1);
+            // The key rows and the Ctrl-C line below them.
+            let last = self.keymap.help_rows().len();
             let page = self.page_rows.max(1);
             self.help_scroll = match key.code {
                 KeyCode::Esc | KeyCode::Char('?' | 'q') => {

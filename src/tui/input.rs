@@ -511,6 +511,15 @@ pub struct KeyMap {
     bindings: Vec<EffectiveBinding>,
 }
 
+/// One row of help: a context's heading or one of its bindings.
+pub enum HelpRow<'a> {
+    Context(Context),
+    Binding(&'a EffectiveBinding),
+}
+
+/// Said below the key list wherever it is shown: Ctrl-C is not remappable.
+pub const FORCE_QUIT_HELP: (&str, &str) = ("Ctrl-C", "quit from anywhere");
+
 #[derive(Debug, Clone)]
 pub struct EffectiveBinding {
     pub keys: String,
@@ -612,6 +621,24 @@ impl KeyMap {
 
     pub fn bindings(&self) -> &[EffectiveBinding] {
         &self.bindings
+    }
+
+    /// What help lists, in order: each context with bindings, then its bindings. The
+    /// overlay (`?`), its scrolling and the man page all walk this one list.
+    pub fn help_rows(&self) -> Vec<HelpRow<'_>> {
+        let mut rows = Vec::new();
+        for context in Context::ALL {
+            let mut bindings = self
+                .bindings
+                .iter()
+                .filter(|b| b.context == context)
+                .peekable();
+            if bindings.peek().is_some() {
+                rows.push(HelpRow::Context(context));
+                rows.extend(bindings.map(HelpRow::Binding));
+            }
+        }
+        rows
     }
 
     /// The action for a key in a pane: the pane's own bindings first, then the global ones.

@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Cell, Paragraph, Row};
 
 use super::theme::Theme;
-use super::view::{ListPane, pane_block, scroll_to_show};
+use super::widgets::{ListPane, pane_block, scroll_to_show};
 use crate::api::models::MachineAction;
 use crate::fetch::ResultKey;
 use crate::review::{self, DiffLine, Digest, Group, Outcome};

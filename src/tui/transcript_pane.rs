@@ -10,7 +10,7 @@ use unicode_width::UnicodeWidthStr as _;
 
 use super::app::{App, Pane};
 use super::theme::Theme;
-use super::view::{exit_span, human_bytes, link_state, pane_block};
+use super::widgets::{countdown, exit_span, human_bytes, pane_block};
 use crate::fetch::{ResultKey, ResultState};
 use crate::transcript::document::{Content, Document, LineClass, Section};
 use crate::transcript::highlight::Token;
@@ -447,4 +447,44 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
         )),
         corner,
     );
+}
+
+/// The link state column (issue wording: —, queued, waiting for budget 0:12, …).
+pub fn link_state(app: &App, key: &ResultKey, has_result: bool, theme: &Theme) -> Span<'static> {
+    if !has_result {
+        return Span::styled("—", theme.dim());
+    }
+    match app.results.get(key) {
+        None | Some(ResultState::Cancelled) => Span::styled("—", theme.dim()),
+        Some(ResultState::Queued) => Span::styled("queued", theme.dim()),
+        Some(ResultState::WaitingForBudget { until }) => Span::styled(
+            format!(
+                "waiting for budget {}",
+                countdown((*until - app.now).num_seconds().max(0))
+            ),
+            theme.warn(),
+        ),
+        Some(ResultState::RequestingLink) => Span::styled("requesting link", theme.accent()),
+        Some(ResultState::Downloading { received, total }) => match total {
+            Some(total) if *total > 0 => Span::styled(
+                format!("downloading {}%", received * 100 / total),
+                theme.accent(),
+            ),
+            _ => Span::styled(
+                format!("downloading {}", human_bytes(*received)),
+                theme.accent(),
+            ),
+        },
+        Some(ResultState::Ready(fetched)) => match fetched.link_expires_at {
+            Some(expiry) if expiry > app.now => {
+                let left = (expiry - app.now).num_seconds();
+                Span::styled(format!("link {}", countdown(left)), theme.countdown(left))
+            }
+            Some(_) => Span::styled("link expired", theme.dim()),
+            None => Span::styled("cached", theme.ok()),
+        },
+        Some(ResultState::Failed(reason)) => {
+            Span::styled(format!("error: {}", sanitize::line(reason)), theme.error())
+        }
+    }
 }

@@ -6,17 +6,16 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, TableState,
-};
+use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Paragraph, Row};
 use unicode_width::UnicodeWidthStr as _;
 
 use super::app::{App, Pane};
 use super::input::{self, Context};
 use super::theme::Theme;
+use super::transcript_pane::link_state;
+use super::widgets::{ListPane, countdown, exit_span, pane_block, scroll_to_show};
 use crate::api::models::{CommandStatus, MachineAction};
-use crate::fetch::{ResultKey, ResultState};
-use crate::transcript::decode::ExitCode;
+use crate::fetch::ResultKey;
 use crate::transcript::sanitize;
 
 pub fn render(frame: &mut Frame, app: &mut App, theme: &Theme) {
@@ -132,50 +131,6 @@ fn body(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         actions(frame, panes[0], app, theme);
         commands(frame, panes[1], app, theme);
         super::transcript_pane::transcript(frame, panes[2], app, theme);
-    }
-}
-
-pub(super) fn pane_block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_type(if focused {
-            BorderType::Thick
-        } else {
-            BorderType::Plain
-        })
-        .border_style(theme.border(focused))
-        .title(title)
-}
-
-/// A pane's list: column headers, the rows on screen, the selected one highlighted.
-pub(super) struct ListPane<'a> {
-    pub block: Block<'a>,
-    pub columns: &'a [(&'a str, Constraint)],
-    pub rows: Vec<Row<'a>>,
-    /// Counted from the first row given.
-    pub selected: usize,
-    pub focused: bool,
-}
-
-impl ListPane<'_> {
-    pub(super) fn render(self, frame: &mut Frame, area: Rect, theme: &Theme) {
-        let table = Table::new(self.rows, self.columns.iter().map(|(_, width)| *width))
-            .header(Row::new(self.columns.iter().map(|(title, _)| *title)).style(theme.dim()))
-            .row_highlight_style(theme.selected(self.focused))
-            .block(self.block);
-        let mut state = TableState::default().with_selected(Some(self.selected));
-        frame.render_stateful_widget(table, area, &mut state);
-    }
-}
-
-/// The first row to show so that the `selected` one stays within `height` rows.
-pub(super) fn scroll_to_show(offset: usize, selected: usize, height: usize) -> usize {
-    if selected < offset {
-        selected
-    } else if selected >= offset + height {
-        selected + 1 - height
-    } else {
-        offset
     }
 }
 
@@ -344,81 +299,6 @@ fn action_row<'a>(action: &'a MachineAction, app: &App, theme: &Theme) -> Row<'a
         cells.insert(1, Cell::from(sanitize::line(&action.action_type)));
     }
     Row::new(cells)
-}
-
-fn countdown(seconds: i64) -> String {
-    format!("{}:{:02}", seconds / 60, seconds % 60)
-}
-
-/// The link state column (issue wording: —, queued, waiting for budget 0:12, …).
-pub fn link_state(app: &App, key: &ResultKey, has_result: bool, theme: &Theme) -> Span<'static> {
-    if !has_result {
-        return Span::styled("—", theme.dim());
-    }
-    match app.results.get(key) {
-        None | Some(ResultState::Cancelled) => Span::styled("—", theme.dim()),
-        Some(ResultState::Queued) => Span::styled("queued", theme.dim()),
-        Some(ResultState::WaitingForBudget { until }) => Span::styled(
-            format!(
-                "waiting for budget {}",
-                countdown((*until - app.now).num_seconds().max(0))
-            ),
-            theme.warn(),
-        ),
-        Some(ResultState::RequestingLink) => Span::styled("requesting link", theme.accent()),
-        Some(ResultState::Downloading { received, total }) => match total {
-            Some(total) if *total > 0 => Span::styled(
-                format!("downloading {}%", received * 100 / total),
-                theme.accent(),
-            ),
-            _ => Span::styled(
-                format!("downloading {}", human_bytes(*received)),
-                theme.accent(),
-            ),
-        },
-        Some(ResultState::Ready(fetched)) => match fetched.link_expires_at {
-            Some(expiry) if expiry > app.now => {
-                let left = (expiry - app.now).num_seconds();
-                Span::styled(format!("link {}", countdown(left)), theme.countdown(left))
-            }
-            Some(_) => Span::styled("link expired", theme.dim()),
-            None => Span::styled("cached", theme.ok()),
-        },
-        Some(ResultState::Failed(reason)) => {
-            Span::styled(format!("error: {}", sanitize::line(reason)), theme.error())
-        }
-    }
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    #[expect(clippy::cast_precision_loss, reason = "display only")]
-    let value = bytes as f64;
-    match bytes {
-        b if b < 1024 => format!("{b} B"),
-        b if b < 1024 * 1024 => format!("{:.1} KB", value / 1024.0),
-        b if b < 1024 * 1024 * 1024 => format!("{:.1} MB", value / 1_048_576.0),
-        _ => format!("{:.2} GB", value / 1_073_741_824.0),
-    }
-}
-
-pub(super) fn exit_span(code: Option<&ExitCode>, theme: &Theme) -> Span<'static> {
-    match code {
-        Some(ExitCode::Code(0)) => {
-            Span::styled(" exit 0 ", theme.ok().add_modifier(Modifier::REVERSED))
-        }
-        Some(ExitCode::Code(code)) => Span::styled(
-            format!(" exit {code} "),
-            theme.error().add_modifier(Modifier::REVERSED),
-        ),
-        Some(ExitCode::Unusual(text)) => Span::styled(
-            format!(" exit {} ", sanitize::line(text)),
-            theme.warn().add_modifier(Modifier::REVERSED),
-        ),
-        Some(ExitCode::Missing) => {
-            Span::styled(" exit ? ", theme.dim().add_modifier(Modifier::REVERSED))
-        }
-        None => Span::raw(""),
-    }
 }
 
 fn commands(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
@@ -644,11 +524,6 @@ fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// How many lines the help has, for scrolling through it.
-pub(super) fn help_line_count(keymap: &input::KeyMap) -> usize {
-    help_lines(keymap, &Theme::from_env(crate::tui::theme::Variant::Dark)).len()
-}
-
 fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let lines = help_lines(&app.keymap, theme);
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
@@ -665,29 +540,23 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn help_lines<'a>(keymap: &'a input::KeyMap, theme: &Theme) -> Vec<Line<'a>> {
-    let mut lines = Vec::new();
-    for context in Context::ALL {
-        let bindings: Vec<_> = keymap
-            .bindings()
-            .iter()
-            .filter(|b| b.context == context)
-            .collect();
-        if bindings.is_empty() {
-            continue;
-        }
-        lines.push(Line::from(Span::styled(
-            input::context_name(context).to_string(),
-            theme.accent(),
-        )));
-        for binding in bindings {
-            lines.push(Line::from(vec![
+    let mut lines: Vec<Line> = keymap
+        .help_rows()
+        .into_iter()
+        .map(|row| match row {
+            input::HelpRow::Context(context) => Line::from(Span::styled(
+                input::context_name(context).to_string(),
+                theme.accent(),
+            )),
+            input::HelpRow::Binding(binding) => Line::from(vec![
                 Span::styled(format!("  {:<8}", binding.keys), theme.warn()),
                 Span::raw(binding.description),
-            ]));
-        }
-    }
+            ]),
+        })
+        .collect();
+    let (keys, what) = input::FORCE_QUIT_HELP;
     lines.push(Line::from(Span::styled(
-        "  Ctrl-C  quit from anywhere",
+        format!("  {keys:<8}{what}"),
         theme.dim(),
     )));
     lines

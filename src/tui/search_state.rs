@@ -1,0 +1,58 @@
+//! What a transcript search holds: the query, its matches as far as they are found, the
+//! current one. Apart from the keys that drive it (`transcript_search`), so the app's state
+//! can hold it without depending on them.
+
+use crate::transcript::search::{Hit, SearchJob};
+
+#[derive(Debug, Default, Clone)]
+pub struct Search {
+    pub query: String,
+    /// The query is a regular expression rather than literal text.
+    pub regex: bool,
+    pub editing: bool,
+    /// Matches in document order, as far as the search has got.
+    pub hits: Vec<Hit>,
+    pub current: usize,
+    /// The background part of the search is still counting.
+    pub counting: bool,
+    /// Why the query cannot be searched (a regex that does not compile).
+    pub error: Option<String>,
+    /// The first line on screen when the search began: the first match from there is shown.
+    pub origin: usize,
+    /// A match from `origin` on is wanted but has not been found yet.
+    pub(super) jump_pending: bool,
+    pub(super) job: Option<SearchJob>,
+}
+
+impl Search {
+    /// A fresh prompt, remembering the literal/regex choice.
+    pub fn prompt(regex: bool, origin: usize) -> Self {
+        Self {
+            regex,
+            editing: true,
+            origin,
+            ..Self::default()
+        }
+    }
+
+    /// No search, remembering the literal/regex choice.
+    pub fn cleared(regex: bool) -> Self {
+        Self {
+            regex,
+            ..Self::default()
+        }
+    }
+
+    /// How many distinct lines have a match above line `line`: its position when only
+    /// matching lines are shown.
+    pub fn matching_lines_before(&self, line: usize) -> usize {
+        let before = &self.hits[..self.first_from(line)];
+        before.windows(2).filter(|w| w[0].line != w[1].line).count()
+            + usize::from(!before.is_empty())
+    }
+
+    /// Index of the first match on line `line` or after it.
+    pub fn first_from(&self, line: usize) -> usize {
+        self.hits.partition_point(|hit| hit.line < line)
+    }
+}
