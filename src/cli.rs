@@ -400,24 +400,15 @@ pub struct ResultArgs {
     pub max_file_size: u64,
 }
 
-/// The documented action statuses (contract §4), in their documented spelling.
-const STATUSES: [&str; 6] = [
-    "Pending",
-    "InProgress",
-    "Succeeded",
-    "Failed",
-    "TimeOut",
-    "Cancelled",
-];
-
 /// A status as the service spells it, whatever case it was typed in; anything else is a
 /// usage error naming the valid ones, not an empty list.
 fn parse_status(text: &str) -> Result<String, String> {
-    STATUSES
+    let documented = crate::api::models::ActionStatus::DOCUMENTED;
+    documented
         .iter()
         .find(|s| s.eq_ignore_ascii_case(text.trim()))
         .map(|s| (*s).to_string())
-        .ok_or_else(|| format!("not a status; use one of {}", STATUSES.join(", ")))
+        .ok_or_else(|| format!("not a status; use one of {}", documented.join(", ")))
 }
 
 /// Machine action ids are GUIDs (contract §3): anything else is refused here, before a call.

@@ -18,6 +18,9 @@ macro_rules! open_enum {
         }
 
         impl $name {
+            /// The documented values, as the service spells them.
+            pub const DOCUMENTED: &'static [&'static str] = &[$(stringify!($variant)),+];
+
             pub fn as_str(&self) -> &str {
                 match self {
                     $(Self::$variant => stringify!($variant),)+

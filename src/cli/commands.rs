@@ -493,13 +493,8 @@ async fn result(cli: &Cli, args: &ResultArgs, config: &FileConfig) -> Result<(),
             for command in action.commands.iter().filter(|c| !c.has_result()) {
                 eprintln!("lrx: {}", no_result_reason(command));
             }
-            // An index the service lists twice is fetched and printed once.
-            let mut seen = std::collections::HashSet::new();
-            action
-                .commands
-                .iter()
-                .filter(|c| c.has_result() && seen.insert(c.index))
-                .collect()
+            // The client has already kept an index the service lists twice only once.
+            action.commands.iter().filter(|c| c.has_result()).collect()
         }
     };
     if let Some(dir) = &args.save {

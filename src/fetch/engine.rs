@@ -33,14 +33,11 @@ impl ResultKey {
     }
 
     /// The results an action's commands left to download (not PutFile, not unfinished).
-    /// A command index listed twice by the service counts once.
     pub fn of_action(action: &crate::api::models::MachineAction) -> impl Iterator<Item = Self> {
-        let mut seen = std::collections::HashSet::new();
         action
             .commands
             .iter()
             .filter(|c| c.has_result())
-            .filter(move |c| seen.insert(c.index))
             .map(|c| Self::new(action.id.clone(), c.index))
     }
 }
