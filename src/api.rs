@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client;
 pub mod cloud;
 pub mod error;
+pub mod limits;
 pub mod link;
 pub mod models;
 pub mod policy;

@@ -286,13 +286,6 @@ Examples:
   lrx man > lrx.1 && man ./lrx.1
   lrx man | gzip > /usr/local/share/man/man1/lrx.1.gz")]
     Man,
-    /// Regenerate the README's screenshots from the simulated tenant.
-    #[command(hide = true)]
-    Screenshots {
-        /// Where to write the SVG files.
-        #[arg(long, default_value = "screenshots")]
-        out: std::path::PathBuf,
-    },
 }
 
 #[derive(Debug, Subcommand, Clone, Copy)]

@@ -131,14 +131,7 @@ pub struct ConnectionArgs {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// Where and as which app to sign in, without credentials.
-#[derive(Debug, Clone)]
-pub struct SignInTarget {
-    pub tenant: String,
-    pub client_id: String,
-    pub token_url: String,
-    pub scope: String,
-}
+pub use crate::api::auth::SignInTarget;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

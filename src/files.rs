@@ -158,10 +158,9 @@ pub fn safe_name(text: &str) -> String {
     let cleaned: String = text
         .chars()
         .map(|c| {
-            let printable = crate::transcript::sanitize::placeholder(c).is_none()
-                && !c.is_control()
-                && !c.is_whitespace()
-                || c == ' ';
+            let printable =
+                crate::sanitize::placeholder(c).is_none() && !c.is_control() && !c.is_whitespace()
+                    || c == ' ';
             if (c.is_alphanumeric() && printable) || "-_.+() ".contains(c) {
                 c
             } else {

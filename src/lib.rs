@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod files;
 pub mod fixtures;
 pub mod review;
+pub mod sanitize;
 pub mod session;
 pub mod sim;
 pub mod transcript;

@@ -26,7 +26,7 @@ impl Outcome {
     pub fn label(&self) -> String {
         match self {
             Self::Exit(code) => format!("exit {code}"),
-            Self::ExitUnusual(text) => format!("exit {}", crate::transcript::sanitize::line(text)),
+            Self::ExitUnusual(text) => format!("exit {}", crate::sanitize::line(text)),
             Self::CommandFailed => "command failed".into(),
             Self::TimeOut => "timed out".into(),
             Self::Cancelled => "cancelled".into(),
@@ -372,11 +372,8 @@ impl Digest {
                 normaliser.normalise(&result.script_errors)
             )),
             summary,
-            control_characters: crate::transcript::sanitize::unsafe_characters(
-                result.visible_output(),
-            ) + crate::transcript::sanitize::unsafe_characters(
-                &result.script_errors,
-            ),
+            control_characters: crate::sanitize::unsafe_characters(result.visible_output())
+                + crate::sanitize::unsafe_characters(&result.script_errors),
         }
     }
 
@@ -460,12 +457,7 @@ fn first_meaningful_line(text: &str) -> String {
                 && !decode::is_transcript_header(l)
                 && !l.chars().all(|c| c == '-' || c == ' ')
         })
-        .map(|l| {
-            crate::transcript::sanitize::line(l)
-                .chars()
-                .take(160)
-                .collect()
-        })
+        .map(|l| crate::sanitize::line(l).chars().take(160).collect())
         .unwrap_or_default()
 }
 
@@ -608,7 +600,7 @@ pub fn diff(
         }
         for op in group {
             for change in text_diff.iter_changes(&op) {
-                let text = crate::transcript::sanitize::line(change.value().trim_end_matches('\n'));
+                let text = crate::sanitize::line(change.value().trim_end_matches('\n'));
                 lines.push(match change.tag() {
                     similar::ChangeTag::Equal => DiffLine::Same(text),
                     similar::ChangeTag::Delete => DiffLine::Removed(text),

@@ -11,10 +11,11 @@ use crate::api::MdeClient;
 use crate::api::auth::{
     Authenticator, AzureCli, ClientSecretCredential, Secret, StaticToken, TokenSource,
 };
+use crate::api::limits::{Api, WindowLimit};
 use crate::config::{ConfigError, Connection, ConnectionArgs, Credential, Paths};
 use crate::fetch::cache::{Cache, DEFAULT_MAX_BYTES};
 use crate::fetch::{EngineConfig, FetchEngine, FetchEvent, RateLimiter};
-use crate::sim::{self, SimConfig, SimHandle, WindowLimit};
+use crate::sim::{self, SimConfig, SimHandle};
 
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -125,7 +126,8 @@ impl Session {
             }
             None => (
                 options.connection.resolve()?,
-                vec![WindowLimit::PER_MINUTE, WindowLimit::PER_HOUR],
+                // The budget today guards the result-link API, the one a fetch sweep spends.
+                Api::ResultLink.documented_limits().to_vec(),
                 None,
             ),
         };

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use crate::api::limits::{WindowLimit, parse_duration, parse_limits};
 pub use server::SimServer;
-pub use throttle::{WindowLimit, parse_duration, parse_limits};
 
 /// Faults the simulator can inject, so clients can be tested against a misbehaving service.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -117,7 +117,7 @@ impl Default for SimConfig {
             ],
             link_ttl: Duration::from_secs(30 * 60),
             token_ttl: Duration::from_secs(3600),
-            limits: vec![WindowLimit::PER_MINUTE, WindowLimit::PER_HOUR],
+            limits: crate::api::limits::STANDARD.to_vec(),
             page_size: 10_000,
             latency: Duration::ZERO,
             faults: Faults::default(),

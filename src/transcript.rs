@@ -7,5 +7,4 @@ pub mod highlight;
 pub mod highlighter;
 pub mod indicators;
 pub mod line;
-pub mod sanitize;
 pub mod search;

@@ -1,13 +1,16 @@
 //! The screenshots in `screenshots/` are what the UI draws today: regenerate them from the
 //! simulated tenant and compare byte for byte. After a UI change, refresh them with
-//! `cargo run -- screenshots` and commit the result.
+//! `cargo run --example screenshots` and commit the result.
+
+#[path = "../examples/screenshots/shots.rs"]
+mod shots;
+#[path = "../examples/screenshots/svg.rs"]
+mod svg;
 
 #[tokio::test]
 async fn committed_screenshots_match_the_ui() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let written = lrx::tui::screenshots::generate(dir.path())
-        .await
-        .expect("screenshots");
+    let written = shots::generate(dir.path()).await.expect("screenshots");
     assert!(written.len() >= 5);
     let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
     let mut stale = Vec::new();
@@ -21,6 +24,6 @@ async fn committed_screenshots_match_the_ui() {
     }
     assert!(
         stale.is_empty(),
-        "screenshots out of date: {stale:?}; run `cargo run -- screenshots` and commit them"
+        "screenshots out of date: {stale:?}; run `cargo run --example screenshots` and commit them"
     );
 }

@@ -242,7 +242,7 @@ impl TokenSource for AzureCli {
                     .unwrap_or("no message");
                 return Err(ApiError::Other(format!(
                     "signing in through the Azure CLI failed: {}. Run `az login` (with the right tenant) and try again",
-                    crate::transcript::sanitize::line(first)
+                    crate::sanitize::line(first)
                 )));
             }
             let token: AzureCliToken =
@@ -505,6 +505,35 @@ pub struct DevicePrompt {
 /// Runs the device authorization grant: shows the prompt through `show`, polls as the
 /// protocol says (`authorization_pending`, `slow_down`, `expired_token`), and returns the
 /// access token and the refresh token to keep.
+/// Where and as which app to sign in, without credentials.
+#[derive(Debug, Clone)]
+pub struct SignInTarget {
+    pub tenant: String,
+    pub client_id: String,
+    pub token_url: String,
+    pub scope: String,
+}
+
+/// A device code sign-in whose refresh token goes to `tokens`; `show` tells the analyst
+/// where to go. Shared by `lrx login --device-code` and the TUI's `:login`.
+pub async fn device_sign_in(
+    http: &reqwest::Client,
+    target: &SignInTarget,
+    tokens: &dyn RefreshTokenStore,
+    show: impl FnOnce(&DevicePrompt),
+) -> Result<(), String> {
+    let (_, refresh) = device_code_sign_in(
+        http,
+        &target.token_url,
+        &target.client_id,
+        &target.scope,
+        show,
+    )
+    .await
+    .map_err(|e| format!("device code sign-in failed: {e}"))?;
+    tokens.store(&refresh)
+}
+
 pub async fn device_code_sign_in(
     http: &reqwest::Client,
     token_url: &str,

@@ -547,7 +547,7 @@ fn unreadable_action(raw: &str, error: &serde_json::Error) -> String {
         .and_then(|a| a.id)
         .map_or_else(
             || "an action without a readable id".to_string(),
-            |id| format!("action {}", crate::transcript::sanitize::line(&id)),
+            |id| format!("action {}", crate::sanitize::line(&id)),
         );
     format!("{id} could not be read and is not listed: {error}")
 }

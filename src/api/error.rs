@@ -61,12 +61,11 @@ impl ServiceDetail {
             let text = String::from_utf8_lossy(body);
             let excerpt: String = text.trim().chars().take(200).collect();
             return Self {
-                message: (!excerpt.is_empty()).then(|| crate::transcript::sanitize::line(&excerpt)),
+                message: (!excerpt.is_empty()).then(|| crate::sanitize::line(&excerpt)),
                 ..Self::default()
             };
         };
-        let text =
-            |value: &serde_json::Value| value.as_str().map(crate::transcript::sanitize::line);
+        let text = |value: &serde_json::Value| value.as_str().map(crate::sanitize::line);
         match &json["error"] {
             serde_json::Value::Object(error) => Self {
                 code: error.get("code").and_then(text),
@@ -74,7 +73,7 @@ impl ServiceDetail {
                 correlation_id: error.get("target").and_then(text),
             },
             serde_json::Value::String(code) => Self {
-                code: Some(crate::transcript::sanitize::line(code)),
+                code: Some(crate::sanitize::line(code)),
                 message: json.get("error_description").and_then(text),
                 correlation_id: json.get("correlation_id").and_then(text),
             },

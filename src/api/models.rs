@@ -239,7 +239,7 @@ impl MachineAction {
         (dropped > 0).then(|| {
             format!(
                 "action {} lists {dropped} command index(es) twice; each is shown once",
-                crate::transcript::sanitize::line(&self.id)
+                crate::sanitize::line(&self.id)
             )
         })
     }

@@ -14,9 +14,9 @@ use crate::api::ListQuery;
 use crate::api::models::{Command as ApiCommand, CommandType, MachineAction};
 use crate::config::{FileConfig, Paths};
 use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey, ResultState};
+use crate::sanitize;
 use crate::session::Session;
 use crate::transcript::decode::{self, ExitCode};
-use crate::transcript::sanitize;
 use std::path::PathBuf;
 
 fn load_config(profile: Option<&str>) -> Result<(PathBuf, FileConfig), Failure> {
@@ -204,15 +204,6 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
         Some(Command::Config { .. } | Command::Completions { .. } | Command::Man) => Ok(()),
-        Some(Command::Screenshots { out }) => {
-            let written = crate::tui::screenshots::generate(out)
-                .await
-                .map_err(|e| Failure::Runtime(format!("could not make the screenshots: {e}")))?;
-            for path in written {
-                println!("{}", path.display());
-            }
-            Ok(())
-        }
         Some(Command::DemoServer(args)) => super::demo_server(args)
             .await
             .map_err(|e| Failure::Runtime(format!("{e:#}"))),

@@ -96,7 +96,7 @@ pub async fn run(client: &MdeClient) -> Vec<Check> {
             format!(
                 "{} on {}",
                 a.status,
-                crate::transcript::sanitize::line(&a.computer_dns_name)
+                crate::sanitize::line(&a.computer_dns_name)
             )
         }),
     ));

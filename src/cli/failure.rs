@@ -2,8 +2,8 @@
 //! can fail (a closed pipe is not a failure of ours).
 
 use crate::api::ApiError;
+use crate::sanitize;
 use crate::session::SessionError;
-use crate::transcript::sanitize;
 
 /// A command's failure, with the exit status it maps to.
 #[derive(Debug)]

@@ -99,14 +99,15 @@ pub async fn login(cli: &Cli, config: &FileConfig, verify: bool) -> Result<(), F
 pub async fn device_login(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
     let target = target(cli, config)?;
     let http = crate::session::http_client()?;
-    secrets::device_sign_in(&http, &target, |prompt| {
+    let tokens = secrets::KeyringRefreshTokens::of(&target);
+    crate::api::auth::device_sign_in(&http, &target, &tokens, |prompt| {
         let message = prompt.message.clone().unwrap_or_else(|| {
             format!(
                 "To sign in, open {} and enter the code {}.",
                 prompt.verification_uri, prompt.user_code
             )
         });
-        eprintln!("{}", crate::transcript::sanitize::line(&message));
+        eprintln!("{}", crate::sanitize::line(&message));
         eprintln!("Waiting for the sign-in to complete…");
     })
     .await

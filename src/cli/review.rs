@@ -12,10 +12,10 @@ use crate::cli::{Cli, ReviewArgs};
 use crate::config::FileConfig;
 use crate::fetch::{FetchEvent, Priority, ResultKey, ResultState};
 use crate::review::{self, Digest, Group, Normaliser, csv_cell};
+use crate::sanitize;
 use crate::session::Session;
 use crate::transcript::decode;
 use crate::transcript::decode::MAX_FILE_BYTES;
-use crate::transcript::sanitize;
 
 async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction>, Failure> {
     let mut actions = if args.action_ids.is_empty() {
@@ -35,7 +35,7 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
             .await
             .map(|listed| {
                 for problem in &listed.problems {
-                    eprintln!("lrx: {}", crate::transcript::sanitize::line(problem));
+                    eprintln!("lrx: {}", crate::sanitize::line(problem));
                 }
                 listed.actions
             })?

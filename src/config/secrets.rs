@@ -115,27 +115,13 @@ impl crate::api::auth::RefreshTokenStore for KeyringRefreshTokens {
     }
 }
 
-/// A device code sign-in whose refresh token is kept in the keyring; `show` tells the
-/// analyst where to go. Shared by `lrx login --device-code` and the TUI's `:login`.
-pub async fn device_sign_in(
-    http: &reqwest::Client,
-    target: &super::SignInTarget,
-    show: impl FnOnce(&crate::api::auth::DevicePrompt),
-) -> Result<(), String> {
-    let (_, refresh) = crate::api::auth::device_code_sign_in(
-        http,
-        &target.token_url,
-        &target.client_id,
-        &target.scope,
-        show,
-    )
-    .await
-    .map_err(|e| format!("device code sign-in failed: {e}"))?;
-    let store = KeyringRefreshTokens {
-        tenant: target.tenant.clone(),
-        client_id: target.client_id.clone(),
-    };
-    crate::api::auth::RefreshTokenStore::store(&store, &refresh)
+impl KeyringRefreshTokens {
+    pub fn of(target: &super::SignInTarget) -> Self {
+        Self {
+            tenant: target.tenant.clone(),
+            client_id: target.client_id.clone(),
+        }
+    }
 }
 
 pub fn delete_refresh(tenant: &str, client_id: &str) -> Result<bool, SecretStoreError> {

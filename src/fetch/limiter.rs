@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::CallBudget;
 use crate::api::auth::BoxFuture;
-use crate::sim::WindowLimit;
+use crate::api::limits::WindowLimit;
 
 /// Wall-clock milliseconds that advance with tokio's clock, so tests can pause time and
 /// separate processes still agree on what "now" means.

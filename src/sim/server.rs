@@ -26,6 +26,7 @@ use super::rng::SimRng;
 use super::sas;
 use super::throttle::Throttle;
 use super::timeline::{self, ActionView, CommandStatus};
+use crate::api::limits::Api;
 
 pub struct SimServer {
     config: SimConfig,
@@ -196,16 +197,16 @@ async fn route(server: &Arc<SimServer>, request: &Request) -> Response {
             return api_error(server, StatusCode::UNAUTHORIZED, "Unauthorized", message);
         }
     };
-    let family = match (request.method.clone(), rest.as_slice()) {
-        (Method::GET, ["machineactions"]) => "list",
-        (Method::GET, ["machineactions", _]) => "get",
-        (Method::POST, ["machineactions", _, "cancel"]) => "cancel",
+    let api = match (request.method.clone(), rest.as_slice()) {
+        (Method::GET, ["machineactions"]) => Api::ListActions,
+        (Method::GET, ["machineactions", _]) => Api::GetAction,
+        (Method::POST, ["machineactions", _, "cancel"]) => Api::CancelAction,
         (Method::GET, ["machineactions", _, link])
             if link.starts_with("getliveresponseresultdownloadlink") =>
         {
-            "link"
+            Api::ResultLink
         }
-        (Method::POST, ["machines", _, "runliveresponse"]) => "runliveresponse",
+        (Method::POST, ["machines", _, "runliveresponse"]) => Api::RunLiveResponse,
         _ => {
             return api_error(
                 server,
@@ -225,20 +226,20 @@ async fn route(server: &Arc<SimServer>, request: &Request) -> Response {
     let admitted = server
         .throttle
         .lock()
-        .map(|mut throttle| throttle.admit(family, tokio::time::Instant::now()))
+        .map(|mut throttle| throttle.admit(api, tokio::time::Instant::now()))
         .unwrap_or(Ok(()));
     if let Err(wait) = admitted {
         server.throttled.fetch_add(1, Ordering::Relaxed);
         return too_many_requests(server, wait);
     }
-    if let Some(missing) = missing_permission(family, &claims) {
+    if let Some(missing) = missing_permission(api, &claims) {
         return api_error(server, StatusCode::FORBIDDEN, "Forbidden", &missing);
     }
-    match family {
-        "list" => list(server, request),
-        "get" => get(server, original_rest[1]),
-        "cancel" => cancel(server, original_rest[1], request),
-        "link" => link(server, original_rest[1], rest[2]),
+    match api {
+        Api::ListActions => list(server, request),
+        Api::GetAction => get(server, original_rest[1]),
+        Api::CancelAction => cancel(server, original_rest[1], request),
+        Api::ResultLink => link(server, original_rest[1], rest[2]),
         _ => run_live_response(server, original_rest[1], request, &claims),
     }
 }
@@ -266,14 +267,14 @@ fn injected_fault(server: &SimServer, call_number: u64) -> Option<Response> {
     None
 }
 
-fn missing_permission(family: &str, claims: &Claims) -> Option<String> {
+fn missing_permission(api: Api, claims: &Claims) -> Option<String> {
     let has = |role: &str| claims.roles.iter().any(|r| r == role);
-    let (ok, needed) = match family {
-        "list" | "get" => (
+    let (ok, needed) = match api {
+        Api::ListActions | Api::GetAction | Api::LibraryFiles | Api::Machines => (
             has("Machine.Read.All") || has("Machine.ReadWrite.All"),
             "Machine.Read.All or Machine.ReadWrite.All",
         ),
-        "link" => (
+        Api::ResultLink => (
             has("Machine.ReadWrite.All") || has("Machine.LiveResponse") && has("Machine.Read.All"),
             "Machine.ReadWrite.All",
         ),

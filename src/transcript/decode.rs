@@ -129,7 +129,7 @@ fn exit_code(value: Option<&Value>, problems: &mut Vec<String>) -> ExitCode {
         Some(Value::String(text)) => {
             problems.push(format!(
                 "'exit_code' is the string \"{}\"",
-                super::sanitize::line(text)
+                crate::sanitize::line(text)
             ));
             text.trim()
                 .parse()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::decode::{self, ExitCode, ScriptResult};
 use super::highlight::{self, Kind};
 use super::highlighter::SectionHighlighter;
-use super::sanitize::{self, Findings};
+use crate::sanitize::{self, Findings};
 
 pub use super::line::{Line, LineClass};
 

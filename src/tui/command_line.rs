@@ -48,7 +48,7 @@ impl App {
             (Some(other), _) => {
                 self.toast(format!(
                     "unknown command :{} (try :profile NAME, :review, :login, :q)",
-                    crate::transcript::sanitize::line(other)
+                    crate::sanitize::line(other)
                 ));
                 Vec::new()
             }

@@ -227,7 +227,8 @@ fn device_login(
         let outcome = async {
             let http = crate::session::http_client().map_err(|e| e.to_string())?;
             let prompts = messages.clone();
-            crate::config::secrets::device_sign_in(&http, &target, move |prompt| {
+            let tokens = crate::config::secrets::KeyringRefreshTokens::of(&target);
+            crate::api::auth::device_sign_in(&http, &target, &tokens, move |prompt| {
                 let _ = prompts.send(Message::DevicePrompt {
                     uri: prompt.verification_uri.clone(),
                     code: prompt.user_code.clone(),

@@ -16,7 +16,7 @@ use super::widgets::{ListPane, pane_block, scroll_to_show};
 use crate::api::models::MachineAction;
 use crate::fetch::ResultKey;
 use crate::review::{self, DiffLine, Digest, Group, Outcome};
-use crate::transcript::sanitize;
+use crate::sanitize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowSort {

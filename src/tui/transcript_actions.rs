@@ -7,8 +7,8 @@ use crate::fetch::ResultState;
 use crate::transcript::document::{Content, Line};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
+use crate::sanitize;
 use crate::transcript::decode::MAX_FILE_BYTES;
-use crate::transcript::sanitize;
 
 /// What terminals reliably take through OSC 52 (xterm and tmux cut larger ones silently).
 const OSC52_MAX_BYTES: usize = 100 * 1024;

@@ -12,9 +12,9 @@ use super::app::{App, Pane};
 use super::theme::Theme;
 use super::widgets::{countdown, exit_span, human_bytes, pane_block};
 use crate::fetch::{ResultKey, ResultState};
+use crate::sanitize;
 use crate::transcript::document::{Content, Document, LineClass, Section};
 use crate::transcript::highlight::Token;
-use crate::transcript::sanitize;
 
 pub(super) fn transcript(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     app.areas.transcript = area;

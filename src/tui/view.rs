@@ -16,7 +16,7 @@ use super::transcript_pane::link_state;
 use super::widgets::{ListPane, countdown, exit_span, pane_block, scroll_to_show};
 use crate::api::models::{CommandStatus, MachineAction};
 use crate::fetch::ResultKey;
-use crate::transcript::sanitize;
+use crate::sanitize;
 
 pub fn render(frame: &mut Frame, app: &mut App, theme: &Theme) {
     if let Some(review) = app.review.as_mut() {

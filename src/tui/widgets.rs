@@ -9,8 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Row, Table, TableState};
 
 use super::theme::Theme;
+use crate::sanitize;
 use crate::transcript::decode::ExitCode;
-use crate::transcript::sanitize;
 
 pub(crate) fn pane_block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
     Block::default()

@@ -11,17 +11,17 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, Message, Settings};
-use super::svg;
-use super::theme::{Theme, Variant};
-use super::view;
-use crate::api::ListQuery;
-use crate::fetch::limiter::WindowUsage;
-use crate::fetch::{
+use crate::svg;
+use lrx::api::ListQuery;
+use lrx::fetch::limiter::WindowUsage;
+use lrx::fetch::{
     FetchEvent, Fetched, MeterSnapshot, Priority, QueueStats, ResultKey, ResultState,
 };
-use crate::session::{Session, SessionOptions};
-use crate::sim::SimConfig;
+use lrx::session::{Session, SessionOptions};
+use lrx::sim::SimConfig;
+use lrx::tui::app::{App, Message, Settings};
+use lrx::tui::theme::{Theme, Variant};
+use lrx::tui::view;
 
 fn anchor() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
@@ -72,7 +72,7 @@ async fn fetch_ready(
 
 /// Decodes a fetched result as the UI's background task does, straight into the app.
 fn decode_into(app: &mut App, key: &ResultKey, fetched: &Fetched) {
-    super::event_loop::decode_fetched(key, fetched, false, "", &mut |message| {
+    lrx::tui::event_loop::decode_fetched(key, fetched, false, "", &mut |message| {
         let _ = app.update(message);
     });
 }
@@ -101,7 +101,7 @@ async fn fetch_into(
 
 fn select(
     app: &mut App,
-    predicate: impl Fn(&crate::api::models::MachineAction) -> bool,
+    predicate: impl Fn(&lrx::api::models::MachineAction) -> bool,
 ) -> std::io::Result<()> {
     let position = app
         .visible
@@ -259,7 +259,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         .iter()
         .position(|c| c.target().starts_with("Get-NetConnections"))
         .unwrap_or(0);
-    app.focus = super::app::Pane::Transcript;
+    app.focus = lrx::tui::app::Pane::Transcript;
     let mut written = Vec::new();
     std::fs::create_dir_all(out)?;
     let mut save = |name: &str, svg: String| -> std::io::Result<()> {
@@ -282,7 +282,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     select(&mut app, |a| {
         a.commands.len() >= 4 && a.commands.iter().filter(|c| c.has_result()).count() >= 3
     })?;
-    app.focus = super::app::Pane::Commands;
+    app.focus = lrx::tui::app::Pane::Commands;
     let action = app
         .selected()
         .cloned()
@@ -342,7 +342,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
             && a.status.as_str() == "Succeeded"
     })?;
     app.selected_command = 0;
-    app.focus = super::app::Pane::Transcript;
+    app.focus = lrx::tui::app::Pane::Transcript;
     let action = app
         .selected()
         .cloned()
@@ -359,12 +359,12 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     // The review of a fleet sweep with an outlier's diff against the majority.
     app.filter = "Finance OU".into();
     app.refilter();
-    app.focus = super::app::Pane::Actions;
+    app.focus = lrx::tui::app::Pane::Actions;
     key(&mut app, KeyCode::Char('R'));
     let keys = app
         .review
         .as_ref()
-        .map(super::review_screen::ReviewScreen::keys)
+        .map(lrx::tui::review_screen::ReviewScreen::keys)
         .unwrap_or_default();
     for result in keys {
         if app.digests.contains_key(&result) {
@@ -380,7 +380,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
             r.refresh();
             r.rows()
                 .iter()
-                .position(|row| row.cluster == Some(crate::review::ClusterLabel(1)))
+                .position(|row| row.cluster == Some(lrx::review::ClusterLabel(1)))
         })
         .unwrap_or(0);
     for _ in 0..outlier {
