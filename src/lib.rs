@@ -8,6 +8,7 @@ pub mod config;
 pub mod fetch;
 pub mod files;
 pub mod fixtures;
+pub mod results;
 pub mod review;
 pub mod sanitize;
 pub mod session;

@@ -678,9 +678,14 @@ async fn fulfil(h: &mut Harness, session: &mut Session, effects: Vec<Effect>) {
         if let FetchEvent::State(key, ResultState::Ready(fetched)) = &event {
             done += 1;
             h.app.update(Message::Fetch(event.clone()));
-            lrx::tui::event_loop::decode_fetched(key, fetched, false, "", &mut |message| {
-                h.app.update(message);
-            });
+            lrx::results::decode(
+                fetched,
+                &lrx::results::PayloadKind::Script,
+                &lrx::review::Normaliser::builtin(),
+                &mut |event| {
+                    h.app.update(Message::from_result(key.clone(), event));
+                },
+            );
             h.render();
         } else if let FetchEvent::State(_, ResultState::Failed(reason)) = &event {
             panic!("{reason}");

@@ -72,9 +72,14 @@ async fn fetch_ready(
 
 /// Decodes a fetched result as the UI's background task does, straight into the app.
 fn decode_into(app: &mut App, key: &ResultKey, fetched: &Fetched) {
-    lrx::tui::event_loop::decode_fetched(key, fetched, false, "", &mut |message| {
-        let _ = app.update(message);
-    });
+    lrx::results::decode(
+        fetched,
+        &lrx::results::PayloadKind::Script,
+        &lrx::review::Normaliser::builtin(),
+        &mut |event| {
+            let _ = app.update(Message::from_result(key.clone(), event));
+        },
+    );
 }
 
 /// Fetches one result through the real engine and hands it to the app as the UI would see

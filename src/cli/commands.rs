@@ -604,19 +604,7 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
         "sha256": fetched.sha256,
     });
     if command.command.command_type == CommandType::GetFile {
-        let name = fetched
-            .file_name
-            .as_deref()
-            .map(|n| n.trim_end_matches(".gz").to_string())
-            .unwrap_or_else(|| {
-                command
-                    .param("Path")
-                    .unwrap_or("file")
-                    .rsplit(['\\', '/'])
-                    .next()
-                    .unwrap_or("file")
-                    .to_string()
-            });
+        let name = crate::results::file_name(Some(&command), &fetched);
         let safe_name = crate::files::safe_name(&format!("{base_name}-{name}"));
         let (file, saved) = match &args.save {
             Some(dir) => {

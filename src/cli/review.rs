@@ -7,15 +7,14 @@ use serde_json::json;
 
 use super::failure::{Failure, io_failure, write_json_line};
 use crate::api::ListQuery;
-use crate::api::models::{CommandType, MachineAction};
+use crate::api::models::MachineAction;
 use crate::cli::{Cli, ReviewArgs};
 use crate::config::FileConfig;
 use crate::fetch::{FetchEvent, Priority, ResultKey, ResultState};
+use crate::results::PayloadKind;
 use crate::review::{self, Digest, Group, Normaliser, csv_cell};
 use crate::sanitize;
 use crate::session::Session;
-use crate::transcript::decode;
-use crate::transcript::decode::MAX_FILE_BYTES;
 
 async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction>, Failure> {
     let mut actions = if args.action_ids.is_empty() {
@@ -83,15 +82,13 @@ async fn fetch_all(
 ) -> HashMap<ResultKey, Digest> {
     // A result listed twice (an action or an index the service repeats) is waited for once.
     let mut listed = std::collections::HashSet::new();
-    let keys: Vec<(ResultKey, bool)> = actions
+    let keys: Vec<(ResultKey, &crate::api::models::Command)> = actions
         .iter()
         .flat_map(|a| {
-            a.commands.iter().filter(|c| c.has_result()).map(|c| {
-                (
-                    ResultKey::new(a.id.clone(), c.index),
-                    c.command.command_type == CommandType::GetFile,
-                )
-            })
+            a.commands
+                .iter()
+                .filter(|c| c.has_result())
+                .map(|c| (ResultKey::new(a.id.clone(), c.index), c))
         })
         .filter(|(key, _)| listed.insert(key.clone()))
         .collect();
@@ -99,7 +96,7 @@ async fn fetch_all(
     for (key, _) in &keys {
         session.engine.fetch(key.clone(), Priority::Normal);
     }
-    let is_file: HashMap<ResultKey, bool> = keys.iter().cloned().collect();
+    let commands: HashMap<ResultKey, &crate::api::models::Command> = keys.iter().cloned().collect();
     let mut known = HashMap::new();
     let mut finished = std::collections::HashSet::new();
     let mut done = 0;
@@ -119,16 +116,9 @@ async fn fetch_all(
         match state {
             ResultState::Ready(fetched) => {
                 done += 1;
-                if is_file.get(&key) == Some(&true) {
-                    known.insert(
-                        key,
-                        Digest::of_file_payload(&fetched.path, &fetched.sha256, MAX_FILE_BYTES),
-                    );
-                } else if let Ok(bytes) = std::fs::read(&fetched.path) {
-                    known.insert(
-                        key,
-                        Digest::of_script(&decode::script_result(&bytes), normaliser),
-                    );
+                let kind = PayloadKind::of(commands.get(&key).copied(), &fetched);
+                if let Some(digest) = crate::results::digest(&fetched, &kind, normaliser) {
+                    known.insert(key, digest);
                 }
             }
             ResultState::Failed(reason) => {

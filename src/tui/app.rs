@@ -12,7 +12,7 @@ use ratatui::layout::Rect;
 use super::input::{self, Context};
 pub use super::search_state::Search;
 use crate::api::ListQuery;
-use crate::api::models::{ActionStatus, Command, CommandType, MachineAction};
+use crate::api::models::{ActionStatus, Command, MachineAction};
 use crate::fetch::{
     FetchEvent, Fetched, MeterSnapshot, Priority, QueueStats, ResultKey, ResultState,
 };
@@ -76,8 +76,7 @@ pub enum Effect {
     Decode {
         key: ResultKey,
         fetched: Arc<Fetched>,
-        is_file: bool,
-        name: String,
+        kind: crate::results::PayloadKind,
     },
     RefreshMeter,
     /// Write a result to disk: the raw payload, the output text, or a GetFile's file.
@@ -152,6 +151,19 @@ pub enum Message {
     /// Background work (highlighting) changed what is on screen.
     Redraw,
     Quit,
+}
+
+impl Message {
+    /// What the result pipeline made of a payload, as the app takes it.
+    pub fn from_result(key: ResultKey, event: crate::results::ResultEvent) -> Self {
+        use crate::results::ResultEvent;
+        match event {
+            ResultEvent::Preview(document) | ResultEvent::Document(document) => {
+                Self::Decoded(key, document)
+            }
+            ResultEvent::Digest(digest) => Self::Digested(key, digest),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -577,27 +589,10 @@ impl App {
                         .iter()
                         .find(|a| a.id == key.action_id)
                         .and_then(|a| a.commands.iter().find(|c| c.index == key.index));
-                    let is_file =
-                        command.is_some_and(|c| c.command.command_type == CommandType::GetFile);
-                    let name = fetched
-                        .file_name
-                        .clone()
-                        .map(|n| n.trim_end_matches(".gz").to_string())
-                        .or_else(|| {
-                            command.map(|c| {
-                                c.target()
-                                    .rsplit(['\\', '/'])
-                                    .next()
-                                    .unwrap_or("file")
-                                    .to_string()
-                            })
-                        })
-                        .unwrap_or_default();
                     effects.push(Effect::Decode {
                         key: key.clone(),
                         fetched: Arc::clone(fetched),
-                        is_file,
-                        name,
+                        kind: crate::results::PayloadKind::of(command, fetched),
                     });
                 }
                 if let ResultState::Failed(reason) = &state

@@ -15,10 +15,9 @@ use super::app::{App, Effect, Message};
 use super::theme::Theme;
 use super::view;
 use crate::api::MdeClient;
-use crate::fetch::{FetchEngine, Fetched, ResultKey};
-use crate::review::{Digest, Normaliser};
+use crate::fetch::FetchEngine;
+use crate::review::Normaliser;
 use crate::transcript::decode;
-use crate::transcript::document::{Document, RawView};
 
 /// Shows text in a pager, giving the terminal away meanwhile.
 pub type Pager<'a> = Box<dyn FnMut(&str) -> Result<(), String> + Send + 'a>;
@@ -35,8 +34,6 @@ pub struct Backends<'a> {
     /// Hands text to `$PAGER` with the terminal given back for the while (real terminal only).
     pub pager: Option<Pager<'a>>,
 }
-
-use crate::transcript::decode::MAX_FILE_BYTES;
 
 fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSender<Message>) {
     match effect {
@@ -77,16 +74,11 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             });
         }
         Effect::Fetch(key, priority) => backends.engine.fetch(key, priority),
-        Effect::Decode {
-            key,
-            fetched,
-            is_file,
-            name,
-        } => {
+        Effect::Decode { key, fetched, kind } => {
             let messages = messages.clone();
             tokio::task::spawn_blocking(move || {
-                decode_fetched(&key, &fetched, is_file, &name, &mut |message| {
-                    let _ = messages.send(message);
+                crate::results::decode(&fetched, &kind, &Normaliser::builtin(), &mut |event| {
+                    let _ = messages.send(Message::from_result(key.clone(), event));
                 });
             });
         }
@@ -127,72 +119,6 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             });
         }
     }
-}
-
-/// Turns a fetched payload into what the app shows and reviews: for a huge output a preview
-/// of its first lines at once, then the whole document, then the review's digest, which the
-/// document does not wait for. Blocking: run it off the UI thread.
-pub fn decode_fetched(
-    key: &ResultKey,
-    fetched: &Fetched,
-    is_file: bool,
-    name: &str,
-    deliver: &mut dyn FnMut(Message),
-) {
-    let document = |document: Document| Message::Decoded(key.clone(), Arc::new(document));
-    let bytes = match std::fs::read(&fetched.path) {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            let text = format!("could not read the fetched result: {error}");
-            deliver(document(Document::from_script(
-                text.as_bytes(),
-                fetched.sha256.clone(),
-                fetched.from_cache,
-            )));
-            deliver(Message::Digested(
-                key.clone(),
-                Digest::of_file(&fetched.sha256),
-            ));
-            return;
-        }
-    };
-    if is_file {
-        let file = Document::from_file(
-            &bytes,
-            name,
-            fetched.sha256.clone(),
-            fetched.from_cache,
-            MAX_FILE_BYTES,
-        );
-        // Files are compared by what they are, not by how they were compressed.
-        let digest = Digest::of_file(file.evidence_sha256());
-        deliver(document(file));
-        deliver(Message::Digested(key.clone(), digest));
-        return;
-    }
-    let result = decode::script_result(&bytes);
-    if let Some(preview) = Document::preview(
-        &result,
-        bytes.len() as u64,
-        fetched.sha256.clone(),
-        fetched.from_cache,
-    ) {
-        deliver(document(preview));
-    }
-    let raw = RawView::of(&bytes);
-    // Let the payload go before its output is split into lines: at most two copies of a
-    // huge output are alive at once.
-    drop(bytes);
-    deliver(document(Document::from_parts(
-        &result,
-        raw,
-        fetched.sha256.clone(),
-        fetched.from_cache,
-    )));
-    deliver(Message::Digested(
-        key.clone(),
-        Digest::of_script(&result, &Normaliser::builtin()),
-    ));
 }
 
 /// `:login`: a device code sign-in whose code the UI shows in a dialog; the refresh token
