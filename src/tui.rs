@@ -138,6 +138,8 @@ async fn run_session(
         }),
         connection: Some(session.connection.clone()),
         pager: Some(Box::new(terminal::page)),
+        clock: event_loop::wall_clock(),
+        draws: Arc::default(),
     };
     let inputs = ratatui::crossterm::event::EventStream::new();
     event_loop::run(

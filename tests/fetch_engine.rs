@@ -229,18 +229,13 @@ async fn truncated_downloads_are_retried_and_then_reported() {
                 || reason.contains("connection")),
         "{reason}"
     );
+    let left: Vec<String> = files_under(dirs.cache.path())
+        .into_iter()
+        .filter(|name| name.contains(&key.action_id.to_ascii_lowercase()))
+        .collect();
     assert!(
-        std::fs::read_dir(dirs.cache.path())
-            .expect("cache dir")
-            .flatten()
-            .all(|scope| {
-                std::fs::read_dir(scope.path()).map_or(true, |entries| {
-                    entries
-                        .flatten()
-                        .all(|e| !e.file_name().to_string_lossy().ends_with(".payload"))
-                })
-            }),
-        "no partial entry in the cache"
+        left.is_empty(),
+        "no entry and no partial download of the failed result is left: {left:?}"
     );
 
     let config = SimConfig {
@@ -259,6 +254,82 @@ async fn truncated_downloads_are_retried_and_then_reported() {
     assert!(
         outcomes.values().filter(|o| o.is_ok()).count() >= 4,
         "retries get most through: {outcomes:?}"
+    );
+    let kept = files_under(dirs.cache.path());
+    assert!(
+        kept.iter().any(|name| name.ends_with(".payload")),
+        "what got through is in the cache (so the check above looks where entries live): {kept:?}"
+    );
+    assert!(
+        !kept.iter().any(|name| name.ends_with(".part")),
+        "no partial download is left behind: {kept:?}"
+    );
+}
+
+/// The names of every file below `dir`, at any depth.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    names
+}
+
+#[tokio::test]
+async fn a_withdrawn_prefetch_costs_no_call_and_a_wanted_fetch_is_not_withdrawn() {
+    let dirs = dirs();
+    let mut session = session(SimConfig::default(), &dirs, None).await;
+    let keys = result_keys(&session, 12).await;
+    let calls_before = session.demo.as_ref().expect("demo").api_calls();
+    // Two downloads run at once: everything behind them is still queued when withdrawn.
+    for key in &keys {
+        session.engine.fetch(key.clone(), Priority::Prefetch);
+    }
+    let (kept, withdrawn) = keys.split_at(4);
+    session.engine.fetch(kept[3].clone(), Priority::Normal);
+    for key in withdrawn.iter().chain(&kept[3..]) {
+        session.engine.withdraw(key.clone(), Priority::Prefetch);
+    }
+    let mut cancelled = std::collections::HashSet::new();
+    let mut ready = std::collections::HashSet::new();
+    while ready.len() + cancelled.len() < keys.len() {
+        let event = tokio::time::timeout(Duration::from_secs(60), session.events.recv())
+            .await
+            .expect("progress")
+            .expect("engine");
+        match event {
+            FetchEvent::State(key, ResultState::Cancelled) => {
+                cancelled.insert(key);
+            }
+            FetchEvent::State(key, ResultState::Ready(_)) => {
+                ready.insert(key);
+            }
+            FetchEvent::State(_, ResultState::Failed(reason)) => panic!("{reason}"),
+            _ => {}
+        }
+    }
+    assert!(
+        ready.contains(&kept[3]),
+        "a fetch asked for at Normal stays"
+    );
+    assert!(
+        !withdrawn.iter().any(|k| ready.contains(k)),
+        "nothing withdrawn was fetched"
+    );
+    assert!(cancelled.len() >= withdrawn.len() - 2, "{cancelled:?}");
+    let calls = session.demo.as_ref().expect("demo").api_calls() - calls_before;
+    assert!(
+        calls <= 2 * ready.len() as u64,
+        "withdrawn results spent no link call: {calls} calls for {} results",
+        ready.len()
     );
 }
 

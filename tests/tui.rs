@@ -274,18 +274,51 @@ async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
         matches!(&effects[0], Effect::Fetch(key, lrx::fetch::Priority::Interactive) if key.index == first),
         "{effects:?}"
     );
+    let prefetched: Vec<ResultKey> = effects
+        .iter()
+        .skip(1)
+        .filter_map(|e| match e {
+            Effect::Fetch(key, lrx::fetch::Priority::Prefetch) => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
     assert!(
-        effects
-            .iter()
-            .skip(1)
-            .all(|e| matches!(e, Effect::Fetch(_, lrx::fetch::Priority::Prefetch)))
+        !prefetched.is_empty() && prefetched.len() == effects.len() - 1,
+        "the other results are prefetched behind it: {effects:?}"
     );
+    for key in &prefetched {
+        h.send(Message::Fetch(FetchEvent::State(
+            key.clone(),
+            ResultState::Queued,
+        )));
+    }
     h.press(KeyCode::Enter);
     assert_eq!(h.app.focus, Pane::Transcript);
     h.press(KeyCode::Esc);
     assert_eq!(h.app.focus, Pane::Commands);
     h.press(KeyCode::Esc);
     assert_eq!(h.app.focus, Pane::Actions);
+    // Moving on to another action takes back what is still queued for this one.
+    let effects = h.press(KeyCode::Char('j'));
+    assert!(
+        effects.contains(&Effect::Withdraw(prefetched.clone())),
+        "{effects:?}"
+    );
+    // A withdrawn result is as if never asked: coming back asks again.
+    for key in &prefetched {
+        h.send(Message::Fetch(FetchEvent::State(
+            key.clone(),
+            ResultState::Cancelled,
+        )));
+    }
+    h.press(KeyCode::Char('k'));
+    let effects = h.press(KeyCode::Enter);
+    assert!(
+        prefetched.iter().all(
+            |key| effects.contains(&Effect::Fetch(key.clone(), lrx::fetch::Priority::Prefetch))
+        ),
+        "{effects:?}"
+    );
 }
 
 #[tokio::test]
@@ -331,7 +364,7 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
     h.render();
     h.assert_shows("link 29:00");
     assert!(
-        h.app.needs_tick(),
+        h.app.next_wake() == Some(h.app.now + chrono::Duration::seconds(1)),
         "countdowns on screen keep the clock ticking"
     );
     h.app.now = now + chrono::Duration::minutes(31);
@@ -344,11 +377,13 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
                 used: 37,
                 limit: 100,
                 period: Duration::from_secs(60),
+                frees_at: None,
             },
             WindowUsage {
                 used: 212,
                 limit: 1500,
                 period: Duration::from_secs(3600),
+                frees_at: None,
             },
         ],
         next_call_at: Some(h.app.now + chrono::Duration::seconds(12)),
@@ -559,6 +594,8 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
         }),
         connection: Some(session.connection.clone()),
         pager: None,
+        clock: lrx::tui::event_loop::wall_clock(),
+        draws: Arc::default(),
     };
     let driver = tokio::spawn(async move {
         let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
@@ -591,24 +628,25 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
     assert!(!app.actions.is_empty(), "actions loaded over HTTP");
     let selected = app.selected().expect("selected").clone();
     let command = app.selected_command().expect("command").clone();
-    if command.has_result() {
-        assert!(text.contains("exit "), "exit code shown:\n{text}");
-        assert!(
-            text.contains("link 29:") || text.contains("link 30:"),
-            "countdown shown:\n{text}"
-        );
-    }
+    assert!(
+        command.has_result(),
+        "the newest action's first command has a result: {command:?}"
+    );
+    assert!(text.contains("exit "), "exit code shown:\n{text}");
+    assert!(
+        text.contains("link 29:") || text.contains("link 30:"),
+        "countdown shown:\n{text}"
+    );
     assert!(
         text.contains("API ") && text.contains("/100 per min"),
         "meter shown:\n{text}"
     );
     assert!(app.meter.session_calls >= 1, "the meter counted the calls");
     assert_eq!(app.focus, Pane::Transcript, "{selected:?}");
-    if command.has_result() {
-        let copied = copied.lock().expect("lock");
-        assert_eq!(copied.len(), 1, "y put the visible text on the clipboard");
-        assert!(!copied[0].chars().any(|c| c.is_control() && c != '\n'));
-    }
+    let copied = copied.lock().expect("lock");
+    assert_eq!(copied.len(), 1, "y put the visible text on the clipboard");
+    assert!(!copied[0].is_empty(), "the copied text is the output");
+    assert!(!copied[0].chars().any(|c| c.is_control() && c != '\n'));
 }
 
 #[tokio::test]

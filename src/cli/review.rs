@@ -69,9 +69,14 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
     Ok(actions)
 }
 
-fn eta(remaining: usize, per_minute: u32) -> String {
-    let seconds = remaining * 60 / usize::try_from(per_minute.max(1)).unwrap_or(100);
-    format!("{}:{:02}", seconds / 60, seconds % 60)
+fn eta(remaining: usize, meter: &crate::fetch::MeterSnapshot) -> String {
+    match (meter.eta(remaining), meter.per_minute()) {
+        (Some(eta), Some(per_minute)) => format!(
+            " · ETA {} at {per_minute}/min",
+            crate::fetch::limiter::clock_duration(eta)
+        ),
+        _ => String::new(),
+    }
 }
 
 async fn fetch_all(
@@ -92,7 +97,6 @@ async fn fetch_all(
         })
         .filter(|(key, _)| listed.insert(key.clone()))
         .collect();
-    let per_minute = session.limiter.limits().first().map_or(100, |l| l.calls);
     for (key, _) in &keys {
         session.engine.fetch(key.clone(), Priority::Normal);
     }
@@ -135,9 +139,9 @@ async fn fetch_all(
         if !quiet && (last_report.elapsed().as_secs() >= 5 || done == keys.len()) {
             last_report = std::time::Instant::now();
             eprintln!(
-                "lrx: fetching {} results · {done} done · ETA {} at {per_minute}/min",
+                "lrx: fetching {} results · {done} done{}",
                 keys.len(),
-                eta(keys.len() - done, per_minute)
+                eta(keys.len() - done, &session.limiter.snapshot())
             );
         }
     }

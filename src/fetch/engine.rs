@@ -10,7 +10,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use super::cache::{Cache, EntryMeta};
 use super::download::{self, DownloadError, DownloadLimits};
@@ -87,7 +86,7 @@ pub enum FetchEvent {
 
 enum Command {
     Fetch(ResultKey, Priority),
-    Cancel(ResultKey),
+    Withdraw(ResultKey, Priority),
     Meter,
 }
 
@@ -102,8 +101,10 @@ impl FetchEngine {
         let _ = self.commands.send(Command::Fetch(key, priority));
     }
 
-    pub fn cancel(&self, key: ResultKey) {
-        let _ = self.commands.send(Command::Cancel(key));
+    /// Takes back a fetch still waiting in the queue at `at_most` priority or below (the
+    /// analyst moved on before it started). One already running finishes: its link is paid.
+    pub fn withdraw(&self, key: ResultKey, at_most: Priority) {
+        let _ = self.commands.send(Command::Withdraw(key, at_most));
     }
 
     /// Asks for a fresh meter snapshot (the windows drain as time passes).
@@ -132,7 +133,7 @@ struct Shared {
 
 enum Phase {
     Queued(Priority),
-    Running(CancellationToken),
+    Running,
     Done(Arc<Fetched>),
 }
 
@@ -175,7 +176,7 @@ impl Scheduler {
         for phase in self.phases.values() {
             match phase {
                 Phase::Queued(_) => stats.queued += 1,
-                Phase::Running(_) => stats.running += 1,
+                Phase::Running => stats.running += 1,
                 Phase::Done(_) => stats.ready += 1,
             }
         }
@@ -192,7 +193,7 @@ impl Scheduler {
 
     fn enqueue(&mut self, key: ResultKey, priority: Priority) {
         match self.phases.get(&key) {
-            Some(Phase::Running(_)) => return,
+            Some(Phase::Running) => return,
             Some(Phase::Queued(current)) if *current >= priority => return,
             Some(Phase::Done(fetched)) if fetched.path.exists() => {
                 let fetched = Arc::clone(fetched);
@@ -208,14 +209,11 @@ impl Scheduler {
         self.emit(&key, ResultState::Queued);
     }
 
-    fn cancel(&mut self, key: &ResultKey) {
-        match self.phases.get(key) {
-            Some(Phase::Queued(_)) => {
-                self.phases.remove(key);
-                self.emit(key, ResultState::Cancelled);
-            }
-            Some(Phase::Running(token)) => token.cancel(),
-            _ => {}
+    fn withdraw(&mut self, key: &ResultKey, at_most: Priority) {
+        if matches!(self.phases.get(key), Some(Phase::Queued(p)) if *p <= at_most) {
+            // Its heap entry stays behind and is skipped when popped.
+            self.phases.remove(key);
+            self.emit(key, ResultState::Cancelled);
         }
     }
 
@@ -228,15 +226,10 @@ impl Scheduler {
             if !matches!(self.phases.get(&key), Some(Phase::Queued(p)) if *p == priority) {
                 continue;
             }
-            let token = CancellationToken::new();
-            self.phases
-                .insert(key.clone(), Phase::Running(token.clone()));
+            self.phases.insert(key.clone(), Phase::Running);
             let shared = Arc::clone(&self.shared);
             self.running.spawn(async move {
-                let outcome = tokio::select! {
-                    () = token.cancelled() => Err(String::new()),
-                    outcome = job(&shared, &key, priority) => outcome,
-                };
+                let outcome = job(&shared, &key, priority).await;
                 (key, outcome)
             });
         }
@@ -248,10 +241,6 @@ impl Scheduler {
                 self.phases
                     .insert(key.clone(), Phase::Done(Arc::clone(&fetched)));
                 self.emit(&key, ResultState::Ready(fetched));
-            }
-            Err(reason) if reason.is_empty() => {
-                self.phases.remove(&key);
-                self.emit(&key, ResultState::Cancelled);
             }
             Err(reason) => {
                 self.phases.remove(&key);
@@ -287,7 +276,7 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>
             command = commands.recv() => match command {
                 None => break,
                 Some(Command::Fetch(key, priority)) => scheduler.enqueue(key, priority),
-                Some(Command::Cancel(key)) => scheduler.cancel(&key),
+                Some(Command::Withdraw(key, at_most)) => scheduler.withdraw(&key, at_most),
                 Some(Command::Meter) => scheduler.emit_meter(),
             },
             _ = ticker.tick(), if !scheduler.running.is_empty() || !scheduler.queue.is_empty() => {

@@ -106,6 +106,9 @@ pub struct WindowUsage {
     pub used: u32,
     pub limit: u32,
     pub period: Duration,
+    /// When the oldest call still counted leaves this window, so a meter on screen knows
+    /// when its number next changes without asking every second.
+    pub frees_at: Option<DateTime<Utc>>,
 }
 
 /// What the meter shows.
@@ -121,6 +124,65 @@ pub struct MeterSnapshot {
     pub session_calls: u64,
 }
 
+impl MeterSnapshot {
+    /// About how long `calls` more calls take under these windows: each window lets its free
+    /// calls go now and the rest at its own pace, so a spent hour window shows as the wait
+    /// it is. `None` before the first snapshot.
+    pub fn eta(&self, calls: usize) -> Option<Duration> {
+        let calls = u64::try_from(calls).unwrap_or(u64::MAX);
+        let now = Utc::now();
+        let held = [self.next_call_at, self.throttled_until]
+            .into_iter()
+            .flatten()
+            .max()
+            .map(|until| (until - now).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        self.windows
+            .iter()
+            .map(|w| {
+                let free = u64::from(w.limit.saturating_sub(w.used));
+                let beyond = calls.saturating_sub(free);
+                if beyond == 0 {
+                    return Duration::ZERO;
+                }
+                // The first call beyond waits for the oldest counted one to leave (or, in an
+                // empty window, for the calls made now); the rest follow at the window's pace.
+                // Conservative: a burst frees in batches, sooner than this.
+                let first = w
+                    .frees_at
+                    .filter(|_| w.used > 0)
+                    .map_or(w.period, |t| (t - now).to_std().unwrap_or_default());
+                first
+                    + w.period
+                        .mul_f64((beyond - 1) as f64 / f64::from(w.limit.max(1)))
+            })
+            .max()
+            .map(|paced| paced.max(held))
+    }
+
+    /// The calls per minute the shortest window allows, for "at 100/min".
+    pub fn per_minute(&self) -> Option<u32> {
+        let shortest = self.windows.iter().min_by_key(|w| w.period)?;
+        let per_minute = f64::from(shortest.limit) * 60.0 / shortest.period.as_secs_f64().max(1.0);
+        Some(per_minute.round() as u32)
+    }
+}
+
+/// `1:28`, or `1:02:03` past an hour.
+pub fn clock_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds >= 3600 {
+        format!(
+            "{}:{:02}:{:02}",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        )
+    } else {
+        format!("{}:{:02}", seconds / 60, seconds % 60)
+    }
+}
+
 pub struct RateLimiter {
     limits: Vec<WindowLimit>,
     /// Share of each window that prefetching leaves for what the analyst asks for next.
@@ -133,6 +195,9 @@ pub struct RateLimiter {
     max_hold_ms: i64,
     /// What the service last asked for when lrx capped it, for the meter.
     asked_until: Mutex<Option<DateTime<Utc>>>,
+    /// How often the log was read (under the cross-process lock when shared): an idle UI
+    /// should not read it at all.
+    reads: std::sync::atomic::AtomicU64,
 }
 
 fn ms(duration: Duration) -> i64 {
@@ -155,6 +220,7 @@ impl RateLimiter {
             clock: Clock::new(),
             max_hold_ms: ms(crate::api::client::DEFAULT_MAX_RETRY_AFTER),
             asked_until: Mutex::new(None),
+            reads: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -204,6 +270,8 @@ impl RateLimiter {
 
     /// Runs `update` on the current log under the cross-process lock.
     fn with_log<T>(&self, update: impl FnOnce(&mut Log, i64) -> (T, bool)) -> T {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = self.clock.now_ms();
         let longest = self.longest_ms();
         let max_hold = self.max_hold_ms;
@@ -329,6 +397,11 @@ impl RateLimiter {
         });
     }
 
+    /// How many times the budget's log has been read or written.
+    pub fn store_reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> MeterSnapshot {
         let session_calls = *self
             .session_calls
@@ -338,16 +411,15 @@ impl RateLimiter {
             let windows = self
                 .limits
                 .iter()
-                .map(|limit| WindowUsage {
-                    used: u32::try_from(
-                        log.calls
-                            .iter()
-                            .filter(|t| now - **t < ms(limit.period))
-                            .count(),
-                    )
-                    .unwrap_or(u32::MAX),
-                    limit: limit.calls,
-                    period: limit.period,
+                .map(|limit| {
+                    let mut counted = log.calls.iter().filter(|t| now - **t < ms(limit.period));
+                    let oldest = counted.clone().min().copied();
+                    WindowUsage {
+                        used: u32::try_from(counted.by_ref().count()).unwrap_or(u32::MAX),
+                        limit: limit.calls,
+                        period: limit.period,
+                        frees_at: oldest.and_then(|t| to_time(t + ms(limit.period))),
+                    }
                 })
                 .collect();
             let wait = self.wait_ms(log, now, true);
@@ -387,6 +459,40 @@ impl CallBudget for RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_eta_counts_free_calls_as_now_and_a_spent_hour_as_the_wait_it_is() {
+        let now = Utc::now();
+        let window = |used, limit, minutes: u64, frees_in: i64| WindowUsage {
+            used,
+            limit,
+            period: Duration::from_secs(minutes * 60),
+            frees_at: Some(now + chrono::Duration::seconds(frees_in)),
+        };
+        let fresh = MeterSnapshot {
+            windows: vec![window(0, 100, 1, 60), window(0, 1500, 60, 3600)],
+            ..MeterSnapshot::default()
+        };
+        assert_eq!(fresh.eta(48), Some(Duration::ZERO));
+        assert_eq!(fresh.per_minute(), Some(100));
+        let eta = fresh.eta(250).expect("eta").as_secs();
+        assert!(
+            (149..=150).contains(&eta),
+            "150 beyond the minute: a minute, then 149 at 100/min: {eta}"
+        );
+        let spent = MeterSnapshot {
+            windows: vec![window(0, 100, 1, 60), window(1500, 1500, 60, 37 * 60)],
+            ..MeterSnapshot::default()
+        };
+        let eta = spent.eta(1).expect("eta").as_secs();
+        assert!(
+            (2218..=2220).contains(&eta),
+            "waits 37 min for the hour: {eta}"
+        );
+        assert_eq!(MeterSnapshot::default().eta(5), None, "nothing known yet");
+        assert_eq!(clock_duration(Duration::from_secs(3723)), "1:02:03");
+        assert_eq!(clock_duration(Duration::from_secs(88)), "1:28");
+    }
 
     fn limits(minute: u32, hour: u32) -> Vec<WindowLimit> {
         vec![

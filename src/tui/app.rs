@@ -19,6 +19,9 @@ use crate::fetch::{
 use crate::transcript::decode::ExitCode;
 use crate::transcript::document::{self, Document, Section};
 
+/// How long a toast stays up.
+const TOAST_LIFETIME: chrono::Duration = chrono::Duration::seconds(6);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
     Actions,
@@ -73,6 +76,8 @@ pub enum Effect {
     },
     RefreshActions(Vec<String>),
     Fetch(ResultKey, Priority),
+    /// Take back prefetches still queued for an action the analyst moved away from.
+    Withdraw(Vec<ResultKey>),
     Decode {
         key: ResultKey,
         fetched: Arc<Fetched>,
@@ -266,8 +271,6 @@ pub struct App {
     /// A transcript was opened from the review: Esc goes back there.
     pub return_to_review: bool,
     pub digests: HashMap<ResultKey, crate::review::Digest>,
-    /// Calls per minute the budget allows, for the review's ETA.
-    pub calls_per_minute: u32,
     /// Where `s` and `S` save (the directory lrx was started in).
     pub save_dir: std::path::PathBuf,
     /// The `:` command line while it is open.
@@ -324,7 +327,6 @@ impl App {
             in_review: false,
             return_to_review: false,
             digests: HashMap::new(),
-            calls_per_minute: 100,
             save_dir: std::env::var_os("LRX_SAVE_DIR")
                 .map(std::path::PathBuf::from)
                 .or_else(|| std::env::current_dir().ok())
@@ -490,7 +492,8 @@ impl App {
                     }
                 }
                 self.refilter();
-                Vec::new()
+                // The refresh spent calls: the meter on screen says so now, not at a tick.
+                vec![Effect::RefreshMeter]
             }
             Message::Decoded(key, document) => {
                 self.documents.insert(key.clone(), document);
@@ -569,7 +572,8 @@ impl App {
                 self.toast(error);
             }
         }
-        Vec::new()
+        // The load spent a call: the meter on screen says so now, not at a tick.
+        vec![Effect::RefreshMeter]
     }
 
     fn on_fetch(&mut self, event: FetchEvent) -> Vec<Effect> {
@@ -600,7 +604,12 @@ impl App {
                 {
                     self.toast(reason.clone());
                 }
-                self.results.insert(key, state);
+                if state == ResultState::Cancelled {
+                    // Withdrawn before it started: as if never asked, so a revisit asks again.
+                    self.results.remove(&key);
+                } else {
+                    self.results.insert(key, state);
+                }
                 effects
             }
         }
@@ -611,7 +620,7 @@ impl App {
         if self
             .toast
             .as_ref()
-            .is_some_and(|(_, at)| self.now - *at > chrono::Duration::seconds(6))
+            .is_some_and(|(_, at)| self.now - *at > TOAST_LIFETIME)
         {
             self.toast = None;
         }
@@ -637,33 +646,75 @@ impl App {
         effects
     }
 
-    /// Whether anything on screen changes with time: countdowns, budget waits, auto-refresh.
-    pub fn needs_tick(&self) -> bool {
+    /// When something on screen next changes by itself, so the loop sleeps until then and
+    /// an idle lrx neither redraws nor reads the budget. Each second while a countdown,
+    /// progress or wait shows; otherwise the moment a toast goes, an age in the list turns
+    /// over, the meter's count drops or the next auto-refresh is due; `None`: never.
+    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
+        let second = self.now + chrono::Duration::seconds(1);
         let countdown = self.selected().is_some_and(|action| {
             action.commands.iter().any(|c| {
+                let key = ResultKey::new(action.id.clone(), c.index);
                 matches!(
-                    self.results
-                        .get(&ResultKey::new(action.id.clone(), c.index)),
+                    self.results.get(&key),
                     Some(
                         ResultState::WaitingForBudget { .. }
                             | ResultState::Downloading { .. }
                             | ResultState::RequestingLink
                             | ResultState::Queued
                     )
-                ) || self
-                    .link_expiry(&ResultKey::new(action.id.clone(), c.index))
-                    .is_some_and(|t| t > self.now)
+                ) || self.link_expiry(&key).is_some_and(|t| t > self.now)
             })
         });
-        let meter = self.meter.windows.iter().any(|w| w.used > 0)
-            || self.meter.next_call_at.is_some()
-            || self.meter.throttled_until.is_some();
-        let active = self.actions.iter().any(|a| !a.status.is_final());
-        countdown
-            || meter
-            || active
-            || self.toast.is_some()
-            || self.queue.queued + self.queue.running > 0
+        let waiting = self.meter.next_call_at.is_some()
+            || self.meter.throttled_until.is_some()
+            || self.queue.queued + self.queue.running > 0;
+        if countdown || waiting {
+            return Some(second);
+        }
+        let toast = self
+            .toast
+            .as_ref()
+            .map(|(_, at)| *at + TOAST_LIFETIME + chrono::Duration::milliseconds(1));
+        let meter = self
+            .meter
+            .windows
+            .iter()
+            .filter(|w| w.used > 0)
+            .filter_map(|w| w.frees_at)
+            .min();
+        let refresh = self.actions.iter().any(|a| !a.status.is_final()).then(|| {
+            self.last_auto_refresh
+                .map_or(self.now, |at| at + self.settings.refresh_every)
+        });
+        [toast, meter, refresh, self.next_age_change()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.max(self.now))
+    }
+
+    /// When the youngest age shown in the actions list ("12s ago", "5m ago") next changes.
+    fn next_age_change(&self) -> Option<DateTime<Utc>> {
+        if self.absolute_time || self.in_review {
+            return None;
+        }
+        let rows = self.page_rows.max(1);
+        let youngest = self
+            .visible
+            .iter()
+            .skip(self.actions_offset)
+            .take(rows)
+            .filter_map(|&i| self.actions.get(i)?.creation_date_time_utc)
+            .max()?;
+        let age = (self.now - youngest).num_seconds().max(0);
+        let unit = match age {
+            0..60 => 1,
+            60..3600 => 60,
+            3600..86_400 => 3600,
+            _ => 86_400,
+        };
+        Some(youngest + chrono::Duration::seconds((age / unit + 1) * unit))
     }
 
     pub fn link_expiry(&self, key: &ResultKey) -> Option<DateTime<Utc>> {
@@ -762,10 +813,15 @@ impl App {
         match self.focus {
             Pane::Actions => {
                 let before = self.selected_action;
+                let left = self.queued_results_of_selected();
                 self.selected_action = step(self.selected_action, self.visible.len());
+                let mut effects = Vec::new();
                 if before != self.selected_action {
                     self.selected_command = 0;
                     self.transcript.scroll = 0;
+                    if !left.is_empty() {
+                        effects.push(Effect::Withdraw(left));
+                    }
                 }
                 // Scrolling past the end loads older actions.
                 if delta > 0
@@ -773,9 +829,9 @@ impl App {
                     && self.more_available
                     && !self.loading
                 {
-                    return vec![self.load(true)];
+                    effects.push(self.load(true));
                 }
-                Vec::new()
+                effects
             }
             Pane::Commands => {
                 self.selected_command = step(self.selected_command, self.commands_len());
@@ -840,6 +896,15 @@ impl App {
             self.toast(notice);
         }
         effects
+    }
+
+    /// The selected action's results still waiting in the fetch queue.
+    fn queued_results_of_selected(&self) -> Vec<ResultKey> {
+        self.selected().map_or_else(Vec::new, |action| {
+            ResultKey::of_action(action)
+                .filter(|key| matches!(self.results.get(key), Some(ResultState::Queued)))
+                .collect()
+        })
     }
 
     pub(super) fn on_focus(&mut self) -> Vec<Effect> {

@@ -33,6 +33,18 @@ pub struct Backends<'a> {
     pub connection: Option<crate::config::Connection>,
     /// Hands text to `$PAGER` with the terminal given back for the while (real terminal only).
     pub pager: Option<Pager<'a>>,
+    /// What time it is: the wall clock, or one a test drives with tokio's paused time.
+    pub clock: Clock,
+    /// How many frames the loop drew, for tests that hold an idle UI to drawing nothing.
+    pub draws: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Tells the loop the time.
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
+
+/// The wall clock.
+pub fn wall_clock() -> Clock {
+    Arc::new(chrono::Utc::now)
 }
 
 fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSender<Message>) {
@@ -74,6 +86,13 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             });
         }
         Effect::Fetch(key, priority) => backends.engine.fetch(key, priority),
+        Effect::Withdraw(keys) => {
+            for key in keys {
+                backends
+                    .engine
+                    .withdraw(key, crate::fetch::Priority::Prefetch);
+            }
+        }
         Effect::Decode { key, fetched, kind } => {
             let messages = messages.clone();
             tokio::task::spawn_blocking(move || {
@@ -167,6 +186,19 @@ fn device_login(
     });
 }
 
+fn draw<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    theme: &Theme,
+    backends: &Backends,
+) -> Result<(), B::Error> {
+    backends
+        .draws
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    terminal.draw(|frame| view::render(frame, app, theme))?;
+    Ok(())
+}
+
 /// Runs until the user quits. `external` carries signals (SIGTERM) and test injections.
 pub async fn run<B: Backend, S>(
     terminal: &mut Terminal<B>,
@@ -184,15 +216,24 @@ where
     app.wake = Arc::new(move || {
         let _ = wake.send(Message::Redraw);
     });
-    app.now = chrono::Utc::now();
+    app.now = (backends.clock)();
     for effect in app.start() {
         execute(effect, &mut backends, &messages_tx);
     }
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut inputs_open = true;
-    terminal.draw(|frame| view::render(frame, app, theme))?;
+    draw(terminal, app, theme, &backends)?;
     while !app.quit {
+        // Sleep until something on screen changes by itself; with nothing due, not at all.
+        let wake = app.next_wake().map(|at| {
+            let after = (at - app.now).to_std().unwrap_or_default();
+            tokio::time::Instant::now() + after.max(Duration::from_millis(10))
+        });
+        let timer = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         // Biased: the analyst's keys first, so a flood of fetch events never delays input.
         let message = tokio::select! {
             biased;
@@ -209,9 +250,9 @@ where
             Some(message) = external.recv() => message,
             Some(event) = backends.fetch_events.recv() => Message::Fetch(event),
             Some(message) = messages.recv() => message,
-            _ = ticker.tick(), if app.needs_tick() => Message::Tick,
+            () = timer => Message::Tick,
         };
-        app.now = chrono::Utc::now();
+        app.now = (backends.clock)();
         for effect in app.update(message) {
             execute(effect, &mut backends, &messages_tx);
         }
@@ -229,7 +270,7 @@ where
         if std::mem::take(&mut app.needs_full_redraw) {
             terminal.clear()?;
         }
-        terminal.draw(|frame| view::render(frame, app, theme))?;
+        draw(terminal, app, theme, &backends)?;
     }
     Ok(())
 }

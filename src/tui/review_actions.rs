@@ -22,8 +22,7 @@ impl App {
                 .cloned()
                 .collect()
         };
-        let mut review =
-            super::review_screen::ReviewScreen::new(scope, self.now, self.calls_per_minute);
+        let mut review = super::review_screen::ReviewScreen::new(scope, self.now);
         let mut effects = Vec::new();
         for key in review.keys() {
             match self.digests.get(&key) {

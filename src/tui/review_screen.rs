@@ -87,14 +87,13 @@ pub struct ReviewScreen {
     /// Results to collect, and when collecting started (for the ETA).
     pub wanted: usize,
     pub started: DateTime<Utc>,
-    pub per_minute: u32,
     row_offset: usize,
     /// Results arrived since the groups were last built.
     stale: bool,
 }
 
 impl ReviewScreen {
-    pub fn new(scope: Vec<MachineAction>, now: DateTime<Utc>, per_minute: u32) -> Self {
+    pub fn new(scope: Vec<MachineAction>, now: DateTime<Utc>) -> Self {
         let wanted = scope.iter().flat_map(ResultKey::of_action).count();
         let mut screen = Self {
             scope,
@@ -108,7 +107,6 @@ impl ReviewScreen {
             diff: None,
             wanted,
             started: now,
-            per_minute,
             row_offset: 0,
             stale: false,
         };
@@ -223,7 +221,7 @@ impl ReviewScreen {
     }
 
     /// `fetching 48 results · 12 done · ETA 0:31 at 100/min`, or a summary once complete.
-    pub fn progress(&self) -> String {
+    pub fn progress(&self, meter: &crate::fetch::MeterSnapshot) -> String {
         let done = self.done();
         if done >= self.wanted {
             let plural = if self.groups.len() == 1 { "" } else { "s" };
@@ -234,17 +232,23 @@ impl ReviewScreen {
             );
         }
         let remaining = self.wanted - done;
-        let seconds = remaining * 60 / usize::try_from(self.per_minute.max(1)).unwrap_or(100);
-        format!(
-            "fetching {} results · {done} done · ETA {}:{:02} at {}/min",
-            self.wanted,
-            seconds / 60,
-            seconds % 60,
-            self.per_minute
-        )
+        match (meter.eta(remaining), meter.per_minute()) {
+            (Some(eta), Some(per_minute)) => format!(
+                "fetching {} results · {done} done · ETA {} at {per_minute}/min",
+                self.wanted,
+                crate::fetch::limiter::clock_duration(eta),
+            ),
+            _ => format!("fetching {} results · {done} done", self.wanted),
+        }
     }
 
-    pub fn render(&mut self, frame: &mut Frame, area: Rect, theme: &Theme) {
+    pub fn render(
+        &mut self,
+        frame: &mut Frame,
+        area: Rect,
+        meter: &crate::fetch::MeterSnapshot,
+        theme: &Theme,
+    ) {
         let group_rows = u16::try_from(self.groups.len().clamp(1, 8)).unwrap_or(8) + 3;
         let diff_rows = if self.diff.is_some() {
             area.height / 2
@@ -257,17 +261,23 @@ impl ReviewScreen {
             Constraint::Length(diff_rows),
         ])
         .split(area);
-        self.render_groups(frame, parts[0], theme);
+        self.render_groups(frame, parts[0], meter, theme);
         self.render_rows(frame, parts[1], theme);
         if let Some(diff) = &self.diff {
             render_diff(frame, parts[2], diff, theme);
         }
     }
 
-    fn render_groups(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
+    fn render_groups(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        meter: &crate::fetch::MeterSnapshot,
+        theme: &Theme,
+    ) {
         let title = Line::from(vec![
             Span::styled(" Review ", theme.accent()),
-            Span::styled(format!("{} ", self.progress()), theme.dim()),
+            Span::styled(format!("{} ", self.progress(meter)), theme.dim()),
         ]);
         let rows: Vec<Row> = self
             .groups

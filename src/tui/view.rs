@@ -104,7 +104,7 @@ fn body(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     if app.in_review {
         app.page_rows = usize::from(area.height / 2).max(1);
         if let Some(review) = app.review.as_mut() {
-            review.render(frame, area, theme);
+            review.render(frame, area, &app.meter, theme);
         }
         return;
     }

@@ -1,0 +1,188 @@
+//! Idle means idle: the real event loop, on a clock that tests advance (tokio's paused time),
+//! neither redraws nor reads the budget while nothing on screen changes by itself — and
+//! wakes exactly when something does.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lrx::api::ListQuery;
+use lrx::session::{Session, SessionOptions};
+use lrx::sim::SimConfig;
+use lrx::tui::app::{App, Message, Settings};
+use lrx::tui::event_loop::{Backends, Clock};
+use lrx::tui::theme::{Theme, Variant};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+
+/// Wall time that moves with tokio's clock, so a paused test can jump a minute ahead.
+fn tokio_clock() -> Clock {
+    let wall = Utc::now();
+    let start = tokio::time::Instant::now();
+    Arc::new(move || wall + chrono::Duration::from_std(start.elapsed()).unwrap_or_default())
+}
+
+struct Counts {
+    draws: u64,
+    budget_reads: u64,
+    at: DateTime<Utc>,
+}
+
+#[tokio::test]
+async fn an_idle_ui_draws_nothing_and_reads_no_budget_until_something_is_due() {
+    let dirs = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    // An anchor in the past: every action is final, so nothing is refreshed in the background.
+    let mut session = Session::open(SessionOptions {
+        demo: Some(SimConfig {
+            anchor: Some(Utc::now() - chrono::Duration::days(2)),
+            ..SimConfig::default()
+        }),
+        cache_dir: Some(dirs.0.path().to_path_buf()),
+        state_dir: Some(dirs.1.path().to_path_buf()),
+        ..SessionOptions::default()
+    })
+    .await
+    .expect("session");
+    // One real list call before time is paused: the meter then shows a used budget, whose
+    // minute window empties a minute later.
+    let actions = session
+        .client
+        .list_actions(&ListQuery::live_response(300), true)
+        .await
+        .expect("list")
+        .actions;
+    assert!(actions.iter().all(|a| a.status.is_final()));
+    let clock = tokio_clock();
+    let mut app = App::new(
+        session.label.clone(),
+        session.cloud.clone(),
+        Settings {
+            prefetch: false,
+            ..Settings::default()
+        },
+        clock(),
+    );
+    app.actions = actions;
+    app.absolute_time = true;
+    app.refilter();
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+    let theme = Theme {
+        colored: false,
+        variant: Variant::Dark,
+    };
+    let (keys_tx, keys_rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<Event>>();
+    let inputs = Box::pin(futures_util::stream::unfold(keys_rx, |mut rx| async move {
+        rx.recv().await.map(|e| (e, rx))
+    }));
+    let (external_tx, external) = tokio::sync::mpsc::unbounded_channel();
+    let draws = Arc::new(AtomicU64::new(0));
+    let limiter = Arc::clone(&session.limiter);
+    let backends = Backends {
+        client: Arc::clone(&session.client),
+        engine: session.engine.clone(),
+        fetch_events: &mut session.events,
+        clipboard: Box::new(|_: &str| {}),
+        connection: None,
+        pager: None,
+        clock: Arc::clone(&clock),
+        draws: Arc::clone(&draws),
+    };
+    let counts = || Counts {
+        draws: draws.load(Ordering::Relaxed),
+        budget_reads: limiter.store_reads(),
+        at: clock(),
+    };
+    let driver = async {
+        // Let the loop start and read the meter once, then stop real time.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::pause();
+        let started = counts();
+        // Past the minute window of the list call: the meter's count drops once.
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        let settled = counts();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let idle = counts();
+        // Something that does change by itself: a notice, which goes after a few seconds.
+        external_tx
+            .send(Message::Notice("saved".into()))
+            .expect("send");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let after_toast = counts();
+        let quit = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        keys_tx.send(Ok(Event::Key(quit))).expect("send");
+        (started, settled, idle, after_toast)
+    };
+    let (outcome, (started, settled, idle, after_toast)) = tokio::join!(
+        lrx::tui::event_loop::run(&mut terminal, &mut app, &theme, backends, inputs, external),
+        driver
+    );
+    outcome.expect("no terminal error");
+    assert!(
+        idle.at - settled.at >= chrono::Duration::seconds(60),
+        "the test's clock moved a minute"
+    );
+    assert!(
+        settled.draws > started.draws,
+        "the minute window emptying is drawn ({} → {})",
+        started.draws,
+        settled.draws
+    );
+    assert!(
+        settled.draws - started.draws <= 2,
+        "and only that: {} draws",
+        settled.draws - started.draws
+    );
+    assert_eq!(idle.draws, settled.draws, "a minute of idle draws nothing");
+    assert_eq!(
+        idle.budget_reads, settled.budget_reads,
+        "a minute of idle reads no budget"
+    );
+    assert!(
+        after_toast.draws >= idle.draws + 2,
+        "a notice is drawn, and so is its going away ({} → {})",
+        idle.draws,
+        after_toast.draws
+    );
+    assert!(
+        after_toast.draws <= idle.draws + 4,
+        "without a tick every second ({} → {})",
+        idle.draws,
+        after_toast.draws
+    );
+}
+
+#[test]
+fn ages_in_the_list_wake_the_ui_when_their_text_turns_over() {
+    let now = Utc::now();
+    let action = |age_seconds: i64| -> lrx::api::models::MachineAction {
+        serde_json::from_value(serde_json::json!({
+            "id": "0b7c5e6a-1f2d-4c3b-9a8e-7d6f5e4c3b2a",
+            "type": "LiveResponse",
+            "status": "Succeeded",
+            "creationDateTimeUtc": (now - chrono::Duration::seconds(age_seconds)).to_rfc3339(),
+        }))
+        .expect("action")
+    };
+    let mut app = App::new("t".into(), "c".into(), Settings::default(), now);
+    app.actions = vec![action(30)];
+    app.refilter();
+    assert_eq!(
+        app.next_wake(),
+        Some(now + chrono::Duration::seconds(1)),
+        "30s ago → 31s ago"
+    );
+    app.actions = vec![action(5 * 60 + 10)];
+    app.refilter();
+    assert_eq!(
+        app.next_wake(),
+        Some(now + chrono::Duration::seconds(50)),
+        "5m ago → 6m ago"
+    );
+    app.absolute_time = true;
+    assert_eq!(app.next_wake(), None, "absolute times never change");
+}
