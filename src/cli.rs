@@ -52,11 +52,20 @@ pub struct GlobalArgs {
     /// Use the built-in simulated tenant (no Azure account needed).
     #[arg(long, global = true)]
     pub demo: bool,
-    /// API host root, e.g. https://api.security.microsoft.com (lrx appends /api/...).
-    #[arg(long, global = true, value_name = "URL")]
+    // Help as an attribute, not a doc comment: the URL is text for --help, not a rustdoc link.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help = "API host root, e.g. https://api.security.microsoft.com (lrx appends /api/...)"
+    )]
     pub api_url: Option<String>,
-    /// Full token URL, e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token.
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help = "Full token URL, e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"
+    )]
     pub token_url: Option<String>,
     /// A named profile from config.toml ([profiles.NAME]).
     #[arg(
@@ -97,13 +106,18 @@ pub struct GlobalArgs {
     /// Rate-limit windows to budget for, CALLS/PERIOD (for time-compressed test runs).
     #[arg(long, global = true, hide = true, env = "LRX_RATE_LIMIT", value_parser = RateLimits::parse)]
     pub rate_limit: Option<RateLimits>,
-    /// Colour theme of the terminal UI [default: dark, or [ui] theme in config.toml]
-    /// (NO_COLOR turns colour off entirely).
-    #[arg(long, global = true, value_enum)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        help = "Colour theme of the terminal UI [default: dark, or [ui] theme in config.toml] (NO_COLOR turns colour off entirely)"
+    )]
     pub theme: Option<ThemeName>,
-    /// Mouse in the terminal UI: click selects, the wheel scrolls (off by default, so the
-    /// terminal's text selection keeps working; or [ui] mouse = true in config.toml).
-    #[arg(long, global = true)]
+    #[arg(
+        long,
+        global = true,
+        help = "Mouse in the terminal UI: click selects, the wheel scrolls (off by default, so the terminal's text selection keeps working; or [ui] mouse = true in config.toml)"
+    )]
     pub mouse: bool,
     /// Write debug logs to the log file (never to the terminal); repeat for more.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
