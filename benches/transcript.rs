@@ -125,7 +125,9 @@ impl Viewer {
             theme,
         } = self;
         terminal
-            .draw(|f| view::render(f, app, theme))
+            .draw(|f| {
+                view::draw(f, app, theme);
+            })
             .expect("draw");
     }
 

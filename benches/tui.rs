@@ -73,7 +73,9 @@ fn key_and_frame() {
         variant: Variant::Dark,
     };
     terminal
-        .draw(|f| view::render(f, &mut app, &theme))
+        .draw(|f| {
+            view::draw(f, &mut app, &theme);
+        })
         .expect("draw");
     let mut samples = Vec::with_capacity(2000);
     for i in 0..2000 {
@@ -85,7 +87,9 @@ fn key_and_frame() {
         let started = Instant::now();
         let _ = app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
         terminal
-            .draw(|f| view::render(f, &mut app, &theme))
+            .draw(|f| {
+                view::draw(f, &mut app, &theme);
+            })
             .expect("draw");
         samples.push(started.elapsed());
     }
@@ -139,7 +143,9 @@ async fn first_frame() {
         variant: Variant::Dark,
     };
     terminal
-        .draw(|f| view::render(f, &mut app, &theme))
+        .draw(|f| {
+            view::draw(f, &mut app, &theme);
+        })
         .expect("draw");
     println!(
         "--demo start to first frame with data: {:.0} ms (simulated tenant up and signed-in session ready after {:.0} ms)",

@@ -6,6 +6,7 @@ pub mod app;
 mod command_line;
 pub mod event_loop;
 pub mod input;
+pub mod layout;
 mod review_actions;
 pub mod review_screen;
 mod search_state;
@@ -83,6 +84,7 @@ async fn run_session(
     let theme = theme::Theme::from_env(options.variant);
     let settings = app::Settings {
         prefetch: options.prefetch,
+        highlight: theme.colored,
         ..app::Settings::default()
     };
     let mut app = resume.map_or_else(

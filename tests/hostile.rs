@@ -139,7 +139,9 @@ fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
             app.transcript.wrap = wrap;
             let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
             terminal
-                .draw(|frame| view::render(frame, &mut app, &theme))
+                .draw(|frame| {
+                    view::draw(frame, &mut app, &theme);
+                })
                 .expect("draw");
             let text = screen(&terminal);
             for needle in &expected {

@@ -96,9 +96,22 @@ impl Harness {
             terminal,
             theme,
         } = self;
+        let mut effects = Vec::new();
         terminal
-            .draw(|frame| view::render(frame, app, theme))
+            .draw(|frame| effects = view::draw(frame, app, theme))
             .expect("draw");
+        // What the event loop would start: highlighting the lines now on screen.
+        for effect in effects {
+            if let Effect::Highlight {
+                document,
+                section,
+                lines,
+            } = effect
+                && let Some(highlighter) = document.0.highlighter(section)
+            {
+                highlighter.request(&lines, &app.wake);
+            }
+        }
     }
 
     fn press(&mut self, code: KeyCode) -> Vec<Effect> {
@@ -1265,7 +1278,9 @@ async fn the_light_theme_paints_its_own_background() {
     let mut h = Harness::new(80, 24).await;
     let light = Theme::from_env(Variant::Light);
     h.terminal
-        .draw(|frame| view::render(frame, &mut h.app, &light))
+        .draw(|frame| {
+            view::draw(frame, &mut h.app, &light);
+        })
         .expect("draw");
     let buffer = h.terminal.backend().buffer();
     let paper = ratatui::style::Color::Rgb(0xfb, 0xfb, 0xf8);

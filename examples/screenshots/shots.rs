@@ -40,7 +40,9 @@ fn draw(app: &mut App, variant: Variant, width: u16, height: u16) -> std::io::Re
     let mut terminal =
         Terminal::new(TestBackend::new(width, height)).map_err(std::io::Error::other)?;
     terminal
-        .draw(|frame| view::render(frame, app, &theme))
+        .draw(|frame| {
+            view::draw(frame, app, &theme);
+        })
         .map_err(std::io::Error::other)?;
     let palette = match variant {
         Variant::Dark => svg::DARK,

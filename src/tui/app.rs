@@ -76,6 +76,12 @@ pub enum Effect {
     },
     RefreshActions(Vec<String>),
     Fetch(ResultKey, Priority),
+    /// Highlight these lines of a section in the background; a `Redraw` follows.
+    Highlight {
+        document: Shown,
+        section: Section,
+        lines: Vec<usize>,
+    },
     /// Take back prefetches still queued for an action the analyst moved away from.
     Withdraw(Vec<ResultKey>),
     Decode {
@@ -98,6 +104,23 @@ pub enum Effect {
     DeviceLogin,
     /// Suspend the UI and show this (sanitised) text in `$PAGER`.
     Pager(String),
+}
+
+/// A document on screen, compared by identity: two effects are the same when they are
+/// about the same decoded result.
+#[derive(Clone)]
+pub struct Shown(pub Arc<Document>);
+
+impl PartialEq for Shown {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shown(sha256 {})", self.0.sha256)
+    }
 }
 
 /// Why the event loop ended.
@@ -209,6 +232,8 @@ pub struct Settings {
     pub page_size: usize,
     /// How often Pending/InProgress actions are re-read.
     pub refresh_every: chrono::Duration,
+    /// Colour the transcript's syntax (off without colour: the work would not show).
+    pub highlight: bool,
 }
 
 impl Default for Settings {
@@ -217,6 +242,7 @@ impl Default for Settings {
             prefetch: true,
             page_size: 300,
             refresh_every: chrono::Duration::seconds(10),
+            highlight: true,
         }
     }
 }

@@ -86,6 +86,19 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             });
         }
         Effect::Fetch(key, priority) => backends.engine.fetch(key, priority),
+        Effect::Highlight {
+            document,
+            section,
+            lines,
+        } => {
+            if let Some(highlighter) = document.0.highlighter(section) {
+                let redraw = messages.clone();
+                let notify: crate::transcript::highlighter::Notify = Arc::new(move || {
+                    let _ = redraw.send(Message::Redraw);
+                });
+                highlighter.request(&lines, &notify);
+            }
+        }
         Effect::Withdraw(keys) => {
             for key in keys {
                 backends
@@ -190,12 +203,17 @@ fn draw<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     theme: &Theme,
-    backends: &Backends,
+    backends: &mut Backends,
+    messages: &mpsc::UnboundedSender<Message>,
 ) -> Result<(), B::Error> {
     backends
         .draws
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    terminal.draw(|frame| view::render(frame, app, theme))?;
+    let mut effects = Vec::new();
+    terminal.draw(|frame| effects = view::draw(frame, app, theme))?;
+    for effect in effects {
+        execute(effect, backends, messages);
+    }
     Ok(())
 }
 
@@ -221,7 +239,7 @@ where
         execute(effect, &mut backends, &messages_tx);
     }
     let mut inputs_open = true;
-    draw(terminal, app, theme, &backends)?;
+    draw(terminal, app, theme, &mut backends, &messages_tx)?;
     while !app.quit {
         // Sleep until something on screen changes by itself; with nothing due, not at all.
         let wake = app.next_wake().map(|at| {
@@ -270,7 +288,7 @@ where
         if std::mem::take(&mut app.needs_full_redraw) {
             terminal.clear()?;
         }
-        draw(terminal, app, theme, &backends)?;
+        draw(terminal, app, theme, &mut backends, &messages_tx)?;
     }
     Ok(())
 }

@@ -242,13 +242,8 @@ impl ReviewScreen {
         }
     }
 
-    pub fn render(
-        &mut self,
-        frame: &mut Frame,
-        area: Rect,
-        meter: &crate::fetch::MeterSnapshot,
-        theme: &Theme,
-    ) {
+    /// The groups table, the selected group's rows and the diff, top to bottom.
+    pub fn layout(&self, area: Rect) -> [Rect; 3] {
         let group_rows = u16::try_from(self.groups.len().clamp(1, 8)).unwrap_or(8) + 3;
         let diff_rows = if self.diff.is_some() {
             area.height / 2
@@ -261,6 +256,21 @@ impl ReviewScreen {
             Constraint::Length(diff_rows),
         ])
         .split(area);
+        [parts[0], parts[1], parts[2]]
+    }
+
+    /// Keeps the selected row among the `rows` on screen.
+    pub fn keep_in_view(&mut self, rows: usize) {
+        self.row_offset = scroll_to_show(self.row_offset, self.selected_row, rows);
+    }
+
+    pub fn render(
+        &self,
+        frame: &mut Frame,
+        parts: [Rect; 3],
+        meter: &crate::fetch::MeterSnapshot,
+        theme: &Theme,
+    ) {
         self.render_groups(frame, parts[0], meter, theme);
         self.render_rows(frame, parts[1], theme);
         if let Some(diff) = &self.diff {
@@ -314,9 +324,8 @@ impl ReviewScreen {
         .render(frame, area, theme);
     }
 
-    fn render_rows(&mut self, frame: &mut Frame, area: Rect, theme: &Theme) {
+    fn render_rows(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
         let height = usize::from(area.height.saturating_sub(3)).max(1);
-        self.row_offset = scroll_to_show(self.row_offset, self.selected_row, height);
         let (title, table_rows) = {
             let group = self.group();
             let title = Line::from(vec![

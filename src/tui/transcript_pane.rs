@@ -2,7 +2,7 @@
 //! characters and indicator marking, drawn for the visible window only.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -16,8 +16,7 @@ use crate::sanitize;
 use crate::transcript::document::{Content, Document, LineClass, Section};
 use crate::transcript::highlight::Token;
 
-pub(super) fn transcript(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
-    app.areas.transcript = area;
+pub(super) fn transcript(frame: &mut Frame, area: Rect, text: Rect, app: &App, theme: &Theme) {
     let focused = app.focus == Pane::Transcript;
     let key = app.selected_key();
     let command = app.selected_command().cloned();
@@ -84,12 +83,12 @@ pub(super) fn transcript(frame: &mut Frame, area: Rect, app: &mut App, theme: &T
         frame.render_widget(Paragraph::new(message).wrap(Wrap { trim: false }), inner);
         return;
     };
-    let has_problems =
-        matches!(&document.content, Content::Script { problems, .. } if !problems.is_empty());
-    let header_rows = if has_problems { 3 } else { 2 };
-    let rows = Layout::vertical([Constraint::Length(header_rows), Constraint::Min(1)]).split(inner);
+    let header = Rect {
+        height: text.y.saturating_sub(inner.y),
+        ..inner
+    };
+    let rows = [header, text];
     transcript_header(frame, rows[0], app, &key, &command, &document, theme);
-    app.page_rows = usize::from(rows[1].height).max(1);
     match &document.content {
         Content::File(file) => {
             let mut lines = vec![
@@ -326,13 +325,7 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
     let on_screen = app.shown_window(start, height);
     // Whatever is not highlighted yet shows plainly now and in colour when the worker is done.
     let highlighted = match document.highlighter(app.transcript.section) {
-        Some(highlighter) if theme.colored => {
-            let window = highlighter.window(&on_screen);
-            if !window.complete {
-                highlighter.request(&on_screen, &app.wake);
-            }
-            window.tokens
-        }
+        Some(highlighter) if theme.colored => highlighter.window(&on_screen).tokens,
         _ => Vec::new(),
     };
     let mut rendered = Vec::with_capacity(height);

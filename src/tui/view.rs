@@ -3,40 +3,42 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Paragraph, Row};
 use unicode_width::UnicodeWidthStr as _;
 
-use super::app::{App, Pane};
+use super::app::{App, Effect, Pane};
 use super::input::{self, Context};
+use super::layout::Screen;
 use super::theme::Theme;
 use super::transcript_pane::link_state;
-use super::widgets::{ListPane, countdown, exit_span, pane_block, scroll_to_show};
+use super::widgets::{ListPane, countdown, exit_span, pane_block};
 use crate::api::models::{CommandStatus, MachineAction};
 use crate::fetch::ResultKey;
 use crate::sanitize;
 
-pub fn render(frame: &mut Frame, app: &mut App, theme: &Theme) {
-    if let Some(review) = app.review.as_mut() {
-        review.refresh();
-    }
+/// Lays the frame out (the update side: selections kept in view, pages sized) and draws it.
+/// Returns the work the layout asks for: highlighting the lines now on screen.
+pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) -> Vec<Effect> {
+    let effects = app.arrange(frame.area());
+    render(frame, app, theme);
+    effects
+}
+
+/// Draws the state as it is; it changes nothing.
+pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();
     if let Some(canvas) = theme.canvas() {
         frame
             .buffer_mut()
             .set_style(area, ratatui::style::Style::default().bg(canvas));
     }
-    let rows = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(3),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .split(area);
+    let screen = Screen::of(app, area);
+    let rows = [screen.header, screen.body, screen.meter, screen.hints];
     header(frame, rows[0], app, theme);
-    body(frame, rows[1], app, theme);
+    body(frame, &screen, app, theme);
     meter(frame, rows[2], app, theme);
     hints(frame, rows[3], app, theme);
     if app.show_help {
@@ -99,39 +101,21 @@ fn header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn body(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
-    app.areas = super::app::PaneAreas::default();
-    if app.in_review {
-        app.page_rows = usize::from(area.height / 2).max(1);
-        if let Some(review) = app.review.as_mut() {
-            review.render(frame, area, &app.meter, theme);
+fn body(frame: &mut Frame, screen: &Screen, app: &App, theme: &Theme) {
+    if let Some(parts) = screen.review {
+        if let Some(review) = &app.review {
+            review.render(frame, parts, &app.meter, theme);
         }
         return;
     }
-    if app.transcript.fullscreen {
-        super::transcript_pane::transcript(frame, area, app, theme);
-        return;
+    let panes = screen.panes;
+    if panes.actions.height > 0 {
+        actions(frame, panes.actions, app, theme);
     }
-    if area.width >= 150 {
-        let columns = Layout::horizontal([Constraint::Percentage(48), Constraint::Percentage(52)])
-            .split(area);
-        let left = Layout::vertical([Constraint::Percentage(58), Constraint::Percentage(42)])
-            .split(columns[0]);
-        actions(frame, left[0], app, theme);
-        commands(frame, left[1], app, theme);
-        super::transcript_pane::transcript(frame, columns[1], app, theme);
-    } else {
-        // Stacked: the focused pane gets the most room.
-        let weights = match app.focus {
-            Pane::Actions => [50, 22, 28],
-            Pane::Commands => [28, 36, 36],
-            Pane::Transcript => [22, 20, 58],
-        };
-        let panes = Layout::vertical(weights.map(Constraint::Percentage)).split(area);
-        actions(frame, panes[0], app, theme);
-        commands(frame, panes[1], app, theme);
-        super::transcript_pane::transcript(frame, panes[2], app, theme);
+    if panes.commands.height > 0 {
+        commands(frame, panes.commands, app, theme);
     }
+    super::transcript_pane::transcript(frame, panes.transcript, screen.transcript_text, app, theme);
 }
 
 pub fn relative(now: DateTime<Utc>, then: Option<DateTime<Utc>>) -> String {
@@ -156,8 +140,7 @@ fn absolute(time: Option<DateTime<Utc>>, offset: FixedOffset) -> String {
     )
 }
 
-fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
-    app.areas.actions = area;
+fn actions(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let focused = app.focus == Pane::Actions;
     let mut title = vec![Span::styled(" Machine actions ", theme.accent())];
     // `+`: the service has more than is loaded (they load as you scroll past the end).
@@ -185,11 +168,8 @@ fn actions(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             " portal-started sessions are not visible through the API ",
             theme.dim(),
         )));
-    let inner_height = usize::from(area.height.saturating_sub(3)).max(1);
-    app.page_rows = inner_height;
+    let inner_height = super::layout::table_rows(area);
     // Only the rows on screen are built: the list may hold tens of thousands of actions.
-    app.actions_offset = scroll_to_show(app.actions_offset, app.selected_action, inner_height)
-        .min(app.visible.len().saturating_sub(inner_height));
     let rows: Vec<Row> = app
         .visible
         .iter()
@@ -301,9 +281,7 @@ fn action_row<'a>(action: &'a MachineAction, app: &App, theme: &Theme) -> Row<'a
     Row::new(cells)
 }
 
-fn commands(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
-    app.areas.commands = area;
-    let app = &*app;
+fn commands(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let focused = app.focus == Pane::Commands;
     let Some(action) = app.selected() else {
         frame.render_widget(
