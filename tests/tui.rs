@@ -757,7 +757,7 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     h.press(KeyCode::Enter);
     assert_eq!(h.app.visible.len(), 40);
     let effects = h.press(KeyCode::Char('R'));
-    assert!(h.app.in_review);
+    assert!(h.app.in_review());
     h.assert_shows("fetching 39 results · 0 done");
     fulfil(&mut h, &mut session, effects).await;
     h.assert_shows("40 machines · 3 distinct outputs: 35 × A · 3 × B · 1 × C");
@@ -812,7 +812,7 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     // Enter opens the outlier's transcript; Esc comes back to the same place.
     let before = h.app.review.as_ref().expect("review").selected_row;
     h.press(KeyCode::Enter);
-    assert!(!h.app.in_review);
+    assert!(!h.app.in_review());
     assert_eq!(h.app.focus, Pane::Transcript);
     assert!(
         h.app
@@ -823,7 +823,7 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     );
     h.assert_shows("Transcript started");
     h.press(KeyCode::Esc);
-    assert!(h.app.in_review);
+    assert!(h.app.in_review());
     assert_eq!(h.app.review.as_ref().expect("review").selected_row, before);
 }
 
@@ -997,7 +997,7 @@ async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_c
     h.press(KeyCode::Char(':'));
     h.type_text("review");
     h.press(KeyCode::Enter);
-    assert!(h.app.in_review);
+    assert!(h.app.in_review());
     h.press(KeyCode::Esc);
     h.press(KeyCode::Char(':'));
     h.type_text("teleport");

@@ -283,9 +283,9 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     save("light.svg", draw(&mut app, Variant::Light, 150, 42)?)?;
     save("main-80x24.svg", draw(&mut app, Variant::Dark, 80, 24)?)?;
 
-    app.show_help = true;
+    app.prompt = lrx::tui::app::Prompt::Help { scroll: 0 };
     save("help.svg", draw(&mut app, Variant::Dark, 120, 40)?)?;
-    app.show_help = false;
+    app.prompt = lrx::tui::app::Prompt::None;
 
     // Waiting for budget: F on a large action with the minute window full.
     let (meter, stats) = busy_meter(app.now);

@@ -1,7 +1,7 @@
 //! What each key does in the browse panes: the one place actions from the key map turn into
 //! state changes and effects.
 
-use super::app::{App, Effect, Pane, Search};
+use super::app::{App, Effect, Pane, Prompt, Search, Stage};
 use super::input::Action;
 use crate::api::models::Command;
 use crate::fetch::{Priority, ResultKey};
@@ -63,9 +63,8 @@ impl App {
                 Pane::Transcript => Vec::new(),
             },
             Action::Back => {
-                if self.review.is_some() && self.return_to_review {
-                    self.return_to_review = false;
-                    self.in_review = true;
+                if self.review.is_some() && self.stage == Stage::FromReview {
+                    self.stage = Stage::Review;
                     return Vec::new();
                 }
                 match self.focus {
@@ -89,9 +88,10 @@ impl App {
                 if self.focus == Pane::Transcript {
                     self.transcript.search =
                         Search::prompt(self.transcript.search.regex, self.transcript.scroll);
+                    self.prompt = Prompt::Search;
                 } else {
                     self.focus = Pane::Actions;
-                    self.filter_editing = true;
+                    self.prompt = Prompt::Filter;
                 }
                 Vec::new()
             }
@@ -133,7 +133,7 @@ impl App {
                     .collect()
             }
             Action::Help => {
-                self.show_help = true;
+                self.prompt = Prompt::Help { scroll: 0 };
                 Vec::new()
             }
             Action::Quit | Action::ForceQuit => {
@@ -196,11 +196,11 @@ impl App {
                 vec![Effect::Pager(text)]
             }
             Action::CommandLine => {
-                self.command = Some(String::new());
+                self.prompt = Prompt::Command(String::new());
                 Vec::new()
             }
             Action::GotoLine => {
-                self.transcript.goto = Some(String::new());
+                self.prompt = Prompt::Goto(String::new());
                 Vec::new()
             }
             Action::OnlyMatching => {

@@ -123,6 +123,36 @@ impl std::fmt::Debug for Shown {
     }
 }
 
+/// What has the keyboard above the screen: at most one prompt or overlay at a time, so
+/// which one gets a key is decided in one place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Prompt {
+    #[default]
+    None,
+    /// Typing the actions list's filter.
+    Filter,
+    /// Typing a transcript search (its query lives with the search).
+    Search,
+    /// `:` and digits in a transcript: the line to go to.
+    Goto(String),
+    /// The `:` command line.
+    Command(String),
+    /// The key help, scrolled this far (it is longer than a 24- or 40-row terminal).
+    Help { scroll: usize },
+}
+
+/// Which screen is up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stage {
+    /// The actions, commands and transcript panes.
+    #[default]
+    Browse,
+    /// The review of a sweep.
+    Review,
+    /// A transcript opened from the review: Esc goes back there.
+    FromReview,
+}
+
 /// Why the event loop ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
@@ -203,8 +233,6 @@ pub struct TranscriptView {
     pub line_numbers: bool,
     pub fullscreen: bool,
     pub search: Search,
-    /// The `:` prompt's digits while it is open.
-    pub goto: Option<String>,
     /// Show only lines that match the search (`&`, as in less).
     pub only_matching: bool,
 }
@@ -219,7 +247,6 @@ impl Default for TranscriptView {
             line_numbers: false,
             fullscreen: false,
             search: Search::default(),
-            goto: None,
             only_matching: false,
         }
     }
@@ -261,7 +288,10 @@ pub struct App {
     pub last_auto_refresh: Option<DateTime<Utc>>,
     pub load_error: Option<String>,
     pub filter: String,
-    pub filter_editing: bool,
+    /// What has the keyboard above the screen, if anything.
+    pub prompt: Prompt,
+    /// Which screen is up: the panes, or the review.
+    pub stage: Stage,
     pub failed_only: bool,
     pub all_types: bool,
     pub absolute_time: bool,
@@ -280,9 +310,6 @@ pub struct App {
     pub transcript: TranscriptView,
     pub meter: MeterSnapshot,
     pub queue: QueueStats,
-    pub show_help: bool,
-    /// How far the help is scrolled (it is longer than a 24- or 40-row terminal).
-    pub help_scroll: usize,
     pub toast: Option<(String, DateTime<Utc>)>,
     pub quit: bool,
     /// Visible rows of the list panes and the transcript, from the last render (for paging).
@@ -292,17 +319,12 @@ pub struct App {
     /// Actions marked with Space for a review.
     pub marked: std::collections::HashSet<String>,
     pub review: Option<super::review_screen::ReviewScreen>,
-    /// The review screen is showing (it stays alive while a transcript is opened from it).
-    pub in_review: bool,
-    /// A transcript was opened from the review: Esc goes back there.
-    pub return_to_review: bool,
     pub digests: HashMap<ResultKey, crate::review::Digest>,
     /// Where `s` and `S` save (the directory lrx was started in).
     pub save_dir: std::path::PathBuf,
-    /// The `:` command line while it is open.
-    pub command: Option<String>,
     pub exit: Exit,
-    /// A device code sign-in in progress: the URL and the code to show.
+    /// A device code sign-in in progress: the URL and the code to show. Not a prompt: the
+    /// keys go on working while the analyst signs in elsewhere.
     pub device_prompt: Option<(String, String)>,
     /// The screen was handed to another program (the pager): repaint it all.
     pub needs_full_redraw: bool,
@@ -325,7 +347,8 @@ impl App {
             last_auto_refresh: None,
             load_error: None,
             filter: String::new(),
-            filter_editing: false,
+            prompt: Prompt::None,
+            stage: Stage::Browse,
             failed_only: false,
             exit_unknown: Vec::new(),
             all_types: false,
@@ -341,8 +364,6 @@ impl App {
             transcript: TranscriptView::default(),
             meter: MeterSnapshot::default(),
             queue: QueueStats::default(),
-            show_help: false,
-            help_scroll: 0,
             toast: None,
             quit: false,
             page_rows: 10,
@@ -350,14 +371,11 @@ impl App {
             keymap: input::KeyMap::default(),
             marked: std::collections::HashSet::new(),
             review: None,
-            in_review: false,
-            return_to_review: false,
             digests: HashMap::new(),
             save_dir: std::env::var_os("LRX_SAVE_DIR")
                 .map(std::path::PathBuf::from)
                 .or_else(|| std::env::current_dir().ok())
                 .unwrap_or_default(),
-            command: None,
             exit: Exit::Quit,
             device_prompt: None,
             needs_full_redraw: false,
@@ -722,7 +740,7 @@ impl App {
 
     /// When the youngest age shown in the actions list ("12s ago", "5m ago") next changes.
     fn next_age_change(&self) -> Option<DateTime<Utc>> {
-        if self.absolute_time || self.in_review {
+        if self.absolute_time || self.in_review() {
             return None;
         }
         let rows = self.page_rows.max(1);
@@ -755,40 +773,21 @@ impl App {
             self.quit = true;
             return Vec::new();
         }
-        if self.filter_editing {
-            return self.edit_filter(key);
-        }
-        if self.transcript.search.editing {
-            return self.edit_search(key);
-        }
-        if self.transcript.goto.is_some() {
-            self.edit_goto(key);
-            return Vec::new();
-        }
-        if self.command.is_some() {
-            return self.edit_command(key);
-        }
-        if self.show_help {
-            // The key rows and the Ctrl-C line below them.
-            let last = self.keymap.help_rows().len();
-            let page = self.page_rows.max(1);
-            self.help_scroll = match key.code {
-                KeyCode::Esc | KeyCode::Char('?' | 'q') => {
-                    self.show_help = false;
-                    0
-                }
-                KeyCode::Down | KeyCode::Char('j') => self.help_scroll + 1,
-                KeyCode::Up | KeyCode::Char('k') => self.help_scroll.saturating_sub(1),
-                KeyCode::PageDown | KeyCode::Char(' ') => self.help_scroll + page,
-                KeyCode::PageUp => self.help_scroll.saturating_sub(page),
-                KeyCode::Home | KeyCode::Char('g') => 0,
-                KeyCode::End | KeyCode::Char('G') => last,
-                _ => self.help_scroll,
+        match &self.prompt {
+            Prompt::Filter => return self.edit_filter(key),
+            Prompt::Search => return self.edit_search(key),
+            Prompt::Goto(_) => {
+                self.edit_goto(key);
+                return Vec::new();
             }
-            .min(last);
-            return Vec::new();
+            Prompt::Command(_) => return self.edit_command(key),
+            Prompt::Help { scroll } => {
+                self.scroll_help(*scroll, key);
+                return Vec::new();
+            }
+            Prompt::None => {}
         }
-        let context = if self.in_review {
+        let context = if self.in_review() {
             Context::Review
         } else {
             self.focus.context()
@@ -796,19 +795,46 @@ impl App {
         let Some(action) = self.keymap.lookup(key, context) else {
             return Vec::new();
         };
-        if self.in_review {
+        if self.in_review() {
             return self.on_review_action(action);
         }
         self.on_action(action)
+    }
+
+    /// The review screen is up (it stays alive while a transcript is opened from it).
+    pub fn in_review(&self) -> bool {
+        self.stage == Stage::Review
+    }
+
+    fn scroll_help(&mut self, scroll: usize, key: KeyEvent) {
+        // The key rows and the Ctrl-C line below them.
+        let last = self.keymap.help_rows().len();
+        let page = self.page_rows.max(1);
+        let scroll = match key.code {
+            KeyCode::Esc | KeyCode::Char('?' | 'q') => {
+                self.prompt = Prompt::None;
+                return;
+            }
+            KeyCode::Down | KeyCode::Char('j') => scroll + 1,
+            KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+            KeyCode::PageDown | KeyCode::Char(' ') => scroll + page,
+            KeyCode::PageUp => scroll.saturating_sub(page),
+            KeyCode::Home | KeyCode::Char('g') => 0,
+            KeyCode::End | KeyCode::Char('G') => last,
+            _ => scroll,
+        };
+        self.prompt = Prompt::Help {
+            scroll: scroll.min(last),
+        };
     }
 
     fn edit_filter(&mut self, key: KeyEvent) -> Vec<Effect> {
         match key.code {
             KeyCode::Esc => {
                 self.filter.clear();
-                self.filter_editing = false;
+                self.prompt = Prompt::None;
             }
-            KeyCode::Enter => self.filter_editing = false,
+            KeyCode::Enter => self.prompt = Prompt::None,
             KeyCode::Backspace => {
                 self.filter.pop();
             }

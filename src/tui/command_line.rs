@@ -4,21 +4,22 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Position;
 
-use super::app::{App, Effect, Exit, Pane};
+use super::app::{App, Effect, Exit, Pane, Prompt};
 
 impl App {
     pub(super) fn edit_command(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let Some(text) = self.command.as_mut() else {
+        let Prompt::Command(text) = &mut self.prompt else {
             return Vec::new();
         };
         match key.code {
-            KeyCode::Esc => self.command = None,
+            KeyCode::Esc => self.prompt = Prompt::None,
             KeyCode::Backspace => {
                 text.pop();
             }
             KeyCode::Char(c) => text.push(c),
             KeyCode::Enter => {
-                let line = self.command.take().unwrap_or_default();
+                let line = std::mem::take(text);
+                self.prompt = Prompt::None;
                 return self.run_command(line.trim());
             }
             _ => {}

@@ -54,7 +54,7 @@ impl Screen {
             ..Self::default()
         };
         let body = rows[1];
-        if app.in_review {
+        if app.in_review() {
             screen.review = app.review.as_ref().map(|review| review.layout(body));
             return screen;
         }

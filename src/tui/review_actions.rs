@@ -1,7 +1,7 @@
 //! The review flows of the app: opening a review of marked or filtered actions, moving in
 //! it, diffing an outlier against the majority, and opening a run's transcript from it.
 
-use super::app::{App, Effect, Pane, TranscriptView};
+use super::app::{App, Effect, Pane, Prompt, Stage, TranscriptView};
 use super::input::Action;
 use crate::api::models::MachineAction;
 use crate::fetch::{Priority, ResultKey};
@@ -35,14 +35,14 @@ impl App {
         }
         review.rebuild();
         self.review = Some(review);
-        self.in_review = true;
+        self.stage = Stage::Review;
         effects
     }
 
     pub(super) fn on_review_action(&mut self, action: Action) -> Vec<Effect> {
         let page = isize::try_from(self.page_rows.max(1)).unwrap_or(10);
         let Some(review) = self.review.as_mut() else {
-            self.in_review = false;
+            self.stage = Stage::Browse;
             return Vec::new();
         };
         review.refresh();
@@ -79,14 +79,14 @@ impl App {
                 if review.diff.is_some() {
                     review.diff = None;
                 } else {
-                    self.in_review = false;
+                    self.stage = Stage::Browse;
                 }
             }
             Action::Review => return self.open_review(),
             Action::ShowDiff => self.show_diff(),
             Action::Enter if !review.rows_focused => review.rows_focused = true,
             Action::Enter => return self.open_from_review(),
-            Action::Help => self.show_help = true,
+            Action::Help => self.prompt = Prompt::Help { scroll: 0 },
             Action::Quit | Action::ForceQuit => self.quit = true,
             _ => {}
         }
@@ -181,8 +181,7 @@ impl App {
             ..TranscriptView::default()
         };
         self.focus = Pane::Transcript;
-        self.in_review = false;
-        self.return_to_review = true;
+        self.stage = Stage::FromReview;
         self.fetch_selected(false)
     }
 }

@@ -9,7 +9,6 @@ pub struct Search {
     pub query: String,
     /// The query is a regular expression rather than literal text.
     pub regex: bool,
-    pub editing: bool,
     /// Matches in document order, as far as the search has got.
     pub hits: Vec<Hit>,
     pub current: usize,
@@ -29,7 +28,6 @@ impl Search {
     pub fn prompt(regex: bool, origin: usize) -> Self {
         Self {
             regex,
-            editing: true,
             origin,
             ..Self::default()
         }

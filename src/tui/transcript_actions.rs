@@ -2,7 +2,7 @@
 //! matching lines, save, copy. Saving and raw copies run in the background; names of saved
 //! files are sanitised, because they come from the payload.
 
-use super::app::{App, Effect, SaveKind};
+use super::app::{App, Effect, Prompt, SaveKind};
 use crate::fetch::ResultState;
 use crate::transcript::document::{Content, Line};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
@@ -15,7 +15,7 @@ const OSC52_MAX_BYTES: usize = 100 * 1024;
 
 impl App {
     pub(super) fn edit_goto(&mut self, key: KeyEvent) {
-        let Some(digits) = self.transcript.goto.as_mut() else {
+        let Prompt::Goto(digits) = &mut self.prompt else {
             return;
         };
         match key.code {
@@ -25,11 +25,11 @@ impl App {
             }
             KeyCode::Enter => {
                 let line: usize = digits.parse().unwrap_or(1);
-                self.transcript.goto = None;
+                self.prompt = Prompt::None;
                 self.transcript.only_matching = false;
                 self.scroll_transcript_to(line.saturating_sub(1));
             }
-            _ => self.transcript.goto = None,
+            _ => self.prompt = Prompt::None,
         }
     }
 

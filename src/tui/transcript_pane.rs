@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr as _;
 
-use super::app::{App, Pane};
+use super::app::{App, Pane, Prompt};
 use super::theme::Theme;
 use super::widgets::{countdown, exit_span, human_bytes, pane_block};
 use crate::fetch::{ResultKey, ResultState};
@@ -404,10 +404,11 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
     if app.transcript.only_matching {
         status = format!(" & {shown} matching lines ·{status}");
     }
-    if let Some(digits) = &app.transcript.goto {
+    if let Prompt::Goto(digits) = &app.prompt {
         status = format!(" :{digits}▏ ·{status}");
     }
-    if !search.query.is_empty() || search.editing {
+    let editing = app.prompt == Prompt::Search;
+    if !search.query.is_empty() || editing {
         let position = if search.hits.is_empty() {
             0
         } else {
@@ -422,7 +423,7 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
         status = format!(
             " {mode}/{}{} {count} ·{status}",
             sanitize::line(&search.query),
-            if search.editing { "▏" } else { "" },
+            if editing { "▏" } else { "" },
         );
     }
     // On the pane's bottom border, right below the body: never over the last line of text.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, Effect};
+use super::app::{App, Effect, Prompt};
 use super::search_state::Search;
 
 use crate::transcript::search::{Pattern, SearchJob};
@@ -15,9 +15,12 @@ impl App {
     pub(super) fn edit_search(&mut self, key: KeyEvent) -> Vec<Effect> {
         let search = &mut self.transcript.search;
         match key.code {
-            KeyCode::Esc => *search = Search::cleared(search.regex),
+            KeyCode::Esc => {
+                *search = Search::cleared(search.regex);
+                self.prompt = Prompt::None;
+            }
             KeyCode::Enter => {
-                search.editing = false;
+                self.prompt = Prompt::None;
                 self.jump_from_origin();
             }
             KeyCode::Char('r') if key.modifiers.contains(KeyModifiers::CONTROL) => {

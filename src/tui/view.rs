@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Paragraph, Row};
 use unicode_width::UnicodeWidthStr as _;
 
-use super::app::{App, Effect, Pane};
+use super::app::{App, Effect, Pane, Prompt};
 use super::input::{self, Context};
 use super::layout::Screen;
 use super::theme::Theme;
@@ -41,8 +41,8 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
     body(frame, &screen, app, theme);
     meter(frame, rows[2], app, theme);
     hints(frame, rows[3], app, theme);
-    if app.show_help {
-        help(frame, area, app, theme);
+    if let Prompt::Help { scroll } = app.prompt {
+        help(frame, area, scroll, app, theme);
     }
     if let Some((text, _)) = &app.toast {
         toast(frame, rows[1], text, theme);
@@ -157,7 +157,7 @@ fn actions(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         format!("sort: {} ", app.sort.label()),
         theme.dim(),
     ));
-    if app.filter_editing {
+    if app.prompt == Prompt::Filter {
         title.push(Span::styled(
             format!("/{}▏", sanitize::line(&app.filter)),
             theme.warn(),
@@ -444,7 +444,7 @@ fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    if let Some(command) = &app.command {
+    if let Prompt::Command(command) = &app.prompt {
         frame.render_widget(
             Paragraph::new(Span::styled(
                 format!(
@@ -457,10 +457,10 @@ fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         );
         return;
     }
-    let context = if app.in_review {
+    let context = if app.in_review() {
         Context::Review
-    } else if app.filter_editing || app.transcript.search.editing {
-        let hint = if app.filter_editing {
+    } else if matches!(app.prompt, Prompt::Filter | Prompt::Search) {
+        let hint = if app.prompt == Prompt::Filter {
             " type to filter · Enter keep · Esc clear"
         } else if app.transcript.search.regex {
             " regex search · Enter keep · n/N next/previous · Ctrl-R literal · Esc clear"
@@ -473,7 +473,7 @@ fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         app.focus.context()
     };
     let mut spans = Vec::new();
-    if !app.marked.is_empty() && !app.in_review {
+    if !app.marked.is_empty() && !app.in_review() {
         spans.push(Span::styled(
             format!(" {} marked ", app.marked.len()),
             theme.warn().add_modifier(Modifier::REVERSED),
@@ -502,7 +502,7 @@ fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+fn help(frame: &mut Frame, area: Rect, scroll: usize, app: &App, theme: &Theme) {
     let lines = help_lines(&app.keymap, theme);
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     // When the terminal is shorter than the help, say how to see the rest.
@@ -512,7 +512,7 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         " Keys — ? or Esc closes "
     };
     let visible = usize::from(area.height.min(height).saturating_sub(2)).max(1);
-    let scroll = app.help_scroll.min(lines.len().saturating_sub(visible));
+    let scroll = scroll.min(lines.len().saturating_sub(visible));
     let lines = lines.into_iter().skip(scroll).collect();
     popup(frame, area, (76, height), title, lines, theme);
 }
