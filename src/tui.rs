@@ -1,20 +1,18 @@
 //! The terminal UI: panes for machine actions, their commands and transcripts, with the
 //! rate-limit meter and link countdowns. Only this layer knows about widgets.
 
-mod actions;
 pub mod app;
-mod command_line;
 pub mod event_loop;
 pub mod input;
 pub mod layout;
-mod review_actions;
+pub mod message;
 pub mod review_screen;
-mod search_state;
+pub mod save;
+pub mod state;
 pub mod terminal;
 pub mod theme;
-pub mod transcript_actions;
 mod transcript_pane;
-mod transcript_search;
+mod update;
 pub mod view;
 mod widgets;
 
@@ -58,8 +56,8 @@ pub async fn run(
         )
         .await?;
         match exit {
-            app::Exit::Quit => return Ok(()),
-            app::Exit::SwitchProfile(name) => match open(Some(name.clone())).await {
+            message::Exit::Quit => return Ok(()),
+            message::Exit::SwitchProfile(name) => match open(Some(name.clone())).await {
                 Ok(next) => {
                     session = next;
                     notice = Some(format!("switched to profile {name}"));
@@ -80,7 +78,7 @@ async fn run_session(
     options: &UiOptions,
     notice: Option<String>,
     resume: Option<Box<app::App>>,
-) -> std::io::Result<(app::Exit, Box<app::App>)> {
+) -> std::io::Result<(message::Exit, Box<app::App>)> {
     let theme = theme::Theme::from_env(options.variant);
     let settings = app::Settings {
         prefetch: options.prefetch,
@@ -98,13 +96,13 @@ async fn run_session(
         },
         |mut app| {
             app.quit = false;
-            app.exit = app::Exit::Quit;
+            app.exit = message::Exit::Quit;
             app
         },
     );
     app.keymap = options.keymap.clone();
     if let Some(notice) = notice {
-        let _ = app.update(app::Message::Notice(notice));
+        let _ = app.update(message::Message::Notice(notice));
     }
     let (signals_tx, signals) = tokio::sync::mpsc::unbounded_channel();
     #[cfg(unix)]
@@ -122,7 +120,7 @@ async fn run_session(
             if let Ok(mut incoming) = signal(kind) {
                 tokio::spawn(async move {
                     incoming.recv().await;
-                    let _ = signals_tx.send(app::Message::Quit);
+                    let _ = signals_tx.send(message::Message::Quit);
                 });
             }
         }
@@ -135,7 +133,7 @@ async fn run_session(
         clipboard: Box::new(|text: &str| {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(transcript_actions::osc52(text).as_bytes());
+            let _ = out.write_all(terminal::osc52(text).as_bytes());
             let _ = out.flush();
         }),
         connection: Some(session.connection.clone()),

@@ -11,7 +11,8 @@ use lrx::fetch::{FetchEvent, Fetched, ResultKey, ResultState};
 use lrx::sanitize;
 use lrx::transcript::decode;
 use lrx::transcript::document::Document;
-use lrx::tui::app::{App, Message, Settings};
+use lrx::tui::app::{App, Settings};
+use lrx::tui::message::Message;
 use lrx::tui::theme::{Theme, Variant};
 use lrx::tui::view;
 use proptest::prelude::*;
@@ -156,8 +157,7 @@ fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
         let target = dir
             .path()
             .join(format!("{}.saved", lrx::files::safe_name(name)));
-        let notice =
-            lrx::tui::transcript_actions::save(&path, &target, lrx::tui::app::SaveKind::Payload);
+        let notice = lrx::tui::save::save(&path, &target, lrx::tui::message::SaveKind::Payload);
         assert!(notice.starts_with("saved"), "{notice}");
         assert_eq!(
             std::fs::read(&target).expect("saved"),

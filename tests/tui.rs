@@ -14,7 +14,9 @@ use lrx::fetch::{
 use lrx::session::{Session, SessionOptions};
 use lrx::sim::SimConfig;
 use lrx::transcript::document::{Document, Section};
-use lrx::tui::app::{App, Effect, Message, Pane, Settings};
+use lrx::tui::app::{App, Settings};
+use lrx::tui::message::{Effect, Message};
+use lrx::tui::state::browse::Pane;
 use lrx::tui::theme::{Theme, Variant};
 use lrx::tui::view;
 use ratatui::Terminal;
@@ -906,7 +908,7 @@ async fn goto_only_matching_save_and_copy() {
         panic!("{effects:?}")
     };
     assert!(target.starts_with(dir.path()) && target.extension().is_some_and(|e| e == "json"));
-    let notice = lrx::tui::transcript_actions::save(&source, &target, kind);
+    let notice = lrx::tui::save::save(&source, &target, kind);
     assert!(notice.starts_with("saved "), "{notice}");
     assert_eq!(
         std::fs::read(&target).expect("saved"),
@@ -922,7 +924,7 @@ async fn goto_only_matching_save_and_copy() {
     else {
         panic!("{effects:?}")
     };
-    let notice = lrx::tui::transcript_actions::save(&source, &target, kind);
+    let notice = lrx::tui::save::save(&source, &target, kind);
     let saved = std::fs::read_to_string(&target).expect("saved");
     assert!(
         saved.contains("row 200 ␛[31mhit") && !saved.contains('\u{1b}'),
@@ -938,10 +940,7 @@ async fn goto_only_matching_save_and_copy() {
         text.contains("␛[31mhit") && !text.contains('\u{1b}'),
         "y copies sanitised text"
     );
-    assert_eq!(
-        lrx::tui::transcript_actions::osc52("hi"),
-        "\u{1b}]52;c;aGk=\u{7}"
-    );
+    assert_eq!(lrx::tui::terminal::osc52("hi"), "\u{1b}]52;c;aGk=\u{7}");
     let effects = h.press(KeyCode::Char('o'));
     let Some(Effect::Pager(text)) = effects.first() else {
         panic!("{effects:?}")
@@ -972,7 +971,7 @@ async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_c
     assert!(h.app.quit);
     assert_eq!(
         h.app.exit,
-        lrx::tui::app::Exit::SwitchProfile("fabrikam".into())
+        lrx::tui::message::Exit::SwitchProfile("fabrikam".into())
     );
 
     let mut h = Harness::new(120, 40).await;

@@ -19,7 +19,8 @@ use lrx::fetch::{
 };
 use lrx::session::{Session, SessionOptions};
 use lrx::sim::SimConfig;
-use lrx::tui::app::{App, Message, Settings};
+use lrx::tui::app::{App, Settings};
+use lrx::tui::message::Message;
 use lrx::tui::theme::{Theme, Variant};
 use lrx::tui::view;
 
@@ -270,7 +271,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         .iter()
         .position(|c| c.target().starts_with("Get-NetConnections"))
         .unwrap_or(0);
-    app.focus = lrx::tui::app::Pane::Transcript;
+    app.focus = lrx::tui::state::browse::Pane::Transcript;
     let mut written = Vec::new();
     std::fs::create_dir_all(out)?;
     let mut save = |name: &str, svg: String| -> std::io::Result<()> {
@@ -283,9 +284,9 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     save("light.svg", draw(&mut app, Variant::Light, 150, 42)?)?;
     save("main-80x24.svg", draw(&mut app, Variant::Dark, 80, 24)?)?;
 
-    app.prompt = lrx::tui::app::Prompt::Help { scroll: 0 };
+    app.prompt = lrx::tui::state::dialogs::Prompt::Help { scroll: 0 };
     save("help.svg", draw(&mut app, Variant::Dark, 120, 40)?)?;
-    app.prompt = lrx::tui::app::Prompt::None;
+    app.prompt = lrx::tui::state::dialogs::Prompt::None;
 
     // Waiting for budget: F on a large action with the minute window full.
     let (meter, stats) = busy_meter(app.now);
@@ -293,7 +294,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     select(&mut app, |a| {
         a.commands.len() >= 4 && a.commands.iter().filter(|c| c.has_result()).count() >= 3
     })?;
-    app.focus = lrx::tui::app::Pane::Commands;
+    app.focus = lrx::tui::state::browse::Pane::Commands;
     let action = app
         .selected()
         .cloned()
@@ -355,7 +356,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
             && a.status.as_str() == "Succeeded"
     })?;
     app.selected_command = 0;
-    app.focus = lrx::tui::app::Pane::Transcript;
+    app.focus = lrx::tui::state::browse::Pane::Transcript;
     let action = app
         .selected()
         .cloned()
@@ -372,7 +373,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     // The review of a fleet sweep with an outlier's diff against the majority.
     app.filter = "Finance OU".into();
     app.refilter();
-    app.focus = lrx::tui::app::Pane::Actions;
+    app.focus = lrx::tui::state::browse::Pane::Actions;
     key(&mut app, KeyCode::Char('R'));
     let keys = app
         .review

@@ -11,7 +11,8 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{Event, KeyEventKind};
 use tokio::sync::mpsc;
 
-use super::app::{App, Effect, Message};
+use super::app::App;
+use super::message::{Effect, Message};
 use super::theme::Theme;
 use super::view;
 use crate::api::MdeClient;
@@ -122,9 +123,7 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
         } => {
             let messages = messages.clone();
             tokio::task::spawn_blocking(move || {
-                let _ = messages.send(Message::Notice(super::transcript_actions::save(
-                    &source, &target, kind,
-                )));
+                let _ = messages.send(Message::Notice(super::save::save(&source, &target, kind)));
             });
         }
         Effect::Copy(text) => (backends.clipboard)(&text),

@@ -4,7 +4,8 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use super::app::{App, Pane, PaneAreas};
+use super::app::App;
+use super::state::browse::{Pane, PaneAreas};
 use crate::transcript::document::Content;
 
 /// The screen's parts for one frame.
@@ -122,7 +123,7 @@ impl App {
     /// Fits the state to a screen of `area`: remembers where the panes are (for clicks),
     /// how many rows a page is, keeps the selections in view, and asks for the lines now on
     /// screen to be highlighted. Called before every draw; drawing itself changes nothing.
-    pub fn arrange(&mut self, area: Rect) -> Vec<super::app::Effect> {
+    pub fn arrange(&mut self, area: Rect) -> Vec<super::message::Effect> {
         if let Some(review) = self.review.as_mut() {
             review.refresh();
         }
@@ -141,7 +142,7 @@ impl App {
         self.highlight_on_screen(screen.transcript_text)
     }
 
-    fn highlight_on_screen(&self, text: Rect) -> Vec<super::app::Effect> {
+    fn highlight_on_screen(&self, text: Rect) -> Vec<super::message::Effect> {
         if text.height == 0 || !self.settings.highlight {
             return Vec::new();
         }
@@ -160,8 +161,8 @@ impl App {
         if highlighter.window(&lines).complete {
             return Vec::new();
         }
-        vec![super::app::Effect::Highlight {
-            document: super::app::Shown(std::sync::Arc::clone(document)),
+        vec![super::message::Effect::Highlight {
+            document: super::message::Shown(std::sync::Arc::clone(document)),
             section,
             lines,
         }]

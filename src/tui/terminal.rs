@@ -95,3 +95,12 @@ pub fn page(text: &str) -> Result<(), String> {
     }
     status.map(|_| ())
 }
+
+/// The OSC 52 sequence that asks the terminal (even over SSH) to set the clipboard.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "\u{1b}]52;c;{}\u{7}",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
+}

@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr as _;
 
-use super::app::{App, Pane, Prompt};
+use super::app::App;
+use super::state::browse::Pane;
+use super::state::dialogs::Prompt;
 use super::theme::Theme;
 use super::widgets::{countdown, exit_span, human_bytes, pane_block};
 use crate::fetch::{ResultKey, ResultState};

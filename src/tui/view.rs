@@ -9,9 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Paragraph, Row};
 use unicode_width::UnicodeWidthStr as _;
 
-use super::app::{App, Effect, Pane, Prompt};
+use super::app::App;
 use super::input::{self, Context};
 use super::layout::Screen;
+use super::message::Effect;
+use super::state::browse::Pane;
+use super::state::dialogs::Prompt;
 use super::theme::Theme;
 use super::transcript_pane::link_state;
 use super::widgets::{ListPane, countdown, exit_span, pane_block};

@@ -1,6 +1,5 @@
 //! What a transcript search holds: the query, its matches as far as they are found, the
-//! current one. Apart from the keys that drive it (`transcript_search`), so the app's state
-//! can hold it without depending on them.
+//! current one.
 
 use crate::transcript::search::{Hit, SearchJob};
 
@@ -19,8 +18,8 @@ pub struct Search {
     /// The first line on screen when the search began: the first match from there is shown.
     pub origin: usize,
     /// A match from `origin` on is wanted but has not been found yet.
-    pub(super) jump_pending: bool,
-    pub(super) job: Option<SearchJob>,
+    pub(crate) jump_pending: bool,
+    pub(crate) job: Option<SearchJob>,
 }
 
 impl Search {

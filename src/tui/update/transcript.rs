@@ -2,19 +2,21 @@
 //! matching lines, save, copy. Saving and raw copies run in the background; names of saved
 //! files are sanitised, because they come from the payload.
 
-use super::app::{App, Effect, Prompt, SaveKind};
-use crate::fetch::ResultState;
-use crate::transcript::document::{Content, Line};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
+use crate::fetch::ResultState;
 use crate::sanitize;
 use crate::transcript::decode::MAX_FILE_BYTES;
+use crate::transcript::document::{self, Content, Line};
+use crate::tui::app::App;
+use crate::tui::message::{Effect, SaveKind};
+use crate::tui::state::dialogs::Prompt;
 
 /// What terminals reliably take through OSC 52 (xterm and tmux cut larger ones silently).
 const OSC52_MAX_BYTES: usize = 100 * 1024;
 
 impl App {
-    pub(super) fn edit_goto(&mut self, key: KeyEvent) {
+    pub(crate) fn edit_goto(&mut self, key: KeyEvent) {
         let Prompt::Goto(digits) = &mut self.prompt else {
             return;
         };
@@ -35,7 +37,7 @@ impl App {
 
     /// Puts shown line `position` at the top, as far as the last screenful allows: as in
     /// less, the pane is never scrolled past its last full screen.
-    pub(super) fn scroll_transcript_to(&mut self, position: usize) {
+    pub(crate) fn scroll_transcript_to(&mut self, position: usize) {
         let last_top = self.shown_count().saturating_sub(self.page_rows);
         self.transcript.scroll = position.min(last_top);
     }
@@ -91,7 +93,7 @@ impl App {
         )))
     }
 
-    pub(super) fn save(&mut self, output_text: bool) -> Vec<Effect> {
+    pub(crate) fn save(&mut self, output_text: bool) -> Vec<Effect> {
         let Some(key) = self.selected_key() else {
             return Vec::new();
         };
@@ -124,7 +126,7 @@ impl App {
         }]
     }
 
-    pub(super) fn copy_visible(&mut self) -> Vec<Effect> {
+    pub(crate) fn copy_visible(&mut self) -> Vec<Effect> {
         let lines: &[Line] = self.current_lines();
         let text: Vec<&str> = self
             .shown_window(self.transcript.scroll, self.page_rows.max(1))
@@ -143,7 +145,7 @@ impl App {
 
     /// The raw output, read in the background, goes to the clipboard only if the terminal
     /// can take it, and never without saying what it carries.
-    pub(super) fn copy_raw_text(&mut self, text: String) -> Vec<Effect> {
+    pub(crate) fn copy_raw_text(&mut self, text: String) -> Vec<Effect> {
         if text.len() > OSC52_MAX_BYTES {
             self.toast(format!(
                 "the raw output is {} KB: too large for the terminal clipboard (OSC 52 takes about {} KB); s saves it to a file",
@@ -170,7 +172,7 @@ impl App {
         vec![Effect::Copy(text)]
     }
 
-    pub(super) fn copy_raw(&mut self) -> Vec<Effect> {
+    pub(crate) fn copy_raw(&mut self) -> Vec<Effect> {
         let Some(key) = self.selected_key() else {
             return Vec::new();
         };
@@ -184,55 +186,10 @@ impl App {
     }
 }
 
-/// Runs a save off the UI thread; the message says where the file went or what failed.
-/// The file is written privately beside the target and renamed into place, so a planted
-/// symlink is replaced rather than followed, and a refused save leaves nothing behind.
-pub fn save(source: &std::path::Path, target: &std::path::Path, kind: SaveKind) -> String {
-    let outcome = std::fs::read(source)
-        .map_err(|e| format!("could not read the result: {e}"))
-        .and_then(|bytes| {
-            crate::files::write_atomic(target, |writer| match kind {
-                SaveKind::Payload => {
-                    std::io::Write::write_all(writer, &bytes).map_err(|e| e.to_string())?;
-                    Ok((bytes.len() as u64, None))
-                }
-                SaveKind::OutputText => {
-                    // Text to read (`cat`, an editor): controls made visible, as on screen.
-                    // The exact bytes stay one key away (`s`).
-                    let result = crate::transcript::decode::script_result(&bytes);
-                    let (text, findings) = sanitize::document(result.visible_output());
-                    std::io::Write::write_all(writer, text.as_bytes())
-                        .map_err(|e| e.to_string())?;
-                    let note = (findings.total() > 0).then(|| {
-                        format!(
-                            "{} control or invisible characters written as placeholders (s saves the exact bytes)",
-                            findings.total()
-                        )
-                    });
-                    Ok((text.len() as u64, note))
-                }
-                SaveKind::File { limit } => {
-                    crate::transcript::decode::gunzip_bounded(&bytes[..], writer, limit)
-                        .map(|file| (file.size, file.note()))
-                        .map_err(|e| e.to_string())
-                }
-            })
-        });
-    match outcome {
-        Ok((size, note)) => format!(
-            "saved {} ({size} bytes, private){}",
-            target.display(),
-            note.map(|n| format!("; {n}")).unwrap_or_default()
-        ),
-        Err(error) => format!("save failed: {error}"),
+impl App {
+    pub fn current_lines(&self) -> &[document::Line] {
+        self.selected_key()
+            .and_then(|key| self.documents.get(&key))
+            .map_or(&[], |d| d.section(self.transcript.section))
     }
-}
-
-/// The OSC 52 sequence that asks the terminal (even over SSH) to set the clipboard.
-pub fn osc52(text: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "\u{1b}]52;c;{}\u{7}",
-        base64::engine::general_purpose::STANDARD.encode(text)
-    )
 }

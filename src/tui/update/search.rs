@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, Effect, Prompt};
-use super::search_state::Search;
-
 use crate::transcript::search::{Pattern, SearchJob};
+use crate::tui::app::App;
+use crate::tui::message::Effect;
+use crate::tui::state::dialogs::Prompt;
+use crate::tui::state::search::Search;
 
 impl App {
-    pub(super) fn edit_search(&mut self, key: KeyEvent) -> Vec<Effect> {
+    pub(crate) fn edit_search(&mut self, key: KeyEvent) -> Vec<Effect> {
         let search = &mut self.transcript.search;
         match key.code {
             KeyCode::Esc => {
@@ -45,7 +46,7 @@ impl App {
     }
 
     /// Starts the search over for the current query, section and document.
-    pub(super) fn refresh_search(&mut self) {
+    pub(crate) fn refresh_search(&mut self) {
         let lines = self
             .selected_key()
             .and_then(|key| self.documents.get(&key))
@@ -76,7 +77,7 @@ impl App {
     }
 
     /// Takes in what the background search found since the last look.
-    pub(super) fn sync_search(&mut self) {
+    pub(crate) fn sync_search(&mut self) {
         let search = &mut self.transcript.search;
         let Some(job) = &search.job else {
             return;
@@ -104,7 +105,7 @@ impl App {
         }
     }
 
-    pub(super) fn jump_to_match(&mut self, index: usize) {
+    pub(crate) fn jump_to_match(&mut self, index: usize) {
         let search = &mut self.transcript.search;
         if search.hits.is_empty() {
             return;

@@ -4,10 +4,13 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Position;
 
-use super::app::{App, Effect, Exit, Pane, Prompt};
+use crate::tui::app::App;
+use crate::tui::message::{Effect, Exit};
+use crate::tui::state::browse::Pane;
+use crate::tui::state::dialogs::Prompt;
 
 impl App {
-    pub(super) fn edit_command(&mut self, key: KeyEvent) -> Vec<Effect> {
+    pub(crate) fn edit_command(&mut self, key: KeyEvent) -> Vec<Effect> {
         let Prompt::Command(text) = &mut self.prompt else {
             return Vec::new();
         };
@@ -58,7 +61,7 @@ impl App {
     }
 
     /// Click to focus a pane and select a row; the wheel scrolls the pane under the pointer.
-    pub(super) fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Effect> {
+    pub(crate) fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Effect> {
         let at = Position::new(mouse.column, mouse.row);
         let pane = [
             (Pane::Actions, self.areas.actions),

@@ -1,14 +1,18 @@
 //! The review flows of the app: opening a review of marked or filtered actions, moving in
 //! it, diffing an outlier against the majority, and opening a run's transcript from it.
 
-use super::app::{App, Effect, Pane, Prompt, Stage, TranscriptView};
-use super::input::Action;
 use crate::api::models::MachineAction;
 use crate::fetch::{Priority, ResultKey};
+use crate::tui::app::App;
+use crate::tui::input::Action;
+use crate::tui::message::Effect;
+use crate::tui::state::browse::Pane;
+use crate::tui::state::dialogs::{Prompt, Stage};
+use crate::tui::state::transcript::TranscriptView;
 
 impl App {
     /// Reviews the marked actions, or else every action the current filter shows.
-    pub(super) fn open_review(&mut self) -> Vec<Effect> {
+    pub(crate) fn open_review(&mut self) -> Vec<Effect> {
         let scope: Vec<MachineAction> = if self.marked.is_empty() {
             self.visible
                 .iter()
@@ -22,7 +26,7 @@ impl App {
                 .cloned()
                 .collect()
         };
-        let mut review = super::review_screen::ReviewScreen::new(scope, self.now);
+        let mut review = crate::tui::review_screen::ReviewScreen::new(scope, self.now);
         let mut effects = Vec::new();
         for key in review.keys() {
             match self.digests.get(&key) {
@@ -39,7 +43,7 @@ impl App {
         effects
     }
 
-    pub(super) fn on_review_action(&mut self, action: Action) -> Vec<Effect> {
+    pub(crate) fn on_review_action(&mut self, action: Action) -> Vec<Effect> {
         let page = isize::try_from(self.page_rows.max(1)).unwrap_or(10);
         let Some(review) = self.review.as_mut() else {
             self.stage = Stage::Browse;
@@ -93,7 +97,7 @@ impl App {
         Vec::new()
     }
 
-    pub(super) fn show_diff(&mut self) {
+    pub(crate) fn show_diff(&mut self) {
         let Some(review) = self.review.as_ref() else {
             return;
         };
@@ -134,7 +138,7 @@ impl App {
         };
         let lines = crate::review::diff(&old, &new, &crate::review::Normaliser::builtin(), 3);
         if let Some(review) = self.review.as_mut() {
-            review.diff = Some(super::review_screen::DiffView {
+            review.diff = Some(crate::tui::review_screen::DiffView {
                 title,
                 lines,
                 scroll: 0,
@@ -144,7 +148,7 @@ impl App {
     }
 
     /// Opens the selected review row's transcript in the browse panes.
-    pub(super) fn open_from_review(&mut self) -> Vec<Effect> {
+    pub(crate) fn open_from_review(&mut self) -> Vec<Effect> {
         let Some((action_id, index)) = self
             .review
             .as_ref()

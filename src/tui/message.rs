@@ -1,0 +1,130 @@
+//! The messages the event loop feeds the app and the effects the app asks of it: the one
+//! contract between the state, which never touches the network, and the work done for it.
+
+use std::sync::Arc;
+
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::api::ListQuery;
+use crate::api::models::MachineAction;
+use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey};
+use crate::transcript::document::{Document, Section};
+
+/// Work for the event loop to start; its outcome comes back as a `Message`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadActions {
+        query: ListQuery,
+        append: bool,
+    },
+    RefreshActions(Vec<String>),
+    Fetch(ResultKey, Priority),
+    /// Highlight these lines of a section in the background; a `Redraw` follows.
+    Highlight {
+        document: Shown,
+        section: Section,
+        lines: Vec<usize>,
+    },
+    /// Take back prefetches still queued for an action the analyst moved away from.
+    Withdraw(Vec<ResultKey>),
+    Decode {
+        key: ResultKey,
+        fetched: Arc<Fetched>,
+        kind: crate::results::PayloadKind,
+    },
+    RefreshMeter,
+    /// Write a result to disk: the raw payload, the output text, or a GetFile's file.
+    Save {
+        source: std::path::PathBuf,
+        target: std::path::PathBuf,
+        kind: SaveKind,
+    },
+    /// Put text on the clipboard (OSC 52, so it works over SSH).
+    Copy(String),
+    /// Copy the raw `script_output` of a payload on disk.
+    CopyRaw(std::path::PathBuf),
+    /// Sign in with a device code (delegated), showing the code in a dialog.
+    DeviceLogin,
+    /// Suspend the UI and show this (sanitised) text in `$PAGER`.
+    Pager(String),
+}
+
+/// A document on screen, compared by identity: two effects are the same when they are
+/// about the same decoded result.
+#[derive(Clone)]
+pub struct Shown(pub Arc<Document>);
+
+impl PartialEq for Shown {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shown(sha256 {})", self.0.sha256)
+    }
+}
+
+/// Why the event loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Quit,
+    /// Reopen on another profile from config.toml (data, cache and budget switch with it).
+    SwitchProfile(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveKind {
+    Payload,
+    OutputText,
+    /// Decompressed, bounded (gzip bombs).
+    File {
+        limit: u64,
+    },
+}
+
+#[derive(Debug)]
+pub enum Message {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize,
+    Tick,
+    Fetch(FetchEvent),
+    ActionsLoaded {
+        result: Result<Vec<MachineAction>, String>,
+        append: bool,
+    },
+    ActionsRefreshed(Vec<Result<MachineAction, String>>),
+    /// A result made ready to show (a preview of a huge one first, then the whole).
+    Decoded(ResultKey, Arc<Document>),
+    /// The review's digest of a result.
+    Digested(ResultKey, crate::review::Digest),
+    /// Something finished in the background that the analyst should hear about.
+    Notice(String),
+    /// Raw text read in the background, to put on the clipboard.
+    Clipboard(String),
+    /// A device code sign-in waits for the analyst: where to go and the code to enter.
+    DevicePrompt {
+        uri: String,
+        code: String,
+    },
+    /// The device code sign-in ended.
+    DeviceDone(Result<(), String>),
+    /// Background work (highlighting) changed what is on screen.
+    Redraw,
+    Quit,
+}
+
+impl Message {
+    /// What the result pipeline made of a payload, as the app takes it.
+    pub fn from_result(key: ResultKey, event: crate::results::ResultEvent) -> Self {
+        use crate::results::ResultEvent;
+        match event {
+            ResultEvent::Preview(document) | ResultEvent::Document(document) => {
+                Self::Decoded(key, document)
+            }
+            ResultEvent::Digest(digest) => Self::Digested(key, digest),
+        }
+    }
+}
