@@ -6,12 +6,12 @@ pub mod event_loop;
 pub mod input;
 pub mod layout;
 pub mod message;
-pub mod review_screen;
+mod panes;
+
 pub mod save;
 pub mod state;
 pub mod terminal;
 pub mod theme;
-mod transcript_pane;
 mod update;
 pub mod view;
 mod widgets;

@@ -378,7 +378,7 @@ pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     let keys = app
         .review
         .as_ref()
-        .map(lrx::tui::review_screen::ReviewScreen::keys)
+        .map(lrx::tui::state::review::ReviewScreen::keys)
         .unwrap_or_default();
     for result in keys {
         if app.digests.contains_key(&result) {

@@ -86,7 +86,7 @@ pub struct App {
     pub keymap: input::KeyMap,
     /// Actions marked with Space for a review.
     pub marked: std::collections::HashSet<String>,
-    pub review: Option<super::review_screen::ReviewScreen>,
+    pub review: Option<super::state::review::ReviewScreen>,
     pub digests: HashMap<ResultKey, crate::review::Digest>,
     /// Where `s` and `S` save (the directory lrx was started in).
     pub save_dir: std::path::PathBuf,

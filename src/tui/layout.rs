@@ -6,6 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 
 use super::app::App;
 use super::state::browse::{Pane, PaneAreas};
+use super::state::review::ReviewScreen;
 use crate::transcript::document::Content;
 
 /// The screen's parts for one frame.
@@ -56,7 +57,7 @@ impl Screen {
         };
         let body = rows[1];
         if app.in_review() {
-            screen.review = app.review.as_ref().map(|review| review.layout(body));
+            screen.review = app.review.as_ref().map(|review| review_parts(review, body));
             return screen;
         }
         if app.transcript.fullscreen {
@@ -106,6 +107,23 @@ impl Screen {
     }
 }
 
+/// The review's groups table, the selected group's rows and the diff, top to bottom.
+fn review_parts(review: &ReviewScreen, area: Rect) -> [Rect; 3] {
+    let group_rows = u16::try_from(review.groups.len().clamp(1, 8)).unwrap_or(8) + 3;
+    let diff_rows = if review.diff.is_some() {
+        area.height / 2
+    } else {
+        0
+    };
+    let parts = Layout::vertical([
+        Constraint::Length(group_rows),
+        Constraint::Min(4),
+        Constraint::Length(diff_rows),
+    ])
+    .split(area);
+    [parts[0], parts[1], parts[2]]
+}
+
 /// Below the transcript's header: two rows of who, what and when, and a third when the
 /// payload had problems worth saying.
 fn transcript_text(app: &App, pane: Rect) -> Rect {
@@ -133,7 +151,7 @@ impl App {
         if screen.panes.actions.height > 0 {
             let rows = table_rows(screen.panes.actions);
             self.actions_offset =
-                super::widgets::scroll_to_show(self.actions_offset, self.selected_action, rows)
+                super::state::scroll_to_show(self.actions_offset, self.selected_action, rows)
                     .min(self.visible.len().saturating_sub(rows));
         }
         if let (Some(review), Some([_, rows, _])) = (self.review.as_mut(), screen.review) {

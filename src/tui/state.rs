@@ -3,5 +3,17 @@
 
 pub mod browse;
 pub mod dialogs;
+pub mod review;
 pub mod search;
 pub mod transcript;
+
+/// The first row to show so that the `selected` one stays within `height` rows.
+pub(crate) fn scroll_to_show(offset: usize, selected: usize, height: usize) -> usize {
+    if selected < offset {
+        selected
+    } else if selected >= offset + height {
+        selected + 1 - height
+    } else {
+        offset
+    }
+}

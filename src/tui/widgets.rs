@@ -45,17 +45,6 @@ impl ListPane<'_> {
     }
 }
 
-/// The first row to show so that the `selected` one stays within `height` rows.
-pub(crate) fn scroll_to_show(offset: usize, selected: usize, height: usize) -> usize {
-    if selected < offset {
-        selected
-    } else if selected >= offset + height {
-        selected + 1 - height
-    } else {
-        offset
-    }
-}
-
 pub(crate) fn countdown(seconds: i64) -> String {
     format!("{}:{:02}", seconds / 60, seconds % 60)
 }

@@ -26,7 +26,7 @@ impl App {
                 .cloned()
                 .collect()
         };
-        let mut review = crate::tui::review_screen::ReviewScreen::new(scope, self.now);
+        let mut review = crate::tui::state::review::ReviewScreen::new(scope, self.now);
         let mut effects = Vec::new();
         for key in review.keys() {
             match self.digests.get(&key) {
@@ -138,7 +138,7 @@ impl App {
         };
         let lines = crate::review::diff(&old, &new, &crate::review::Normaliser::builtin(), 3);
         if let Some(review) = self.review.as_mut() {
-            review.diff = Some(crate::tui::review_screen::DiffView {
+            review.diff = Some(crate::tui::state::review::DiffView {
                 title,
                 lines,
                 scroll: 0,

@@ -8,17 +8,17 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr as _;
 
-use super::app::App;
-use super::state::browse::Pane;
-use super::state::dialogs::Prompt;
-use super::theme::Theme;
-use super::widgets::{countdown, exit_span, human_bytes, pane_block};
 use crate::fetch::{ResultKey, ResultState};
 use crate::sanitize;
 use crate::transcript::document::{Content, Document, LineClass, Section};
 use crate::transcript::highlight::Token;
+use crate::tui::app::App;
+use crate::tui::state::browse::Pane;
+use crate::tui::state::dialogs::Prompt;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{countdown, exit_span, human_bytes, pane_block};
 
-pub(super) fn transcript(frame: &mut Frame, area: Rect, text: Rect, app: &App, theme: &Theme) {
+pub(crate) fn transcript(frame: &mut Frame, area: Rect, text: Rect, app: &App, theme: &Theme) {
     let focused = app.focus == Pane::Transcript;
     let key = app.selected_key();
     let command = app.selected_command().cloned();
