@@ -4,6 +4,7 @@ pub mod assertion;
 pub mod auth;
 pub mod client;
 pub mod cloud;
+pub mod device;
 pub mod error;
 pub mod limits;
 pub mod link;

@@ -13,6 +13,7 @@ pub mod doctor;
 mod failure;
 mod login;
 mod man;
+mod result;
 mod review;
 
 pub use commands::run;

@@ -4,47 +4,15 @@
 
 use std::path::PathBuf;
 
+mod paths;
 pub mod secrets;
+
+pub use paths::Paths;
 
 use sha2::{Digest, Sha256};
 
 use crate::api::auth::Secret;
 use crate::api::cloud::{Cloud, Endpoints};
-
-#[derive(Debug, Clone)]
-pub struct Paths {
-    pub config_dir: PathBuf,
-    pub cache_dir: PathBuf,
-    pub state_dir: PathBuf,
-}
-
-impl Paths {
-    pub fn discover() -> Self {
-        match directories::ProjectDirs::from("", "", "lrx") {
-            Some(dirs) => Self {
-                config_dir: dirs.config_dir().to_path_buf(),
-                cache_dir: dirs.cache_dir().to_path_buf(),
-                state_dir: dirs
-                    .state_dir()
-                    .unwrap_or_else(|| dirs.data_local_dir())
-                    .to_path_buf(),
-            },
-            // No home directory at all (a bare container): keep everything together.
-            None => {
-                let base = std::env::temp_dir().join("lrx");
-                Self {
-                    config_dir: base.join("config"),
-                    cache_dir: base.join("cache"),
-                    state_dir: base.join("state"),
-                }
-            }
-        }
-    }
-
-    pub fn log_file(&self) -> PathBuf {
-        self.state_dir.join("lrx.log")
-    }
-}
 
 /// How to get a token.
 #[derive(Debug, Clone)]
@@ -131,7 +99,7 @@ pub struct ConnectionArgs {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-pub use crate::api::auth::SignInTarget;
+pub use crate::api::device::SignInTarget;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -392,13 +360,6 @@ impl Default for UiConfig {
             mouse: false,
             prefetch: true,
         }
-    }
-}
-
-impl Paths {
-    pub fn config_file(&self) -> PathBuf {
-        std::env::var_os("LRX_CONFIG")
-            .map_or_else(|| self.config_dir.join("config.toml"), PathBuf::from)
     }
 }
 

@@ -5,9 +5,11 @@ pub mod cache;
 pub mod download;
 pub mod engine;
 pub mod limiter;
+pub mod meter;
 
 pub use download::DownloadLimits;
 pub use engine::{
     EngineConfig, FetchEngine, FetchEvent, Fetched, Priority, QueueStats, ResultKey, ResultState,
 };
-pub use limiter::{MeterSnapshot, RateLimiter};
+pub use limiter::RateLimiter;
+pub use meter::MeterSnapshot;

@@ -192,7 +192,7 @@ impl Session {
                 Box::new(credential)
             }
             Credential::DeviceCode { client_id } => {
-                Box::new(crate::api::auth::DeviceCodeCredential {
+                Box::new(crate::api::device::DeviceCodeCredential {
                     token_url: connection.token_url.clone(),
                     tenant_id: connection.tenant_id.clone(),
                     client_id: client_id.clone(),

@@ -2,6 +2,8 @@
 //! (OAuth token endpoints, machine actions with OData, result links, an Azure-like blob
 //! route) with the documented limits, over a seeded, realistic dataset.
 
+mod action_routes;
+mod blob_route;
 mod corpus;
 pub mod dataset;
 mod device;
@@ -10,8 +12,10 @@ pub mod oauth;
 pub mod odata;
 mod payload;
 mod rng;
+mod router;
 pub mod sas;
 mod server;
+mod signin_routes;
 pub mod throttle;
 pub mod timeline;
 
@@ -211,7 +215,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     let endpoints = SimEndpoints::new(&config, address);
     let server = Arc::new(SimServer::new(config, endpoints.base_url.clone()));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = server::router(Arc::clone(&server));
+    let app = router::router(Arc::clone(&server));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -100,7 +100,7 @@ pub async fn device_login(cli: &Cli, config: &FileConfig) -> Result<(), Failure>
     let target = target(cli, config)?;
     let http = crate::session::http_client()?;
     let tokens = secrets::KeyringRefreshTokens::of(&target);
-    crate::api::auth::device_sign_in(&http, &target, &tokens, |prompt| {
+    crate::api::device::device_sign_in(&http, &target, &tokens, |prompt| {
         let message = prompt.message.clone().unwrap_or_else(|| {
             format!(
                 "To sign in, open {} and enter the code {}.",

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use super::meter::{MeterSnapshot, WindowUsage, clock_duration};
 use crate::api::CallBudget;
 use crate::api::auth::BoxFuture;
 use crate::api::limits::WindowLimit;
@@ -98,88 +99,6 @@ impl Log {
             *until = capped;
         }
         mended
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WindowUsage {
-    pub used: u32,
-    pub limit: u32,
-    pub period: Duration,
-    /// When the oldest call still counted leaves this window, so a meter on screen knows
-    /// when its number next changes without asking every second.
-    pub frees_at: Option<DateTime<Utc>>,
-}
-
-/// What the meter shows.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct MeterSnapshot {
-    pub windows: Vec<WindowUsage>,
-    /// When the next interactive call may go out, if not right now.
-    pub next_call_at: Option<DateTime<Utc>>,
-    /// A 429 from the service holds everything until then.
-    pub throttled_until: Option<DateTime<Utc>>,
-    /// What the service asked for, when it was longer than lrx waits.
-    pub throttle_asked_until: Option<DateTime<Utc>>,
-    pub session_calls: u64,
-}
-
-impl MeterSnapshot {
-    /// About how long `calls` more calls take under these windows: each window lets its free
-    /// calls go now and the rest at its own pace, so a spent hour window shows as the wait
-    /// it is. `None` before the first snapshot.
-    pub fn eta(&self, calls: usize) -> Option<Duration> {
-        let calls = u64::try_from(calls).unwrap_or(u64::MAX);
-        let now = Utc::now();
-        let held = [self.next_call_at, self.throttled_until]
-            .into_iter()
-            .flatten()
-            .max()
-            .map(|until| (until - now).to_std().unwrap_or_default())
-            .unwrap_or_default();
-        self.windows
-            .iter()
-            .map(|w| {
-                let free = u64::from(w.limit.saturating_sub(w.used));
-                let beyond = calls.saturating_sub(free);
-                if beyond == 0 {
-                    return Duration::ZERO;
-                }
-                // The first call beyond waits for the oldest counted one to leave (or, in an
-                // empty window, for the calls made now); the rest follow at the window's pace.
-                // Conservative: a burst frees in batches, sooner than this.
-                let first = w
-                    .frees_at
-                    .filter(|_| w.used > 0)
-                    .map_or(w.period, |t| (t - now).to_std().unwrap_or_default());
-                first
-                    + w.period
-                        .mul_f64((beyond - 1) as f64 / f64::from(w.limit.max(1)))
-            })
-            .max()
-            .map(|paced| paced.max(held))
-    }
-
-    /// The calls per minute the shortest window allows, for "at 100/min".
-    pub fn per_minute(&self) -> Option<u32> {
-        let shortest = self.windows.iter().min_by_key(|w| w.period)?;
-        let per_minute = f64::from(shortest.limit) * 60.0 / shortest.period.as_secs_f64().max(1.0);
-        Some(per_minute.round() as u32)
-    }
-}
-
-/// `1:28`, or `1:02:03` past an hour.
-pub fn clock_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    if seconds >= 3600 {
-        format!(
-            "{}:{:02}:{:02}",
-            seconds / 3600,
-            seconds / 60 % 60,
-            seconds % 60
-        )
-    } else {
-        format!("{}:{:02}", seconds / 60, seconds % 60)
     }
 }
 
@@ -460,40 +379,6 @@ impl CallBudget for RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_eta_counts_free_calls_as_now_and_a_spent_hour_as_the_wait_it_is() {
-        let now = Utc::now();
-        let window = |used, limit, minutes: u64, frees_in: i64| WindowUsage {
-            used,
-            limit,
-            period: Duration::from_secs(minutes * 60),
-            frees_at: Some(now + chrono::Duration::seconds(frees_in)),
-        };
-        let fresh = MeterSnapshot {
-            windows: vec![window(0, 100, 1, 60), window(0, 1500, 60, 3600)],
-            ..MeterSnapshot::default()
-        };
-        assert_eq!(fresh.eta(48), Some(Duration::ZERO));
-        assert_eq!(fresh.per_minute(), Some(100));
-        let eta = fresh.eta(250).expect("eta").as_secs();
-        assert!(
-            (149..=150).contains(&eta),
-            "150 beyond the minute: a minute, then 149 at 100/min: {eta}"
-        );
-        let spent = MeterSnapshot {
-            windows: vec![window(0, 100, 1, 60), window(1500, 1500, 60, 37 * 60)],
-            ..MeterSnapshot::default()
-        };
-        let eta = spent.eta(1).expect("eta").as_secs();
-        assert!(
-            (2218..=2220).contains(&eta),
-            "waits 37 min for the hour: {eta}"
-        );
-        assert_eq!(MeterSnapshot::default().eta(5), None, "nothing known yet");
-        assert_eq!(clock_duration(Duration::from_secs(3723)), "1:02:03");
-        assert_eq!(clock_duration(Duration::from_secs(88)), "1:28");
-    }
 
     fn limits(minute: u32, hour: u32) -> Vec<WindowLimit> {
         vec![

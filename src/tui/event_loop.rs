@@ -185,7 +185,7 @@ fn device_login(
             let http = crate::session::http_client().map_err(|e| e.to_string())?;
             let prompts = messages.clone();
             let tokens = crate::config::secrets::KeyringRefreshTokens::of(&target);
-            crate::api::auth::device_sign_in(&http, &target, &tokens, move |prompt| {
+            crate::api::device::device_sign_in(&http, &target, &tokens, move |prompt| {
                 let _ = prompts.send(Message::DevicePrompt {
                     uri: prompt.verification_uri.clone(),
                     code: prompt.user_code.clone(),
