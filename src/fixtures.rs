@@ -77,26 +77,3 @@ pub fn isolated(program: &str, home: &std::path::Path) -> std::process::Command 
     }
     command
 }
-
-/// A client credentials token from a running simulated tenant.
-pub async fn sim_token(endpoints: &crate::sim::SimEndpoints) -> Result<String, String> {
-    crate::install_crypto_provider();
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(&endpoints.token_url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", endpoints.client_id.as_str()),
-            ("client_secret", endpoints.client_secret.as_str()),
-            ("scope", "https://api.securitycenter.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("no token: {body}"))
-}

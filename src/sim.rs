@@ -145,6 +145,29 @@ pub struct SimEndpoints {
 }
 
 impl SimEndpoints {
+    /// A client credentials token from a running simulated tenant.
+    pub async fn client_token(&self) -> Result<String, String> {
+        crate::install_crypto_provider();
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(&self.token_url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", self.client_secret.as_str()),
+                ("scope", "https://api.securitycenter.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no token: {body}"))
+    }
+
     fn new(config: &SimConfig, address: SocketAddr) -> Self {
         let base_url = format!("http://{address}");
         Self {

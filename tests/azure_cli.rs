@@ -16,7 +16,7 @@ async fn azure_cli_tokens_sign_in_and_failures_point_to_az_login() {
     lrx::install_crypto_provider();
     let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
     let e = sim.endpoints.clone();
-    let access = lrx::fixtures::sim_token(&e).await.expect("token");
+    let access = e.client_token().await.expect("token");
     let bin = tempfile::tempdir().expect("tmp");
     let home = tempfile::tempdir().expect("tmp");
     let run = |path: &str| {
@@ -78,7 +78,7 @@ async fn a_ready_bearer_token_from_lrx_token_signs_in() {
     lrx::install_crypto_provider();
     let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
     let e = sim.endpoints.clone();
-    let access = lrx::fixtures::sim_token(&e).await.expect("token");
+    let access = e.client_token().await.expect("token");
     let home = tempfile::tempdir().expect("tmp");
     let run = |bearer: &str| {
         lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())

@@ -109,7 +109,7 @@ async fn secrets_tokens_and_link_signatures_never_reach_the_log() {
     let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
     let e = &sim.endpoints;
     let home = tempfile::tempdir().expect("tmp");
-    let access = lrx::fixtures::sim_token(e).await.expect("token");
+    let access = e.client_token().await.expect("token");
     let run = |args: &[&str]| {
         lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
             .args(args)

@@ -29,9 +29,7 @@ fn client() -> reqwest::Client {
 }
 
 async fn token(sim: &SimHandle) -> String {
-    lrx::fixtures::sim_token(&sim.endpoints)
-        .await
-        .expect("token")
+    sim.endpoints.client_token().await.expect("token")
 }
 
 async fn api(sim: &SimHandle, token: &str, path_and_query: &str) -> (StatusCode, Value) {
