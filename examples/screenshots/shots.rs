@@ -153,7 +153,7 @@ fn busy_meter(now: DateTime<Utc>) -> (MeterSnapshot, QueueStats) {
 }
 
 /// Writes every screenshot into `out` and returns their paths.
-pub async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     let scratch = std::env::temp_dir().join(format!("lrx-screenshots-{}", std::process::id()));
     let mut session = Session::open(SessionOptions {
         demo: Some(SimConfig {

@@ -12,16 +12,16 @@ const CELL_HEIGHT: f64 = 16.3;
 const FONT_SIZE: f64 = 14.0;
 
 #[derive(Clone, Copy)]
-pub struct Palette {
+pub(crate) struct Palette {
     pub background: &'static str,
     pub foreground: &'static str,
 }
 
-pub const DARK: Palette = Palette {
+pub(crate) const DARK: Palette = Palette {
     background: "#1b1d23",
     foreground: "#d8dee9",
 };
-pub const LIGHT: Palette = Palette {
+pub(crate) const LIGHT: Palette = Palette {
     background: "#fbfbf8",
     foreground: "#24292f",
 };
@@ -64,7 +64,7 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-pub fn render(buffer: &Buffer, palette: Palette) -> String {
+pub(crate) fn render(buffer: &Buffer, palette: Palette) -> String {
     let width = f64::from(buffer.area.width) * CELL_WIDTH;
     let height = f64::from(buffer.area.height) * CELL_HEIGHT;
     let mut svg = String::new();

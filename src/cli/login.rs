@@ -65,7 +65,7 @@ fn store_error(error: &secrets::SecretStoreError) -> Failure {
     }
 }
 
-pub async fn login(cli: &Cli, config: &FileConfig, verify: bool) -> Result<(), Failure> {
+pub(super) async fn login(cli: &Cli, config: &FileConfig, verify: bool) -> Result<(), Failure> {
     let target = target(cli, config)?;
     let secret = read_secret(&format!(
         "Client secret for app {} in tenant {} (input hidden): ",
@@ -96,7 +96,7 @@ pub async fn login(cli: &Cli, config: &FileConfig, verify: bool) -> Result<(), F
     Ok(())
 }
 
-pub async fn device_login(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
+pub(super) async fn device_login(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
     let target = target(cli, config)?;
     let http = crate::session::http_client()?;
     let tokens = secrets::KeyringRefreshTokens::of(&target);
@@ -120,7 +120,7 @@ pub async fn device_login(cli: &Cli, config: &FileConfig) -> Result<(), Failure>
 }
 
 /// Keeps the passphrase of an encrypted certificate key in the keyring.
-pub fn key_passphrase(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
+pub(super) fn key_passphrase(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
     let target = target(cli, config)?;
     let passphrase = read_secret(&format!(
         "Passphrase of the private key for app {} (input hidden): ",
@@ -142,7 +142,7 @@ pub fn key_passphrase(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn logout(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
+pub(super) fn logout(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
     let target = target(cli, config)?;
     let refresh_removed =
         secrets::delete_refresh(&target.tenant, &target.client_id).map_err(|e| store_error(&e))?;

@@ -20,7 +20,7 @@ fn entry(out: &mut dyn Write, term: &str, body: &str) -> std::io::Result<()> {
     writeln!(out, ".TP\n\\fB{}\\fR\n{}", roff(term), roff(body))
 }
 
-pub fn render(out: &mut dyn Write) -> std::io::Result<()> {
+pub(super) fn render(out: &mut dyn Write) -> std::io::Result<()> {
     let command = <super::Cli as clap::CommandFactory>::command();
     let man = clap_mangen::Man::new(command.clone());
     man.render_title(out)?;

@@ -148,7 +148,7 @@ async fn fetch_all(
     known
 }
 
-pub async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Result<(), Failure> {
+pub(super) async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Result<(), Failure> {
     let normaliser = Normaliser::new(&args.masks).map_err(Failure::Usage)?;
     let mut session = Session::open(cli.global.session_options(config)).await?;
     let mut actions = scope(&session, args).await?;

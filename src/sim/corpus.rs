@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use super::rng::SimRng;
 
 #[derive(Debug, Deserialize)]
-pub struct Corpus {
+pub(super) struct Corpus {
     pub scripts: Vec<ScriptDef>,
     pub large: Vec<LargeDef>,
     pub hostile: HostileDef,
@@ -23,7 +23,7 @@ pub struct Corpus {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ScriptDef {
+pub(super) struct ScriptDef {
     pub name: String,
     pub args: Option<String>,
     pub os: OsFamily,
@@ -38,7 +38,7 @@ pub struct ScriptDef {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LargeDef {
+pub(super) struct LargeDef {
     pub name: String,
     pub args: Option<String>,
     pub output: String,
@@ -46,14 +46,14 @@ pub struct LargeDef {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct HostileDef {
+pub(super) struct HostileDef {
     pub name: String,
     pub args: Option<String>,
     pub output: String,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct FleetDef {
+pub(super) struct FleetDef {
     pub name: String,
     pub args: Option<String>,
     pub machines: usize,
@@ -63,14 +63,14 @@ pub struct FleetDef {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct GetFileDef {
+pub(super) struct GetFileDef {
     pub path: String,
     pub kind: String,
     pub kilobytes: [u64; 2],
 }
 
 #[derive(Debug, Deserialize)]
-pub struct MachineNames {
+pub(super) struct MachineNames {
     pub domain: String,
     pub workstation_prefixes: Vec<String>,
     pub servers: Vec<String>,
@@ -159,7 +159,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn corpus() -> &'static Corpus {
+pub(super) fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| {
         #[expect(
@@ -171,7 +171,7 @@ pub fn corpus() -> &'static Corpus {
     })
 }
 
-pub fn template(name: &str) -> &'static str {
+pub(super) fn template(name: &str) -> &'static str {
     TEMPLATES
         .iter()
         .find(|(file, _)| *file == name)
@@ -179,7 +179,7 @@ pub fn template(name: &str) -> &'static str {
 }
 
 /// Everything a template may refer to about the machine and the moment it ran on.
-pub struct TemplateContext<'a> {
+pub(super) struct TemplateContext<'a> {
     pub fqdn: &'a str,
     pub ip: &'a str,
     pub user: &'a str,
@@ -196,7 +196,7 @@ pub enum BodySize {
     Bytes(usize),
 }
 
-pub fn render(
+pub(super) fn render(
     template: &str,
     context: &TemplateContext,
     rng: &mut SimRng,

@@ -22,12 +22,12 @@ struct Grant {
 }
 
 #[derive(Debug, Default)]
-pub struct DeviceFlows {
+pub(super) struct DeviceFlows {
     grants: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, (String, String)>,
 }
 
-pub struct DeviceSettings {
+pub(super) struct DeviceSettings {
     /// Approve on its own after this long (the demo's stand-in for a person signing in).
     pub approve_after: Option<Duration>,
     pub interval: Duration,
@@ -41,7 +41,7 @@ fn chrono(duration: Duration) -> chrono::Duration {
 }
 
 impl DeviceFlows {
-    pub fn start(
+    pub(super) fn start(
         &mut self,
         issuer: &Issuer,
         form: &HashMap<String, String>,
@@ -94,7 +94,7 @@ impl DeviceFlows {
         }))
     }
 
-    pub fn approve(&mut self, user_code: &str) -> bool {
+    pub(super) fn approve(&mut self, user_code: &str) -> bool {
         let mut approved = false;
         for grant in self
             .grants
@@ -124,7 +124,7 @@ impl DeviceFlows {
         json!({"token_type": "Bearer", "scope": format!("{resource}/.default"), "expires_in": expires_in, "ext_expires_in": expires_in, "access_token": access, "refresh_token": refresh})
     }
 
-    pub fn poll(
+    pub(super) fn poll(
         &mut self,
         issuer: &Issuer,
         form: &HashMap<String, String>,
@@ -188,7 +188,7 @@ impl DeviceFlows {
         Ok(self.tokens(issuer, &grant.client_id, &grant.resource, rng, now))
     }
 
-    pub fn refresh(
+    pub(super) fn refresh(
         &mut self,
         issuer: &Issuer,
         form: &HashMap<String, String>,

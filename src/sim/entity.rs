@@ -9,7 +9,7 @@ use super::timeline::ActionView;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ActionJson<'a> {
+pub(super) struct ActionJson<'a> {
     #[serde(rename = "@odata.context", skip_serializing_if = "Option::is_none")]
     pub odata_context: Option<String>,
     pub id: &'a str,
@@ -37,7 +37,7 @@ pub struct ActionJson<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CommandJson<'a> {
+pub(super) struct CommandJson<'a> {
     pub index: usize,
     pub start_time: Option<String>,
     pub end_time: Option<String>,
@@ -47,20 +47,20 @@ pub struct CommandJson<'a> {
 }
 
 #[derive(Serialize)]
-pub struct CommandBody<'a> {
+pub(super) struct CommandBody<'a> {
     #[serde(rename = "type")]
     pub command_type: &'static str,
     pub params: Vec<Param<'a>>,
 }
 
 #[derive(Serialize)]
-pub struct Param<'a> {
+pub(super) struct Param<'a> {
     pub key: &'static str,
     pub value: &'a str,
 }
 
 /// Creation and update times carry 7 fractional digits (.NET ticks).
-pub fn ticks_time(time: DateTime<Utc>) -> String {
+pub(super) fn ticks_time(time: DateTime<Utc>) -> String {
     format!(
         "{}.{:07}Z",
         time.format("%Y-%m-%dT%H:%M:%S"),
@@ -69,7 +69,7 @@ pub fn ticks_time(time: DateTime<Utc>) -> String {
 }
 
 /// Command times are seen with 2–3 fractional digits, trailing zeros dropped.
-pub fn short_time(time: DateTime<Utc>) -> String {
+pub(super) fn short_time(time: DateTime<Utc>) -> String {
     let millis = time.nanosecond() / 1_000_000;
     let mut fraction = format!("{millis:03}");
     while fraction.ends_with('0') && fraction.len() > 1 {
@@ -78,7 +78,7 @@ pub fn short_time(time: DateTime<Utc>) -> String {
     format!("{}.{fraction}Z", time.format("%Y-%m-%dT%H:%M:%S"))
 }
 
-pub fn action_json<'a>(
+pub(super) fn action_json<'a>(
     action: &'a SimAction,
     machine: &'a Machine,
     view: &'a ActionView,

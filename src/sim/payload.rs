@@ -12,7 +12,7 @@ use super::corpus::{self, TemplateContext};
 use super::dataset::{CommandSpec, Machine, MachineOs, ResultSpec, SimAction};
 use super::rng::SimRng;
 
-pub struct Blob {
+pub(super) struct Blob {
     pub bytes: Vec<u8>,
     pub content_type: &'static str,
     /// `Some` for GetFile results, served as an attachment.
@@ -27,7 +27,7 @@ struct Transcript<'a> {
     script_errors: String,
 }
 
-pub fn render(
+pub(super) fn render(
     action: &SimAction,
     index: usize,
     machine: &Machine,

@@ -20,7 +20,7 @@ use super::server::{Request, SimServer, api_error, internal_error, too_many_requ
 use super::signin_routes::{device_code, device_login, token};
 use crate::api::limits::Api;
 
-pub fn router(server: Arc<SimServer>) -> Router {
+pub(super) fn router(server: Arc<SimServer>) -> Router {
     Router::new().fallback(handle).with_state(server)
 }
 

@@ -49,7 +49,7 @@ pub(crate) fn countdown(seconds: i64) -> String {
     format!("{}:{:02}", seconds / 60, seconds % 60)
 }
 
-pub fn human_bytes(bytes: u64) -> String {
+pub(super) fn human_bytes(bytes: u64) -> String {
     #[expect(clippy::cast_precision_loss, reason = "display only")]
     let value = bytes as f64;
     match bytes {

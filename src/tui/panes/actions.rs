@@ -14,7 +14,7 @@ use crate::tui::state::dialogs::Prompt;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{ListPane, pane_block};
 
-pub fn relative(now: DateTime<Utc>, then: Option<DateTime<Utc>>) -> String {
+pub(crate) fn relative(now: DateTime<Utc>, then: Option<DateTime<Utc>>) -> String {
     let Some(then) = then else { return "-".into() };
     let seconds = (now - then).num_seconds().max(0);
     match seconds {

@@ -446,7 +446,12 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
 }
 
 /// The link state column (issue wording: —, queued, waiting for budget 0:12, …).
-pub fn link_state(app: &App, key: &ResultKey, has_result: bool, theme: &Theme) -> Span<'static> {
+pub(crate) fn link_state(
+    app: &App,
+    key: &ResultKey,
+    has_result: bool,
+    theme: &Theme,
+) -> Span<'static> {
     if !has_result {
         return Span::styled("—", theme.dim());
     }
