@@ -168,7 +168,7 @@ async fn large_download() {
         &http,
         &link,
         &dir.path().join("big"),
-        Default::default(),
+        lrx::fetch::DownloadLimits::default(),
         |_, _| {},
     )
     .await

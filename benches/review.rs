@@ -41,7 +41,7 @@ fn main() {
     let results: Vec<ScriptResult> = (0..5000)
         .map(|i| ScriptResult {
             script_name: Some("Collect.ps1".into()),
-            exit_code: ExitCode::Code(if i % 97 == 0 { 1 } else { 0 }),
+            exit_code: ExitCode::Code(i64::from(i % 97 == 0)),
             script_output: output(i, i % 250 == 0),
             script_errors: String::new(),
             problems: Vec::new(),
@@ -66,7 +66,7 @@ fn main() {
     println!(
         "review of 5,000 results ({megabytes} MB of output): digests {:.0} ms, grouping and clustering {:.1} ms, total {:.0} ms; {} groups, {clusters} clusters",
         digested.as_secs_f64() * 1000.0,
-        (total - digested).as_secs_f64() * 1000.0,
+        total.saturating_sub(digested).as_secs_f64() * 1000.0,
         total.as_secs_f64() * 1000.0,
         groups.len()
     );

@@ -1,7 +1,7 @@
 //! Terminal UI benchmarks, printed as plain numbers (run: `cargo bench --bench tui`).
 //!
 //! 1. 10,000 actions × 5 commands loaded: one key press handled and a full 200×60 frame
-//!    rendered on TestBackend; median and 99th percentile over 2,000 presses.
+//!    rendered on `TestBackend`; median and 99th percentile over 2,000 presses.
 //! 2. `--demo` start to the first frame with data: simulated tenant up, signed in, actions
 //!    listed, one frame drawn.
 

@@ -1,4 +1,4 @@
-//! The MDE client: sign-in, models, errors, OData listing, result links.
+//! The MDE client: sign-in, models, errors, `OData` listing, result links.
 
 pub mod assertion;
 pub mod auth;

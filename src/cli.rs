@@ -1,5 +1,10 @@
 //! Command-line definitions and the non-interactive commands.
 
+#![expect(
+    clippy::doc_markdown,
+    reason = "doc comments here are the --help text: backticks would show in the terminal"
+)]
+
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};

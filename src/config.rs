@@ -289,7 +289,7 @@ impl ConnectionArgs {
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// The profile used when neither --profile nor LRX_PROFILE names one.
+    /// The profile used when neither --profile nor `LRX_PROFILE` names one.
     #[serde(default)]
     pub default_profile: Option<String>,
     /// Settings common to every profile (and the only ones without profiles).
@@ -324,13 +324,13 @@ pub struct ConnectionConfig {
     /// The result cache's size cap in megabytes (default 2048).
     pub cache_size_mb: Option<u64>,
     /// A storage origin result links may use besides the cloud's blob storage: only for a
-    /// storage emulator you run (e.g. Azurite on http://127.0.0.1:10000).
+    /// storage emulator you run (e.g. Azurite on <http://127.0.0.1:10000>).
     pub storage_url: Option<String>,
     /// The longest `Retry-After` lrx waits before asking again (default 600 s).
     pub max_retry_after_seconds: Option<u64>,
     /// Largest script result to download, in megabytes (default 1024).
     pub max_result_mb: Option<u64>,
-    /// Largest GetFile result to download, in megabytes of gzip (default 3136: the
+    /// Largest `GetFile` result to download, in megabytes of gzip (default 3136: the
     /// documented 3 GB file and a margin).
     pub max_file_mb: Option<u64>,
     /// A download must finish within this many minutes (default 30).
@@ -462,6 +462,7 @@ impl FileConfig {
 
 impl ConnectionArgs {
     /// Fills what neither flags nor the environment gave from the config file.
+    #[must_use]
     pub fn with_file_defaults(mut self, file: &ConnectionConfig) -> Self {
         let fill = |slot: &mut Option<String>, env_name: &str, value: &Option<String>| {
             if slot.is_none() && env(env_name).is_none() {

@@ -2,7 +2,7 @@
 //! through a planted symlink, never half-written under the final name, and named by lrx
 //! rather than by the endpoint.
 //!
-//! Every write goes to a fresh temporary file created with `create_new` (O_CREAT|O_EXCL,
+//! Every write goes to a fresh temporary file created with `create_new` (`O_CREAT|O_EXCL`,
 //! which refuses to open an existing path, symlinks included) and is renamed into place:
 //! a rename replaces a symlink at the target instead of following it.
 

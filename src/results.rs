@@ -15,12 +15,12 @@ use crate::transcript::document::{Document, RawView};
 pub enum PayloadKind {
     /// A script's JSON result (`script_name`, `exit_code`, `script_output`, `script_errors`).
     Script,
-    /// A GetFile's gzip of one file, shown and saved under `name`.
+    /// A `GetFile`'s gzip of one file, shown and saved under `name`.
     File { name: String },
 }
 
 impl PayloadKind {
-    /// The rule: a GetFile command's payload is a compressed file; anything else, including
+    /// The rule: a `GetFile` command's payload is a compressed file; anything else, including
     /// a command lrx no longer knows, is read as a script result (which is lenient).
     pub fn of(command: Option<&Command>, fetched: &Fetched) -> Self {
         match command {
@@ -36,7 +36,7 @@ impl PayloadKind {
     }
 }
 
-/// The name a GetFile's file goes by: the one the service gave the download (less `.gz`),
+/// The name a `GetFile`'s file goes by: the one the service gave the download (less `.gz`),
 /// else the last part of the path the command asked for. Never a path: callers that write
 /// it to disk still pass it through `files::safe_name`.
 pub fn file_name(command: Option<&Command>, fetched: &Fetched) -> String {
@@ -205,7 +205,12 @@ mod tests {
         let ResultEvent::Document(document) = &out[0] else {
             panic!("document first: {out:?}");
         };
-        assert_eq!(document.exit_code().and_then(|c| c.code()), Some(3));
+        assert_eq!(
+            document
+                .exit_code()
+                .and_then(super::super::transcript::decode::ExitCode::code),
+            Some(3)
+        );
         let ResultEvent::Digest(digest) = &out[1] else {
             panic!("digest last: {out:?}");
         };

@@ -23,7 +23,7 @@ pub enum Outcome {
     Cancelled,
     Running,
     NotFetched,
-    /// A GetFile that was fetched: a file has no exit code, and none is made up.
+    /// A `GetFile` that was fetched: a file has no exit code, and none is made up.
     Collected,
 }
 
@@ -196,7 +196,7 @@ fn outcome(action: &MachineAction, command: &Command, fetched: Option<&Digest>) 
     }
 }
 
-/// Builds the review of `actions`' commands (PutFile excluded). `fetched` gives the digest of
+/// Builds the review of `actions`' commands (`PutFile` excluded). `fetched` gives the digest of
 /// each (action id, index) whose result is in.
 pub fn build<'a>(
     actions: &[MachineAction],

@@ -265,18 +265,15 @@ pub fn document_lines(text: &str) -> (Vec<String>, Findings) {
     let mut lines = Vec::with_capacity(text.len() / 64);
     let mut rest = text;
     loop {
-        match rest.find('\n') {
-            Some(end) => {
-                let line = &rest[..end];
-                // The `\r` of a `\r\n` ends the line with it; a lone one is shown.
-                let line = line.strip_suffix('\r').unwrap_or(line);
-                lines.push(sanitize(line, Mode::Document, &mut findings));
-                rest = &rest[end + 1..];
-            }
-            None => {
-                lines.push(sanitize(rest, Mode::Document, &mut findings));
-                break;
-            }
+        if let Some(end) = rest.find('\n') {
+            let line = &rest[..end];
+            // The `\r` of a `\r\n` ends the line with it; a lone one is shown.
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            lines.push(sanitize(line, Mode::Document, &mut findings));
+            rest = &rest[end + 1..];
+        } else {
+            lines.push(sanitize(rest, Mode::Document, &mut findings));
+            break;
         }
     }
     (lines, findings)
@@ -284,7 +281,7 @@ pub fn document_lines(text: &str) -> (Vec<String>, Findings) {
 
 /// Serialised JSON with every character a terminal could act on, or that hides, written as
 /// a `\\u` escape: DEL, C1 controls (the 8-bit CSI), bidi and format characters, separators
-/// and variation selectors. serde_json escapes C0 itself; outside strings JSON is ASCII, so
+/// and variation selectors. `serde_json` escapes C0 itself; outside strings JSON is ASCII, so
 /// a pass over the whole text only ever touches string contents. `jq` reads them back.
 pub fn json_for_terminal(json: &str) -> std::borrow::Cow<'_, str> {
     let needs = |c: char| {

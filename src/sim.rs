@@ -1,5 +1,5 @@
 //! The simulated tenant: a real HTTP server on 127.0.0.1 that speaks the documented MDE API
-//! (OAuth token endpoints, machine actions with OData, result links, an Azure-like blob
+//! (OAuth token endpoints, machine actions with `OData`, result links, an Azure-like blob
 //! route) with the documented limits, over a seeded, realistic dataset.
 
 mod action_routes;
@@ -31,7 +31,7 @@ pub use server::SimServer;
 /// Faults the simulator can inject, so clients can be tested against a misbehaving service.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Faults {
-    /// Share of API calls answered with 500 InternalServerError.
+    /// Share of API calls answered with 500 `InternalServerError`.
     pub server_errors: f64,
     /// Share of blob downloads cut off halfway.
     pub truncated_blobs: f64,

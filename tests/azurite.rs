@@ -133,9 +133,15 @@ async fn valid_expired_and_tampered_sas_links_against_azurite() {
         Utc::now() + chrono::Duration::minutes(30),
     );
     let target = dir.path().join("valid");
-    let downloaded = download::download(&http, &valid, &target, Default::default(), |_, _| {})
-        .await
-        .expect("a valid SAS downloads");
+    let downloaded = download::download(
+        &http,
+        &valid,
+        &target,
+        download::DownloadLimits::default(),
+        |_, _| {},
+    )
+    .await
+    .expect("a valid SAS downloads");
     assert_eq!(std::fs::read(&target).expect("file"), payload);
     assert_eq!(downloaded.size, payload.len() as u64);
 
@@ -149,7 +155,7 @@ async fn valid_expired_and_tampered_sas_links_against_azurite() {
         &http,
         &expired,
         &dir.path().join("expired"),
-        Default::default(),
+        download::DownloadLimits::default(),
         |_, _| {},
     )
     .await;
@@ -165,7 +171,7 @@ async fn valid_expired_and_tampered_sas_links_against_azurite() {
         &http,
         &tampered,
         &dir.path().join("tampered"),
-        Default::default(),
+        download::DownloadLimits::default(),
         |_, _| {},
     )
     .await;

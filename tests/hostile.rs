@@ -1,4 +1,4 @@
-//! A hostile-payload corpus rendered through the real viewer on TestBackend: nothing a
+//! A hostile-payload corpus rendered through the real viewer on `TestBackend`: nothing a
 //! compromised endpoint returns may put a control byte on the analyst's screen, everything
 //! is shown as a visible placeholder, and the raw bytes saved are exactly what came in.
 //! Plus property tests (a fuzz run inside the suite) for the decoder and the sanitiser.

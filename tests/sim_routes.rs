@@ -1,4 +1,4 @@
-//! The simulated tenant over real HTTP: every route, OData, paging, state transitions, auth
+//! The simulated tenant over real HTTP: every route, `OData`, paging, state transitions, auth
 //! failures, throttling, SAS expiry and tampering, faults and determinism.
 
 use std::io::Read as _;
@@ -408,7 +408,7 @@ async fn single_actions_are_found_case_insensitively_or_404() {
     assert_mde_error(&body, "ResourceNotFound");
 }
 
-/// First (action, index) whose command is a completed RunScript, GetFile or PutFile.
+/// First (action, index) whose command is a completed `RunScript`, `GetFile` or `PutFile`.
 fn find_command(actions: &[Value], command_type: &str) -> Option<(String, u64)> {
     actions.iter().find_map(|action| {
         action["commands"].as_array()?.iter().find_map(|command| {

@@ -97,14 +97,12 @@ fn every_signal_from_outside_gives_the_terminal_back() {
         ] {
             assert_eq!(report[restored], true, "{signal}: {restored}: {report}");
         }
-        let scratch = std::fs::read_dir(home.path().join("state/lrx"))
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("scratch-"))
-                    .count()
-            })
-            .unwrap_or(0);
+        let scratch = std::fs::read_dir(home.path().join("state/lrx")).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("scratch-"))
+                .count()
+        });
         assert_eq!(
             scratch, 0,
             "{signal}: the demo's scratch directory was left behind"

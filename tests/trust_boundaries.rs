@@ -321,7 +321,7 @@ async fn storage_and_api(
 }
 
 fn payload_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |entries| entries.count())
+    std::fs::read_dir(dir).map_or(0, std::iter::Iterator::count)
 }
 
 #[tokio::test]
@@ -480,7 +480,7 @@ fn command(index: u32, kind: &str, key: &str, value: &str) -> serde_json::Value 
     })
 }
 
-/// A tenant whose one action lists index 0 twice, has a GetFile whose "gzip" is not one,
+/// A tenant whose one action lists index 0 twice, has a `GetFile` whose "gzip" is not one,
 /// and a script whose name is long and not ASCII: each result through its own link on the
 /// API's loopback origin.
 async fn awkward_tenant(long_name: &str) -> Server {

@@ -1,4 +1,4 @@
-//! The terminal UI on ratatui's TestBackend: pane behaviour driven by keys, the link and
+//! The terminal UI on ratatui's `TestBackend`: pane behaviour driven by keys, the link and
 //! meter texts, hostile transcripts, whole-screen snapshots at 80×24 and 120×40, and the
 //! real event loop against the simulated tenant.
 
@@ -172,7 +172,11 @@ impl Harness {
 
     /// Opens the transcript pane on a script result with this output.
     fn open_output(&mut self, output: &str) {
-        self.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
+        self.select_action_with(|a| {
+            a.commands
+                .first()
+                .is_some_and(lrx::api::models::Command::has_result)
+        });
         self.press(KeyCode::Enter);
         self.press(KeyCode::Enter);
         let key = self.app.selected_key().expect("key");
@@ -422,7 +426,11 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
 #[tokio::test]
 async fn hostile_transcripts_never_put_control_bytes_on_screen() {
     let mut h = Harness::new(120, 40).await;
-    h.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
+    h.select_action_with(|a| {
+        a.commands
+            .first()
+            .is_some_and(lrx::api::models::Command::has_result)
+    });
     h.press(KeyCode::Enter);
     h.press(KeyCode::Enter);
     let key = h.app.selected_key().expect("key");
@@ -437,7 +445,7 @@ async fn hostile_transcripts_never_put_control_bytes_on_screen() {
     let buffer = h.terminal.backend().buffer().clone();
     for cell in buffer.content() {
         assert!(
-            !cell.symbol().chars().any(|c| c.is_control()),
+            !cell.symbol().chars().any(char::is_control),
             "control char in cell {:?}",
             cell.symbol()
         );
@@ -605,7 +613,7 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
         engine: session.engine.clone(),
         fetch_events: &mut session.events,
         clipboard: Box::new(move |text: &str| {
-            clipboard.lock().expect("lock").push(text.to_string())
+            clipboard.lock().expect("lock").push(text.to_string());
         }),
         connection: Some(session.connection.clone()),
         pager: None,
@@ -700,7 +708,10 @@ async fn mouse_clicks_select_and_the_wheel_scrolls() {
     assert_eq!(h.app.selected_command, 1);
     assert!(
         effects.iter().any(|e| matches!(e, Effect::Fetch(..)))
-            || !h.app.selected_command().is_some_and(|c| c.has_result())
+            || !h
+                .app
+                .selected_command()
+                .is_some_and(lrx::api::models::Command::has_result)
     );
 }
 
@@ -844,7 +855,11 @@ async fn space_marks_actions_for_the_review() {
 #[tokio::test]
 async fn goto_only_matching_save_and_copy() {
     let mut h = Harness::new(120, 40).await;
-    h.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
+    h.select_action_with(|a| {
+        a.commands
+            .first()
+            .is_some_and(lrx::api::models::Command::has_result)
+    });
     h.press(KeyCode::Enter);
     h.press(KeyCode::Enter);
     let key = h.app.selected_key().expect("key");
@@ -1114,7 +1129,11 @@ async fn a_getfile_shows_the_files_own_hashes_and_labels_the_gzips() {
 #[tokio::test]
 async fn f_on_a_result_whose_link_expired_says_it_is_kept_instead_of_nothing() {
     let mut h = Harness::new(120, 40).await;
-    h.select_action_with(|a| a.commands.first().is_some_and(|c| c.has_result()));
+    h.select_action_with(|a| {
+        a.commands
+            .first()
+            .is_some_and(lrx::api::models::Command::has_result)
+    });
     h.press(KeyCode::Enter);
     let key = h.app.selected_key().expect("key");
     let now = h.app.now;

@@ -10,12 +10,11 @@ async fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let mut out = std::path::PathBuf::from("screenshots");
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--out", Some(dir)) => out = dir.into(),
-            _ => {
-                eprintln!("usage: cargo run --example screenshots [-- --out DIR]");
-                return std::process::ExitCode::from(2);
-            }
+        if let ("--out", Some(dir)) = (arg.as_str(), args.next()) {
+            out = dir.into()
+        } else {
+            eprintln!("usage: cargo run --example screenshots [-- --out DIR]");
+            return std::process::ExitCode::from(2);
         }
     }
     lrx::install_crypto_provider();

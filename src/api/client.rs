@@ -146,8 +146,7 @@ fn backoff(attempt: u32) -> Duration {
     let nanos = u64::from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0),
+            .map_or(0, |d| d.subsec_nanos()),
     );
     let jitter = nanos % (base / 2 + 1);
     Duration::from_millis(base * 3 / 4 + jitter)
@@ -410,26 +409,25 @@ impl MdeClient {
                 break;
             }
             let mut requested = usize::MAX;
-            let url = match next.take() {
-                Some(link) => link,
-                None => {
-                    let top = (limit - list.actions.len()).min(PAGE);
-                    requested = top;
-                    let mut url = url::Url::parse(&self.url("machineactions"))
-                        .map_err(|e| ApiError::Other(format!("invalid API URL: {e}")))?;
-                    {
-                        let mut pairs = url.query_pairs_mut();
-                        if let Some(filter) = query.filter() {
-                            pairs.append_pair("$filter", &filter);
-                        }
-                        pairs.append_pair("$orderby", "creationDateTimeUtc desc");
-                        pairs.append_pair("$top", &top.to_string());
-                        if skip > 0 {
-                            pairs.append_pair("$skip", &skip.to_string());
-                        }
+            let url = if let Some(link) = next.take() {
+                link
+            } else {
+                let top = (limit - list.actions.len()).min(PAGE);
+                requested = top;
+                let mut url = url::Url::parse(&self.url("machineactions"))
+                    .map_err(|e| ApiError::Other(format!("invalid API URL: {e}")))?;
+                {
+                    let mut pairs = url.query_pairs_mut();
+                    if let Some(filter) = query.filter() {
+                        pairs.append_pair("$filter", &filter);
                     }
-                    url.to_string()
+                    pairs.append_pair("$orderby", "creationDateTimeUtc desc");
+                    pairs.append_pair("$top", &top.to_string());
+                    if skip > 0 {
+                        pairs.append_pair("$skip", &skip.to_string());
+                    }
                 }
+                url.to_string()
             };
             let response = self
                 .call(Operation::ListActions, Method::GET, &url, None, interactive)

@@ -161,7 +161,7 @@ pub async fn device_code_sign_in(
         match detail.code.as_deref() {
             Some("authorization_pending") if Utc::now() < deadline => {}
             Some("slow_down") => interval += 5,
-            Some("expired_token") | Some("authorization_pending") => {
+            Some("expired_token" | "authorization_pending") => {
                 return Err(ApiError::Other("the device code expired before the sign-in was completed; run `lrx login --device-code` again".into()));
             }
             _ => {

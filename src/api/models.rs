@@ -81,7 +81,7 @@ impl ActionStatus {
 }
 
 impl CommandType {
-    /// PutFile has no result to download (contract §9).
+    /// `PutFile` has no result to download (contract §9).
     pub fn has_result(&self) -> bool {
         !matches!(self, Self::PutFile)
     }

@@ -41,7 +41,7 @@ impl std::fmt::Display for Origin {
 }
 
 /// A URL as it may be shown: no user name or password, no query (SAS signatures and
-/// OData filters live there), no fragment. `Url` serialises to ASCII, so the result is
+/// `OData` filters live there), no fragment. `Url` serialises to ASCII, so the result is
 /// safe on a terminal.
 pub fn shown(url: &Url) -> String {
     let mut shown = url.clone();

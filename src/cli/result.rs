@@ -1,5 +1,5 @@
 //! `lrx result`: one command's result fetched through the budget and printed as text or
-//! JSON, a GetFile's file hashed (and saved on request) as it is decompressed.
+//! JSON, a `GetFile`'s file hashed (and saved on request) as it is decompressed.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -36,27 +36,24 @@ pub(super) async fn result(
     }
     let mut session = Session::open(cli.global.session_options(config)).await?;
     let action = session.client.get_action(&args.action_id, true).await?;
-    let wanted: Vec<&ApiCommand> = match args.index {
-        Some(index) => {
-            let Some(command) = action.commands.iter().find(|c| c.index == index) else {
-                return Err(Failure::Usage(format!(
-                    "action {} has no command with index {index} (it has {})",
-                    sanitize::line(&action.id),
-                    action.commands.len()
-                )));
-            };
-            if !command.has_result() {
-                return Err(Failure::Runtime(no_result_reason(command)));
-            }
-            vec![command]
+    let wanted: Vec<&ApiCommand> = if let Some(index) = args.index {
+        let Some(command) = action.commands.iter().find(|c| c.index == index) else {
+            return Err(Failure::Usage(format!(
+                "action {} has no command with index {index} (it has {})",
+                sanitize::line(&action.id),
+                action.commands.len()
+            )));
+        };
+        if !command.has_result() {
+            return Err(Failure::Runtime(no_result_reason(command)));
         }
-        None => {
-            for command in action.commands.iter().filter(|c| !c.has_result()) {
-                eprintln!("lrx: {}", no_result_reason(command));
-            }
-            // The client has already kept an index the service lists twice only once.
-            action.commands.iter().filter(|c| c.has_result()).collect()
+        vec![command]
+    } else {
+        for command in action.commands.iter().filter(|c| !c.has_result()) {
+            eprintln!("lrx: {}", no_result_reason(command));
         }
+        // The client has already kept an index the service lists twice only once.
+        action.commands.iter().filter(|c| c.has_result()).collect()
     };
     if let Some(dir) = &args.save {
         crate::files::ensure_dir(dir)

@@ -341,9 +341,7 @@ fn print_table(
                 row.duration_seconds
                     .map(|d| format!("{d}s"))
                     .unwrap_or_default(),
-                row.cluster
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                row.cluster.map_or_else(|| "-".into(), |c| c.to_string()),
                 row.summary
             )
             .map_err(|e| io_failure(&e))?;

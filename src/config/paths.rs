@@ -13,24 +13,22 @@ pub struct Paths {
 
 impl Paths {
     pub fn discover() -> Self {
-        match directories::ProjectDirs::from("", "", "lrx") {
-            Some(dirs) => Self {
-                config_dir: dirs.config_dir().to_path_buf(),
-                cache_dir: dirs.cache_dir().to_path_buf(),
-                state_dir: dirs
-                    .state_dir()
-                    .unwrap_or_else(|| dirs.data_local_dir())
-                    .to_path_buf(),
-            },
+        let Some(dirs) = directories::ProjectDirs::from("", "", "lrx") else {
             // No home directory at all (a bare container): keep everything together.
-            None => {
-                let base = std::env::temp_dir().join("lrx");
-                Self {
-                    config_dir: base.join("config"),
-                    cache_dir: base.join("cache"),
-                    state_dir: base.join("state"),
-                }
-            }
+            let base = std::env::temp_dir().join("lrx");
+            return Self {
+                config_dir: base.join("config"),
+                cache_dir: base.join("cache"),
+                state_dir: base.join("state"),
+            };
+        };
+        Self {
+            config_dir: dirs.config_dir().to_path_buf(),
+            cache_dir: dirs.cache_dir().to_path_buf(),
+            state_dir: dirs
+                .state_dir()
+                .unwrap_or_else(|| dirs.data_local_dir())
+                .to_path_buf(),
         }
     }
 

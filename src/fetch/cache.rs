@@ -15,7 +15,7 @@ use super::ResultKey;
 pub struct EntryMeta {
     pub sha256: String,
     pub size: u64,
-    /// From `Content-Disposition` for GetFile results.
+    /// From `Content-Disposition` for `GetFile` results.
     pub file_name: Option<String>,
     pub fetched_at: chrono::DateTime<chrono::Utc>,
 }

@@ -25,19 +25,19 @@ pub enum DownloadError {
 pub struct Downloaded {
     pub size: u64,
     pub sha256: String,
-    /// From `Content-Disposition` (GetFile results), unsanitised.
+    /// From `Content-Disposition` (`GetFile` results), unsanitised.
     pub file_name: Option<String>,
 }
 
 const MIB: u64 = 1024 * 1024;
 
-/// How much a download may take. A RunScript transcript has no documented cap; a GetFile
+/// How much a download may take. A `RunScript` transcript has no documented cap; a `GetFile`
 /// result is the gzip of a file of up to 3 GB (contract §11), so a little more than that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DownloadLimits {
     /// Largest payload that is not gzip (a script transcript).
     pub script_bytes: u64,
-    /// Largest gzip payload (a GetFile result).
+    /// Largest gzip payload (a `GetFile` result).
     pub file_bytes: u64,
     /// The whole download, first byte to last.
     pub deadline: Duration,
@@ -90,25 +90,22 @@ pub async fn download(
     progress: impl FnMut(u64, Option<u64>),
 ) -> Result<Downloaded, DownloadError> {
     let started = tokio::time::Instant::now();
-    match tokio::time::timeout(
+    if let Ok(outcome) = tokio::time::timeout(
         limits.deadline,
         download_within(http, link, destination, limits, started, progress),
     )
     .await
     {
-        Ok(outcome) => {
-            if outcome.is_err() {
-                let _ = tokio::fs::remove_file(destination).await;
-            }
-            outcome
-        }
-        Err(_) => {
+        if outcome.is_err() {
             let _ = tokio::fs::remove_file(destination).await;
-            Err(DownloadError::Fatal(format!(
-                "the download did not finish within {} minutes (the limit); blob storage is too slow or holding the connection",
-                limits.deadline.as_secs() / 60
-            )))
         }
+        outcome
+    } else {
+        let _ = tokio::fs::remove_file(destination).await;
+        Err(DownloadError::Fatal(format!(
+            "the download did not finish within {} minutes (the limit); blob storage is too slow or holding the connection",
+            limits.deadline.as_secs() / 60
+        )))
     }
 }
 

@@ -31,7 +31,7 @@ impl ResultKey {
         }
     }
 
-    /// The results an action's commands left to download (not PutFile, not unfinished).
+    /// The results an action's commands left to download (not `PutFile`, not unfinished).
     pub fn of_action(action: &crate::api::models::MachineAction) -> impl Iterator<Item = Self> {
         action
             .commands
@@ -191,6 +191,10 @@ impl Scheduler {
             .send(FetchEvent::Meter(snapshot, self.stats()));
     }
 
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "a request moves through the scheduler by value, as it came off the channel"
+    )]
     fn enqueue(&mut self, key: ResultKey, priority: Priority) {
         match self.phases.get(&key) {
             Some(Phase::Running) => return,
@@ -235,6 +239,10 @@ impl Scheduler {
         }
     }
 
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "a finished job's key moves through the scheduler by value, as it came out of the join set"
+    )]
     fn finish(&mut self, key: ResultKey, outcome: Result<Arc<Fetched>, String>) {
         match outcome {
             Ok(fetched) => {
@@ -329,24 +337,23 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
             .ok()
             .and_then(|links| links.get(key).cloned())
             .filter(|link| link.usable_at(Utc::now()));
-        let link = match cached_link {
-            Some(link) => link,
-            None => {
-                if let Some(until) = shared.limiter.next_allowed(interactive) {
-                    send(shared, key, ResultState::WaitingForBudget { until });
-                }
-                let link = shared
-                    .client
-                    .result_link_waiting(&key.action_id, key.index, interactive, || {
-                        send(shared, key, ResultState::RequestingLink);
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Ok(mut links) = shared.links.lock() {
-                    links.insert(key.clone(), link.clone());
-                }
-                link
+        let link = if let Some(link) = cached_link {
+            link
+        } else {
+            if let Some(until) = shared.limiter.next_allowed(interactive) {
+                send(shared, key, ResultState::WaitingForBudget { until });
             }
+            let link = shared
+                .client
+                .result_link_waiting(&key.action_id, key.index, interactive, || {
+                    send(shared, key, ResultState::RequestingLink);
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Ok(mut links) = shared.links.lock() {
+                links.insert(key.clone(), link.clone());
+            }
+            link
         };
         let destination = match &shared.config.cache {
             Some(cache) => cache.temp_path(key),

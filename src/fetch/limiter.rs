@@ -174,6 +174,7 @@ impl RateLimiter {
             .collect()
     }
 
+    #[must_use]
     pub fn with_reserve(mut self, reserve: f64) -> Self {
         self.reserve = reserve.clamp(0.0, 0.9);
         self

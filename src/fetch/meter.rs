@@ -68,6 +68,11 @@ impl MeterSnapshot {
     pub fn per_minute(&self) -> Option<u32> {
         let shortest = self.windows.iter().min_by_key(|w| w.period)?;
         let per_minute = f64::from(shortest.limit) * 60.0 / shortest.period.as_secs_f64().max(1.0);
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a positive rate of at most a u32's calls a second"
+        )]
         Some(per_minute.round() as u32)
     }
 }

@@ -186,9 +186,9 @@ impl Normaliser {
 /// What the review needs of one fetched result, computed once when it arrives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Digest {
-    /// `None` for GetFile results (a file has no exit code).
+    /// `None` for `GetFile` results (a file has no exit code).
     pub exit_code: Option<ExitCode>,
-    /// Of the normalised output (RunScript) or the payload (GetFile).
+    /// Of the normalised output (`RunScript`) or the payload (`GetFile`).
     pub hash: String,
     /// First error line, or else the first output line worth reading.
     pub summary: String,
@@ -227,7 +227,7 @@ impl Digest {
         }
     }
 
-    /// A GetFile payload that could not be decompressed: known only by the download's hash.
+    /// A `GetFile` payload that could not be decompressed: known only by the download's hash.
     pub fn of_unreadable_file(download_sha256: &str) -> Self {
         Self {
             exit_code: None,
@@ -240,7 +240,7 @@ impl Digest {
         }
     }
 
-    /// A GetFile payload on disk, decompressed (bounded) to hash the file itself.
+    /// A `GetFile` payload on disk, decompressed (bounded) to hash the file itself.
     pub fn of_file_payload(path: &std::path::Path, download_sha256: &str, limit: u64) -> Self {
         std::fs::File::open(path)
             .ok()
@@ -266,7 +266,7 @@ pub(crate) fn first_meaningful_line(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A 128-bit content hash for clustering: not a security boundary, so a fast keyed SipHash
+/// A 128-bit content hash for clustering: not a security boundary, so a fast keyed `SipHash`
 /// (fixed keys, so the same output hashes alike in every process) rather than SHA-256.
 pub(crate) fn short_hash(text: &str) -> String {
     use std::hash::{Hash as _, Hasher as _};

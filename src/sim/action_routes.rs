@@ -1,4 +1,4 @@
-//! The simulated machine actions API: list with OData, get, cancel, result links and
+//! The simulated machine actions API: list with `OData`, get, cancel, result links and
 //! runliveresponse.
 
 use axum::http::StatusCode;
@@ -420,8 +420,7 @@ pub(super) fn run_live_response(
     let mut rng = server
         .rng
         .lock()
-        .map(|mut rng| SimRng::new(rng.next_u64()))
-        .unwrap_or_else(|_| SimRng::new(1));
+        .map_or_else(|_| SimRng::new(1), |mut rng| SimRng::new(rng.next_u64()));
     let action = dataset::planned_from_request(
         &mut rng,
         machine,

@@ -97,7 +97,7 @@ pub enum ResultSpec {
 pub enum Outcome {
     Completed(ResultSpec),
     Failed(Vec<String>),
-    /// RunScript's documented 10-minute limit: the command fails and the action times out.
+    /// `RunScript`'s documented 10-minute limit: the command fails and the action times out.
     TimedOut,
 }
 
@@ -438,6 +438,10 @@ impl Builder<'_> {
     }
 
     /// Most sessions succeed; the rest fail, time out or are cancelled as the docs describe.
+    #[expect(
+        clippy::unused_self,
+        reason = "one of the dataset's build steps, called like the others"
+    )]
     fn apply_fate(&self, rng: &mut SimRng, action: &mut SimAction) {
         let roll = rng.below(100);
         let last = action.commands.len() - 1;

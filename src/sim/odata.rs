@@ -1,4 +1,4 @@
-//! The subset of OData v4 `$filter` that `/api/machineactions` documents (contract §5):
+//! The subset of `OData` v4 `$filter` that `/api/machineactions` documents (contract §5):
 //! comparisons, `and`/`or`/`not`, parentheses, `startswith` and `in (…)`, on six properties
 //! whose names are case-insensitive, with unquoted datetime literals.
 

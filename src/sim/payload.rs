@@ -1,5 +1,5 @@
-//! Renders a completed command's result blob on demand: the JSON transcript of a RunScript,
-//! or the gzipped file of a GetFile. Rendering is deterministic per (seed, action, index).
+//! Renders a completed command's result blob on demand: the JSON transcript of a `RunScript`,
+//! or the gzipped file of a `GetFile`. Rendering is deterministic per (seed, action, index).
 
 use std::io::Write as _;
 
@@ -15,7 +15,7 @@ use super::rng::SimRng;
 pub(super) struct Blob {
     pub bytes: Vec<u8>,
     pub content_type: &'static str,
-    /// `Some` for GetFile results, served as an attachment.
+    /// `Some` for `GetFile` results, served as an attachment.
     pub file_name: Option<String>,
 }
 
@@ -194,7 +194,7 @@ fn file_content(
     out
 }
 
-/// A small but valid ZIP (stored entries), so a saved GetFile result opens in any tool.
+/// A small but valid ZIP (stored entries), so a saved `GetFile` result opens in any tool.
 fn zip_archive(rng: &mut SimRng, size: usize, machine: &Machine) -> Vec<u8> {
     let mut listing = format!("Triage collection from {}\r\n", machine.fqdn).into_bytes();
     while listing.len() < size / 2 {

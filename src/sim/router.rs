@@ -133,11 +133,9 @@ pub(super) async fn route(server: &Arc<SimServer>, request: &Request) -> Respons
     if let Some(response) = injected_fault(server, call_number) {
         return response;
     }
-    let admitted = server
-        .throttle
-        .lock()
-        .map(|mut throttle| throttle.admit(api, tokio::time::Instant::now()))
-        .unwrap_or(Ok(()));
+    let admitted = server.throttle.lock().map_or(Ok(()), |mut throttle| {
+        throttle.admit(api, tokio::time::Instant::now())
+    });
     if let Err(wait) = admitted {
         server.throttled.fetch_add(1, Ordering::Relaxed);
         return too_many_requests(server, wait);

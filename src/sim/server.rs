@@ -1,5 +1,5 @@
 //! The simulated tenant's shared state and the answers every route gives alike: the
-//! service's error body, OData JSON, 429 and 500.
+//! service's error body, `OData` JSON, 429 and 500.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

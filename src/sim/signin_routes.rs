@@ -85,8 +85,7 @@ pub(super) fn with_device_flows(
     let mut rng = server
         .rng
         .lock()
-        .map(|mut r| SimRng::new(r.next_u64()))
-        .unwrap_or_else(|_| SimRng::new(7));
+        .map_or_else(|_| SimRng::new(7), |mut r| SimRng::new(r.next_u64()));
     let now = server.now();
     let mut flows = server.devices.lock().map_err(|_| {
         issuer.entra_error(

@@ -142,7 +142,7 @@ fn exit_code(value: Option<&Value>, problems: &mut Vec<String>) -> ExitCode {
     }
 }
 
-/// Decodes a RunScript payload (`script_name`, `exit_code`, `script_output`, `script_errors`).
+/// Decodes a `RunScript` payload (`script_name`, `exit_code`, `script_output`, `script_errors`).
 pub fn script_result(bytes: &[u8]) -> ScriptResult {
     let (text, invalid_utf8) = match std::str::from_utf8(bytes) {
         Ok(text) => (std::borrow::Cow::Borrowed(text), false),
@@ -226,7 +226,7 @@ pub enum GunzipError {
 /// The documented getfile limit (contract §11): a larger "file" is a gzip bomb, not evidence.
 pub const MAX_FILE_BYTES: u64 = 3 * 1024 * 1024 * 1024;
 
-/// The hashes of a collected file (not of its gzip): what Defender, VirusTotal and an IOC
+/// The hashes of a collected file (not of its gzip): what Defender, `VirusTotal` and an IOC
 /// list search by.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FileHashes {
@@ -258,7 +258,7 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// What decompressing a GetFile payload gave.
+/// What decompressing a `GetFile` payload gave.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Gunzipped {
     /// Bytes of the file, all members together.
@@ -283,7 +283,7 @@ impl Gunzipped {
     }
 }
 
-/// Decompresses a GetFile payload into `out` as `gzip -d` does: every member of a
+/// Decompresses a `GetFile` payload into `out` as `gzip -d` does: every member of a
 /// multi-member gzip, trailing non-gzip bytes counted and ignored; stops at `limit` bytes.
 pub fn gunzip_bounded(
     input: impl Read,
@@ -348,7 +348,7 @@ pub fn gunzip_head(input: impl Read, count: u64) -> Vec<u8> {
     head
 }
 
-/// A file type from its first bytes, for the GetFile summary.
+/// A file type from its first bytes, for the `GetFile` summary.
 pub fn sniff_type(head: &[u8]) -> &'static str {
     match head {
         [b'M', b'Z', ..] => "Windows executable (PE)",

@@ -97,7 +97,7 @@ pub fn detect(lines: &[Line]) -> Kind {
         Kind::Csv
     } else if meaningful
         .iter()
-        .any(|l| l.starts_with("param(") || l.starts_with("function ") || l.starts_with("$"))
+        .any(|l| l.starts_with("param(") || l.starts_with("function ") || l.starts_with('$'))
     {
         Kind::PowerShell
     } else {
@@ -387,8 +387,7 @@ mod tests {
             .collect();
         assert!(
             columns.contains(&0) && columns.contains(&1) && columns.contains(&2),
-            "{columns:?} {:?}",
-            tokens
+            "{columns:?} {tokens:?}"
         );
 
         let output = lines(

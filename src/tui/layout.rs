@@ -91,7 +91,7 @@ impl Screen {
         screen
     }
 
-    /// The rows one page of the focused list or text is: what PgDn moves by.
+    /// The rows one page of the focused list or text is: what `PgDn` moves by.
     pub fn page_rows(&self, app: &App) -> usize {
         if let Some([_, rows, _]) = self.review {
             return table_rows(rows);

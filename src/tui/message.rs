@@ -33,7 +33,7 @@ pub enum Effect {
         kind: crate::results::PayloadKind,
     },
     RefreshMeter,
-    /// Write a result to disk: the raw payload, the output text, or a GetFile's file.
+    /// Write a result to disk: the raw payload, the output text, or a `GetFile`'s file.
     Save {
         source: std::path::PathBuf,
         target: std::path::PathBuf,

@@ -1,4 +1,4 @@
-//! Saving a result to disk, for `s`, `S` and a GetFile's file: run off the UI thread by the
+//! Saving a result to disk, for `s`, `S` and a `GetFile`'s file: run off the UI thread by the
 //! event loop, reporting back in words.
 
 use crate::sanitize;

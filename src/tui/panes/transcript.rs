@@ -56,16 +56,7 @@ pub(crate) fn transcript(frame: &mut Frame, area: Rect, text: Rect, app: &App, t
         return;
     };
     let Some(document) = document else {
-        let message: Line = if !command.has_result() {
-            Line::from(Span::styled(
-                if command.command.command_type == crate::api::models::CommandType::PutFile {
-                    "PutFile commands have no result".to_string()
-                } else {
-                    format!("no result: the command is {}", command.command_status)
-                },
-                theme.dim(),
-            ))
-        } else {
+        let message: Line = if command.has_result() {
             match app.results.get(&key) {
                 None => Line::from(Span::styled(
                     "press Enter or f to fetch this result",
@@ -81,6 +72,15 @@ pub(crate) fn transcript(frame: &mut Frame, area: Rect, text: Rect, app: &App, t
                     link_state(app, &key, true, theme),
                 ]),
             }
+        } else {
+            Line::from(Span::styled(
+                if command.command.command_type == crate::api::models::CommandType::PutFile {
+                    "PutFile commands have no result".to_string()
+                } else {
+                    format!("no result: the command is {}", command.command_status)
+                },
+                theme.dim(),
+            ))
         };
         frame.render_widget(Paragraph::new(message).wrap(Wrap { trim: false }), inner);
         return;

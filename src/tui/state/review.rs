@@ -170,7 +170,7 @@ impl ReviewScreen {
             RowSort::Outcome => rows.sort_by(|a, b| a.outcome.cmp(&b.outcome)),
             RowSort::Duration => rows.sort_by_key(|r| std::cmp::Reverse(r.duration_seconds)),
             RowSort::Action => {
-                rows.sort_by(|a, b| a.action_id.cmp(&b.action_id).then(a.index.cmp(&b.index)))
+                rows.sort_by(|a, b| a.action_id.cmp(&b.action_id).then(a.index.cmp(&b.index)));
             }
             RowSort::Status => rows.sort_by(|a, b| a.status.cmp(&b.status)),
             RowSort::Cluster => rows.sort_by_key(|r| r.cluster),

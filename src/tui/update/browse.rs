@@ -79,10 +79,10 @@ impl App {
                 }
                 match self.focus {
                     Pane::Transcript if self.transcript.fullscreen => {
-                        self.transcript.fullscreen = false
+                        self.transcript.fullscreen = false;
                     }
                     Pane::Transcript if !self.transcript.search.query.is_empty() => {
-                        self.transcript.search = Search::cleared(self.transcript.search.regex)
+                        self.transcript.search = Search::cleared(self.transcript.search.regex);
                     }
                     Pane::Transcript => self.focus = Pane::Commands,
                     Pane::Commands => self.focus = Pane::Actions,
@@ -291,7 +291,7 @@ impl App {
         self.documents.get(key).and_then(|d| d.exit_code())
     }
 
-    /// Failed or TimeOut, a failed command, or a non-zero exit code among fetched results.
+    /// Failed or `TimeOut`, a failed command, or a non-zero exit code among fetched results.
     pub(crate) fn is_failed_or_nonzero(&self, action: &MachineAction) -> bool {
         matches!(action.status, ActionStatus::Failed | ActionStatus::TimeOut)
             || action.failed_count() > 0
@@ -358,10 +358,11 @@ impl App {
                     .cmp(&actions[*b].computer_dns_name)
             }),
             SortKey::Status => {
-                visible.sort_by(|a, b| actions[*a].status.as_str().cmp(actions[*b].status.as_str()))
+                visible
+                    .sort_by(|a, b| actions[*a].status.as_str().cmp(actions[*b].status.as_str()));
             }
             SortKey::Requestor => {
-                visible.sort_by(|a, b| actions[*a].requestor.cmp(&actions[*b].requestor))
+                visible.sort_by(|a, b| actions[*a].requestor.cmp(&actions[*b].requestor));
             }
         }
         self.visible = visible;

@@ -129,7 +129,7 @@ impl App {
             return;
         }
         let search = &self.transcript.search;
-        let Some(hit) = search.hits.get(search.current).cloned() else {
+        let Some(hit) = search.hits.get(search.current).copied() else {
             return;
         };
         let lines = self.current_lines();

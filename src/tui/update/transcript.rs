@@ -176,12 +176,11 @@ impl App {
         let Some(key) = self.selected_key() else {
             return Vec::new();
         };
-        match self.results.get(&key) {
-            Some(ResultState::Ready(fetched)) => vec![Effect::CopyRaw(fetched.path.clone())],
-            _ => {
-                self.toast("fetch the result first (f)");
-                Vec::new()
-            }
+        if let Some(ResultState::Ready(fetched)) = self.results.get(&key) {
+            vec![Effect::CopyRaw(fetched.path.clone())]
+        } else {
+            self.toast("fetch the result first (f)");
+            Vec::new()
         }
     }
 }
