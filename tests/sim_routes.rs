@@ -354,7 +354,7 @@ async fn next_links_page_through_everything_when_top_is_absent() {
     .await;
     let token = token(&sim).await;
     let (_, first) = api(&sim, &token, "/api/machineactions?$count=true").await;
-    let total = first["@odata.count"].as_u64().expect("count") as usize;
+    let total = usize::try_from(first["@odata.count"].as_u64().expect("count")).expect("fits");
     let mut seen = first["value"].as_array().expect("value").clone();
     assert_eq!(seen.len(), 50);
     let mut next = first["@odata.nextLink"].as_str().map(str::to_string);

@@ -11,7 +11,7 @@ async fn main() -> std::process::ExitCode {
     let mut out = std::path::PathBuf::from("screenshots");
     while let Some(arg) = args.next() {
         if let ("--out", Some(dir)) = (arg.as_str(), args.next()) {
-            out = dir.into()
+            out = dir.into();
         } else {
             eprintln!("usage: cargo run --example screenshots [-- --out DIR]");
             return std::process::ExitCode::from(2);
