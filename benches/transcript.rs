@@ -127,7 +127,7 @@ impl Viewer {
         } = self;
         terminal
             .draw(|f| {
-                view::draw(f, app, theme);
+                view::draw_here(f, app, theme);
             })
             .expect("draw");
     }

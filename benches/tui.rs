@@ -75,7 +75,7 @@ fn key_and_frame() {
     };
     terminal
         .draw(|f| {
-            view::draw(f, &mut app, &theme);
+            view::draw_here(f, &mut app, &theme);
         })
         .expect("draw");
     let mut samples = Vec::with_capacity(2000);
@@ -89,7 +89,7 @@ fn key_and_frame() {
         let _ = app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
         terminal
             .draw(|f| {
-                view::draw(f, &mut app, &theme);
+                view::draw_here(f, &mut app, &theme);
             })
             .expect("draw");
         samples.push(started.elapsed());
@@ -145,7 +145,7 @@ async fn first_frame() {
     };
     terminal
         .draw(|f| {
-            view::draw(f, &mut app, &theme);
+            view::draw_here(f, &mut app, &theme);
         })
         .expect("draw");
     println!(

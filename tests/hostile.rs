@@ -141,7 +141,7 @@ fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
             let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
             terminal
                 .draw(|frame| {
-                    view::draw(frame, &mut app, &theme);
+                    view::draw_here(frame, &mut app, &theme);
                 })
                 .expect("draw");
             let text = screen(&terminal);

@@ -98,22 +98,12 @@ impl Harness {
             terminal,
             theme,
         } = self;
-        let mut effects = Vec::new();
+        // What the event loop would start too: highlighting the lines now on screen.
         terminal
-            .draw(|frame| effects = view::draw(frame, app, theme))
+            .draw(|frame| {
+                view::draw_here(frame, app, theme);
+            })
             .expect("draw");
-        // What the event loop would start: highlighting the lines now on screen.
-        for effect in effects {
-            if let Effect::Highlight {
-                document,
-                section,
-                lines,
-            } = effect
-                && let Some(highlighter) = document.0.highlighter(section)
-            {
-                highlighter.request(&lines, &app.wake);
-            }
-        }
     }
 
     fn press(&mut self, code: KeyCode) -> Vec<Effect> {
@@ -1297,7 +1287,7 @@ async fn the_light_theme_paints_its_own_background() {
     let light = Theme::from_env(Variant::Light);
     h.terminal
         .draw(|frame| {
-            view::draw(frame, &mut h.app, &light);
+            view::draw_here(frame, &mut h.app, &light);
         })
         .expect("draw");
     let buffer = h.terminal.backend().buffer();

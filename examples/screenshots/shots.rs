@@ -42,7 +42,7 @@ fn draw(app: &mut App, variant: Variant, width: u16, height: u16) -> std::io::Re
         Terminal::new(TestBackend::new(width, height)).map_err(std::io::Error::other)?;
     terminal
         .draw(|frame| {
-            view::draw(frame, app, &theme);
+            view::draw_here(frame, app, &theme);
         })
         .map_err(std::io::Error::other)?;
     let palette = match variant {
