@@ -92,13 +92,11 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             section,
             lines,
         } => {
-            if let Some(highlighter) = document.0.highlighter(section) {
-                let redraw = messages.clone();
-                let notify: crate::transcript::highlighter::Notify = Arc::new(move || {
-                    let _ = redraw.send(Message::Redraw);
-                });
-                highlighter.request(&lines, &notify);
-            }
+            let redraw = messages.clone();
+            let notify: crate::transcript::highlighter::Notify = Arc::new(move || {
+                let _ = redraw.send(Message::Redraw);
+            });
+            document.highlight(section, &lines, &notify);
         }
         Effect::Withdraw(keys) => {
             for key in keys {

@@ -54,6 +54,20 @@ pub enum Effect {
 #[derive(Clone)]
 pub struct Shown(pub Arc<Document>);
 
+impl Shown {
+    /// Asks for these lines of a section to be highlighted; `notify` runs when they are.
+    pub fn highlight(
+        &self,
+        section: Section,
+        lines: &[usize],
+        notify: &crate::transcript::highlighter::Notify,
+    ) {
+        if let Some(highlighter) = self.0.highlighter(section) {
+            highlighter.request(lines, notify);
+        }
+    }
+}
+
 impl PartialEq for Shown {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

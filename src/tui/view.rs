@@ -28,11 +28,7 @@ pub fn draw_here(frame: &mut Frame, app: &mut App, theme: &Theme) -> Vec<Effect>
                 document,
                 section,
                 lines,
-            } => {
-                if let Some(highlighter) = document.0.highlighter(section) {
-                    highlighter.request(&lines, &app.wake);
-                }
-            }
+            } => document.highlight(section, &lines, &app.wake),
             other => rest.push(other),
         }
     }
