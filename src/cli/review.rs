@@ -70,13 +70,10 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
 }
 
 fn eta(remaining: usize, meter: &crate::fetch::MeterSnapshot) -> String {
-    match (meter.eta(remaining), meter.per_minute()) {
-        (Some(eta), Some(per_minute)) => format!(
-            " · ETA {} at {per_minute}/min",
-            crate::fetch::limiter::clock_duration(eta)
-        ),
-        _ => String::new(),
-    }
+    meter
+        .eta_text(remaining, chrono::Utc::now())
+        .map(|eta| format!(" · {eta}"))
+        .unwrap_or_default()
 }
 
 async fn fetch_all(

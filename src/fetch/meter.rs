@@ -32,9 +32,8 @@ impl MeterSnapshot {
     /// About how long `calls` more calls take under these windows: each window lets its free
     /// calls go now and the rest at its own pace, so a spent hour window shows as the wait
     /// it is. `None` before the first snapshot.
-    pub fn eta(&self, calls: usize) -> Option<Duration> {
+    pub fn eta(&self, calls: usize, now: DateTime<Utc>) -> Option<Duration> {
         let calls = u64::try_from(calls).unwrap_or(u64::MAX);
-        let now = Utc::now();
         let held = [self.next_call_at, self.throttled_until]
             .into_iter()
             .flatten()
@@ -62,6 +61,13 @@ impl MeterSnapshot {
             })
             .max()
             .map(|paced| paced.max(held))
+    }
+
+    /// `ETA 1:28 at 100/min` for `calls` more calls, as the review and `lrx review` show it.
+    pub fn eta_text(&self, calls: usize, now: DateTime<Utc>) -> Option<String> {
+        let eta = self.eta(calls, now)?;
+        let per_minute = self.per_minute()?;
+        Some(format!("ETA {} at {per_minute}/min", clock_duration(eta)))
     }
 
     /// The calls per minute the shortest window allows, for "at 100/min".
@@ -109,9 +115,9 @@ mod tests {
             windows: vec![window(0, 100, 1, 60), window(0, 1500, 60, 3600)],
             ..MeterSnapshot::default()
         };
-        assert_eq!(fresh.eta(48), Some(Duration::ZERO));
+        assert_eq!(fresh.eta(48, now), Some(Duration::ZERO));
         assert_eq!(fresh.per_minute(), Some(100));
-        let eta = fresh.eta(250).expect("eta").as_secs();
+        let eta = fresh.eta(250, now).expect("eta").as_secs();
         assert!(
             (149..=150).contains(&eta),
             "150 beyond the minute: a minute, then 149 at 100/min: {eta}"
@@ -120,12 +126,21 @@ mod tests {
             windows: vec![window(0, 100, 1, 60), window(1500, 1500, 60, 37 * 60)],
             ..MeterSnapshot::default()
         };
-        let eta = spent.eta(1).expect("eta").as_secs();
+        let eta = spent.eta(1, now).expect("eta").as_secs();
         assert!(
             (2218..=2220).contains(&eta),
             "waits 37 min for the hour: {eta}"
         );
-        assert_eq!(MeterSnapshot::default().eta(5), None, "nothing known yet");
+        assert_eq!(
+            MeterSnapshot::default().eta(5, now),
+            None,
+            "nothing known yet"
+        );
+        assert_eq!(
+            spent.eta_text(1, now).as_deref(),
+            Some("ETA 37:00 at 100/min"),
+            "with the clock given, the text is exact"
+        );
         assert_eq!(clock_duration(Duration::from_secs(3723)), "1:02:03");
         assert_eq!(clock_duration(Duration::from_secs(88)), "1:28");
     }

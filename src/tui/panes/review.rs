@@ -19,9 +19,10 @@ impl ReviewScreen {
         frame: &mut Frame,
         parts: [Rect; 3],
         meter: &crate::fetch::MeterSnapshot,
+        now: chrono::DateTime<chrono::Utc>,
         theme: &Theme,
     ) {
-        self.render_groups(frame, parts[0], meter, theme);
+        self.render_groups(frame, parts[0], meter, now, theme);
         self.render_rows(frame, parts[1], theme);
         if let Some(diff) = &self.diff {
             render_diff(frame, parts[2], diff, theme);
@@ -33,11 +34,12 @@ impl ReviewScreen {
         frame: &mut Frame,
         area: Rect,
         meter: &crate::fetch::MeterSnapshot,
+        now: chrono::DateTime<chrono::Utc>,
         theme: &Theme,
     ) {
         let title = Line::from(vec![
             Span::styled(" Review ", theme.accent()),
-            Span::styled(format!("{} ", self.progress(meter)), theme.dim()),
+            Span::styled(format!("{} ", self.progress(meter, now)), theme.dim()),
         ]);
         let rows: Vec<Row> = self
             .groups

@@ -214,7 +214,7 @@ impl ReviewScreen {
     }
 
     /// `fetching 48 results · 12 done · ETA 0:31 at 100/min`, or a summary once complete.
-    pub fn progress(&self, meter: &crate::fetch::MeterSnapshot) -> String {
+    pub fn progress(&self, meter: &crate::fetch::MeterSnapshot, now: DateTime<Utc>) -> String {
         let done = self.done();
         if done >= self.wanted {
             let plural = if self.groups.len() == 1 { "" } else { "s" };
@@ -225,13 +225,9 @@ impl ReviewScreen {
             );
         }
         let remaining = self.wanted - done;
-        match (meter.eta(remaining), meter.per_minute()) {
-            (Some(eta), Some(per_minute)) => format!(
-                "fetching {} results · {done} done · ETA {} at {per_minute}/min",
-                self.wanted,
-                crate::fetch::limiter::clock_duration(eta),
-            ),
-            _ => format!("fetching {} results · {done} done", self.wanted),
+        match meter.eta_text(remaining, now) {
+            Some(eta) => format!("fetching {} results · {done} done · {eta}", self.wanted),
+            None => format!("fetching {} results · {done} done", self.wanted),
         }
     }
 
