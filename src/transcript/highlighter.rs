@@ -431,6 +431,18 @@ impl SectionHighlighter {
         Window { tokens, complete }
     }
 
+    /// Whether these lines are highlighted exactly already: the check `window` makes, without
+    /// copying their tokens (the layout asks it every frame, before the frame is drawn).
+    pub fn is_complete(&self, lines: &[usize]) -> bool {
+        let store = lock(&self.inner.store);
+        lines.iter().all(|line| {
+            store
+                .chunks
+                .get(&(line / CHUNK))
+                .is_some_and(|chunk| chunk.exact)
+        })
+    }
+
     /// Asks for these lines (and a margin) to be highlighted; `notify` runs when the ones on
     /// screen are ready. Supersedes earlier requests.
     pub fn request(&self, lines: &[usize], notify: &Notify) {
@@ -538,7 +550,9 @@ mod tests {
             !highlighter.window(&end).complete,
             "not highlighted up front"
         );
+        assert!(!highlighter.is_complete(&end), "and the cheap check agrees");
         assert!(highlighter.settle(&end, Duration::from_secs(60)));
+        assert!(highlighter.is_complete(&end), "settled is complete");
         let expected = highlight_all(&all, Kind::Json).expect("syntax");
         let window = highlighter.window(&end);
         for (line, tokens) in end.iter().zip(window.tokens) {

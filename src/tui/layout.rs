@@ -176,7 +176,7 @@ impl App {
             .scroll
             .min(self.shown_count().saturating_sub(1));
         let lines = self.shown_window(start, usize::from(text.height));
-        if highlighter.window(&lines).complete {
+        if highlighter.is_complete(&lines) {
             return Vec::new();
         }
         vec![super::message::Effect::Highlight {
