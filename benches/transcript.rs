@@ -14,13 +14,11 @@ use lrx::api::models::MachineAction;
 use lrx::fetch::ResultKey;
 use lrx::transcript::decode;
 use lrx::transcript::document::{Document, RawView, Section};
-use lrx::transcript::search::{self, Pattern, SearchJob};
+use lrx::transcript::search::{self, Pattern};
 use lrx::tui::app::{App, Settings};
+use lrx::tui::harness::Harness;
 use lrx::tui::message::Message;
 use lrx::tui::theme::{Theme, Variant};
-use lrx::tui::view;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 const WIDTH: u16 = 200;
@@ -79,11 +77,7 @@ fn key(code: KeyCode) -> Message {
     Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-struct Viewer {
-    app: App,
-    terminal: Terminal<TestBackend>,
-    theme: Theme,
-}
+struct Viewer(Harness);
 
 impl Viewer {
     /// An app with the transcript pane focused on `document`, drawn once.
@@ -107,58 +101,47 @@ impl Viewer {
             ResultKey::new(action.id.clone(), 0),
             document,
         ));
-        let mut viewer = Self {
-            app,
-            terminal: Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("terminal"),
-            theme: Theme {
-                colored: true,
-                variant: Variant::Dark,
-            },
+        let theme = Theme {
+            colored: true,
+            variant: Variant::Dark,
         };
-        viewer.draw();
-        viewer
+        Self(Harness::new(app, WIDTH, HEIGHT, theme))
     }
 
     fn draw(&mut self) {
-        let Self {
-            app,
-            terminal,
-            theme,
-        } = self;
-        terminal
-            .draw(|f| {
-                view::draw_here(f, app, theme);
-            })
-            .expect("draw");
+        self.0.draw();
     }
 
     fn press(&mut self, code: KeyCode) {
-        let _ = self.app.update(key(code));
-        self.draw();
+        self.0.press(code);
     }
 
     /// The document lines on screen now.
     fn on_screen(&self) -> Vec<usize> {
-        self.app
-            .shown_window(self.app.transcript.scroll, self.app.page_rows)
+        let app = &self.0.app;
+        app.shown_window(app.transcript.scroll, app.page_rows)
     }
-}
 
-/// Waits until the lines on screen have tokens (`exact`: final ones); milliseconds taken.
-fn until_highlighted(document: &Document, lines: &[usize], exact: bool) -> f64 {
-    let highlighter = document.highlighter(Section::Output).expect("highlighter");
-    let start = Instant::now();
-    loop {
-        let window = highlighter.window(lines);
-        let done = if exact {
-            window.complete
-        } else {
-            window.tokens.iter().all(Option::is_some)
+    /// Whether the app holds tokens for these lines (`exact`: final ones).
+    fn covers(app: &App, lines: &[usize], exact: bool) -> bool {
+        let Some(key) = app.selected_key() else {
+            return false;
         };
-        if done || start.elapsed() > Duration::from_secs(600) {
-            return ms(start);
-        }
-        std::thread::sleep(Duration::from_micros(200));
+        app.documents.get(&key).is_some_and(|document| {
+            app.highlights
+                .get(&key, app.transcript.section, document)
+                .is_some_and(|tokens| tokens.covers(lines, exact))
+        })
+    }
+
+    /// Takes in the highlighting news until these lines have tokens; milliseconds taken.
+    fn until_highlighted(&mut self, lines: &[usize], exact: bool) -> f64 {
+        let start = Instant::now();
+        self.0.settle(
+            |app| Self::covers(app, lines, exact),
+            Duration::from_secs(600),
+        );
+        ms(start)
     }
 }
 
@@ -178,30 +161,26 @@ fn searches(document: &Document) {
         (r"Source: 10\.20\.7\.\d+ ", true),
     ] {
         let pattern = Pattern::new(query, regex).expect("pattern").expect("query");
-        let first = Arc::new(std::sync::Mutex::new(None::<Instant>));
-        let seen = Arc::clone(&first);
         let start = Instant::now();
-        let job = SearchJob::start(
-            Arc::clone(&lines),
-            pattern,
-            Arc::new(move || {
-                let mut seen = seen.lock().expect("lock");
-                seen.get_or_insert_with(Instant::now);
-            }),
-        );
+        let begun = search::begin(Arc::clone(&lines), pattern);
         let returned_ms = ms(start);
-        let found_now = !job.found_since(0).hits.is_empty();
-        job.wait(Duration::from_secs(600));
+        let mut hits = begun.hits.len();
+        let mut first_ms = (hits > 0).then_some(returned_ms);
+        if let Some((rest, _stop)) = begun.rest {
+            let (sender, news) = std::sync::mpsc::channel();
+            std::thread::spawn(move || rest.run(&|found| sender.send(found).expect("send")));
+            for found in news {
+                hits += found.hits.len();
+                if hits > 0 {
+                    first_ms.get_or_insert_with(|| ms(start));
+                }
+                if found.done {
+                    break;
+                }
+            }
+        }
         let total_ms = ms(start);
-        let hits = job.found_since(0).hits.len();
-        let first_ms = if found_now {
-            returned_ms
-        } else {
-            first
-                .lock()
-                .expect("lock")
-                .map_or(total_ms, |t| (t - start).as_secs_f64() * 1000.0)
-        };
+        let first_ms = first_ms.unwrap_or(total_ms);
         println!(
             "search {}{query:?}: UI thread {returned_ms:.1} ms, first match {first_ms:.1} ms, all {hits} counted in {total_ms:.0} ms",
             if regex { "regex " } else { "" }
@@ -246,8 +225,8 @@ fn json_jump(action: &MachineAction) {
     viewer.press(KeyCode::Char('G'));
     let jump_ms = ms(start);
     let last = viewer.on_screen();
-    let provisional_ms = until_highlighted(&document, &last, false);
-    let exact_ms = until_highlighted(&document, &last, true);
+    let provisional_ms = viewer.until_highlighted(&last, false);
+    let exact_ms = viewer.until_highlighted(&last, true);
     println!(
         "20 MB of JSON output ({lines} lines): G + frame {jump_ms:.1} ms; that screen highlighted after {provisional_ms:.1} ms (provisional), exactly after {exact_ms:.0} ms (checkpoint sweep)"
     );
@@ -286,9 +265,9 @@ fn compare_with_bat(action: &MachineAction) {
         let mut viewer = Viewer::open(action, Arc::clone(&document));
         viewer.press(KeyCode::Char('G'));
         let last = viewer.on_screen();
-        until_highlighted(&document, &last, false);
+        viewer.until_highlighted(&last, false);
         let provisional_ms = ms(start);
-        until_highlighted(&document, &last, true);
+        viewer.until_highlighted(&last, true);
         let exact_ms = ms(start);
         println!(
             "{megabytes} MB, last screen highlighted: lrx {provisional_ms:.0} ms (exact {exact_ms:.0} ms) vs {bat} {bat_ms:.0} ms ({status:?}); ratio {:.1}× ({:.1}× exact)",
@@ -322,9 +301,7 @@ fn main() {
     let mut viewer = Viewer::open(&action, Arc::clone(&preview));
     let first_frame_ms = ms(start);
     let first_screen = viewer.on_screen();
-    let first_highlighted = preview
-        .highlighter(Section::Output)
-        .is_some_and(|h| h.window(&first_screen).complete);
+    let first_highlighted = Viewer::covers(&viewer.0.app, &first_screen, true);
     let start = Instant::now();
     let raw = RawView::of(payload.as_bytes());
     drop(payload);
@@ -333,7 +310,7 @@ fn main() {
     drop(result);
     let peak_building = peak_rss_mib().saturating_sub(base);
     let document_mib = rss_mib().saturating_sub(base);
-    let _ = viewer.app.update(Message::Decoded(
+    let _ = viewer.0.app.update(Message::Decoded(
         ResultKey::new(action.id.clone(), 0),
         Arc::clone(&document),
     ));
@@ -343,7 +320,7 @@ fn main() {
     viewer.press(KeyCode::Char('G'));
     let jump_ms = ms(start);
     let last_screen = viewer.on_screen();
-    let provisional_ms = until_highlighted(&document, &last_screen, false);
+    let provisional_ms = viewer.until_highlighted(&last_screen, false);
     let mut scroll = Vec::new();
     for _ in 0..200 {
         let start = Instant::now();
@@ -351,7 +328,7 @@ fn main() {
         scroll.push(start.elapsed());
     }
     let (scroll_median, scroll_max) = median_and_max(scroll);
-    let exact_ms = until_highlighted(&document, &last_screen, true);
+    let exact_ms = viewer.until_highlighted(&last_screen, true);
 
     // Random jumps with `:N`: the frame right after each, then the wait for its colours.
     let mut jumps = Vec::new();
@@ -360,16 +337,16 @@ fn main() {
     for _ in 0..30 {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         let target = (seed >> 33) as usize % lines_in;
-        let _ = viewer.app.update(key(KeyCode::Char(':')));
+        let _ = viewer.0.app.update(key(KeyCode::Char(':')));
         for digit in target.to_string().chars() {
-            let _ = viewer.app.update(key(KeyCode::Char(digit)));
+            let _ = viewer.0.app.update(key(KeyCode::Char(digit)));
         }
         let start = Instant::now();
         viewer.press(KeyCode::Enter);
         jumps.push(start.elapsed());
         let screen = viewer.on_screen();
         colour.push(Duration::from_secs_f64(
-            until_highlighted(&document, &screen, true) / 1000.0,
+            viewer.until_highlighted(&screen, true) / 1000.0,
         ));
     }
     let (jump_median, jump_max) = median_and_max(jumps);

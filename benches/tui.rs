@@ -13,12 +13,10 @@ use lrx::api::models::{ActionStatus, MachineAction};
 use lrx::session::{Session, SessionOptions};
 use lrx::sim::SimConfig;
 use lrx::tui::app::{App, Settings};
+use lrx::tui::harness::Harness;
 use lrx::tui::message::Message;
 use lrx::tui::theme::{Theme, Variant};
-use lrx::tui::view;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 
 fn synthetic(count: usize) -> Vec<MachineAction> {
     let now = Utc::now();
@@ -68,16 +66,11 @@ fn key_and_frame() {
         result: Ok(synthetic(10_000)),
         append: false,
     });
-    let mut terminal = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
     let theme = Theme {
         colored: true,
         variant: Variant::Dark,
     };
-    terminal
-        .draw(|f| {
-            view::draw_here(f, &mut app, &theme);
-        })
-        .expect("draw");
+    let mut harness = Harness::new(app, 200, 60, theme);
     let mut samples = Vec::with_capacity(2000);
     for i in 0..2000 {
         let code = if (i / 500) % 2 == 0 {
@@ -86,12 +79,7 @@ fn key_and_frame() {
             KeyCode::Char('k')
         };
         let started = Instant::now();
-        let _ = app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-        terminal
-            .draw(|f| {
-                view::draw_here(f, &mut app, &theme);
-            })
-            .expect("draw");
+        harness.press(code);
         samples.push(started.elapsed());
     }
     samples.sort();
@@ -101,8 +89,8 @@ fn key_and_frame() {
         percentile(&samples, 0.99).as_secs_f64() * 1000.0
     );
     let started = Instant::now();
-    app.filter = "wks-0".into();
-    app.refilter();
+    harness.app.filter = "wks-0".into();
+    harness.app.refilter();
     println!(
         "re-filtering 10,000 actions: {:.2} ms",
         started.elapsed().as_secs_f64() * 1000.0
@@ -138,16 +126,12 @@ async fn first_frame() {
         result: Ok(actions),
         append: false,
     });
-    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
     let theme = Theme {
         colored: true,
         variant: Variant::Dark,
     };
-    terminal
-        .draw(|f| {
-            view::draw_here(f, &mut app, &theme);
-        })
-        .expect("draw");
+    // Building the harness draws the first frame.
+    let _harness = Harness::new(app, 120, 40, theme);
     println!(
         "--demo start to first frame with data: {:.0} ms (simulated tenant up and signed-in session ready after {:.0} ms)",
         started.elapsed().as_secs_f64() * 1000.0,

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod event_loop;
+pub mod harness;
 pub mod input;
 pub mod layout;
 pub mod message;
@@ -15,6 +16,7 @@ pub mod theme;
 mod update;
 pub mod view;
 mod widgets;
+pub mod work;
 
 use std::sync::Arc;
 

@@ -14,10 +14,7 @@ use lrx::transcript::document::Document;
 use lrx::tui::app::{App, Settings};
 use lrx::tui::message::Message;
 use lrx::tui::theme::{Theme, Variant};
-use lrx::tui::view;
 use proptest::prelude::*;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 fn transcript(output: &str) -> Vec<u8> {
@@ -68,29 +65,6 @@ fn action() -> MachineAction {
     action
 }
 
-fn screen(terminal: &Terminal<TestBackend>) -> String {
-    let buffer = terminal.backend().buffer();
-    let mut text = String::new();
-    for y in 0..buffer.area.height {
-        for x in 0..buffer.area.width {
-            let symbol = buffer[(x, y)].symbol();
-            assert!(
-                !symbol.chars().any(char::is_control),
-                "control character {symbol:?} in a cell"
-            );
-            assert!(
-                !symbol
-                    .chars()
-                    .any(|c| sanitize::placeholder(c).is_some() && !c.is_control()),
-                "invisible character {symbol:?} in a cell"
-            );
-            text.push_str(symbol);
-        }
-        text.push('\n');
-    }
-    text
-}
-
 #[test]
 fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -136,15 +110,10 @@ fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
             colored: true,
             variant: Variant::Dark,
         };
+        let mut harness = lrx::tui::harness::Harness::new(app, 120, 40, theme);
         for wrap in [false, true] {
-            app.transcript.wrap = wrap;
-            let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
-            terminal
-                .draw(|frame| {
-                    view::draw_here(frame, &mut app, &theme);
-                })
-                .expect("draw");
-            let text = screen(&terminal);
+            harness.app.transcript.wrap = wrap;
+            let text = harness.draw().text();
             for needle in &expected {
                 assert!(
                     text.contains(needle),

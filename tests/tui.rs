@@ -18,7 +18,6 @@ use lrx::tui::app::{App, Settings};
 use lrx::tui::message::{Effect, Message};
 use lrx::tui::state::browse::Pane;
 use lrx::tui::theme::{Theme, Variant};
-use lrx::tui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
@@ -60,10 +59,20 @@ async fn demo_actions() -> Vec<MachineAction> {
         .actions
 }
 
-struct Harness {
-    app: App,
-    terminal: Terminal<TestBackend>,
-    theme: Theme,
+/// The library's harness on the demo tenant's actions, with this file's shortcuts.
+struct Harness(lrx::tui::harness::Harness);
+
+impl std::ops::Deref for Harness {
+    type Target = lrx::tui::harness::Harness;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Harness {
@@ -80,72 +89,11 @@ impl Harness {
             result: Ok(demo_actions().await),
             append: false,
         });
-        let mut harness = Self {
-            app,
-            terminal: Terminal::new(TestBackend::new(width, height)).expect("terminal"),
-            theme: Theme {
-                colored: true,
-                variant: Variant::Dark,
-            },
+        let theme = Theme {
+            colored: true,
+            variant: Variant::Dark,
         };
-        harness.render();
-        harness
-    }
-
-    fn render(&mut self) {
-        let Self {
-            app,
-            terminal,
-            theme,
-        } = self;
-        // What the event loop would start too: highlighting the lines now on screen.
-        terminal
-            .draw(|frame| {
-                view::draw_here(frame, app, theme);
-            })
-            .expect("draw");
-    }
-
-    fn press(&mut self, code: KeyCode) -> Vec<Effect> {
-        let effects = self
-            .app
-            .update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-        self.render();
-        effects
-    }
-
-    fn type_text(&mut self, text: &str) {
-        for c in text.chars() {
-            self.press(KeyCode::Char(c));
-        }
-    }
-
-    fn send(&mut self, message: Message) -> Vec<Effect> {
-        let effects = self.app.update(message);
-        self.render();
-        effects
-    }
-
-    fn text(&self) -> String {
-        let buffer = self.terminal.backend().buffer();
-        let mut out = String::new();
-        for y in 0..buffer.area.height {
-            for x in 0..buffer.area.width {
-                out.push_str(buffer[(x, y)].symbol());
-            }
-            out.push('\n');
-        }
-        out
-    }
-
-    fn assert_shows(&self, needle: &str) {
-        let text = self.text();
-        assert!(text.contains(needle), "screen lacks {needle:?}:\n{text}");
-    }
-
-    fn assert_hides(&self, needle: &str) {
-        let text = self.text();
-        assert!(!text.contains(needle), "screen shows {needle:?}:\n{text}");
+        Self(lrx::tui::harness::Harness::new(app, width, height, theme))
     }
 
     fn select_action_with(&mut self, predicate: impl Fn(&MachineAction) -> bool) -> MachineAction {
@@ -156,7 +104,7 @@ impl Harness {
             .position(|&i| predicate(&self.app.actions[i]))
             .expect("a matching action");
         self.app.selected_action = position;
-        self.render();
+        self.draw();
         self.app.selected().expect("selected").clone()
     }
 
@@ -179,19 +127,6 @@ impl Harness {
                 false,
             )),
         ));
-    }
-
-    /// Lets background work report back (as the event loop would on its wake-ups) until
-    /// `done` holds.
-    fn settle(&mut self, done: impl Fn(&App) -> bool) {
-        for _ in 0..30_000 {
-            if done(&self.app) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-            self.send(Message::Redraw);
-        }
-        panic!("background work did not finish:\n{}", self.text());
     }
 }
 
@@ -271,7 +206,7 @@ async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
     let mut h = Harness::new(120, 40).await;
     let action =
         h.select_action_with(|a| a.commands.iter().filter(|c| c.has_result()).count() >= 2);
-    let effects = h.press(KeyCode::Enter);
+    let effects = h.press(KeyCode::Enter).take_effects();
     assert_eq!(h.app.focus, Pane::Commands);
     let first = action
         .commands
@@ -308,7 +243,7 @@ async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
     h.press(KeyCode::Esc);
     assert_eq!(h.app.focus, Pane::Actions);
     // Moving on to another action takes back what is still queued for this one.
-    let effects = h.press(KeyCode::Char('j'));
+    let effects = h.press(KeyCode::Char('j')).take_effects();
     assert!(
         effects.contains(&Effect::Withdraw(prefetched.clone())),
         "{effects:?}"
@@ -321,7 +256,7 @@ async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
         )));
     }
     h.press(KeyCode::Char('k'));
-    let effects = h.press(KeyCode::Enter);
+    let effects = h.press(KeyCode::Enter).take_effects();
     assert!(
         prefetched.iter().all(
             |key| effects.contains(&Effect::Fetch(key.clone(), lrx::fetch::Priority::Prefetch))
@@ -370,14 +305,14 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
     h.assert_shows("cached");
     // Time passes: the countdown ticks and finally expires.
     h.app.now = now + chrono::Duration::seconds(41);
-    h.render();
+    h.draw();
     h.assert_shows("link 29:00");
     assert!(
         h.app.next_wake() == Some(h.app.now + chrono::Duration::seconds(1)),
         "countdowns on screen keep the clock ticking"
     );
     h.app.now = now + chrono::Duration::minutes(31);
-    h.render();
+    h.draw();
     h.assert_shows("link expired");
 
     let meter = MeterSnapshot {
@@ -553,7 +488,10 @@ async fn searching_a_huge_output_shows_the_first_match_then_completes_the_count(
     h.type_text("needle");
     h.press(KeyCode::Enter);
     // Nothing in the first lines searched in the foreground: the rest runs in the background.
-    h.settle(|app| !app.transcript.search.counting);
+    assert!(h.settle(
+        |app| !app.transcript.search.counting,
+        Duration::from_secs(30)
+    ));
     h.assert_shows("/needle 1/5 ·");
     h.assert_shows("line 39999 needle");
     h.press(KeyCode::Char('N'));
@@ -689,11 +627,13 @@ async fn mouse_clicks_select_and_the_wheel_scrolls() {
     ));
     assert_eq!(h.app.selected_action, 5);
     let commands = h.app.areas.commands;
-    let effects = h.send(mouse(
-        MouseEventKind::Down(MouseButton::Left),
-        commands.x + 5,
-        commands.y + 3,
-    ));
+    let effects = h
+        .send(mouse(
+            MouseEventKind::Down(MouseButton::Left),
+            commands.x + 5,
+            commands.y + 3,
+        ))
+        .take_effects();
     assert_eq!(h.app.focus, Pane::Commands);
     assert_eq!(h.app.selected_command, 1);
     assert!(
@@ -740,7 +680,7 @@ async fn fulfil(h: &mut Harness, session: &mut Session, effects: Vec<Effect>) {
                     h.app.update(Message::from_result(key.clone(), event));
                 },
             );
-            h.render();
+            h.draw();
         } else if let FetchEvent::State(_, ResultState::Failed(reason)) = &event {
             panic!("{reason}");
         }
@@ -759,7 +699,7 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     h.type_text("Finance OU");
     h.press(KeyCode::Enter);
     assert_eq!(h.app.visible.len(), 40);
-    let effects = h.press(KeyCode::Char('R'));
+    let effects = h.press(KeyCode::Char('R')).take_effects();
     assert!(h.app.in_review());
     h.assert_shows("fetching 39 results · 0 done");
     fulfil(&mut h, &mut session, effects).await;
@@ -805,7 +745,7 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     if let Some(diff) = h.app.review.as_mut().and_then(|r| r.diff.as_mut()) {
         diff.lines.insert(0, lrx::review::DiffLine::Added(long));
     }
-    h.render();
+    h.draw();
     h.assert_hides("update-helper-evil.exe");
     h.press(KeyCode::Char('w'));
     h.assert_shows("update-helper-evil.exe");
@@ -903,7 +843,7 @@ async fn goto_only_matching_save_and_copy() {
     h.assert_hides("row 201");
 
     h.app.save_dir = dir.path().to_path_buf();
-    let effects = h.press(KeyCode::Char('s'));
+    let effects = h.press(KeyCode::Char('s')).take_effects();
     let Some(Effect::Save {
         source,
         target,
@@ -920,7 +860,7 @@ async fn goto_only_matching_save_and_copy() {
         payload.as_bytes(),
         "the raw bytes saved equal the input"
     );
-    let effects = h.press(KeyCode::Char('S'));
+    let effects = h.press(KeyCode::Char('S')).take_effects();
     let Some(Effect::Save {
         source,
         target,
@@ -937,7 +877,7 @@ async fn goto_only_matching_save_and_copy() {
     );
     assert!(notice.contains("3 control or invisible"), "{notice}");
 
-    let effects = h.press(KeyCode::Char('y'));
+    let effects = h.press(KeyCode::Char('y')).take_effects();
     let Some(Effect::Copy(text)) = effects.first() else {
         panic!("{effects:?}")
     };
@@ -946,7 +886,7 @@ async fn goto_only_matching_save_and_copy() {
         "y copies sanitised text"
     );
     assert_eq!(lrx::tui::terminal::osc52("hi"), "\u{1b}]52;c;aGk=\u{7}");
-    let effects = h.press(KeyCode::Char('o'));
+    let effects = h.press(KeyCode::Char('o')).take_effects();
     let Some(Effect::Pager(text)) = effects.first() else {
         panic!("{effects:?}")
     };
@@ -954,14 +894,16 @@ async fn goto_only_matching_save_and_copy() {
         text.contains("␛[31mhit") && !text.contains('\u{1b}'),
         "the pager gets sanitised text"
     );
-    let effects = h.press(KeyCode::Char('Y'));
+    let effects = h.press(KeyCode::Char('Y')).take_effects();
     assert!(matches!(effects.first(), Some(Effect::CopyRaw(p)) if *p == path));
     // The raw text comes back from the background read: copied, with a warning.
-    let effects = h.send(Message::Clipboard(output.clone()));
+    let effects = h.send(Message::Clipboard(output.clone())).take_effects();
     assert!(matches!(effects.first(), Some(Effect::Copy(t)) if *t == output));
     h.assert_shows("with 3 control or invisible characters: paste with care");
     // Too much for OSC 52: refused with the way out, instead of a silent no-op.
-    let effects = h.send(Message::Clipboard("x".repeat(200 * 1024)));
+    let effects = h
+        .send(Message::Clipboard("x".repeat(200 * 1024)))
+        .take_effects();
     assert!(effects.is_empty(), "{effects:?}");
     h.assert_shows("too large for the terminal clipboard");
 }
@@ -982,7 +924,7 @@ async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_c
     let mut h = Harness::new(120, 40).await;
     h.press(KeyCode::Char(':'));
     h.type_text("login");
-    let effects = h.press(KeyCode::Enter);
+    let effects = h.press(KeyCode::Enter).take_effects();
     assert_eq!(effects, vec![Effect::DeviceLogin]);
     h.send(Message::DevicePrompt {
         uri: "https://microsoft.com/devicelogin".into(),
@@ -991,7 +933,7 @@ async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_c
     h.assert_shows("Device code sign-in");
     h.assert_shows("https://microsoft.com/devicelogin");
     h.assert_shows("F3K9QW2LM");
-    let effects = h.send(Message::DeviceDone(Ok(())));
+    let effects = h.send(Message::DeviceDone(Ok(()))).take_effects();
     h.assert_hides("Device code sign-in");
     assert!(
         matches!(effects.first(), Some(Effect::LoadActions { .. })),
@@ -1032,13 +974,14 @@ async fn far_lines_of_a_long_json_output_are_highlighted_in_the_background() {
             })
         })
     };
-    for _ in 0..10_000 {
-        if key_cell_coloured(&h) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        h.send(Message::Redraw);
-    }
+    assert!(
+        h.settle(
+            |app| app.highlighted_on_screen(true),
+            Duration::from_secs(60)
+        ),
+        "{}",
+        h.text()
+    );
     assert!(key_cell_coloured(&h), "{}", h.text());
 }
 
@@ -1131,7 +1074,7 @@ async fn f_on_a_result_whose_link_expired_says_it_is_kept_instead_of_nothing() {
         key,
         ResultState::Ready(fetched(Some(-60), now)),
     )));
-    let effects = h.press(KeyCode::Char('f'));
+    let effects = h.press(KeyCode::Char('f')).take_effects();
     assert!(
         !effects
             .iter()
@@ -1152,7 +1095,7 @@ async fn failed_only_says_what_it_cannot_know_yet_and_f_fetches_it() {
         h.app.visible.len(),
         unknown.len()
     ));
-    let effects = h.press(KeyCode::Char('F'));
+    let effects = h.press(KeyCode::Char('F')).take_effects();
     let keys: Vec<ResultKey> = effects
         .iter()
         .filter_map(|e| match e {
@@ -1227,10 +1170,10 @@ async fn every_type_shows_a_type_column_and_statuses_are_not_cut() {
     h.app.actions[first].status = lrx::api::models::ActionStatus::InProgress;
     let id = h.app.actions[first].id.clone();
     h.app.marked.insert(id);
-    h.render();
+    h.draw();
     h.assert_shows("●▶ InProgress ");
     h.app.all_types = true;
-    h.render();
+    h.draw();
     h.assert_shows("TYPE");
 }
 
@@ -1284,12 +1227,8 @@ async fn a_resumed_app_keeps_its_list_and_marks_instead_of_reloading() {
 #[tokio::test]
 async fn the_light_theme_paints_its_own_background() {
     let mut h = Harness::new(80, 24).await;
-    let light = Theme::from_env(Variant::Light);
-    h.terminal
-        .draw(|frame| {
-            view::draw_here(frame, &mut h.app, &light);
-        })
-        .expect("draw");
+    h.theme = Theme::from_env(Variant::Light);
+    h.draw();
     let buffer = h.terminal.backend().buffer();
     let paper = ratatui::style::Color::Rgb(0xfb, 0xfb, 0xf8);
     let painted = buffer

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 
 use crate::svg;
 use lrx::api::ListQuery;
@@ -20,36 +18,32 @@ use lrx::fetch::{
 use lrx::session::{Session, SessionOptions};
 use lrx::sim::SimConfig;
 use lrx::tui::app::{App, Settings};
+use lrx::tui::harness::Harness;
 use lrx::tui::message::Message;
 use lrx::tui::theme::{Theme, Variant};
-use lrx::tui::view;
 
 fn anchor() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
         .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc))
 }
 
-fn key(app: &mut App, code: KeyCode) {
-    let _ = app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-}
-
-fn draw(app: &mut App, variant: Variant, width: u16, height: u16) -> std::io::Result<String> {
-    let theme = Theme {
+fn theme(variant: Variant) -> Theme {
+    Theme {
         colored: true,
         variant,
-    };
-    let mut terminal =
-        Terminal::new(TestBackend::new(width, height)).map_err(std::io::Error::other)?;
-    terminal
-        .draw(|frame| {
-            view::draw_here(frame, app, &theme);
-        })
-        .map_err(std::io::Error::other)?;
+    }
+}
+
+/// The screen at this size and theme, as SVG. Every document shown is small enough to be
+/// highlighted where it is built, so nothing on screen waits for a worker.
+fn shot(harness: &mut Harness, variant: Variant, width: u16, height: u16) -> String {
+    harness.theme = theme(variant);
+    harness.resize(width, height);
     let palette = match variant {
         Variant::Dark => svg::DARK,
         Variant::Light => svg::LIGHT,
     };
-    Ok(svg::render(terminal.backend().buffer(), palette))
+    svg::render(harness.terminal.backend().buffer(), palette)
 }
 
 /// Fetches one result through the real engine and waits for it.
@@ -185,7 +179,8 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     app.local_offset = chrono::FixedOffset::east_opt(0).unwrap_or_else(|| {
         chrono::FixedOffset::west_opt(0).unwrap_or(*Utc::now().fixed_offset().offset())
     });
-    let _ = app.update(Message::ActionsLoaded {
+    let mut harness = Harness::new(app, 150, 42, theme(Variant::Dark));
+    let _ = harness.app.update(Message::ActionsLoaded {
         result: Ok(actions),
         append: false,
     });
@@ -209,7 +204,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         throttle_asked_until: None,
         session_calls: 212,
     };
-    let _ = app.update(Message::Fetch(FetchEvent::Meter(
+    let _ = harness.app.update(Message::Fetch(FetchEvent::Meter(
         meter,
         QueueStats {
             queued: 0,
@@ -219,18 +214,19 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     )));
 
     // The main screen: a fleet-sweep outlier's autoruns, a flagged unsigned entry.
-    select(&mut app, |a| {
+    select(&mut harness.app, |a| {
         a.requestor_comment.contains("autoruns on Finance OU") && a.status.as_str() == "Succeeded"
     })?;
-    key(&mut app, KeyCode::Enter);
-    key(&mut app, KeyCode::Enter);
-    let action = app
+    harness.press(KeyCode::Enter);
+    harness.press(KeyCode::Enter);
+    let action = harness
+        .app
         .selected()
         .cloned()
         .ok_or_else(|| std::io::Error::other("no selection"))?;
     for command in action.commands.iter().filter(|c| c.has_result()) {
         fetch_into(
-            &mut app,
+            &mut harness.app,
             &mut session,
             &ResultKey::new(action.id.clone(), command.index),
             29 * 60 + 41,
@@ -238,7 +234,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         .await?;
     }
     // Show the processes of a busier session instead when one is there: more to read.
-    select(&mut app, |a| {
+    select(&mut harness.app, |a| {
         a.commands.len() >= 3
             && a.commands
                 .iter()
@@ -247,7 +243,8 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
                 .iter()
                 .any(|c| c.target().starts_with("Get-NetConnections"))
     })?;
-    let action = app
+    let action = harness
+        .app
         .selected()
         .cloned()
         .ok_or_else(|| std::io::Error::other("no selection"))?;
@@ -259,19 +256,19 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
     {
         let left = 29 * 60 + 41 - i64::try_from(n).unwrap_or(0) * 83;
         fetch_into(
-            &mut app,
+            &mut harness.app,
             &mut session,
             &ResultKey::new(action.id.clone(), command.index),
             left,
         )
         .await?;
     }
-    app.selected_command = action
+    harness.app.selected_command = action
         .commands
         .iter()
         .position(|c| c.target().starts_with("Get-NetConnections"))
         .unwrap_or(0);
-    app.focus = lrx::tui::state::browse::Pane::Transcript;
+    harness.app.focus = lrx::tui::state::browse::Pane::Transcript;
     let mut written = Vec::new();
     std::fs::create_dir_all(out)?;
     let mut save = |name: &str, svg: String| -> std::io::Result<()> {
@@ -280,28 +277,31 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         written.push(path);
         Ok(())
     };
-    save("main.svg", draw(&mut app, Variant::Dark, 150, 42)?)?;
-    save("light.svg", draw(&mut app, Variant::Light, 150, 42)?)?;
-    save("main-80x24.svg", draw(&mut app, Variant::Dark, 80, 24)?)?;
+    save("main.svg", shot(&mut harness, Variant::Dark, 150, 42))?;
+    save("light.svg", shot(&mut harness, Variant::Light, 150, 42))?;
+    save("main-80x24.svg", shot(&mut harness, Variant::Dark, 80, 24))?;
 
-    app.prompt = lrx::tui::state::dialogs::Prompt::Help { scroll: 0 };
-    save("help.svg", draw(&mut app, Variant::Dark, 120, 40)?)?;
-    app.prompt = lrx::tui::state::dialogs::Prompt::None;
+    harness.app.prompt = lrx::tui::state::dialogs::Prompt::Help { scroll: 0 };
+    save("help.svg", shot(&mut harness, Variant::Dark, 120, 40))?;
+    harness.app.prompt = lrx::tui::state::dialogs::Prompt::None;
 
     // Waiting for budget: F on a large action with the minute window full.
-    let (meter, stats) = busy_meter(app.now);
-    let _ = app.update(Message::Fetch(FetchEvent::Meter(meter, stats)));
-    select(&mut app, |a| {
+    let (meter, stats) = busy_meter(harness.app.now);
+    let _ = harness
+        .app
+        .update(Message::Fetch(FetchEvent::Meter(meter, stats)));
+    select(&mut harness.app, |a| {
         a.commands.len() >= 4 && a.commands.iter().filter(|c| c.has_result()).count() >= 3
     })?;
-    app.focus = lrx::tui::state::browse::Pane::Commands;
-    let action = app
+    harness.app.focus = lrx::tui::state::browse::Pane::Commands;
+    let action = harness
+        .app
         .selected()
         .cloned()
         .ok_or_else(|| std::io::Error::other("no selection"))?;
     let mut results = action.commands.iter().filter(|c| c.has_result());
     if let Some(first) = results.next() {
-        let _ = app.update(Message::Fetch(FetchEvent::State(
+        let _ = harness.app.update(Message::Fetch(FetchEvent::State(
             ResultKey::new(action.id.clone(), first.index),
             ResultState::Downloading {
                 received: 45,
@@ -310,19 +310,19 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         )));
     }
     if let Some(second) = results.next() {
-        let until = app.now + chrono::Duration::seconds(12);
-        let _ = app.update(Message::Fetch(FetchEvent::State(
+        let until = harness.app.now + chrono::Duration::seconds(12);
+        let _ = harness.app.update(Message::Fetch(FetchEvent::State(
             ResultKey::new(action.id.clone(), second.index),
             ResultState::WaitingForBudget { until },
         )));
     }
     for rest in results {
-        let _ = app.update(Message::Fetch(FetchEvent::State(
+        let _ = harness.app.update(Message::Fetch(FetchEvent::State(
             ResultKey::new(action.id.clone(), rest.index),
             ResultState::Queued,
         )));
     }
-    save("budget.svg", draw(&mut app, Variant::Dark, 120, 30)?)?;
+    save("budget.svg", shot(&mut harness, Variant::Dark, 120, 30))?;
 
     // A compromised host's output: escape sequences shown, never interpreted.
     let (meter, stats) = (
@@ -348,46 +348,51 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         },
         QueueStats::default(),
     );
-    let _ = app.update(Message::Fetch(FetchEvent::Meter(meter, stats)));
-    select(&mut app, |a| {
+    let _ = harness
+        .app
+        .update(Message::Fetch(FetchEvent::Meter(meter, stats)));
+    select(&mut harness.app, |a| {
         a.commands
             .first()
             .is_some_and(|c| c.target() == "Get-LoggedOnUsers.ps1 -All")
             && a.status.as_str() == "Succeeded"
     })?;
-    app.selected_command = 0;
-    app.focus = lrx::tui::state::browse::Pane::Transcript;
-    let action = app
+    harness.app.selected_command = 0;
+    harness.app.focus = lrx::tui::state::browse::Pane::Transcript;
+    let action = harness
+        .app
         .selected()
         .cloned()
         .ok_or_else(|| std::io::Error::other("no selection"))?;
     fetch_into(
-        &mut app,
+        &mut harness.app,
         &mut session,
         &ResultKey::new(action.id.clone(), 0),
         27 * 60 + 5,
     )
     .await?;
-    save("hostile.svg", draw(&mut app, Variant::Dark, 120, 30)?)?;
+    save("hostile.svg", shot(&mut harness, Variant::Dark, 120, 30))?;
 
     // The review of a fleet sweep with an outlier's diff against the majority.
-    app.filter = "Finance OU".into();
-    app.refilter();
-    app.focus = lrx::tui::state::browse::Pane::Actions;
-    key(&mut app, KeyCode::Char('R'));
-    let keys = app
+    harness.app.filter = "Finance OU".into();
+    harness.app.refilter();
+    harness.app.focus = lrx::tui::state::browse::Pane::Actions;
+    harness.press(KeyCode::Char('R'));
+    let keys = harness
+        .app
         .review
         .as_ref()
         .map(lrx::tui::state::review::ReviewScreen::keys)
         .unwrap_or_default();
     for result in keys {
-        if app.digests.contains_key(&result) {
+        if harness.app.digests.contains_key(&result) {
             continue;
         }
         let fetched = fetch_ready(&mut session, &result, Priority::Normal).await?;
-        decode_into(&mut app, &result, &fetched);
+        decode_into(&mut harness.app, &result, &fetched);
     }
-    let outlier = app
+    let outlier = harness
+        .app
         .review
         .as_mut()
         .and_then(|r| {
@@ -398,10 +403,10 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         })
         .unwrap_or(0);
     for _ in 0..outlier {
-        key(&mut app, KeyCode::Char('j'));
+        harness.press(KeyCode::Char('j'));
     }
-    key(&mut app, KeyCode::Char('d'));
-    save("review.svg", draw(&mut app, Variant::Dark, 150, 42)?)?;
+    harness.press(KeyCode::Char('d'));
+    save("review.svg", shot(&mut harness, Variant::Dark, 150, 42))?;
 
     drop(session);
     let _ = std::fs::remove_dir_all(&scratch);

@@ -10,20 +10,18 @@
 //! exactly when it gets there. Line-local syntaxes (the transcript one) need none of this:
 //! every line is parsed from the initial state. A newer request cancels older work between
 //! lines.
+//!
+//! The worker owns the parse state and shares nothing with whoever draws: what it tokenises
+//! is *delivered* as chunks (the TUI turns them into messages) into a `Tokens` cache that the
+//! asker owns, so drawing reads plain data and never takes a lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
 use super::highlight::{Kind, LineTokens, Meanings, Parser};
 use super::line::Line;
-
-/// Wakes whoever draws, when tokens for a requested window are ready.
-pub type Notify = Arc<dyn Fn() + Send + Sync>;
-
-/// Lines on screen, and whom to wake when they are highlighted.
-type Request = (Vec<usize>, Notify);
 
 /// Lines tokenised and cached together.
 const CHUNK: usize = 128;
@@ -37,62 +35,56 @@ const FIRST_SCREEN_LINES: usize = 2 * CHUNK;
 const CATCH_UP: usize = 8_192;
 /// Lines parsed above a provisional window so multi-line constructs can settle.
 const WARM_UP: usize = 64;
-/// Chunks kept (32,768 lines); the least recently used go first.
+/// Chunks a `Tokens` cache keeps (32,768 lines); the least recently used go first.
 const MAX_CHUNKS: usize = 256;
-/// An idle worker ends after this; the next request starts another.
+/// An idle worker ends after this; the next request starts another from where it stopped.
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// How often long parses look for a newer request.
 const INTERRUPT_EVERY: usize = 64;
 
-struct Chunk {
-    tokens: Arc<[LineTokens]>,
-    exact: bool,
-    used: u64,
+/// Tokens for `CHUNK` consecutive lines (fewer at the end), from line `index * CHUNK`.
+#[derive(Clone)]
+pub struct TokenChunk {
+    pub index: usize,
+    pub tokens: Arc<[LineTokens]>,
+    /// False for a provisional parse (from a fresh state above a far window): an exact one
+    /// replaces it when the background sweep gets there.
+    pub exact: bool,
 }
 
-struct Store {
-    /// The parser before lines 0, `CHECKPOINT_EVERY`, 2 × …, each derived from its predecessor.
-    checkpoints: Vec<Parser>,
-    chunks: HashMap<usize, Chunk>,
-    clock: u64,
+impl std::fmt::Debug for TokenChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenChunk")
+            .field("index", &self.index)
+            .field("lines", &self.tokens.len())
+            .field("exact", &self.exact)
+            .finish()
+    }
 }
 
-impl Store {
-    fn frontier(&self) -> usize {
-        (self.checkpoints.len() - 1) * CHECKPOINT_EVERY
-    }
+/// Where tokenised chunks go: called on the worker thread, once the chunks on screen are
+/// ready and again for the margin and for exact redos.
+pub type Deliver = Arc<dyn Fn(Vec<TokenChunk>) + Send + Sync>;
 
-    fn insert(&mut self, index: usize, tokens: Vec<LineTokens>, exact: bool) {
-        self.clock += 1;
-        self.chunks.insert(
-            index,
-            Chunk {
-                tokens: tokens.into(),
-                exact,
-                used: self.clock,
-            },
-        );
-        if self.chunks.len() > MAX_CHUNKS
-            && let Some(oldest) = self
-                .chunks
-                .iter()
-                .min_by_key(|(_, chunk)| chunk.used)
-                .map(|(index, _)| *index)
-        {
-            self.chunks.remove(&oldest);
-        }
-    }
+/// A chunk the asker wants, and whether it holds a provisional version already (which only
+/// an exact parse improves on, so the worker leaves it to the sweep until one is cheap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    pub index: usize,
+    pub provisional_held: bool,
+}
 
-    fn provisional(&self) -> Vec<usize> {
-        let mut indexes: Vec<usize> = self
-            .chunks
-            .iter()
-            .filter(|(_, chunk)| !chunk.exact)
-            .map(|(index, _)| *index)
-            .collect();
-        indexes.sort_unstable();
-        indexes
-    }
+/// The chunks wanted for a window, those on screen first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Wanted {
+    pub chunks: Vec<Want>,
+    /// How many of `chunks` are on screen: they are delivered together, before the margin.
+    pub on_screen: usize,
+}
+
+struct Request {
+    wanted: Wanted,
+    deliver: Deliver,
 }
 
 /// Tells long work that a newer request (or the end) has come.
@@ -108,67 +100,64 @@ impl Interrupt for Never {
     }
 }
 
+/// The parse state of one section, owned by whichever thread works on it.
 struct Engine {
     kind: Kind,
     lines: Arc<[Line]>,
-    store: Arc<Mutex<Store>>,
+    /// The parser before lines 0, `CHECKPOINT_EVERY`, 2 × …, each derived from its predecessor.
+    checkpoints: Vec<Parser>,
+    /// Chunks delivered provisionally, to redo exactly once the sweep reaches them.
+    provisional: BTreeSet<usize>,
     meanings: Meanings,
 }
 
-fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
-    // A panic elsewhere cannot leave the store half-written: every update is one insert.
-    store.lock().unwrap_or_else(PoisonError::into_inner)
+enum Parsed {
+    Chunk(TokenChunk),
+    /// Past the end of the section, or no syntax: nothing to deliver.
+    Nothing,
+    Interrupted,
 }
 
 impl Engine {
+    fn frontier(&self) -> usize {
+        (self.checkpoints.len() - 1) * CHECKPOINT_EVERY
+    }
+
     /// Parses `from..to` without tokens, recording every checkpoint passed when `record`.
+    /// False when interrupted.
     fn advance(
-        &self,
+        &mut self,
         parser: &mut Parser,
         from: usize,
         to: usize,
         record: bool,
         interrupt: &mut dyn Interrupt,
     ) -> bool {
-        let mut found = Vec::new();
-        let mut completed = true;
         for number in from..to {
             if (number - from) % INTERRUPT_EVERY == INTERRUPT_EVERY - 1 && interrupt.interrupted() {
-                completed = false;
-                break;
+                return false;
             }
             parser.line(&self.lines[number].text, None);
-            if record && (number + 1).is_multiple_of(CHECKPOINT_EVERY) {
-                found.push((number + 1, parser.clone()));
+            if record
+                && (number + 1).is_multiple_of(CHECKPOINT_EVERY)
+                && (number + 1) / CHECKPOINT_EVERY == self.checkpoints.len()
+            {
+                self.checkpoints.push(parser.clone());
             }
         }
-        if !found.is_empty() {
-            let mut store = lock(&self.store);
-            for (line, state) in found {
-                if line / CHECKPOINT_EVERY == store.checkpoints.len() {
-                    store.checkpoints.push(state);
-                }
-            }
-        }
-        completed
+        true
     }
 
     /// Tokenises one chunk, exactly when a checkpoint is close enough, provisionally if not.
-    /// False when interrupted.
-    fn chunk(&mut self, index: usize, interrupt: &mut dyn Interrupt) -> bool {
+    fn chunk(&mut self, index: usize, interrupt: &mut dyn Interrupt) -> Parsed {
         let start = index * CHUNK;
         let end = (start + CHUNK).min(self.lines.len());
         if start >= end {
-            return true;
+            return Parsed::Nothing;
         }
-        let (mut parser, from) = {
-            let store = lock(&self.store);
-            let nearest = (start / CHECKPOINT_EVERY).min(store.checkpoints.len() - 1);
-            (
-                store.checkpoints[nearest].clone(),
-                nearest * CHECKPOINT_EVERY,
-            )
-        };
+        let nearest = (start / CHECKPOINT_EVERY).min(self.checkpoints.len() - 1);
+        let mut parser = self.checkpoints[nearest].clone();
+        let from = nearest * CHECKPOINT_EVERY;
         let line_local = self.kind.is_line_local();
         let exact = line_local || start - from <= CATCH_UP;
         if line_local {
@@ -180,51 +169,406 @@ impl Engine {
             }
         } else if exact {
             if !self.advance(&mut parser, from, start, true, interrupt) {
-                return false;
+                return Parsed::Interrupted;
             }
         } else {
             let Some(fresh) = Parser::new(self.kind) else {
-                return true;
+                return Parsed::Nothing;
             };
             parser = fresh;
             let warm_from = start.saturating_sub(WARM_UP);
             if !self.advance(&mut parser, warm_from, start, false, interrupt) {
-                return false;
+                return Parsed::Interrupted;
             }
         }
         let mut tokens = Vec::with_capacity(end - start);
         for number in start..end {
             if (number - start) % INTERRUPT_EVERY == INTERRUPT_EVERY - 1 && interrupt.interrupted()
             {
-                return false;
+                return Parsed::Interrupted;
             }
             tokens.push(parser.line(&self.lines[number].text, Some(&mut self.meanings)));
         }
-        let mut store = lock(&self.store);
         if exact
             && !line_local
             && end.is_multiple_of(CHECKPOINT_EVERY)
-            && end / CHECKPOINT_EVERY == store.checkpoints.len()
+            && end / CHECKPOINT_EVERY == self.checkpoints.len()
         {
-            store.checkpoints.push(parser);
+            self.checkpoints.push(parser);
         }
-        store.insert(index, tokens, exact);
-        true
+        if exact {
+            self.provisional.remove(&index);
+        } else {
+            self.provisional.insert(index);
+        }
+        Parsed::Chunk(TokenChunk {
+            index,
+            tokens: tokens.into(),
+            exact,
+        })
     }
 
     /// One more checkpoint past the frontier. False when there is nothing left to sweep.
-    fn sweep_step(&self, interrupt: &mut dyn Interrupt) -> bool {
-        let (mut parser, from) = {
-            let store = lock(&self.store);
-            let last = store.checkpoints.len() - 1;
-            (store.checkpoints[last].clone(), store.frontier())
-        };
+    fn sweep_step(&mut self, interrupt: &mut dyn Interrupt) -> bool {
+        let mut parser = self.checkpoints[self.checkpoints.len() - 1].clone();
+        let from = self.frontier();
         let to = (from + CHECKPOINT_EVERY).min(self.lines.len());
         if from >= to || !to.is_multiple_of(CHECKPOINT_EVERY) {
             return false;
         }
         self.advance(&mut parser, from, to, true, interrupt);
         true
+    }
+
+    /// Works through one request: the chunks on screen delivered together, then the margin.
+    /// False when a newer request interrupted it.
+    fn serve(&mut self, wanted: &Wanted, deliver: &Deliver, inbox: &mut Inbox) -> bool {
+        let mut ready = Vec::new();
+        let mut completed = true;
+        for (position, want) in wanted.chunks.iter().enumerate() {
+            let reachable = want.index * CHUNK <= self.frontier() + CATCH_UP;
+            // Parsing it provisionally again would change nothing: the sweep will redo it.
+            if reachable || !want.provisional_held {
+                match self.chunk(want.index, inbox) {
+                    Parsed::Chunk(chunk) => ready.push(chunk),
+                    Parsed::Nothing => {}
+                    Parsed::Interrupted => {
+                        completed = false;
+                        break;
+                    }
+                }
+            }
+            if position + 1 == wanted.on_screen && !ready.is_empty() {
+                deliver(std::mem::take(&mut ready));
+            }
+        }
+        if !ready.is_empty() {
+            deliver(ready);
+        }
+        completed
+    }
+}
+
+struct Inbox {
+    receiver: Receiver<Request>,
+    next: Option<Request>,
+    /// The chunks being worked on: asking for them again (every redraw does, until they
+    /// arrive) must not restart the work, or a slow parse never reaches its next checkpoint.
+    current: Option<Wanted>,
+    closed: bool,
+}
+
+impl Interrupt for Inbox {
+    fn interrupted(&mut self) -> bool {
+        loop {
+            match self.receiver.try_recv() {
+                Ok(request)
+                    if self.next.is_none() && self.current.as_ref() == Some(&request.wanted) => {}
+                Ok(request) => self.next = Some(request),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.closed = true;
+                    break;
+                }
+            }
+        }
+        self.closed || self.next.is_some()
+    }
+}
+
+/// The worker, if one runs, or the parse state it left when it stopped.
+struct Slot {
+    sender: Option<Sender<Request>>,
+    parked: Option<Engine>,
+}
+
+fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
+    // Every update is one assignment: a panic elsewhere cannot leave the slot half-written.
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn work(mut engine: Engine, mut inbox: Inbox, slot: &Weak<Mutex<Slot>>) {
+    let mut deliver: Deliver = Arc::new(|_| {});
+    loop {
+        inbox.interrupted();
+        if inbox.closed {
+            return;
+        }
+        if let Some(request) = inbox.next.take() {
+            deliver = request.deliver;
+            inbox.current = Some(request.wanted.clone());
+            if engine.serve(&request.wanted, &deliver, &mut inbox) {
+                // Served: the same chunks asked for later (evicted meanwhile) are new work.
+                inbox.current = None;
+            }
+            continue;
+        }
+        if let Some(&first) = engine.provisional.first() {
+            // Sweep towards the provisional window, then redo it exactly.
+            if first * CHUNK > engine.frontier() + CATCH_UP {
+                if !engine.sweep_step(&mut inbox) {
+                    // Nothing left to sweep: what was delivered stays as it is.
+                    engine.provisional.clear();
+                }
+                continue;
+            }
+            match engine.chunk(first, &mut inbox) {
+                Parsed::Chunk(chunk) => deliver(vec![chunk]),
+                Parsed::Nothing => {
+                    engine.provisional.remove(&first);
+                }
+                Parsed::Interrupted => {}
+            }
+            continue;
+        }
+        match inbox.receiver.recv_timeout(IDLE_EXIT) {
+            Ok(request) => inbox.next = Some(request),
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                let Some(slot) = slot.upgrade() else {
+                    return;
+                };
+                let mut slot = lock(&slot);
+                // Requests are sent under this lock: one sent while the wait timed out is in
+                // the channel now, and none can come once the sender is gone.
+                if let Ok(request) = inbox.receiver.try_recv() {
+                    inbox.next = Some(request);
+                    continue;
+                }
+                slot.sender = None;
+                slot.parked = Some(engine);
+                return;
+            }
+        }
+    }
+}
+
+/// Highlighting for one section. Cheap to clone; the worker ends when the last clone goes.
+#[derive(Clone)]
+pub struct SectionHighlighter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    lines: usize,
+    /// What was highlighted where the document was built: every `Tokens` starts from it.
+    first: Arc<[TokenChunk]>,
+    slot: Arc<Mutex<Slot>>,
+}
+
+impl std::fmt::Debug for SectionHighlighter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SectionHighlighter")
+            .field("kind", &self.inner.kind)
+            .field("lines", &self.inner.lines)
+            .field("first_chunks", &self.inner.first.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SectionHighlighter {
+    /// Highlights a short section now, or a long one's first screen (so it is ready with the
+    /// document), and the rest on request. None when the kind has no syntax.
+    pub fn new(kind: Kind, lines: Arc<[Line]>) -> Option<Self> {
+        let parser = Parser::new(kind)?;
+        let total = lines.len();
+        let mut engine = Engine {
+            kind,
+            lines,
+            checkpoints: vec![parser],
+            provisional: BTreeSet::new(),
+            meanings: Meanings::default(),
+        };
+        let eager = if total <= EAGER_LINES {
+            total
+        } else {
+            FIRST_SCREEN_LINES
+        };
+        let first: Vec<TokenChunk> = (0..eager.div_ceil(CHUNK))
+            .filter_map(|index| match engine.chunk(index, &mut Never) {
+                Parsed::Chunk(chunk) => Some(chunk),
+                Parsed::Nothing | Parsed::Interrupted => None,
+            })
+            .collect();
+        Some(Self {
+            inner: Arc::new(Inner {
+                kind,
+                lines: total,
+                first: first.into(),
+                slot: Arc::new(Mutex::new(Slot {
+                    sender: None,
+                    parked: Some(engine),
+                })),
+            }),
+        })
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.inner.kind
+    }
+
+    /// How many lines the section has.
+    pub fn lines(&self) -> usize {
+        self.inner.lines
+    }
+
+    /// Asks for chunks to be tokenised; they go to `deliver` as they are ready. Supersedes
+    /// earlier requests.
+    pub fn request(&self, wanted: Wanted, deliver: Deliver) {
+        if wanted.chunks.is_empty() {
+            return;
+        }
+        let mut slot = lock(&self.inner.slot);
+        let mut request = Request { wanted, deliver };
+        if let Some(sender) = slot.sender.as_ref() {
+            match sender.send(request) {
+                Ok(()) => return,
+                // The worker is gone (it panicked): its parse state went with it.
+                Err(mpsc::SendError(returned)) => request = returned,
+            }
+        }
+        let Some(engine) = slot.parked.take() else {
+            tracing::warn!("highlighting stopped for this section: its worker ended");
+            slot.sender = None;
+            return;
+        };
+        let (sender, receiver) = mpsc::channel();
+        if sender.send(request).is_err() {
+            return;
+        }
+        let inbox = Inbox {
+            receiver,
+            next: None,
+            current: None,
+            closed: false,
+        };
+        let weak = Arc::downgrade(&self.inner.slot);
+        let spawned = std::thread::Builder::new()
+            .name("lrx-highlight".into())
+            .spawn(move || work(engine, inbox, &weak));
+        match spawned {
+            Ok(_) => slot.sender = Some(sender),
+            Err(error) => tracing::warn!("no highlighting thread: {error}"),
+        }
+    }
+}
+
+struct Cached {
+    tokens: Arc<[LineTokens]>,
+    exact: bool,
+    used: u64,
+}
+
+/// The tokens one viewer holds for a section: filled from the highlighter's first chunks and
+/// from deliveries, read by drawing without locks, bounded by `MAX_CHUNKS`.
+#[derive(Default)]
+pub struct Tokens {
+    chunks: HashMap<usize, Cached>,
+    clock: u64,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("chunks", &self.chunks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// What the highlighter did where the document was built.
+    pub fn of(highlighter: &SectionHighlighter) -> Self {
+        let mut tokens = Self::default();
+        tokens.insert(highlighter.inner.first.iter().cloned());
+        tokens
+    }
+
+    /// Takes in delivered chunks; an exact chunk is never replaced by a provisional one.
+    pub fn insert(&mut self, chunks: impl IntoIterator<Item = TokenChunk>) {
+        for chunk in chunks {
+            self.clock += 1;
+            if self
+                .chunks
+                .get(&chunk.index)
+                .is_some_and(|held| held.exact && !chunk.exact)
+            {
+                continue;
+            }
+            self.chunks.insert(
+                chunk.index,
+                Cached {
+                    tokens: chunk.tokens,
+                    exact: chunk.exact,
+                    used: self.clock,
+                },
+            );
+        }
+        while self.chunks.len() > MAX_CHUNKS {
+            let Some(oldest) = self
+                .chunks
+                .iter()
+                .min_by_key(|(_, chunk)| chunk.used)
+                .map(|(index, _)| *index)
+            else {
+                break;
+            };
+            self.chunks.remove(&oldest);
+        }
+    }
+
+    /// Marks these lines' chunks as just used, so eviction takes others first.
+    pub fn touch(&mut self, lines: &[usize]) {
+        self.clock += 1;
+        for line in lines {
+            if let Some(chunk) = self.chunks.get_mut(&(line / CHUNK)) {
+                chunk.used = self.clock;
+            }
+        }
+    }
+
+    /// Tokens for these lines as far as they are known.
+    pub fn window(&self, lines: &[usize]) -> Vec<Option<LineTokens>> {
+        lines
+            .iter()
+            .map(|line| {
+                self.chunks
+                    .get(&(line / CHUNK))
+                    .and_then(|chunk| chunk.tokens.get(line % CHUNK).cloned())
+            })
+            .collect()
+    }
+
+    /// Whether these lines have tokens (`exact`: final ones).
+    pub fn covers(&self, lines: &[usize], exact: bool) -> bool {
+        lines.iter().all(|line| {
+            self.chunks
+                .get(&(line / CHUNK))
+                .is_some_and(|chunk| chunk.exact || !exact)
+        })
+    }
+
+    /// What to ask for so these lines (of `total`) get exact tokens, with a margin above and
+    /// below; nothing when they have them.
+    pub fn wanted(&self, lines: &[usize], total: usize) -> Wanted {
+        if self.covers(lines, true) {
+            return Wanted::default();
+        }
+        let (indexes, on_screen) = wanted_chunks(lines, total);
+        let mut wanted = Wanted::default();
+        for (position, index) in indexes.into_iter().enumerate() {
+            let held = self.chunks.get(&index).map(|chunk| chunk.exact);
+            if held != Some(true) {
+                wanted.chunks.push(Want {
+                    index,
+                    provisional_held: held == Some(false),
+                });
+                if position < on_screen {
+                    wanted.on_screen += 1;
+                }
+            }
+        }
+        wanted
     }
 }
 
@@ -253,251 +597,33 @@ fn wanted_chunks(lines: &[usize], total: usize) -> (Vec<usize>, usize) {
     (chunks, on_screen)
 }
 
-struct Inbox {
-    receiver: Receiver<Request>,
-    next: Option<Request>,
-    /// The lines being worked on: asking for them again (every redraw does, until they are
-    /// ready) must not restart the work, or a slow parse never reaches its next checkpoint.
-    current: Option<Vec<usize>>,
-    closed: bool,
-}
-
-impl Interrupt for Inbox {
-    fn interrupted(&mut self) -> bool {
-        loop {
-            match self.receiver.try_recv() {
-                Ok(request) if self.next.is_none() && self.current.as_ref() == Some(&request.0) => {
-                }
-                Ok(request) => self.next = Some(request),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    self.closed = true;
-                    break;
-                }
-            }
-        }
-        self.closed || self.next.is_some()
-    }
-}
-
-fn work(mut engine: Engine, mut inbox: Inbox) {
-    let mut notify: Notify = Arc::new(|| {});
-    loop {
-        inbox.interrupted();
-        if inbox.closed {
-            return;
-        }
-        if let Some((request, notify_now)) = inbox.next.take() {
-            notify = notify_now;
-            inbox.current = Some(request.clone());
-            let (wanted, on_screen) = wanted_chunks(&request, engine.lines.len());
-            let mut changed = false;
-            for (position, index) in wanted.iter().enumerate() {
-                let (cached, exact_reachable) = {
-                    let store = lock(&engine.store);
-                    (
-                        store.chunks.get(index).map(|chunk| chunk.exact),
-                        index * CHUNK <= store.frontier() + CATCH_UP,
-                    )
-                };
-                let needed = match cached {
-                    None => true,
-                    Some(exact) => !exact && exact_reachable,
-                };
-                if needed && !engine.chunk(*index, &mut inbox) {
-                    break;
-                }
-                changed |= needed;
-                if changed && position + 1 == on_screen {
-                    notify();
-                }
-            }
-            continue;
-        }
-        let provisional = lock(&engine.store).provisional();
-        if let Some(&first) = provisional.first() {
-            // Sweep towards the provisional window, then redo it exactly.
-            let frontier = lock(&engine.store).frontier();
-            if first * CHUNK > frontier + CATCH_UP {
-                if !engine.sweep_step(&mut inbox) {
-                    // Nothing left to sweep (the end is not on a checkpoint): settle as is.
-                    let mut store = lock(&engine.store);
-                    for chunk in store.chunks.values_mut() {
-                        chunk.exact = true;
-                    }
-                }
-                continue;
-            }
-            if engine.chunk(first, &mut inbox) {
-                notify();
-            }
-            continue;
-        }
-        match inbox.receiver.recv_timeout(IDLE_EXIT) {
-            Ok(request) => inbox.next = Some(request),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
-        }
-    }
-}
-
-/// Highlighting for one section. Cheap to clone; the worker ends when the last clone goes.
-#[derive(Clone)]
-pub struct SectionHighlighter {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    kind: Kind,
-    lines: Arc<[Line]>,
-    store: Arc<Mutex<Store>>,
-    worker: Mutex<Option<Sender<Request>>>,
-}
-
-impl std::fmt::Debug for SectionHighlighter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let store = lock(&self.inner.store);
-        f.debug_struct("SectionHighlighter")
-            .field("kind", &self.inner.kind)
-            .field("lines", &self.inner.lines.len())
-            .field("checkpoints", &store.checkpoints.len())
-            .field("chunks", &store.chunks.len())
-            .finish()
-    }
-}
-
-/// What the store holds for some lines: tokens where known, and whether all of them are
-/// there and exact.
-pub struct Window {
-    pub tokens: Vec<Option<LineTokens>>,
-    pub complete: bool,
-}
-
-impl SectionHighlighter {
-    /// Highlights a short section now, or a long one's first screen (so it is ready with the
-    /// document), and the rest on request. None when the kind has no syntax.
-    pub fn new(kind: Kind, lines: Arc<[Line]>) -> Option<Self> {
-        let parser = Parser::new(kind)?;
-        let store = Arc::new(Mutex::new(Store {
-            checkpoints: vec![parser],
-            chunks: HashMap::new(),
-            clock: 0,
-        }));
-        let mut engine = Engine {
-            kind,
-            lines: Arc::clone(&lines),
-            store: Arc::clone(&store),
-            meanings: Meanings::default(),
-        };
-        let eager = if lines.len() <= EAGER_LINES {
-            lines.len()
-        } else {
-            FIRST_SCREEN_LINES
-        };
-        for index in 0..eager.div_ceil(CHUNK) {
-            engine.chunk(index, &mut Never);
-        }
-        Some(Self {
-            inner: Arc::new(Inner {
-                kind,
-                lines,
-                store,
-                worker: Mutex::new(None),
-            }),
-        })
-    }
-
-    pub fn kind(&self) -> Kind {
-        self.inner.kind
-    }
-
-    /// Tokens for these lines as far as they are known; never waits.
-    pub fn window(&self, lines: &[usize]) -> Window {
-        let mut store = lock(&self.inner.store);
-        store.clock += 1;
-        let clock = store.clock;
-        let mut complete = true;
-        let tokens = lines
-            .iter()
-            .map(|line| {
-                let Some(chunk) = store.chunks.get_mut(&(line / CHUNK)) else {
-                    complete = false;
-                    return None;
-                };
-                chunk.used = clock;
-                complete &= chunk.exact;
-                chunk.tokens.get(line % CHUNK).cloned()
-            })
-            .collect();
-        Window { tokens, complete }
-    }
-
-    /// Whether these lines are highlighted exactly already: the check `window` makes, without
-    /// copying their tokens (the layout asks it every frame, before the frame is drawn).
-    pub fn is_complete(&self, lines: &[usize]) -> bool {
-        let store = lock(&self.inner.store);
-        lines.iter().all(|line| {
-            store
-                .chunks
-                .get(&(line / CHUNK))
-                .is_some_and(|chunk| chunk.exact)
-        })
-    }
-
-    /// Asks for these lines (and a margin) to be highlighted; `notify` runs when the ones on
-    /// screen are ready. Supersedes earlier requests.
-    pub fn request(&self, lines: &[usize], notify: &Notify) {
-        if lines.is_empty() {
-            return;
-        }
-        let mut worker = self
-            .inner
-            .worker
+/// Requests these lines and takes deliveries into `tokens` until they are highlighted
+/// exactly, as a viewer would (tests and benchmarks). False on timeout.
+pub fn settle(
+    highlighter: &SectionHighlighter,
+    tokens: &mut Tokens,
+    lines: &[usize],
+    timeout: Duration,
+) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    let (sender, receiver) = mpsc::channel();
+    let sender = Mutex::new(sender);
+    let deliver: Deliver = Arc::new(move |chunks| {
+        let _ = sender
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = worker.as_ref()
-            && sender.send((lines.to_vec(), Arc::clone(notify))).is_ok()
-        {
-            return;
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(chunks);
+    });
+    loop {
+        let wanted = tokens.wanted(lines, highlighter.lines());
+        if wanted.chunks.is_empty() {
+            return true;
         }
-        let (sender, receiver) = mpsc::channel();
-        if sender.send((lines.to_vec(), Arc::clone(notify))).is_err() {
-            return;
-        }
-        let engine = Engine {
-            kind: self.inner.kind,
-            lines: Arc::clone(&self.inner.lines),
-            store: Arc::clone(&self.inner.store),
-            meanings: Meanings::default(),
-        };
-        let inbox = Inbox {
-            receiver,
-            next: None,
-            current: None,
-            closed: false,
-        };
-        let spawned = std::thread::Builder::new()
-            .name("lrx-highlight".into())
-            .spawn(move || work(engine, inbox));
-        match spawned {
-            Ok(_) => *worker = Some(sender),
-            Err(error) => tracing::warn!("no highlighting thread: {error}"),
-        }
-    }
-
-    /// Requests these lines and waits until they are highlighted exactly (screenshots,
-    /// tests, benchmarks). False on timeout.
-    pub fn settle(&self, lines: &[usize], timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let notify: Notify = Arc::new(|| {});
-        self.request(lines, &notify);
-        loop {
-            if self.window(lines).complete {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        highlighter.request(wanted, Arc::clone(&deliver));
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok(chunks) => tokens.insert(chunks),
+            Err(_) => return false,
         }
     }
 }
@@ -534,10 +660,11 @@ mod tests {
         let all = json_lines(100);
         let highlighter = SectionHighlighter::new(Kind::Json, Arc::clone(&all)).expect("syntax");
         let every: Vec<usize> = (0..all.len()).collect();
-        let window = highlighter.window(&every);
-        assert!(window.complete);
+        let tokens = Tokens::of(&highlighter);
+        assert!(tokens.covers(&every, true));
+        assert_eq!(tokens.wanted(&every, all.len()), Wanted::default());
         let expected = highlight_all(&all, Kind::Json).expect("syntax");
-        let got: Vec<LineTokens> = window.tokens.into_iter().flatten().collect();
+        let got: Vec<LineTokens> = tokens.window(&every).into_iter().flatten().collect();
         assert_eq!(got, expected);
     }
 
@@ -546,17 +673,18 @@ mod tests {
         let all = json_lines(3_500);
         let highlighter = SectionHighlighter::new(Kind::Json, Arc::clone(&all)).expect("syntax");
         let end: Vec<usize> = (all.len() - 50..all.len()).collect();
-        assert!(
-            !highlighter.window(&end).complete,
-            "not highlighted up front"
-        );
-        assert!(!highlighter.is_complete(&end), "and the cheap check agrees");
-        assert!(highlighter.settle(&end, Duration::from_secs(60)));
-        assert!(highlighter.is_complete(&end), "settled is complete");
+        let mut tokens = Tokens::of(&highlighter);
+        assert!(!tokens.covers(&end, false), "not highlighted up front");
+        assert!(settle(
+            &highlighter,
+            &mut tokens,
+            &end,
+            Duration::from_secs(60)
+        ));
+        assert!(tokens.covers(&end, true), "settled is exact");
         let expected = highlight_all(&all, Kind::Json).expect("syntax");
-        let window = highlighter.window(&end);
-        for (line, tokens) in end.iter().zip(window.tokens) {
-            assert_eq!(tokens.as_ref(), Some(&expected[*line]), "line {line}");
+        for (line, got) in end.iter().zip(tokens.window(&end)) {
+            assert_eq!(got.as_ref(), Some(&expected[*line]), "line {line}");
         }
         // Keys inside an object are keys, which a parse from the middle could not know.
         assert!(
@@ -572,21 +700,24 @@ mod tests {
         let all = lines((0..100_000).map(|i| format!("2026-11-20T12:00:00Z line {i}")));
         let highlighter =
             SectionHighlighter::new(Kind::Transcript, Arc::clone(&all)).expect("syntax");
-        let notify: Notify = Arc::new(|| {});
+        let mut tokens = Tokens::of(&highlighter);
         let middle: Vec<usize> = (50_000..50_040).collect();
-        highlighter.request(&middle, &notify);
+        highlighter.request(tokens.wanted(&middle, all.len()), Arc::new(|_| {}));
         let end: Vec<usize> = (99_960..100_000).collect();
-        assert!(highlighter.settle(&end, Duration::from_secs(60)));
-        let window = highlighter.window(&end);
-        assert!(window.tokens.iter().all(|t| {
+        assert!(settle(
+            &highlighter,
+            &mut tokens,
+            &end,
+            Duration::from_secs(60)
+        ));
+        let window = tokens.window(&end);
+        assert!(window.iter().all(|t| {
             t.as_ref()
                 .is_some_and(|t| t.first().is_some_and(|(_, _, k)| *k == Token::Timestamp))
         }));
-        // The transcript syntax is line-local: far lines are exact without any sweep.
-        assert!(lock(&highlighter.inner.store).checkpoints.len() == 1);
         let expected = highlight_all(&all, Kind::Transcript).expect("syntax");
-        for (line, tokens) in end.iter().zip(window.tokens) {
-            assert_eq!(tokens.as_ref(), Some(&expected[*line]), "line {line}");
+        for (line, got) in end.iter().zip(window) {
+            assert_eq!(got.as_ref(), Some(&expected[*line]), "line {line}");
         }
     }
 
@@ -595,11 +726,57 @@ mod tests {
         let all = lines((0..(MAX_CHUNKS + 40) * CHUNK).map(|i| format!("line {i}")));
         let highlighter =
             SectionHighlighter::new(Kind::Transcript, Arc::clone(&all)).expect("syntax");
+        let mut tokens = Tokens::of(&highlighter);
         for start in (0..all.len()).step_by(CHUNK * 4) {
             let window: Vec<usize> = (start..(start + 10).min(all.len())).collect();
-            assert!(highlighter.settle(&window, Duration::from_secs(60)));
+            assert!(settle(
+                &highlighter,
+                &mut tokens,
+                &window,
+                Duration::from_secs(60)
+            ));
+            tokens.touch(&window);
         }
-        assert!(lock(&highlighter.inner.store).chunks.len() <= MAX_CHUNKS);
+        assert!(tokens.chunks.len() <= MAX_CHUNKS);
+    }
+
+    #[test]
+    fn what_is_asked_for_is_what_is_missing_screen_first() {
+        let mut tokens = Tokens::default();
+        let chunk = |index, exact| TokenChunk {
+            index,
+            tokens: vec![LineTokens::new(); CHUNK].into(),
+            exact,
+        };
+        tokens.insert([chunk(2, true), chunk(3, false)]);
+        let wanted = tokens.wanted(&[300, 301, 400], 10_000);
+        assert_eq!(
+            wanted,
+            Wanted {
+                chunks: vec![
+                    Want {
+                        index: 3,
+                        provisional_held: true
+                    },
+                    Want {
+                        index: 1,
+                        provisional_held: false
+                    },
+                    Want {
+                        index: 4,
+                        provisional_held: false
+                    },
+                    Want {
+                        index: 5,
+                        provisional_held: false
+                    },
+                ],
+                on_screen: 1,
+            }
+        );
+        // An exact chunk stays when a provisional one for it comes late.
+        tokens.insert([chunk(2, false)]);
+        assert!(tokens.covers(&[300], true));
     }
 
     #[test]

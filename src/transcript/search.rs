@@ -1,13 +1,13 @@
 //! Searching a section: literal (smart case) or regex, with every match's byte range. A
-//! search starts on the caller's thread for the first lines, so short documents are done at
-//! once, and continues on a worker thread for the rest: the first match can be shown while
-//! the count of a 100 MB transcript completes in the background.
+//! search begins on the caller's thread for the first lines, so short documents are done at
+//! once, and the rest (a `Rest`) runs wherever the caller puts it, reporting what it finds
+//! as news: the first match can be shown while the count of a 100 MB transcript completes
+//! in the background. Nothing is shared with the searcher but a stop flag.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::highlighter::Notify;
 use super::line::Line;
 
 /// Lines searched before `start` returns (a few MB: about a millisecond for literal text)…
@@ -159,149 +159,130 @@ pub fn find_all(lines: &[Line], pattern: &Pattern) -> Vec<Hit> {
     hits
 }
 
-#[derive(Default)]
-struct Progress {
-    hits: Vec<Hit>,
-    done: bool,
+/// Which search news is about: news of a search since replaced is ignored.
+pub type SearchId = u64;
+
+/// A fresh id, never given out before in this process.
+pub fn next_id() -> SearchId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Stops the worker when the search is replaced or dropped.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-/// A search in progress or finished. Clones share it; it is cancelled when the last goes.
-#[derive(Clone)]
-pub struct SearchJob {
-    progress: Arc<Mutex<Progress>>,
-    _cancel: Arc<CancelOnDrop>,
-}
-
-impl std::fmt::Debug for SearchJob {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let progress = self.lock();
-        f.debug_struct("SearchJob")
-            .field("hits", &progress.hits.len())
-            .field("done", &progress.done)
-            .finish()
-    }
-}
-
-/// Matches found so far from some index on, and whether the search has finished.
+/// Matches found since the last news, and whether the search has finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub hits: Vec<Hit>,
     pub done: bool,
 }
 
-impl SearchJob {
-    /// Searches the first lines now and the rest on a worker; `notify` runs when the worker
-    /// has news (the first match, a growing count, the end).
-    pub fn start(lines: Arc<[Line]>, pattern: Pattern, notify: Notify) -> Self {
-        let mut hits = Vec::new();
-        let mut folded = String::new();
-        let started = Instant::now();
-        let mut foreground = 0;
-        while foreground < lines.len().min(FOREGROUND_LINES) {
-            if foreground % FOREGROUND_CHECK == FOREGROUND_CHECK - 1
-                && started.elapsed() >= FOREGROUND_TIME
-            {
-                break;
-            }
-            pattern.find(foreground, &lines[foreground].text, &mut folded, &mut hits);
-            foreground += 1;
-        }
-        let done = foreground == lines.len();
-        let progress = Arc::new(Mutex::new(Progress { hits, done }));
-        let cancel = Arc::new(AtomicBool::new(false));
-        if !done {
-            let progress = Arc::clone(&progress);
-            let cancel = Arc::clone(&cancel);
-            let spawned = std::thread::Builder::new()
-                .name("lrx-search".into())
-                .spawn(move || {
-                    search_rest(&lines, foreground, &pattern, &progress, &cancel, &notify);
-                });
-            if let Err(error) = spawned {
-                tracing::warn!("no search thread: {error}");
-            }
-        }
-        Self {
-            progress,
-            _cancel: Arc::new(CancelOnDrop(cancel)),
-        }
-    }
+/// Stops the rest of a search when dropped: whoever holds it wants the answer.
+#[derive(Debug)]
+pub struct StopOnDrop(Arc<AtomicBool>);
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
-        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn found_since(&self, from: usize) -> Found {
-        let progress = self.lock();
-        Found {
-            hits: progress.hits.get(from..).unwrap_or_default().to_vec(),
-            done: progress.done,
-        }
-    }
-
-    /// Waits for the end of the search (tests and benchmarks). False on timeout.
-    pub fn wait(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while !self.lock().done {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        true
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
-fn search_rest(
-    lines: &[Line],
+/// The part of a search the first look did not reach, to run off the caller's thread.
+#[derive(Clone)]
+pub struct Rest {
+    lines: Arc<[Line]>,
     from: usize,
-    pattern: &Pattern,
-    progress: &Mutex<Progress>,
-    cancel: &AtomicBool,
-    notify: &Notify,
-) {
+    pattern: Pattern,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Rest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rest")
+            .field("from", &self.from)
+            .field("of", &self.lines.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Rest {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.lines, &other.lines)
+            && Arc::ptr_eq(&self.stop, &other.stop)
+            && self.from == other.from
+    }
+}
+
+/// The start of a search: the matches in the first lines, and what is left, if anything,
+/// with the guard that stops it.
+pub struct Begun {
+    pub hits: Vec<Hit>,
+    pub rest: Option<(Rest, StopOnDrop)>,
+}
+
+/// Searches the first lines now (bounded in lines and time) and leaves the rest.
+pub fn begin(lines: Arc<[Line]>, pattern: Pattern) -> Begun {
+    let mut hits = Vec::new();
     let mut folded = String::new();
-    let mut reported = Instant::now();
-    let mut had_hits = !progress
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .hits
-        .is_empty();
-    let mut block_start = from;
-    while block_start < lines.len() {
-        if cancel.load(Ordering::Relaxed) {
-            return;
+    let started = Instant::now();
+    let mut foreground = 0;
+    while foreground < lines.len().min(FOREGROUND_LINES) {
+        if foreground % FOREGROUND_CHECK == FOREGROUND_CHECK - 1
+            && started.elapsed() >= FOREGROUND_TIME
+        {
+            break;
         }
-        let block_end = (block_start + BLOCK_LINES).min(lines.len());
-        let mut found = Vec::new();
-        for (offset, line) in lines[block_start..block_end].iter().enumerate() {
-            pattern.find(block_start + offset, &line.text, &mut folded, &mut found);
+        pattern.find(foreground, &lines[foreground].text, &mut folded, &mut hits);
+        foreground += 1;
+    }
+    let rest = (foreground < lines.len()).then(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        (
+            Rest {
+                lines,
+                from: foreground,
+                pattern,
+                stop: Arc::clone(&stop),
+            },
+            StopOnDrop(stop),
+        )
+    });
+    Begun { hits, rest }
+}
+
+impl Rest {
+    /// Searches the rest on this thread, reporting the first match as soon as it is found,
+    /// a growing count every `PROGRESS_EVERY`, and the end. Silent once stopped.
+    pub fn run(&self, report: &dyn Fn(Found)) {
+        let mut folded = String::new();
+        let mut reported = Instant::now();
+        let mut pending = Vec::new();
+        let mut first = true;
+        let mut block_start = self.from;
+        while block_start < self.lines.len() {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let block_end = (block_start + BLOCK_LINES).min(self.lines.len());
+            for (offset, line) in self.lines[block_start..block_end].iter().enumerate() {
+                self.pattern
+                    .find(block_start + offset, &line.text, &mut folded, &mut pending);
+            }
+            block_start = block_end;
+            if !pending.is_empty() && (first || reported.elapsed() >= PROGRESS_EVERY) {
+                first = false;
+                reported = Instant::now();
+                report(Found {
+                    hits: std::mem::take(&mut pending),
+                    done: false,
+                });
+            }
         }
-        block_start = block_end;
-        let first = !had_hits && !found.is_empty();
-        had_hits |= !found.is_empty();
-        if !found.is_empty() {
-            progress
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .hits
-                .extend(found);
-        }
-        if first || (had_hits && reported.elapsed() >= PROGRESS_EVERY) {
-            reported = Instant::now();
-            notify();
+        if !self.stop.load(Ordering::Relaxed) {
+            report(Found {
+                hits: pending,
+                done: true,
+            });
         }
     }
-    progress.lock().unwrap_or_else(PoisonError::into_inner).done = true;
-    notify();
 }
 
 #[cfg(test)]
@@ -378,12 +359,33 @@ mod tests {
             })
             .collect();
         let pattern = Pattern::new("needle", false).expect("ok").expect("some");
-        let job = SearchJob::start(Arc::clone(&many), pattern.clone(), Arc::new(|| {}));
-        assert!(job.wait(Duration::from_secs(30)));
-        let found = job.found_since(0);
-        assert!(found.done);
-        assert_eq!(found.hits, find_all(&many, &pattern));
-        assert_eq!(found.hits.len(), FOREGROUND_LINES * 3 / 1000);
-        assert_eq!(job.found_since(found.hits.len() - 1).hits.len(), 1);
+        let begun = begin(Arc::clone(&many), pattern.clone());
+        let mut hits = begun.hits;
+        let (rest, _guard) = begun.rest.expect("more than the first look covers");
+        let news = std::sync::Mutex::new(Vec::new());
+        rest.run(&|found| news.lock().expect("lock").push(found));
+        let news = news.into_inner().expect("lock");
+        assert!(news.len() >= 2, "the first match is news of its own");
+        assert!(news.iter().rev().skip(1).all(|found| !found.done));
+        assert!(news.last().is_some_and(|found| found.done));
+        hits.extend(news.into_iter().flat_map(|found| found.hits));
+        assert_eq!(hits, find_all(&many, &pattern));
+        assert_eq!(hits.len(), FOREGROUND_LINES * 3 / 1000);
+    }
+
+    #[test]
+    fn a_stopped_search_says_nothing_more() {
+        let many: Arc<[Line]> = (0..FOREGROUND_LINES * 2)
+            .map(|i| Line {
+                text: format!("needle {i}"),
+                class: LineClass::Normal,
+            })
+            .collect();
+        let pattern = Pattern::new("needle", false).expect("ok").expect("some");
+        let (rest, guard) = begin(many, pattern).rest.expect("rest");
+        drop(guard);
+        let news = std::sync::Mutex::new(Vec::new());
+        rest.run(&|found| news.lock().expect("lock").push(found));
+        assert!(news.into_inner().expect("lock").is_empty());
     }
 }

@@ -96,8 +96,8 @@ pub struct App {
     pub device_prompt: Option<(String, String)>,
     /// The screen was handed to another program (the pager): repaint it all.
     pub needs_full_redraw: bool,
-    /// Called from background threads when what is on screen changed (set by the event loop).
-    pub wake: crate::transcript::highlighter::Notify,
+    /// Syntax tokens of the sections last shown, as the highlighting workers deliver them.
+    pub highlights: super::state::transcript::Highlights,
 }
 
 impl App {
@@ -147,7 +147,7 @@ impl App {
             exit: Exit::Quit,
             device_prompt: None,
             needs_full_redraw: false,
-            wake: Arc::new(|| {}),
+            highlights: super::state::transcript::Highlights::default(),
         }
     }
 
@@ -194,9 +194,10 @@ impl App {
                     self.refilter();
                 }
                 if self.selected_key() == Some(key) {
-                    self.refresh_search();
+                    self.refresh_search()
+                } else {
+                    Vec::new()
                 }
-                Vec::new()
             }
             Message::Digested(key, digest) => {
                 if let Some(review) = self.review.as_mut().filter(|r| r.wants(&key)) {
@@ -227,8 +228,17 @@ impl App {
                 }
             }
             Message::Clipboard(text) => self.copy_raw_text(text),
-            Message::Redraw => {
-                self.sync_search();
+            Message::Highlighted {
+                key,
+                section,
+                document,
+                chunks,
+            } => {
+                self.highlights.delivered(&key, section, &document, chunks);
+                Vec::new()
+            }
+            Message::SearchFound { id, found } => {
+                self.on_search_found(id, found);
                 Vec::new()
             }
             Message::Quit => {

@@ -49,6 +49,15 @@ pub fn wall_clock() -> Clock {
 }
 
 fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSender<Message>) {
+    let sink: super::work::Sink = {
+        let messages = messages.clone();
+        Arc::new(move |message| {
+            let _ = messages.send(message);
+        })
+    };
+    let Some(effect) = super::work::start(effect, &sink) else {
+        return;
+    };
     match effect {
         Effect::LoadActions { query, append } => {
             let client = Arc::clone(&backends.client);
@@ -87,17 +96,8 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             });
         }
         Effect::Fetch(key, priority) => backends.engine.fetch(key, priority),
-        Effect::Highlight {
-            document,
-            section,
-            lines,
-        } => {
-            let redraw = messages.clone();
-            let notify: crate::transcript::highlighter::Notify = Arc::new(move || {
-                let _ = redraw.send(Message::Redraw);
-            });
-            document.highlight(section, &lines, &notify);
-        }
+        // Started by `work::start` above.
+        Effect::Highlight { .. } | Effect::Search { .. } => {}
         Effect::Withdraw(keys) => {
             for key in keys {
                 backends
@@ -227,10 +227,6 @@ where
     S: Stream<Item = std::io::Result<Event>> + Unpin,
 {
     let (messages_tx, mut messages) = mpsc::unbounded_channel();
-    let wake = messages_tx.clone();
-    app.wake = Arc::new(move || {
-        let _ = wake.send(Message::Redraw);
-    });
     app.now = (backends.clock)();
     for effect in app.start() {
         execute(effect, &mut backends, &messages_tx);

@@ -160,11 +160,14 @@ impl App {
         self.highlight_on_screen(screen.transcript_text)
     }
 
-    fn highlight_on_screen(&self, text: Rect) -> Vec<super::message::Effect> {
+    fn highlight_on_screen(&mut self, text: Rect) -> Vec<super::message::Effect> {
         if text.height == 0 || !self.settings.highlight {
             return Vec::new();
         }
-        let Some(document) = self.selected_key().and_then(|k| self.documents.get(&k)) else {
+        let Some(key) = self.selected_key() else {
+            return Vec::new();
+        };
+        let Some(document) = self.documents.get(&key).map(std::sync::Arc::clone) else {
             return Vec::new();
         };
         let section = self.transcript.section;
@@ -176,13 +179,39 @@ impl App {
             .scroll
             .min(self.shown_count().saturating_sub(1));
         let lines = self.shown_window(start, usize::from(text.height));
-        if highlighter.is_complete(&lines) {
+        let tokens = self.highlights.shown(&key, section, &document, highlighter);
+        tokens.touch(&lines);
+        let wanted = tokens.wanted(&lines, highlighter.lines());
+        if wanted.chunks.is_empty() {
             return Vec::new();
         }
         vec![super::message::Effect::Highlight {
-            document: super::message::Shown(std::sync::Arc::clone(document)),
+            key,
+            document: super::message::Shown(document),
             section,
-            lines,
+            wanted,
         }]
+    }
+
+    /// Whether the lines on screen have syntax tokens yet (`exact`: final ones), for tests and
+    /// benchmarks that wait for colour; true when there is nothing to colour.
+    pub fn highlighted_on_screen(&self, exact: bool) -> bool {
+        let Some(key) = self.selected_key() else {
+            return true;
+        };
+        let Some(document) = self.documents.get(&key) else {
+            return true;
+        };
+        if document.highlighter(self.transcript.section).is_none() {
+            return true;
+        }
+        let start = self
+            .transcript
+            .scroll
+            .min(self.shown_count().saturating_sub(1));
+        let lines = self.shown_window(start, self.page_rows);
+        self.highlights
+            .get(&key, self.transcript.section, document)
+            .is_some_and(|tokens| tokens.covers(&lines, exact))
     }
 }

@@ -1,7 +1,7 @@
 //! The messages the event loop feeds the app and the effects the app asks of it: the one
 //! contract between the state, which never touches the network, and the work done for it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 
@@ -9,6 +9,8 @@ use crate::api::ListQuery;
 use crate::api::models::MachineAction;
 use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey};
 use crate::transcript::document::{Document, Section};
+use crate::transcript::highlighter::{TokenChunk, Wanted};
+use crate::transcript::search::{Found, Rest, SearchId};
 
 /// Work for the event loop to start; its outcome comes back as a `Message`.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,11 +21,17 @@ pub enum Effect {
     },
     RefreshActions(Vec<String>),
     Fetch(ResultKey, Priority),
-    /// Highlight these lines of a section in the background; a `Redraw` follows.
+    /// Highlight these chunks of a section in the background; `Highlighted` brings them.
     Highlight {
+        key: ResultKey,
         document: Shown,
         section: Section,
-        lines: Vec<usize>,
+        wanted: Wanted,
+    },
+    /// Search the rest of a section in the background; `SearchFound` brings the news.
+    Search {
+        id: SearchId,
+        rest: Rest,
     },
     /// Take back prefetches still queued for an action the analyst moved away from.
     Withdraw(Vec<ResultKey>),
@@ -53,20 +61,6 @@ pub enum Effect {
 /// about the same decoded result.
 #[derive(Clone)]
 pub struct Shown(pub Arc<Document>);
-
-impl Shown {
-    /// Asks for these lines of a section to be highlighted; `notify` runs when they are.
-    pub fn highlight(
-        &self,
-        section: Section,
-        lines: &[usize],
-        notify: &crate::transcript::highlighter::Notify,
-    ) {
-        if let Some(highlighter) = self.0.highlighter(section) {
-            highlighter.request(lines, notify);
-        }
-    }
-}
 
 impl PartialEq for Shown {
     fn eq(&self, other: &Self) -> bool {
@@ -125,8 +119,18 @@ pub enum Message {
     },
     /// The device code sign-in ended.
     DeviceDone(Result<(), String>),
-    /// Background work (highlighting) changed what is on screen.
-    Redraw,
+    /// Syntax tokens for a section, from its highlighting worker.
+    Highlighted {
+        key: ResultKey,
+        section: Section,
+        document: Weak<Document>,
+        chunks: Vec<TokenChunk>,
+    },
+    /// What a background search found since its last news.
+    SearchFound {
+        id: SearchId,
+        found: Found,
+    },
     Quit,
 }
 

@@ -18,23 +18,6 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) -> Vec<Effect> {
     effects
 }
 
-/// Draws as the event loop would and starts at once the highlighting the layout asks for;
-/// returns the other effects. For harnesses without a loop: tests, benchmarks, screenshots.
-pub fn draw_here(frame: &mut Frame, app: &mut App, theme: &Theme) -> Vec<Effect> {
-    let mut rest = Vec::new();
-    for effect in draw(frame, app, theme) {
-        match effect {
-            Effect::Highlight {
-                document,
-                section,
-                lines,
-            } => document.highlight(section, &lines, &app.wake),
-            other => rest.push(other),
-        }
-    }
-    rest
-}
-
 /// Draws the state as it is; it changes nothing.
 pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();

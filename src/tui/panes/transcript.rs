@@ -309,7 +309,13 @@ fn cut_columns(text: &str, skip: usize) -> &str {
     ""
 }
 
-fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document, theme: &Theme) {
+fn transcript_body(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    document: &std::sync::Arc<Document>,
+    theme: &Theme,
+) {
     let lines = document.section(app.transcript.section);
     if lines.is_empty() {
         let note = match app.transcript.section {
@@ -326,8 +332,12 @@ fn transcript_body(frame: &mut Frame, area: Rect, app: &App, document: &Document
     let search = &app.transcript.search;
     let on_screen = app.shown_window(start, height);
     // Whatever is not highlighted yet shows plainly now and in colour when the worker is done.
-    let highlighted = match document.highlighter(app.transcript.section) {
-        Some(highlighter) if theme.colored => highlighter.window(&on_screen).tokens,
+    let highlighted = match app.selected_key() {
+        Some(key) if theme.colored => app
+            .highlights
+            .get(&key, app.transcript.section, document)
+            .map(|tokens| tokens.window(&on_screen))
+            .unwrap_or_default(),
         _ => Vec::new(),
     };
     let mut rendered = Vec::with_capacity(height);

@@ -1,7 +1,9 @@
 //! What a transcript search holds: the query, its matches as far as they are found, the
 //! current one.
 
-use crate::transcript::search::{Hit, SearchJob};
+use std::sync::Arc;
+
+use crate::transcript::search::{Hit, SearchId, StopOnDrop};
 
 #[derive(Debug, Default, Clone)]
 pub struct Search {
@@ -19,7 +21,10 @@ pub struct Search {
     pub origin: usize,
     /// A match from `origin` on is wanted but has not been found yet.
     pub(crate) jump_pending: bool,
-    pub(crate) job: Option<SearchJob>,
+    /// Which search the background news must be about to count.
+    pub(crate) id: SearchId,
+    /// Stops the background part when this search is replaced or cleared.
+    pub(crate) stop: Option<Arc<StopOnDrop>>,
 }
 
 impl Search {

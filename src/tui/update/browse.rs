@@ -238,16 +238,15 @@ impl App {
                     Action::ShowErrors => Section::Errors,
                     Action::ShowRaw => Section::Raw,
                     _ => Section::Output,
-                });
-                Vec::new()
+                })
             }
         }
     }
 
-    fn show_section(&mut self, section: Section) {
+    fn show_section(&mut self, section: Section) -> Vec<Effect> {
         self.transcript.section = section;
         self.transcript.scroll = 0;
-        self.refresh_search();
+        self.refresh_search()
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::transcript::search::{Pattern, SearchJob};
+use crate::transcript::search::{self, Found, Pattern, SearchId};
 use crate::tui::app::App;
 use crate::tui::message::Effect;
 use crate::tui::state::dialogs::Prompt;
@@ -15,6 +15,7 @@ use crate::tui::state::search::Search;
 impl App {
     pub(crate) fn edit_search(&mut self, key: KeyEvent) -> Vec<Effect> {
         let search = &mut self.transcript.search;
+        let mut effects = Vec::new();
         match key.code {
             KeyCode::Esc => {
                 *search = Search::cleared(search.regex);
@@ -26,65 +27,74 @@ impl App {
             }
             KeyCode::Char('r') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                 search.regex = !search.regex;
-                self.refresh_search();
+                effects = self.refresh_search();
                 self.jump_from_origin();
             }
             KeyCode::Backspace => {
                 search.query.pop();
-                self.refresh_search();
+                effects = self.refresh_search();
                 self.jump_from_origin();
             }
             KeyCode::Char(c) => {
                 search.query.push(c);
-                self.refresh_search();
+                effects = self.refresh_search();
                 // Incremental: show the first match as you type.
                 self.jump_from_origin();
             }
             _ => {}
         }
-        Vec::new()
+        effects
     }
 
     /// Starts the search over for the current query, section and document.
-    pub(crate) fn refresh_search(&mut self) {
+    /// The first lines are searched now; the rest, if any, is an effect.
+    pub(crate) fn refresh_search(&mut self) -> Vec<Effect> {
         let lines = self
             .selected_key()
             .and_then(|key| self.documents.get(&key))
             .map(|document| document.shared_section(self.transcript.section));
-        let wake = Arc::clone(&self.wake);
         let search = &mut self.transcript.search;
-        search.job = None;
+        search.stop = None;
+        search.id = search::next_id();
         search.hits.clear();
         search.current = 0;
         search.counting = false;
         search.error = None;
         let pattern = match Pattern::new(&search.query, search.regex) {
             Ok(Some(pattern)) => pattern,
-            Ok(None) => return,
+            Ok(None) => return Vec::new(),
             Err(error) => {
                 search.error = Some(error);
-                return;
+                return Vec::new();
             }
         };
         let Some(lines) = lines else {
-            return;
+            return Vec::new();
         };
-        let job = SearchJob::start(lines, pattern, wake);
-        let found = job.found_since(0);
-        search.hits = found.hits;
-        search.counting = !found.done;
-        search.job = Some(job);
+        let begun = search::begin(lines, pattern);
+        search.hits = begun.hits;
+        let Some((rest, stop)) = begun.rest else {
+            return Vec::new();
+        };
+        search.counting = true;
+        search.stop = Some(Arc::new(stop));
+        vec![Effect::Search {
+            id: search.id,
+            rest,
+        }]
     }
 
-    /// Takes in what the background search found since the last look.
-    pub(crate) fn sync_search(&mut self) {
+    /// Takes in what the background search found, if it is about the current one.
+    pub(crate) fn on_search_found(&mut self, id: SearchId, found: Found) {
         let search = &mut self.transcript.search;
-        let Some(job) = &search.job else {
+        if search.id != id {
             return;
-        };
-        let found = job.found_since(search.hits.len());
+        }
         search.hits.extend(found.hits);
         search.counting = !found.done;
+        if found.done {
+            search.stop = None;
+        }
         if search.jump_pending {
             self.jump_from_origin();
         }

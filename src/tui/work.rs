@@ -1,0 +1,49 @@
+//! CPU work started for the state off the UI thread (highlighting and searching), shared by
+//! the event loop and the test harness. It needs no runtime and no network: its results
+//! come back through `sink` as messages, like everything else.
+
+use std::sync::Arc;
+
+use super::message::{Effect, Message};
+use crate::transcript::highlighter::Deliver;
+
+/// Where background work sends its messages.
+pub type Sink = Arc<dyn Fn(Message) + Send + Sync>;
+
+/// Starts the effect if it is CPU work for the viewer; gives any other effect back.
+pub fn start(effect: Effect, sink: &Sink) -> Option<Effect> {
+    match effect {
+        Effect::Highlight {
+            key,
+            document,
+            section,
+            wanted,
+        } => {
+            // A section without a syntax has nothing to highlight.
+            let highlighter = document.0.highlighter(section)?;
+            let sink = Arc::clone(sink);
+            let weak = Arc::downgrade(&document.0);
+            let deliver: Deliver = Arc::new(move |chunks| {
+                sink(Message::Highlighted {
+                    key: key.clone(),
+                    section,
+                    document: weak.clone(),
+                    chunks,
+                });
+            });
+            highlighter.request(wanted, deliver);
+            None
+        }
+        Effect::Search { id, rest } => {
+            let sink = Arc::clone(sink);
+            let spawned = std::thread::Builder::new()
+                .name("lrx-search".into())
+                .spawn(move || rest.run(&|found| sink(Message::SearchFound { id, found })));
+            if let Err(error) = spawned {
+                tracing::warn!("no search thread: {error}");
+            }
+            None
+        }
+        other => Some(other),
+    }
+}
