@@ -612,7 +612,7 @@ async fn mouse_clicks_select_and_the_wheel_scrolls() {
             modifiers: KeyModifiers::NONE,
         })
     };
-    let actions = h.app.areas.actions;
+    let actions = h.app.areas[Pane::Actions];
     // Third data row: border, header, then rows.
     h.send(mouse(
         MouseEventKind::Down(MouseButton::Left),
@@ -626,7 +626,7 @@ async fn mouse_clicks_select_and_the_wheel_scrolls() {
         actions.y + 4,
     ));
     assert_eq!(h.app.selected_action, 5);
-    let commands = h.app.areas.commands;
+    let commands = h.app.areas[Pane::Commands];
     let effects = h
         .send(mouse(
             MouseEventKind::Down(MouseButton::Left),

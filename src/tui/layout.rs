@@ -61,18 +61,16 @@ impl Screen {
             return screen;
         }
         if app.transcript.fullscreen {
-            screen.panes.transcript = body;
+            screen.panes[Pane::Transcript] = body;
         } else if body.width >= 150 {
             let columns =
                 Layout::horizontal([Constraint::Percentage(48), Constraint::Percentage(52)])
                     .split(body);
             let left = Layout::vertical([Constraint::Percentage(58), Constraint::Percentage(42)])
                 .split(columns[0]);
-            screen.panes = PaneAreas {
-                actions: left[0],
-                commands: left[1],
-                transcript: columns[1],
-            };
+            screen.panes[Pane::Actions] = left[0];
+            screen.panes[Pane::Commands] = left[1];
+            screen.panes[Pane::Transcript] = columns[1];
         } else {
             // Stacked: the focused pane gets the most room.
             let weights = match app.focus {
@@ -80,14 +78,12 @@ impl Screen {
                 Pane::Commands => [28, 36, 36],
                 Pane::Transcript => [22, 20, 58],
             };
-            let panes = Layout::vertical(weights.map(Constraint::Percentage)).split(body);
-            screen.panes = PaneAreas {
-                actions: panes[0],
-                commands: panes[1],
-                transcript: panes[2],
-            };
+            let rows = Layout::vertical(weights.map(Constraint::Percentage)).split(body);
+            for (pane, row) in Pane::ALL.into_iter().zip(rows.iter()) {
+                screen.panes[pane] = *row;
+            }
         }
-        screen.transcript_text = transcript_text(app, screen.panes.transcript);
+        screen.transcript_text = transcript_text(app, screen.panes[Pane::Transcript]);
         screen
     }
 
@@ -97,12 +93,11 @@ impl Screen {
             return table_rows(rows);
         }
         match app.focus {
-            Pane::Actions => table_rows(self.panes.actions),
-            Pane::Commands => table_rows(self.panes.commands),
+            Pane::Actions | Pane::Commands => table_rows(self.panes[app.focus]),
             Pane::Transcript if self.transcript_text.height > 0 => {
                 usize::from(self.transcript_text.height)
             }
-            Pane::Transcript => usize::from(inner(self.panes.transcript).height).max(1),
+            Pane::Transcript => usize::from(inner(self.panes[Pane::Transcript]).height).max(1),
         }
     }
 }
@@ -148,8 +143,8 @@ impl App {
         let screen = Screen::of(self, area);
         self.areas = screen.panes;
         self.page_rows = screen.page_rows(self);
-        if screen.panes.actions.height > 0 {
-            let rows = table_rows(screen.panes.actions);
+        if screen.panes[Pane::Actions].height > 0 {
+            let rows = table_rows(screen.panes[Pane::Actions]);
             self.actions_offset =
                 super::state::scroll_to_show(self.actions_offset, self.selected_action, rows)
                     .min(self.visible.len().saturating_sub(rows));

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use super::app::App;
 use super::layout::Screen;
 use super::message::Effect;
-use super::panes::{actions, chrome, commands, overlays, transcript};
+use super::panes::{BROWSE, chrome, overlays};
 use super::state::dialogs::Prompt;
 use super::theme::Theme;
 
@@ -50,12 +50,9 @@ fn body(frame: &mut Frame, screen: &Screen, app: &App, theme: &Theme) {
         }
         return;
     }
-    let panes = screen.panes;
-    if panes.actions.height > 0 {
-        actions::actions(frame, panes.actions, app, theme);
+    for pane in BROWSE {
+        if screen.panes[pane.pane()].height > 0 {
+            pane.render(frame, screen, app, theme);
+        }
     }
-    if panes.commands.height > 0 {
-        commands::commands(frame, panes.commands, app, theme);
-    }
-    transcript::transcript(frame, panes.transcript, screen.transcript_text, app, theme);
 }

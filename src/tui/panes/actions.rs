@@ -176,3 +176,21 @@ fn action_row<'a>(action: &'a MachineAction, app: &App, theme: &Theme) -> Row<'a
     }
     Row::new(cells)
 }
+
+pub(crate) struct ActionsPane;
+
+impl super::BrowsePane for ActionsPane {
+    fn pane(&self) -> Pane {
+        Pane::Actions
+    }
+
+    fn render(
+        &self,
+        frame: &mut Frame,
+        screen: &crate::tui::layout::Screen,
+        app: &App,
+        theme: &Theme,
+    ) {
+        actions(frame, screen.panes[Pane::Actions], app, theme);
+    }
+}

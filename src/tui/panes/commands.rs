@@ -93,3 +93,21 @@ pub(crate) fn commands(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) 
     }
     .render(frame, area, theme);
 }
+
+pub(crate) struct CommandsPane;
+
+impl super::BrowsePane for CommandsPane {
+    fn pane(&self) -> Pane {
+        Pane::Commands
+    }
+
+    fn render(
+        &self,
+        frame: &mut Frame,
+        screen: &crate::tui::layout::Screen,
+        app: &App,
+        theme: &Theme,
+    ) {
+        commands(frame, screen.panes[Pane::Commands], app, theme);
+    }
+}

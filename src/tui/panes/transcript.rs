@@ -499,3 +499,27 @@ pub(crate) fn link_state(
         }
     }
 }
+
+pub(crate) struct TranscriptPane;
+
+impl super::BrowsePane for TranscriptPane {
+    fn pane(&self) -> Pane {
+        Pane::Transcript
+    }
+
+    fn render(
+        &self,
+        frame: &mut Frame,
+        screen: &crate::tui::layout::Screen,
+        app: &App,
+        theme: &Theme,
+    ) {
+        transcript(
+            frame,
+            screen.panes[Pane::Transcript],
+            screen.transcript_text,
+            app,
+            theme,
+        );
+    }
+}

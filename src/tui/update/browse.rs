@@ -40,19 +40,11 @@ impl App {
                 Vec::new()
             }
             Action::NextPane => {
-                self.focus = match self.focus {
-                    Pane::Actions => Pane::Commands,
-                    Pane::Commands => Pane::Transcript,
-                    Pane::Transcript => Pane::Actions,
-                };
+                self.focus = self.focus.next();
                 self.on_focus()
             }
             Action::PrevPane => {
-                self.focus = match self.focus {
-                    Pane::Actions => Pane::Transcript,
-                    Pane::Commands => Pane::Actions,
-                    Pane::Transcript => Pane::Commands,
-                };
+                self.focus = self.focus.previous();
                 self.on_focus()
             }
             Action::Enter => match self.focus {
@@ -496,10 +488,12 @@ impl App {
         })
     }
 
+    /// A pane that shows a result fetches it when it gets the focus.
     pub(crate) fn on_focus(&mut self) -> Vec<Effect> {
-        match self.focus {
-            Pane::Commands | Pane::Transcript => self.fetch_selected(false),
-            Pane::Actions => Vec::new(),
+        if self.focus == Pane::Actions {
+            Vec::new()
+        } else {
+            self.fetch_selected(false)
         }
     }
 

@@ -63,14 +63,7 @@ impl App {
     /// Click to focus a pane and select a row; the wheel scrolls the pane under the pointer.
     pub(crate) fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Effect> {
         let at = Position::new(mouse.column, mouse.row);
-        let pane = [
-            (Pane::Actions, self.areas.actions),
-            (Pane::Commands, self.areas.commands),
-            (Pane::Transcript, self.areas.transcript),
-        ]
-        .into_iter()
-        .find(|(_, area)| area.contains(at));
-        let Some((pane, area)) = pane else {
+        let Some((pane, area)) = self.areas.at(at) else {
             return Vec::new();
         };
         match mouse.kind {

@@ -9,6 +9,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::transcript::search::{self, Found, Pattern, SearchId};
 use crate::tui::app::App;
 use crate::tui::message::Effect;
+use crate::tui::state::browse::Pane;
 use crate::tui::state::dialogs::Prompt;
 use crate::tui::state::search::Search;
 
@@ -157,7 +158,7 @@ impl App {
         } else {
             0
         };
-        let width = usize::from(self.areas.transcript.width)
+        let width = usize::from(self.areas[Pane::Transcript].width)
             .saturating_sub(2 + gutter)
             .max(1);
         let hscroll = &mut self.transcript.hscroll;
