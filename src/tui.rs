@@ -142,6 +142,7 @@ async fn run_session(
         pager: Some(Box::new(terminal::page)),
         clock: event_loop::wall_clock(),
         draws: Arc::default(),
+        watch: None,
     };
     let inputs = ratatui::crossterm::event::EventStream::new();
     event_loop::run(

@@ -92,6 +92,7 @@ async fn an_idle_ui_draws_nothing_and_reads_no_budget_until_something_is_due() {
         pager: None,
         clock: Arc::clone(&clock),
         draws: Arc::clone(&draws),
+        watch: None,
     };
     let counts = || Counts {
         draws: draws.load(Ordering::Relaxed),

@@ -744,7 +744,7 @@ async fn scaled_limits_bind_on_the_longer_window_too() {
     }
     assert_eq!(statuses, [200, 200, 200, 429]);
     // The short window frees up; the hour window then allows exactly one more call.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    sim.advance(Duration::from_millis(2100));
     assert_eq!(
         api(&sim, &token, "/api/machineactions?$top=1").await.0,
         StatusCode::OK
@@ -962,7 +962,7 @@ async fn device_code_flow_polls_as_the_protocol_says_and_refresh_tokens_rotate()
         .await
         .expect("approve");
     assert_eq!(approved.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sim.advance(Duration::from_millis(1100));
     let (status, body) = poll().await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let refresh = body["refresh_token"].as_str().expect("refresh").to_string();

@@ -3,6 +3,7 @@
 //! The simplest proof that nothing leaves is a second listener, the trap, that must never
 //! receive a request.
 
+use rstest::rstest;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -272,33 +273,31 @@ async fn api_with_link(link: String) -> Server {
     .await
 }
 
+/// The kind of link a hostile or broken service could hand out, with `{trap}` for a local
+/// server that counts every request it gets and `{port}` for its port.
+#[rstest]
+#[case::plain_http_to_anywhere("{trap}/blob/x?se=2099-01-01T00%3A00%3A00Z&sig=SECRET")]
+#[case::credentials_in_the_link("http://user:password@127.0.0.1:{port}/blob/x?sig=SECRET")]
+#[case::cloud_metadata("http://169.254.169.254/latest/meta-data?sig=SECRET")]
+#[case::storage_host_over_http("http://acct.blob.core.windows.net/c/b?sig=SECRET")]
+#[case::lookalike_storage_host("https://x.blob.core.windows.net.evil.example/c/b?sig=SECRET")]
 #[tokio::test]
-async fn result_links_off_the_storage_are_refused_and_never_fetched() {
+async fn result_links_off_the_storage_are_refused_and_never_fetched(#[case] link: &str) {
     let trap = trap().await;
     let port = trap.base.rsplit(':').next().unwrap_or_default().to_string();
-    for link in [
-        format!(
-            "{}/blob/x?se=2099-01-01T00%3A00%3A00Z&sig=SECRET",
-            trap.base
-        ),
-        format!("http://user:password@127.0.0.1:{port}/blob/x?sig=SECRET"),
-        "http://169.254.169.254/latest/meta-data?sig=SECRET".to_string(),
-        "http://acct.blob.core.windows.net/c/b?sig=SECRET".to_string(),
-        "https://x.blob.core.windows.net.evil.example/c/b?sig=SECRET".to_string(),
-    ] {
-        let api = api_with_link(link.clone()).await;
-        let (state, _scratch) = fetch_once(
-            client_for(&api.base, Arc::new(Unlimited)),
-            DownloadLimits::default(),
-        )
-        .await;
-        let reason = failure(&state);
-        assert!(reason.contains("refused"), "{link}: {reason}");
-        assert!(
-            !reason.contains("SECRET") && !reason.contains("password@"),
-            "{reason}"
-        );
-    }
+    let link = link.replace("{trap}", &trap.base).replace("{port}", &port);
+    let api = api_with_link(link.clone()).await;
+    let (state, _scratch) = fetch_once(
+        client_for(&api.base, Arc::new(Unlimited)),
+        DownloadLimits::default(),
+    )
+    .await;
+    let reason = failure(&state);
+    assert!(reason.contains("refused"), "{link}: {reason}");
+    assert!(
+        !reason.contains("SECRET") && !reason.contains("password@"),
+        "{reason}"
+    );
     assert_eq!(trap.hits.load(Ordering::SeqCst), 0, "{:?}", trap.seen);
 }
 
@@ -623,23 +622,21 @@ async fn one_bad_result_is_reported_and_the_others_still_print_and_save_safely()
     );
 }
 
+#[rstest]
+#[case::an_action_id_that_is_no_guid(&["show", "not-a-guid"], "GUID")]
+#[case::a_path_for_an_action_id(&["result", "../../etc/passwd"], "GUID")]
+#[case::an_undocumented_status(&["actions", "--status", "Bogus"], "Pending, InProgress")]
 #[tokio::test]
-async fn ids_and_statuses_are_checked_before_anything_is_sent() {
+async fn ids_and_statuses_are_checked_before_anything_is_sent(
+    #[case] args: &[&str],
+    #[case] says: &str,
+) {
     let api = trap().await;
     let home = tempfile::tempdir().expect("home");
-    for args in [
-        &["show", "not-a-guid"][..],
-        &["result", "../../etc/passwd"][..],
-        &["actions", "--status", "Bogus"][..],
-    ] {
-        let output = lrx_against(&api, home.path(), args).await;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains("GUID") || stderr.contains("Pending, InProgress"),
-            "{stderr}"
-        );
-    }
+    let output = lrx_against(&api, home.path(), args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{stderr}");
     assert_eq!(
         api.hits.load(Ordering::SeqCst),
         0,

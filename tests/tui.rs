@@ -21,6 +21,7 @@ use lrx::tui::theme::{Theme, Variant};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use rstest::rstest;
 
 fn anchor() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
@@ -141,31 +142,30 @@ fn fetched(expires_in: Option<i64>, now: DateTime<Utc>) -> Arc<Fetched> {
     })
 }
 
+#[rstest]
+#[case::a_laptop_terminal(80, 24)]
+#[case::a_roomy_one(120, 40)]
 #[tokio::test]
-async fn whole_screen_snapshots() {
-    for (width, height) in [(80, 24), (120, 40)] {
-        let mut harness = Harness::new(width, height).await;
-        harness.press(KeyCode::Enter);
-        insta::assert_snapshot!(format!("main_{width}x{height}"), harness.terminal.backend());
-    }
+async fn whole_screen_snapshots(#[case] width: u16, #[case] height: u16) {
+    let mut harness = Harness::new(width, height).await;
+    harness.press(KeyCode::Enter);
+    insta::assert_snapshot!(format!("main_{width}x{height}"), harness.terminal.backend());
 }
 
 #[tokio::test]
 async fn moving_filtering_and_toggling() {
     let mut h = Harness::new(120, 40).await;
     let first = h.app.selected().expect("first").id.clone();
-    h.press(KeyCode::Char('j'));
+    h.key('j');
     assert_ne!(h.app.selected().expect("second").id, first);
-    h.press(KeyCode::Char('k'));
+    h.key('k');
     assert_eq!(h.app.selected().expect("first again").id, first);
-    h.press(KeyCode::Char('G'));
+    h.key('G');
     assert_eq!(h.app.selected_action, h.app.visible.len() - 1);
-    h.press(KeyCode::Char('g'));
+    h.key('g');
     assert_eq!(h.app.selected_action, 0);
 
-    h.press(KeyCode::Char('/'));
-    h.type_text("srv-dc01");
-    h.assert_shows("/srv-dc01▏");
+    h.key('/').type_text("srv-dc01").assert_shows("/srv-dc01▏");
     assert!(!h.app.visible.is_empty());
     assert!(
         h.app
@@ -179,7 +179,7 @@ async fn moving_filtering_and_toggling() {
     assert!(h.app.filter.is_empty(), "Esc clears the filter first");
     assert_eq!(h.app.visible.len(), h.app.actions.len());
 
-    h.press(KeyCode::Char('x'));
+    h.key('x');
     assert!(h.app.visible.len() < h.app.actions.len());
     assert!(h.app.visible.iter().all(|&i| {
         let a = &h.app.actions[i];
@@ -187,17 +187,17 @@ async fn moving_filtering_and_toggling() {
     }));
     h.assert_shows("failed · ");
     h.assert_shows("not fetched yet — F fetches");
-    h.press(KeyCode::Char('x'));
-    h.press(KeyCode::Char('s'));
+    h.key('x');
+    h.key('s');
     h.assert_shows("sort: machine");
 
-    h.press(KeyCode::Char('?'));
+    h.key('?');
     h.assert_shows("? or Esc closes");
     h.assert_shows("fetch every result of the action");
     h.press(KeyCode::Esc);
     h.assert_hides("? or Esc closes");
 
-    h.press(KeyCode::Char('q'));
+    h.key('q');
     assert!(h.app.quit);
 }
 
@@ -243,7 +243,7 @@ async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
     h.press(KeyCode::Esc);
     assert_eq!(h.app.focus, Pane::Actions);
     // Moving on to another action takes back what is still queued for this one.
-    let effects = h.press(KeyCode::Char('j')).take_effects();
+    let effects = h.key('j').take_effects();
     assert!(
         effects.contains(&Effect::Withdraw(prefetched.clone())),
         "{effects:?}"
@@ -255,7 +255,7 @@ async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
             ResultState::Cancelled,
         )));
     }
-    h.press(KeyCode::Char('k'));
+    h.key('k');
     let effects = h.press(KeyCode::Enter).take_effects();
     assert!(
         prefetched.iter().all(
@@ -382,7 +382,7 @@ async fn hostile_transcripts_never_put_control_bytes_on_screen() {
     h.assert_shows("exit 7");
     h.assert_shows("control chars shown");
     h.assert_shows("'exit_code' is the string");
-    h.press(KeyCode::Char('2'));
+    h.key('2');
     h.assert_shows("boom");
 }
 
@@ -399,17 +399,17 @@ async fn transcript_search_counts_and_jumps() {
         })
         .collect();
     h.open_output(&output);
-    h.press(KeyCode::Char('/'));
+    h.key('/');
     h.type_text("needle");
     h.press(KeyCode::Enter);
     h.assert_shows("/needle 1/4");
-    h.press(KeyCode::Char('n'));
+    h.key('n');
     h.assert_shows("/needle 2/4");
     h.assert_shows("line 57 needle");
-    h.press(KeyCode::Char('N'));
-    h.press(KeyCode::Char('N'));
+    h.key('N');
+    h.key('N');
     h.assert_shows("/needle 4/4");
-    h.press(KeyCode::Char('w'));
+    h.key('w');
     assert!(h.app.transcript.wrap);
 }
 
@@ -417,7 +417,7 @@ async fn transcript_search_counts_and_jumps() {
 async fn regex_search_with_ctrl_r_and_its_mistakes_on_screen() {
     let mut h = Harness::new(120, 40).await;
     h.open_output("conn 10.0.0.1:445\nconn 192.168.7.20:3389\nnone here\n");
-    h.press(KeyCode::Char('/'));
+    h.key('/');
     h.assert_shows("Ctrl-R regex");
     h.app.update(Message::Key(KeyEvent::new(
         KeyCode::Char('r'),
@@ -465,7 +465,7 @@ async fn regex_search_with_ctrl_r_and_its_mistakes_on_screen() {
         })
         .collect();
     assert_eq!(marked, "####..");
-    h.press(KeyCode::Char('/'));
+    h.key('/');
     h.type_text("(unclosed");
     h.assert_shows("regex /(unclosed▏ ✘");
     assert!(h.app.transcript.search.hits.is_empty());
@@ -484,7 +484,7 @@ async fn searching_a_huge_output_shows_the_first_match_then_completes_the_count(
         })
         .collect();
     h.open_output(&output);
-    h.press(KeyCode::Char('/'));
+    h.key('/');
     h.type_text("needle");
     h.press(KeyCode::Enter);
     // Nothing in the first lines searched in the foreground: the rest runs in the background.
@@ -494,17 +494,37 @@ async fn searching_a_huge_output_shows_the_first_match_then_completes_the_count(
     ));
     h.assert_shows("/needle 1/5 ·");
     h.assert_shows("line 39999 needle");
-    h.press(KeyCode::Char('N'));
+    h.key('N');
     h.assert_shows("/needle 5/5");
     h.assert_shows("line 119999 needle");
     // & keeps the matching lines only, all five of them.
-    h.press(KeyCode::Char('&'));
+    h.key('&');
     h.assert_shows("& 5 matching lines");
     // Walking the matches keeps all five in view: they fit on one screen.
-    h.press(KeyCode::Char('N'));
+    h.key('N');
     h.assert_shows("/needle 4/5");
     h.assert_shows("line 39999 needle");
     h.assert_shows("line 119999 needle");
+}
+
+/// What the real loop has shown so far, as its watch reports it.
+#[derive(Default)]
+struct Seen {
+    listed: bool,
+    focus: Option<Pane>,
+    shown: bool,
+}
+
+/// Waits (bounded) until the loop has shown what `done` asks for.
+async fn until(
+    seen: &mut tokio::sync::watch::Receiver<Seen>,
+    what: &str,
+    done: impl Fn(&Seen) -> bool,
+) {
+    tokio::time::timeout(Duration::from_secs(20), seen.wait_for(|s| done(s)))
+        .await
+        .unwrap_or_else(|_| panic!("the loop never showed {what}"))
+        .expect("the loop is running");
 }
 
 #[tokio::test]
@@ -535,6 +555,8 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
     }));
     let (_external_tx, external) = tokio::sync::mpsc::unbounded_channel();
     let copied = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen_tx, mut seen) = tokio::sync::watch::channel(Seen::default());
+    let (copied_tx, mut copied_rx) = tokio::sync::mpsc::unbounded_channel();
     let clipboard = Arc::clone(&copied);
     let backends = lrx::tui::event_loop::Backends {
         client: Arc::clone(&session.client),
@@ -542,22 +564,43 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
         fetch_events: &mut session.events,
         clipboard: Box::new(move |text: &str| {
             clipboard.lock().expect("lock").push(text.to_string());
+            let _ = copied_tx.send(());
         }),
         connection: Some(session.connection.clone()),
         pager: None,
         clock: lrx::tui::event_loop::wall_clock(),
         draws: Arc::default(),
+        watch: Some(Box::new(move |app: &App| {
+            seen_tx.send_replace(Seen {
+                listed: !app.actions.is_empty(),
+                focus: Some(app.focus),
+                shown: app.selected_key().is_some_and(|key| {
+                    app.documents.contains_key(&key)
+                        && matches!(app.results.get(&key), Some(ResultState::Ready(_)))
+                }),
+            });
+        })),
     };
+    // Each key goes in once the loop shows what it needs, never after a guessed sleep.
     let driver = tokio::spawn(async move {
         let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
-        tokio::time::sleep(Duration::from_millis(1500)).await;
         // The newest action with a RunScript result; Enter opens its commands, Enter again the transcript.
+        until(&mut seen, "the actions", |s| s.listed).await;
         keys_tx.send(key(KeyCode::Enter)).expect("send");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        until(&mut seen, "the commands", |s| {
+            s.focus == Some(Pane::Commands)
+        })
+        .await;
         keys_tx.send(key(KeyCode::Enter)).expect("send");
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        until(&mut seen, "the transcript", |s| {
+            s.focus == Some(Pane::Transcript) && s.shown
+        })
+        .await;
         keys_tx.send(key(KeyCode::Char('y'))).expect("send");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The copy reads the payload in the background: the clipboard says when it is done.
+        tokio::time::timeout(Duration::from_secs(20), copied_rx.recv())
+            .await
+            .expect("y copies");
         keys_tx.send(key(KeyCode::Char('q'))).expect("send");
     });
     tokio::time::timeout(
@@ -695,21 +738,21 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     );
     let mut session = demo_session(&dirs).await;
     let mut h = Harness::new(140, 45).await;
-    h.press(KeyCode::Char('/'));
+    h.key('/');
     h.type_text("Finance OU");
     h.press(KeyCode::Enter);
     assert_eq!(h.app.visible.len(), 40);
-    let effects = h.press(KeyCode::Char('R')).take_effects();
+    let effects = h.key('R').take_effects();
     assert!(h.app.in_review());
     h.assert_shows("fetching 39 results · 0 done");
     fulfil(&mut h, &mut session, effects).await;
     h.assert_shows("40 machines · 3 distinct outputs: 35 × A · 3 × B · 1 × C");
     h.assert_shows("38 × exit 0 · 1 × exit 1 · 1 × command failed");
 
-    h.press(KeyCode::Char('x'));
+    h.key('x');
     assert_eq!(h.app.review.as_ref().expect("review").rows().len(), 2);
     h.assert_shows("failed/non-zero only");
-    h.press(KeyCode::Char('x'));
+    h.key('x');
 
     // Outliers come right after the failures; diff the first one against the majority.
     let rows = h
@@ -726,18 +769,18 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
         .position(|c| *c == Some(lrx::review::ClusterLabel(1)))
         .expect("an outlier row");
     for _ in 0..outlier {
-        h.press(KeyCode::Char('j'));
+        h.key('j');
     }
-    h.press(KeyCode::Char('d'));
+    h.key('d');
     h.assert_shows("against the majority A");
     h.assert_shows("+ \"HKCU\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\",\"OneDriveStandaloneUpdater\"");
     // While the diff is open, j/k scroll it (not the rows) and w wraps a long image path.
     let row = h.app.review.as_ref().expect("review").selected_row;
-    h.press(KeyCode::Char('j'));
+    h.key('j');
     let review = h.app.review.as_ref().expect("review");
     assert_eq!(review.diff.as_ref().expect("diff").scroll, 1);
     assert_eq!(review.selected_row, row, "the rows stay put");
-    h.press(KeyCode::Char('g'));
+    h.key('g');
     let long = format!(
         "\"HKLM\\Run\",\"{}\\update-helper-evil.exe\"",
         "C:\\Users\\Public\\AppData\\Local".repeat(6)
@@ -747,7 +790,7 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     }
     h.draw();
     h.assert_hides("update-helper-evil.exe");
-    h.press(KeyCode::Char('w'));
+    h.key('w');
     h.assert_shows("update-helper-evil.exe");
     h.press(KeyCode::Esc);
     h.assert_hides("against the majority A");
@@ -773,11 +816,11 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
 #[tokio::test]
 async fn space_marks_actions_for_the_review() {
     let mut h = Harness::new(120, 40).await;
-    h.press(KeyCode::Char(' '));
-    h.press(KeyCode::Char(' '));
+    h.key(' ');
+    h.key(' ');
     assert_eq!(h.app.marked.len(), 2);
     h.assert_shows("2 marked");
-    h.press(KeyCode::Char('R'));
+    h.key('R');
     let review = h.app.review.as_ref().expect("review");
     assert_eq!(review.scope.len(), 2);
 }
@@ -827,23 +870,23 @@ async fn goto_only_matching_save_and_copy() {
         )),
     ));
 
-    h.press(KeyCode::Char(':'));
+    h.key(':');
     h.type_text("250");
     h.assert_shows(":250▏");
     h.press(KeyCode::Enter);
     assert_eq!(h.app.transcript.scroll, 249);
     h.assert_shows("row 250");
 
-    h.press(KeyCode::Char('/'));
+    h.key('/');
     h.type_text("hit");
     h.press(KeyCode::Enter);
-    h.press(KeyCode::Char('&'));
+    h.key('&');
     h.assert_shows("& 3 matching lines");
     h.assert_shows("row 200 ␛[31mhit");
     h.assert_hides("row 201");
 
     h.app.save_dir = dir.path().to_path_buf();
-    let effects = h.press(KeyCode::Char('s')).take_effects();
+    let effects = h.key('s').take_effects();
     let Some(Effect::Save {
         source,
         target,
@@ -860,7 +903,7 @@ async fn goto_only_matching_save_and_copy() {
         payload.as_bytes(),
         "the raw bytes saved equal the input"
     );
-    let effects = h.press(KeyCode::Char('S')).take_effects();
+    let effects = h.key('S').take_effects();
     let Some(Effect::Save {
         source,
         target,
@@ -877,7 +920,7 @@ async fn goto_only_matching_save_and_copy() {
     );
     assert!(notice.contains("3 control or invisible"), "{notice}");
 
-    let effects = h.press(KeyCode::Char('y')).take_effects();
+    let effects = h.key('y').take_effects();
     let Some(Effect::Copy(text)) = effects.first() else {
         panic!("{effects:?}")
     };
@@ -886,7 +929,7 @@ async fn goto_only_matching_save_and_copy() {
         "y copies sanitised text"
     );
     assert_eq!(lrx::tui::terminal::osc52("hi"), "\u{1b}]52;c;aGk=\u{7}");
-    let effects = h.press(KeyCode::Char('o')).take_effects();
+    let effects = h.key('o').take_effects();
     let Some(Effect::Pager(text)) = effects.first() else {
         panic!("{effects:?}")
     };
@@ -894,7 +937,7 @@ async fn goto_only_matching_save_and_copy() {
         text.contains("␛[31mhit") && !text.contains('\u{1b}'),
         "the pager gets sanitised text"
     );
-    let effects = h.press(KeyCode::Char('Y')).take_effects();
+    let effects = h.key('Y').take_effects();
     assert!(matches!(effects.first(), Some(Effect::CopyRaw(p)) if *p == path));
     // The raw text comes back from the background read: copied, with a warning.
     let effects = h.send(Message::Clipboard(output.clone())).take_effects();
@@ -911,7 +954,7 @@ async fn goto_only_matching_save_and_copy() {
 #[tokio::test]
 async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_code() {
     let mut h = Harness::new(120, 40).await;
-    h.press(KeyCode::Char(':'));
+    h.key(':');
     h.type_text("profile fabrikam");
     h.assert_shows(":profile fabrikam▏");
     h.press(KeyCode::Enter);
@@ -922,7 +965,7 @@ async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_c
     );
 
     let mut h = Harness::new(120, 40).await;
-    h.press(KeyCode::Char(':'));
+    h.key(':');
     h.type_text("login");
     let effects = h.press(KeyCode::Enter).take_effects();
     assert_eq!(effects, vec![Effect::DeviceLogin]);
@@ -940,12 +983,12 @@ async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_c
         "signed in: the list reloads"
     );
 
-    h.press(KeyCode::Char(':'));
+    h.key(':');
     h.type_text("review");
     h.press(KeyCode::Enter);
     assert!(h.app.in_review());
     h.press(KeyCode::Esc);
-    h.press(KeyCode::Char(':'));
+    h.key(':');
     h.type_text("teleport");
     h.press(KeyCode::Enter);
     h.assert_shows("unknown command :teleport");
@@ -960,7 +1003,7 @@ async fn far_lines_of_a_long_json_output_are_highlighted_in_the_background() {
     }
     output.push_str("  {}\n]\n");
     h.open_output(&output);
-    h.press(KeyCode::Char('G'));
+    h.key('G');
     h.assert_shows("svc5999");
     let key_colour = ratatui::style::Color::Rgb(0x82, 0xaa, 0xff);
     let key_cell_coloured = |h: &Harness| {
@@ -989,7 +1032,7 @@ async fn far_lines_of_a_long_json_output_are_highlighted_in_the_background() {
 async fn tab_walks_the_sections_of_a_fullscreen_transcript() {
     let mut h = Harness::new(120, 40).await;
     h.open_output("out\n");
-    h.press(KeyCode::Char('z'));
+    h.key('z');
     assert!(h.app.transcript.fullscreen);
     h.press(KeyCode::Tab);
     assert_eq!(h.app.transcript.section, Section::Errors);
@@ -999,7 +1042,7 @@ async fn tab_walks_the_sections_of_a_fullscreen_transcript() {
     assert_eq!(h.app.transcript.section, Section::Errors);
     assert_eq!(h.app.focus, Pane::Transcript);
     // Not fullscreen, Tab goes to the next pane as everywhere else.
-    h.press(KeyCode::Char('z'));
+    h.key('z');
     h.press(KeyCode::Tab);
     assert_eq!(h.app.focus, Pane::Actions);
 }
@@ -1015,7 +1058,7 @@ async fn a_getfile_shows_the_files_own_hashes_and_labels_the_gzips() {
     let position = action.commands.iter().position(is_file).expect("a GetFile");
     h.press(KeyCode::Enter);
     for _ in 0..position {
-        h.press(KeyCode::Char('j'));
+        h.key('j');
     }
     h.press(KeyCode::Enter);
     let key = h.app.selected_key().expect("key");
@@ -1053,7 +1096,7 @@ async fn a_getfile_shows_the_files_own_hashes_and_labels_the_gzips() {
     h.assert_shows(&format!("sha256 {}", &file_sha[..12]));
     // The hex view pages: its end is reachable, not just what fits.
     h.assert_hides("00000ff0");
-    h.press(KeyCode::Char('G'));
+    h.key('G');
     h.assert_shows("00000ff0");
     h.press(KeyCode::PageUp);
     h.assert_hides("00000ff0");
@@ -1074,7 +1117,7 @@ async fn f_on_a_result_whose_link_expired_says_it_is_kept_instead_of_nothing() {
         key,
         ResultState::Ready(fetched(Some(-60), now)),
     )));
-    let effects = h.press(KeyCode::Char('f')).take_effects();
+    let effects = h.key('f').take_effects();
     assert!(
         !effects
             .iter()
@@ -1087,7 +1130,7 @@ async fn f_on_a_result_whose_link_expired_says_it_is_kept_instead_of_nothing() {
 #[tokio::test]
 async fn failed_only_says_what_it_cannot_know_yet_and_f_fetches_it() {
     let mut h = Harness::new(120, 40).await;
-    h.press(KeyCode::Char('x'));
+    h.key('x');
     let unknown = h.app.exit_unknown.clone();
     assert!(!unknown.is_empty(), "the demo has unfetched Succeeded runs");
     h.assert_shows(&format!(
@@ -1095,7 +1138,7 @@ async fn failed_only_says_what_it_cannot_know_yet_and_f_fetches_it() {
         h.app.visible.len(),
         unknown.len()
     ));
-    let effects = h.press(KeyCode::Char('F')).take_effects();
+    let effects = h.key('F').take_effects();
     let keys: Vec<ResultKey> = effects
         .iter()
         .filter_map(|e| match e {
@@ -1136,15 +1179,15 @@ async fn a_match_past_the_right_edge_is_scrolled_into_view_and_the_counter_cover
             "x".repeat(300)
         );
         h.open_output(&output);
-        h.press(KeyCode::Char('z'));
-        h.press(KeyCode::Char('/'));
+        h.key('z');
+        h.key('/');
         h.type_text("b2b0f2d1");
         h.press(KeyCode::Enter);
         h.assert_shows("b2b0f2d1");
         h.assert_shows("/b2b0f2d1 1/1");
-        h.press(KeyCode::Char('h'));
-        h.press(KeyCode::Char('g'));
-        h.press(KeyCode::Char('n'));
+        h.key('h');
+        h.key('g');
+        h.key('n');
         h.assert_shows("b2b0f2d1");
 
         // The counter sits on the border: the last line of a full pane stays readable.
@@ -1153,7 +1196,7 @@ async fn a_match_past_the_right_edge_is_scrolled_into_view_and_the_counter_cover
             .map(|i| format!("line {i:03} of the output\n"))
             .collect();
         h.open_output(&lines);
-        h.press(KeyCode::Char('G'));
+        h.key('G');
         h.assert_shows("line 200 of the output");
         let text = h.text();
         assert!(
@@ -1180,13 +1223,13 @@ async fn every_type_shows_a_type_column_and_statuses_are_not_cut() {
 #[tokio::test]
 async fn help_scrolls_when_the_terminal_is_shorter_than_it() {
     let mut h = Harness::new(80, 24).await;
-    h.press(KeyCode::Char('?'));
+    h.key('?');
     h.assert_shows("j/k/PgDn scroll");
     h.assert_hides("diff this run against the majority output");
-    h.press(KeyCode::Char('G'));
+    h.key('G');
     h.assert_shows("diff this run against the majority output");
     h.assert_shows("quit from anywhere");
-    h.press(KeyCode::Char('g'));
+    h.key('g');
     h.assert_shows("move down");
     h.press(KeyCode::Esc);
     h.assert_hides("Keys — ");
@@ -1206,7 +1249,7 @@ async fn the_hint_bar_shows_whole_hints_and_points_to_help() {
 async fn a_resumed_app_keeps_its_list_and_marks_instead_of_reloading() {
     // What a failed `:profile NAME` comes back to: the same app, not a fresh one.
     let mut h = Harness::new(120, 40).await;
-    h.press(KeyCode::Char(' '));
+    h.key(' ');
     assert_eq!(h.app.marked.len(), 1);
     let effects = h.app.start();
     assert!(

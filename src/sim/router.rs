@@ -133,9 +133,10 @@ pub(super) async fn route(server: &Arc<SimServer>, request: &Request) -> Respons
     if let Some(response) = injected_fault(server, call_number) {
         return response;
     }
-    let admitted = server.throttle.lock().map_or(Ok(()), |mut throttle| {
-        throttle.admit(api, tokio::time::Instant::now())
-    });
+    let admitted = server
+        .throttle
+        .lock()
+        .map_or(Ok(()), |mut throttle| throttle.admit(api, server.instant()));
     if let Err(wait) = admitted {
         server.throttled.fetch_add(1, Ordering::Relaxed);
         return too_many_requests(server, wait);

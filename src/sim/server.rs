@@ -54,6 +54,13 @@ impl SimServer {
         Utc::now() + chrono::Duration::milliseconds(self.offset_millis.load(Ordering::Relaxed))
     }
 
+    /// The simulator's clock as a monotonic instant, for the throttle's windows: moved by
+    /// `advance` like `now`, so a test frees a window without waiting for it.
+    pub fn instant(&self) -> tokio::time::Instant {
+        let ahead = u64::try_from(self.offset_millis.load(Ordering::Relaxed)).unwrap_or(0);
+        tokio::time::Instant::now() + Duration::from_millis(ahead)
+    }
+
     pub fn advance(&self, by: Duration) {
         let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 4);
         self.offset_millis.fetch_add(millis, Ordering::Relaxed);

@@ -38,7 +38,14 @@ pub struct Backends<'a> {
     pub clock: Clock,
     /// How many frames the loop drew, for tests that hold an idle UI to drawing nothing.
     pub draws: Arc<std::sync::atomic::AtomicU64>,
+    /// Looks at the state after each round of updates, before the frame is drawn: how a test
+    /// driving the real loop waits for what it needs (actions loaded, a transcript open)
+    /// instead of sleeping.
+    pub watch: Option<Watch<'a>>,
 }
+
+/// See `Backends::watch`.
+pub type Watch<'a> = Box<dyn FnMut(&App) + Send + 'a>;
 
 /// Tells the loop the time.
 pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
@@ -277,6 +284,9 @@ where
             for effect in app.update(message) {
                 execute(effect, &mut backends, &messages_tx);
             }
+        }
+        if let Some(watch) = backends.watch.as_mut() {
+            watch(app);
         }
         if std::mem::take(&mut app.needs_full_redraw) {
             terminal.clear()?;
