@@ -91,10 +91,7 @@ impl Viewer {
             },
             Utc::now(),
         );
-        let _ = app.update(Message::ActionsLoaded {
-            result: Ok(vec![action.clone()]),
-            append: false,
-        });
+        let _ = app.update(Message::listed(vec![action.clone()]));
         let _ = app.update(key(KeyCode::Enter));
         let _ = app.update(key(KeyCode::Enter));
         let _ = app.update(Message::Decoded(

@@ -62,10 +62,7 @@ fn key_and_frame() {
         Settings::default(),
         Utc::now(),
     );
-    let _ = app.update(Message::ActionsLoaded {
-        result: Ok(synthetic(10_000)),
-        append: false,
-    });
+    let _ = app.update(Message::listed(synthetic(10_000)));
     let theme = Theme {
         colored: true,
         variant: Variant::Dark,
@@ -122,10 +119,7 @@ async fn first_frame() {
         Settings::default(),
         Utc::now(),
     );
-    let _ = app.update(Message::ActionsLoaded {
-        result: Ok(actions),
-        append: false,
-    });
+    let _ = app.update(Message::listed(actions));
     let theme = Theme {
         colored: true,
         variant: Variant::Dark,

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod download;
 pub mod engine;
 pub mod limiter;
+pub mod lists;
 pub mod meter;
 
 pub use download::DownloadLimits;
@@ -12,4 +13,5 @@ pub use engine::{
     EngineConfig, FetchEngine, FetchEvent, Fetched, Priority, QueueStats, ResultKey, ResultState,
 };
 pub use limiter::RateLimiter;
+pub use lists::{ListEvent, ListRequest};
 pub use meter::MeterSnapshot;

@@ -390,3 +390,83 @@ async fn a_result_larger_than_the_cache_is_still_shown_and_the_cache_kept() {
         );
     }
 }
+
+/// The next list event, skipping meters and result states.
+async fn next_list_event(session: &mut Session) -> lrx::fetch::ListEvent {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), session.events.recv())
+            .await
+            .expect("the engine answers")
+            .expect("engine alive");
+        if let FetchEvent::List(listed) = event {
+            return listed;
+        }
+    }
+}
+
+#[tokio::test]
+async fn list_loads_coalesce_and_a_newer_one_replaces_the_one_under_way() {
+    use lrx::fetch::{ListEvent, ListRequest};
+    let dirs = dirs();
+    // Every call takes a while, so the second request comes while the first is under way.
+    let mut session = session(
+        SimConfig {
+            latency: Duration::from_millis(300),
+            ..SimConfig::default()
+        },
+        &dirs,
+        None,
+    )
+    .await;
+    let before = session_calls(&session);
+    let first = ListQuery::live_response(5);
+    session.engine.list(ListRequest::Load {
+        query: first.clone(),
+        append: false,
+    });
+    session.engine.list(ListRequest::Load {
+        query: first,
+        append: false,
+    });
+    let ListEvent::Loaded { result, .. } = next_list_event(&mut session).await else {
+        panic!("a load was asked for");
+    };
+    assert_eq!(result.expect("listed").len(), 5);
+    assert_eq!(
+        session_calls(&session) - before,
+        1,
+        "the same load asked twice ran once"
+    );
+
+    // A newer load (another page size) replaces the one under way; a refresh meanwhile is
+    // left out, because the full load reads those actions anyway.
+    session.engine.list(ListRequest::Load {
+        query: ListQuery::live_response(3),
+        append: false,
+    });
+    session.engine.list(ListRequest::Load {
+        query: ListQuery::live_response(2),
+        append: false,
+    });
+    session
+        .engine
+        .list(ListRequest::Refresh(vec!["any-unfinished-action".into()]));
+    let ListEvent::Loaded { result, .. } = next_list_event(&mut session).await else {
+        panic!("only the load answers");
+    };
+    assert_eq!(result.expect("listed").len(), 2, "the newer load's answer");
+    // Nothing else comes: the replaced load and the skipped refresh say nothing.
+    let more = tokio::time::timeout(Duration::from_millis(800), async {
+        loop {
+            if let Some(FetchEvent::List(event)) = session.events.recv().await {
+                return event;
+            }
+        }
+    })
+    .await;
+    assert!(more.is_err(), "{more:?}");
+}
+
+fn session_calls(session: &Session) -> u64 {
+    session.demo.as_ref().expect("demo").api_calls()
+}

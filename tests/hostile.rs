@@ -78,10 +78,7 @@ fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
             },
             Utc::now(),
         );
-        let _ = app.update(Message::ActionsLoaded {
-            result: Ok(vec![action()]),
-            append: false,
-        });
+        let _ = app.update(Message::listed(vec![action()]));
         for code in [KeyCode::Enter, KeyCode::Enter] {
             let _ = app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
         }

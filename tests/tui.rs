@@ -86,10 +86,7 @@ impl Harness {
         );
         app.local_offset = chrono::FixedOffset::east_opt(0).expect("utc");
         let _ = app.start();
-        let _ = app.update(Message::ActionsLoaded {
-            result: Ok(demo_actions().await),
-            append: false,
-        });
+        let _ = app.update(Message::listed(demo_actions().await));
         let theme = Theme {
             colored: true,
             variant: Variant::Dark,
@@ -979,7 +976,10 @@ async fn the_command_line_switches_profiles_reviews_and_signs_in_with_a_device_c
     let effects = h.send(Message::DeviceDone(Ok(()))).take_effects();
     h.assert_hides("Device code sign-in");
     assert!(
-        matches!(effects.first(), Some(Effect::LoadActions { .. })),
+        matches!(
+            effects.first(),
+            Some(Effect::List(lrx::fetch::ListRequest::Load { .. }))
+        ),
         "signed in: the list reloads"
     );
 
@@ -1255,7 +1255,7 @@ async fn a_resumed_app_keeps_its_list_and_marks_instead_of_reloading() {
     assert!(
         !effects
             .iter()
-            .any(|e| matches!(e, Effect::LoadActions { .. })),
+            .any(|e| matches!(e, Effect::List(lrx::fetch::ListRequest::Load { .. }))),
         "{effects:?}"
     );
     assert_eq!(h.app.marked.len(), 1);
@@ -1263,7 +1263,7 @@ async fn a_resumed_app_keeps_its_list_and_marks_instead_of_reloading() {
     assert!(
         fresh
             .iter()
-            .any(|e| matches!(e, Effect::LoadActions { .. }))
+            .any(|e| matches!(e, Effect::List(lrx::fetch::ListRequest::Load { .. })))
     );
 }
 

@@ -180,10 +180,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         chrono::FixedOffset::west_opt(0).unwrap_or(*Utc::now().fixed_offset().offset())
     });
     let mut harness = Harness::new(app, 150, 42, theme(Variant::Dark));
-    let _ = harness.app.update(Message::ActionsLoaded {
-        result: Ok(actions),
-        append: false,
-    });
+    let _ = harness.app.update(Message::listed(actions));
     let meter = MeterSnapshot {
         windows: vec![
             WindowUsage {

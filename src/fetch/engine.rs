@@ -82,12 +82,14 @@ pub struct QueueStats {
 pub enum FetchEvent {
     State(ResultKey, ResultState),
     Meter(MeterSnapshot, QueueStats),
+    List(super::ListEvent),
 }
 
 enum Command {
     Fetch(ResultKey, Priority),
     Withdraw(ResultKey, Priority),
     Meter,
+    List(super::ListRequest),
 }
 
 /// The handle callers keep; dropping every handle stops the engine.
@@ -110,6 +112,12 @@ impl FetchEngine {
     /// Asks for a fresh meter snapshot (the windows drain as time passes).
     pub fn refresh_meter(&self) {
         let _ = self.commands.send(Command::Meter);
+    }
+
+    /// Loads (a page of) the actions list or re-reads unfinished actions; the outcome comes
+    /// as `FetchEvent::List`. See `lists` for how loads replace and skip each other.
+    pub fn list(&self, request: super::ListRequest) {
+        let _ = self.commands.send(Command::List(request));
     }
 }
 
@@ -267,6 +275,7 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>
         sequence: 0,
         running: JoinSet::new(),
     };
+    let mut lists = super::lists::ListLoads::default();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -281,11 +290,17 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>
                     Err(error) => tracing::error!("a fetch job panicked: {error}"),
                 }
             }
+            Some(event) = lists.next(), if !lists.is_empty() => {
+                let _ = scheduler.shared.events.send(FetchEvent::List(event));
+                // The load spent a call: the meter on screen says so now.
+                scheduler.emit_meter();
+            }
             command = commands.recv() => match command {
                 None => break,
                 Some(Command::Fetch(key, priority)) => scheduler.enqueue(key, priority),
                 Some(Command::Withdraw(key, at_most)) => scheduler.withdraw(&key, at_most),
                 Some(Command::Meter) => scheduler.emit_meter(),
+                Some(Command::List(request)) => lists.start(&scheduler.shared.client, request),
             },
             _ = ticker.tick(), if !scheduler.running.is_empty() || !scheduler.queue.is_empty() => {
                 scheduler.emit_meter();
@@ -293,6 +308,7 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>
         }
     }
     scheduler.running.abort_all();
+    lists.abort_all();
 }
 
 /// A payload file of this session's scratch space; never reused, so a write never meets a

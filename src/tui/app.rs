@@ -14,7 +14,9 @@ use super::state::browse::{Pane, PaneAreas, SortKey};
 use super::state::dialogs::{Prompt, Stage};
 use super::state::transcript::TranscriptView;
 use crate::api::models::MachineAction;
-use crate::fetch::{FetchEvent, MeterSnapshot, QueueStats, ResultKey, ResultState};
+use crate::fetch::{
+    FetchEvent, ListEvent, ListRequest, MeterSnapshot, QueueStats, ResultKey, ResultState,
+};
 use crate::transcript::document::Document;
 
 /// How long a toast stays up.
@@ -171,23 +173,6 @@ impl App {
             Message::Mouse(mouse) => self.on_mouse(mouse),
             Message::Tick => self.on_tick(),
             Message::Fetch(event) => self.on_fetch(event),
-            Message::ActionsLoaded { result, append } => self.on_loaded(result, append),
-            Message::ActionsRefreshed(results) => {
-                for result in results {
-                    match result {
-                        Ok(updated) => {
-                            if let Some(slot) = self.actions.iter_mut().find(|a| a.id == updated.id)
-                            {
-                                *slot = updated;
-                            }
-                        }
-                        Err(error) => self.toast(format!("refresh failed: {error}")),
-                    }
-                }
-                self.refilter();
-                // The refresh spent calls: the meter on screen says so now, not at a tick.
-                vec![Effect::RefreshMeter]
-            }
             Message::Decoded(key, document) => {
                 self.documents.insert(key.clone(), document);
                 if self.failed_only {
@@ -275,12 +260,44 @@ impl App {
                 self.toast(error);
             }
         }
-        // The load spent a call: the meter on screen says so now, not at a tick.
-        vec![Effect::RefreshMeter]
+        // The engine sends the meter after the load: the call it spent shows at once.
+        Vec::new()
+    }
+
+    fn on_refreshed(&mut self, results: Vec<Result<MachineAction, String>>) -> Vec<Effect> {
+        for result in results {
+            match result {
+                Ok(updated) => {
+                    if let Some(slot) = self.actions.iter_mut().find(|a| a.id == updated.id) {
+                        *slot = updated;
+                    }
+                }
+                Err(error) => self.toast(format!("refresh failed: {error}")),
+            }
+        }
+        self.refilter();
+        Vec::new()
     }
 
     fn on_fetch(&mut self, event: FetchEvent) -> Vec<Effect> {
         match event {
+            FetchEvent::List(ListEvent::Loaded {
+                result,
+                append,
+                problems,
+            }) => {
+                let effects = self.on_loaded(result, append);
+                // Said after the list arrives, so the load's own status does not hide it.
+                if let Some(first) = problems.first() {
+                    let more = match problems.len() {
+                        1 => String::new(),
+                        n => format!(" (and {} more; see the log)", n - 1),
+                    };
+                    self.toast(format!("{first}{more}"));
+                }
+                effects
+            }
+            FetchEvent::List(ListEvent::Refreshed(results)) => self.on_refreshed(results),
             FetchEvent::Meter(snapshot, stats) => {
                 self.meter = snapshot;
                 self.queue = stats;
@@ -344,7 +361,7 @@ impl App {
             && self.meter.throttled_until.is_none()
         {
             self.last_auto_refresh = Some(self.now);
-            effects.push(Effect::RefreshActions(active));
+            effects.push(Effect::List(ListRequest::Refresh(active)));
         }
         effects
     }

@@ -66,42 +66,7 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
         return;
     };
     match effect {
-        Effect::LoadActions { query, append } => {
-            let client = Arc::clone(&backends.client);
-            let messages = messages.clone();
-            tokio::spawn(async move {
-                let (result, problems) = match client.list_actions(&query, true).await {
-                    Ok(listed) => (Ok(listed.actions), listed.problems),
-                    Err(error) => (Err(error.to_string()), Vec::new()),
-                };
-                let _ = messages.send(Message::ActionsLoaded { result, append });
-                // Said after the list arrives, so the load's own status does not hide it.
-                if let Some(first) = problems.first() {
-                    let more = match problems.len() {
-                        1 => String::new(),
-                        n => format!(" (and {} more; see the log)", n - 1),
-                    };
-                    let _ = messages.send(Message::Notice(format!("{first}{more}")));
-                }
-            });
-        }
-        Effect::RefreshActions(ids) => {
-            let client = Arc::clone(&backends.client);
-            let messages = messages.clone();
-            tokio::spawn(async move {
-                let mut results = Vec::new();
-                for id in ids {
-                    // Background refreshes leave the budget's reserve to the analyst.
-                    results.push(
-                        client
-                            .get_action(&id, false)
-                            .await
-                            .map_err(|e| e.to_string()),
-                    );
-                }
-                let _ = messages.send(Message::ActionsRefreshed(results));
-            });
-        }
+        Effect::List(request) => backends.engine.list(request),
         Effect::Fetch(key, priority) => backends.engine.fetch(key, priority),
         // Started by `work::start` above.
         Effect::Highlight { .. } | Effect::Search { .. } => {}

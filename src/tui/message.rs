@@ -5,9 +5,8 @@ use std::sync::{Arc, Weak};
 
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 
-use crate::api::ListQuery;
 use crate::api::models::MachineAction;
-use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey};
+use crate::fetch::{FetchEvent, Fetched, ListEvent, ListRequest, Priority, ResultKey};
 use crate::transcript::document::{Document, Section};
 use crate::transcript::highlighter::{TokenChunk, Wanted};
 use crate::transcript::search::{Found, Rest, SearchId};
@@ -15,11 +14,8 @@ use crate::transcript::search::{Found, Rest, SearchId};
 /// Work for the event loop to start; its outcome comes back as a `Message`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    LoadActions {
-        query: ListQuery,
-        append: bool,
-    },
-    RefreshActions(Vec<String>),
+    /// Load (a page of) the actions list, or re-read unfinished actions, through the engine.
+    List(ListRequest),
     Fetch(ResultKey, Priority),
     /// Highlight these chunks of a section in the background; `Highlighted` brings them.
     Highlight {
@@ -99,11 +95,6 @@ pub enum Message {
     Resize,
     Tick,
     Fetch(FetchEvent),
-    ActionsLoaded {
-        result: Result<Vec<MachineAction>, String>,
-        append: bool,
-    },
-    ActionsRefreshed(Vec<Result<MachineAction, String>>),
     /// A result made ready to show (a preview of a huge one first, then the whole).
     Decoded(ResultKey, Arc<Document>),
     /// The review's digest of a result.
@@ -135,6 +126,15 @@ pub enum Message {
 }
 
 impl Message {
+    /// A first page of actions as the engine brings it: how harnesses fill the list.
+    pub fn listed(actions: Vec<MachineAction>) -> Self {
+        Self::Fetch(FetchEvent::List(ListEvent::Loaded {
+            result: Ok(actions),
+            append: false,
+            problems: Vec::new(),
+        }))
+    }
+
     /// What the result pipeline made of a payload, as the app takes it.
     pub fn from_result(key: ResultKey, event: crate::results::ResultEvent) -> Self {
         use crate::results::ResultEvent;

@@ -6,6 +6,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use crate::api::ListQuery;
 use crate::api::models::{ActionStatus, Command, MachineAction};
+use crate::fetch::ListRequest;
 use crate::fetch::{Priority, ResultKey, ResultState};
 use crate::transcript::decode::ExitCode;
 use crate::transcript::document::Section;
@@ -255,10 +256,10 @@ impl App {
     pub(crate) fn load(&mut self, append: bool) -> Effect {
         self.loading = true;
         let skip = if append { self.actions.len() } else { 0 };
-        Effect::LoadActions {
+        Effect::List(ListRequest::Load {
             query: self.query(skip),
             append,
-        }
+        })
     }
 
     pub fn selected(&self) -> Option<&MachineAction> {

@@ -1,0 +1,135 @@
+//! Loads of the machine actions list, run by the engine like result fetches so the UI never
+//! owns a request: a load the analyst asked for replaces one still under way (its request is
+//! dropped), the same load asked twice runs once, and a refresh of unfinished actions never
+//! overlaps another refresh or a full load (which brings them anyway).
+
+use std::sync::Arc;
+
+use tokio::task::{AbortHandle, JoinSet};
+
+use crate::api::models::MachineAction;
+use crate::api::{ListQuery, MdeClient};
+
+/// A list load to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListRequest {
+    /// A page of the list; `append` for the next page of the one shown.
+    Load { query: ListQuery, append: bool },
+    /// Re-read these actions (those not finished yet).
+    Refresh(Vec<String>),
+}
+
+/// What a list load brought.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListEvent {
+    Loaded {
+        result: Result<Vec<MachineAction>, String>,
+        append: bool,
+        /// Records the service sent that could not be read (said once the list is shown).
+        problems: Vec<String>,
+    },
+    Refreshed(Vec<Result<MachineAction, String>>),
+}
+
+/// The list loads under way, at most one of each kind.
+#[derive(Default)]
+pub(super) struct ListLoads {
+    load: Option<(ListRequest, AbortHandle)>,
+    refresh: Option<AbortHandle>,
+    running: JoinSet<(ListRequest, ListEvent)>,
+}
+
+impl ListLoads {
+    pub(super) fn start(&mut self, client: &Arc<MdeClient>, request: ListRequest) {
+        match &request {
+            ListRequest::Load { .. } => {
+                if let Some((under_way, handle)) = &self.load {
+                    if *under_way == request {
+                        return;
+                    }
+                    handle.abort();
+                }
+                // A full load reads the unfinished actions too.
+                if let Some(refresh) = self.refresh.take() {
+                    refresh.abort();
+                }
+                let handle = self.running.spawn(run(Arc::clone(client), request.clone()));
+                self.load = Some((request, handle));
+            }
+            ListRequest::Refresh(_) => {
+                if self.refresh.is_some() || self.load.is_some() {
+                    return;
+                }
+                let handle = self.running.spawn(run(Arc::clone(client), request));
+                self.refresh = Some(handle);
+            }
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// The next load to finish, passing over those dropped (replaced); None when none runs.
+    pub(super) async fn next(&mut self) -> Option<ListEvent> {
+        loop {
+            match self.running.join_next().await? {
+                Ok((request, event)) => {
+                    match request {
+                        ListRequest::Load { .. } => self.load = None,
+                        ListRequest::Refresh(_) => self.refresh = None,
+                    }
+                    return Some(event);
+                }
+                Err(error) => {
+                    // A load that panicked must not block the next: forget it by its task.
+                    let id = error.id();
+                    if self.load.as_ref().is_some_and(|(_, h)| h.id() == id) {
+                        self.load = None;
+                    }
+                    if self.refresh.as_ref().is_some_and(|h| h.id() == id) {
+                        self.refresh = None;
+                    }
+                    if error.is_panic() {
+                        tracing::error!("a list load panicked: {error}");
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn abort_all(&mut self) {
+        self.running.abort_all();
+    }
+}
+
+async fn run(client: Arc<MdeClient>, request: ListRequest) -> (ListRequest, ListEvent) {
+    let event = match &request {
+        ListRequest::Load { query, append } => match client.list_actions(query, true).await {
+            Ok(listed) => ListEvent::Loaded {
+                result: Ok(listed.actions),
+                append: *append,
+                problems: listed.problems,
+            },
+            Err(error) => ListEvent::Loaded {
+                result: Err(error.to_string()),
+                append: *append,
+                problems: Vec::new(),
+            },
+        },
+        ListRequest::Refresh(ids) => {
+            let mut results = Vec::new();
+            for id in ids {
+                // Background refreshes leave the budget's reserve to the analyst.
+                results.push(
+                    client
+                        .get_action(id, false)
+                        .await
+                        .map_err(|e| e.to_string()),
+                );
+            }
+            ListEvent::Refreshed(results)
+        }
+    };
+    (request, event)
+}
