@@ -260,6 +260,23 @@ async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
         ),
         "{effects:?}"
     );
+    // A filter that hides the action moves the selection off it: the same is taken back.
+    for key in &prefetched {
+        h.send(Message::Fetch(FetchEvent::State(
+            key.clone(),
+            ResultState::Queued,
+        )));
+    }
+    h.press(KeyCode::Esc).press(KeyCode::Esc);
+    h.key('/');
+    let mut withdrawn = Vec::new();
+    for c in "no-such-machine".chars() {
+        withdrawn.extend(h.key(c).take_effects());
+    }
+    assert!(
+        withdrawn.contains(&Effect::Withdraw(prefetched.clone())),
+        "{withdrawn:?}"
+    );
 }
 
 #[tokio::test]

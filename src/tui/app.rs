@@ -166,7 +166,19 @@ impl App {
         self.toast = Some((text.into(), self.now));
     }
 
+    /// Takes in one message. Whatever moved the selection off an action (a key, a click, a
+    /// filter, a reload, the review), the prefetches still queued for it are taken back.
     pub fn update(&mut self, message: Message) -> Vec<Effect> {
+        let before = self.selected().map(|action| action.id.clone());
+        let queued = self.queued_results_of_selected();
+        let mut effects = self.handle(message);
+        if !queued.is_empty() && self.selected().map(|action| &action.id) != before.as_ref() {
+            effects.push(Effect::Withdraw(queued));
+        }
+        effects
+    }
+
+    fn handle(&mut self, message: Message) -> Vec<Effect> {
         match message {
             Message::Key(key) => self.on_key(key),
             Message::Resize => Vec::new(),

@@ -395,15 +395,11 @@ impl App {
         match self.focus {
             Pane::Actions => {
                 let before = self.selected_action;
-                let left = self.queued_results_of_selected();
                 self.selected_action = step(self.selected_action, self.visible.len());
                 let mut effects = Vec::new();
                 if before != self.selected_action {
                     self.selected_command = 0;
                     self.transcript.scroll = 0;
-                    if !left.is_empty() {
-                        effects.push(Effect::Withdraw(left));
-                    }
                 }
                 // Scrolling past the end loads older actions.
                 if delta > 0
