@@ -94,16 +94,12 @@ impl Harness {
         }
     }
 
-    /// Feeds the app a message, starts the background work it asks for, and draws.
+    /// Feeds the app a message, starts the background work it asks for, takes in the news
+    /// that has arrived meanwhile (as the event loop does before it draws), and draws.
     pub fn send(&mut self, message: Message) -> &mut Self {
         self.effects.clear();
-        self.take_in(message)
-    }
-
-    fn take_in(&mut self, message: Message) -> &mut Self {
-        let effects = self.app.update(message);
-        self.run(effects);
-        self.draw()
+        self.apply(message);
+        self.take_news()
     }
 
     /// A key with modifiers.
@@ -137,32 +133,48 @@ impl Harness {
         std::mem::take(&mut self.effects)
     }
 
-    /// Takes in background news until `done` holds of the app, drawing after each piece;
-    /// false if `timeout` passes first.
+    /// Takes in background news until `done` holds of the app, then draws; false if
+    /// `timeout` passes first. As in the event loop, the news that has arrived is taken in
+    /// together and drawn once, and `done` is asked before drawing.
     pub fn settle(&mut self, done: impl Fn(&App) -> bool, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if done(&self.app) {
+                self.draw();
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.news.recv_timeout(left) {
                 Ok(message) => {
-                    self.take_in(message);
+                    self.apply(message);
+                    while let Ok(more) = self.news.try_recv() {
+                        self.apply(more);
+                    }
+                    if !done(&self.app) {
+                        // The layout asks for what the news did not bring yet.
+                        self.draw();
+                    }
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    self.draw();
                     return done(&self.app);
                 }
             }
         }
     }
 
-    /// Takes in the news that has arrived, without waiting for more.
+    /// Takes in the news that has arrived, without waiting for more, and draws.
     pub fn take_news(&mut self) -> &mut Self {
         while let Ok(message) = self.news.try_recv() {
-            self.take_in(message);
+            self.apply(message);
         }
-        self
+        self.draw()
+    }
+
+    /// Feeds the app one message and starts the background work it asks for; no drawing.
+    fn apply(&mut self, message: Message) {
+        let effects = self.app.update(message);
+        self.run(effects);
     }
 
     /// The screen as text, one line per row.
