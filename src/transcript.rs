@@ -8,3 +8,4 @@ pub mod highlighter;
 pub mod indicators;
 pub mod line;
 pub mod search;
+pub mod tokens;

@@ -15,16 +15,15 @@
 //! is *delivered* as chunks (the TUI turns them into messages) into a `Tokens` cache that the
 //! asker owns, so drawing reads plain data and never takes a lock.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use super::highlight::{Kind, LineTokens, Meanings, Parser};
+use super::highlight::{Kind, Meanings, Parser};
 use super::line::Line;
+use super::tokens::{CHUNK, TokenChunk, Tokens, Wanted};
 
-/// Lines tokenised and cached together.
-const CHUNK: usize = 128;
 /// Distance between parse-state checkpoints (a multiple of `CHUNK`).
 const CHECKPOINT_EVERY: usize = 256;
 /// Sections this short are highlighted completely where the document is built…
@@ -35,52 +34,14 @@ const FIRST_SCREEN_LINES: usize = 2 * CHUNK;
 const CATCH_UP: usize = 8_192;
 /// Lines parsed above a provisional window so multi-line constructs can settle.
 const WARM_UP: usize = 64;
-/// Chunks a `Tokens` cache keeps (32,768 lines); the least recently used go first.
-const MAX_CHUNKS: usize = 256;
 /// An idle worker ends after this; the next request starts another from where it stopped.
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// How often long parses look for a newer request.
 const INTERRUPT_EVERY: usize = 64;
 
-/// Tokens for `CHUNK` consecutive lines (fewer at the end), from line `index * CHUNK`.
-#[derive(Clone)]
-pub struct TokenChunk {
-    pub index: usize,
-    pub tokens: Arc<[LineTokens]>,
-    /// False for a provisional parse (from a fresh state above a far window): an exact one
-    /// replaces it when the background sweep gets there.
-    pub exact: bool,
-}
-
-impl std::fmt::Debug for TokenChunk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenChunk")
-            .field("index", &self.index)
-            .field("lines", &self.tokens.len())
-            .field("exact", &self.exact)
-            .finish()
-    }
-}
-
 /// Where tokenised chunks go: called on the worker thread, once the chunks on screen are
 /// ready and again for the margin and for exact redos.
 pub type Deliver = Arc<dyn Fn(Vec<TokenChunk>) + Send + Sync>;
-
-/// A chunk the asker wants, and whether it holds a provisional version already (which only
-/// an exact parse improves on, so the worker leaves it to the sweep until one is cheap).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Want {
-    pub index: usize,
-    pub provisional_held: bool,
-}
-
-/// The chunks wanted for a window, those on screen first.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Wanted {
-    pub chunks: Vec<Want>,
-    /// How many of `chunks` are on screen: they are delivered together, before the margin.
-    pub on_screen: usize,
-}
 
 struct Request {
     wanted: Wanted,
@@ -408,6 +369,11 @@ impl SectionHighlighter {
         self.inner.kind
     }
 
+    /// What was highlighted where the document was built: where every `Tokens` starts.
+    pub fn first_chunks(&self) -> &[TokenChunk] {
+        &self.inner.first
+    }
+
     /// How many lines the section has.
     pub fn lines(&self) -> usize {
         self.inner.lines
@@ -454,149 +420,6 @@ impl SectionHighlighter {
     }
 }
 
-struct Cached {
-    tokens: Arc<[LineTokens]>,
-    exact: bool,
-    used: u64,
-}
-
-/// The tokens one viewer holds for a section: filled from the highlighter's first chunks and
-/// from deliveries, read by drawing without locks, bounded by `MAX_CHUNKS`.
-#[derive(Default)]
-pub struct Tokens {
-    chunks: HashMap<usize, Cached>,
-    clock: u64,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("chunks", &self.chunks.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Tokens {
-    /// What the highlighter did where the document was built.
-    pub fn of(highlighter: &SectionHighlighter) -> Self {
-        let mut tokens = Self::default();
-        tokens.insert(highlighter.inner.first.iter().cloned());
-        tokens
-    }
-
-    /// Takes in delivered chunks; an exact chunk is never replaced by a provisional one.
-    pub fn insert(&mut self, chunks: impl IntoIterator<Item = TokenChunk>) {
-        for chunk in chunks {
-            self.clock += 1;
-            if self
-                .chunks
-                .get(&chunk.index)
-                .is_some_and(|held| held.exact && !chunk.exact)
-            {
-                continue;
-            }
-            self.chunks.insert(
-                chunk.index,
-                Cached {
-                    tokens: chunk.tokens,
-                    exact: chunk.exact,
-                    used: self.clock,
-                },
-            );
-        }
-        while self.chunks.len() > MAX_CHUNKS {
-            let Some(oldest) = self
-                .chunks
-                .iter()
-                .min_by_key(|(_, chunk)| chunk.used)
-                .map(|(index, _)| *index)
-            else {
-                break;
-            };
-            self.chunks.remove(&oldest);
-        }
-    }
-
-    /// Marks these lines' chunks as just used, so eviction takes others first.
-    pub fn touch(&mut self, lines: &[usize]) {
-        self.clock += 1;
-        for line in lines {
-            if let Some(chunk) = self.chunks.get_mut(&(line / CHUNK)) {
-                chunk.used = self.clock;
-            }
-        }
-    }
-
-    /// Tokens for these lines as far as they are known.
-    pub fn window(&self, lines: &[usize]) -> Vec<Option<LineTokens>> {
-        lines
-            .iter()
-            .map(|line| {
-                self.chunks
-                    .get(&(line / CHUNK))
-                    .and_then(|chunk| chunk.tokens.get(line % CHUNK).cloned())
-            })
-            .collect()
-    }
-
-    /// Whether these lines have tokens (`exact`: final ones).
-    pub fn covers(&self, lines: &[usize], exact: bool) -> bool {
-        lines.iter().all(|line| {
-            self.chunks
-                .get(&(line / CHUNK))
-                .is_some_and(|chunk| chunk.exact || !exact)
-        })
-    }
-
-    /// What to ask for so these lines (of `total`) get exact tokens, with a margin above and
-    /// below; nothing when they have them.
-    pub fn wanted(&self, lines: &[usize], total: usize) -> Wanted {
-        if self.covers(lines, true) {
-            return Wanted::default();
-        }
-        let (indexes, on_screen) = wanted_chunks(lines, total);
-        let mut wanted = Wanted::default();
-        for (position, index) in indexes.into_iter().enumerate() {
-            let held = self.chunks.get(&index).map(|chunk| chunk.exact);
-            if held != Some(true) {
-                wanted.chunks.push(Want {
-                    index,
-                    provisional_held: held == Some(false),
-                });
-                if position < on_screen {
-                    wanted.on_screen += 1;
-                }
-            }
-        }
-        wanted
-    }
-}
-
-/// Chunks to tokenise for a window: those on screen first, then one above and two below; and
-/// how many are on screen.
-fn wanted_chunks(lines: &[usize], total: usize) -> (Vec<usize>, usize) {
-    let mut chunks: Vec<usize> = Vec::new();
-    for line in lines {
-        let chunk = line / CHUNK;
-        if !chunks.contains(&chunk) {
-            chunks.push(chunk);
-        }
-    }
-    let on_screen = chunks.len();
-    let last_chunk = total.saturating_sub(1) / CHUNK;
-    if let (Some(&first), Some(&last)) = (chunks.first(), chunks.last()) {
-        for margin in [first.checked_sub(1), Some(last + 1), Some(last + 2)]
-            .into_iter()
-            .flatten()
-        {
-            if margin <= last_chunk && !chunks.contains(&margin) {
-                chunks.push(margin);
-            }
-        }
-    }
-    (chunks, on_screen)
-}
-
 /// Requests these lines and takes deliveries into `tokens` until they are highlighted
 /// exactly, as a viewer would (tests and benchmarks). False on timeout.
 pub fn settle(
@@ -631,7 +454,7 @@ pub fn settle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcript::highlight::{Token, highlight_all};
+    use crate::transcript::highlight::{LineTokens, Token, highlight_all};
     use crate::transcript::line::LineClass;
 
     fn lines(texts: impl Iterator<Item = String>) -> Arc<[Line]> {
@@ -660,7 +483,7 @@ mod tests {
         let all = json_lines(100);
         let highlighter = SectionHighlighter::new(Kind::Json, Arc::clone(&all)).expect("syntax");
         let every: Vec<usize> = (0..all.len()).collect();
-        let tokens = Tokens::of(&highlighter);
+        let tokens = Tokens::from_chunks(highlighter.first_chunks());
         assert!(tokens.covers(&every, true));
         assert_eq!(tokens.wanted(&every, all.len()), Wanted::default());
         let expected = highlight_all(&all, Kind::Json).expect("syntax");
@@ -673,7 +496,7 @@ mod tests {
         let all = json_lines(3_500);
         let highlighter = SectionHighlighter::new(Kind::Json, Arc::clone(&all)).expect("syntax");
         let end: Vec<usize> = (all.len() - 50..all.len()).collect();
-        let mut tokens = Tokens::of(&highlighter);
+        let mut tokens = Tokens::from_chunks(highlighter.first_chunks());
         assert!(!tokens.covers(&end, false), "not highlighted up front");
         assert!(settle(
             &highlighter,
@@ -696,11 +519,35 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_stays_bounded() {
+        let all: Arc<[Line]> = (0..(256 + 40) * CHUNK)
+            .map(|i| Line {
+                text: format!("line {i}"),
+                class: LineClass::Normal,
+            })
+            .collect();
+        let highlighter =
+            SectionHighlighter::new(Kind::Transcript, Arc::clone(&all)).expect("syntax");
+        let mut tokens = Tokens::from_chunks(highlighter.first_chunks());
+        for start in (0..all.len()).step_by(CHUNK * 4) {
+            let window: Vec<usize> = (start..(start + 10).min(all.len())).collect();
+            assert!(settle(
+                &highlighter,
+                &mut tokens,
+                &window,
+                Duration::from_secs(60)
+            ));
+            tokens.touch(&window);
+        }
+        assert!(tokens.chunks_held() <= 256);
+    }
+
+    #[test]
     fn a_newer_request_replaces_an_older_one() {
         let all = lines((0..100_000).map(|i| format!("2026-11-20T12:00:00Z line {i}")));
         let highlighter =
             SectionHighlighter::new(Kind::Transcript, Arc::clone(&all)).expect("syntax");
-        let mut tokens = Tokens::of(&highlighter);
+        let mut tokens = Tokens::from_chunks(highlighter.first_chunks());
         let middle: Vec<usize> = (50_000..50_040).collect();
         highlighter.request(tokens.wanted(&middle, all.len()), Arc::new(|_| {}));
         let end: Vec<usize> = (99_960..100_000).collect();
@@ -719,69 +566,5 @@ mod tests {
         for (line, got) in end.iter().zip(window) {
             assert_eq!(got.as_ref(), Some(&expected[*line]), "line {line}");
         }
-    }
-
-    #[test]
-    fn the_cache_stays_bounded() {
-        let all = lines((0..(MAX_CHUNKS + 40) * CHUNK).map(|i| format!("line {i}")));
-        let highlighter =
-            SectionHighlighter::new(Kind::Transcript, Arc::clone(&all)).expect("syntax");
-        let mut tokens = Tokens::of(&highlighter);
-        for start in (0..all.len()).step_by(CHUNK * 4) {
-            let window: Vec<usize> = (start..(start + 10).min(all.len())).collect();
-            assert!(settle(
-                &highlighter,
-                &mut tokens,
-                &window,
-                Duration::from_secs(60)
-            ));
-            tokens.touch(&window);
-        }
-        assert!(tokens.chunks.len() <= MAX_CHUNKS);
-    }
-
-    #[test]
-    fn what_is_asked_for_is_what_is_missing_screen_first() {
-        let mut tokens = Tokens::default();
-        let chunk = |index, exact| TokenChunk {
-            index,
-            tokens: vec![LineTokens::new(); CHUNK].into(),
-            exact,
-        };
-        tokens.insert([chunk(2, true), chunk(3, false)]);
-        let wanted = tokens.wanted(&[300, 301, 400], 10_000);
-        assert_eq!(
-            wanted,
-            Wanted {
-                chunks: vec![
-                    Want {
-                        index: 3,
-                        provisional_held: true
-                    },
-                    Want {
-                        index: 1,
-                        provisional_held: false
-                    },
-                    Want {
-                        index: 4,
-                        provisional_held: false
-                    },
-                    Want {
-                        index: 5,
-                        provisional_held: false
-                    },
-                ],
-                on_screen: 1,
-            }
-        );
-        // An exact chunk stays when a provisional one for it comes late.
-        tokens.insert([chunk(2, false)]);
-        assert!(tokens.covers(&[300], true));
-    }
-
-    #[test]
-    fn margins_follow_the_window() {
-        assert_eq!(wanted_chunks(&[300, 301], 10_000), (vec![2, 1, 3, 4], 1));
-        assert_eq!(wanted_chunks(&[0, 200], 300), (vec![0, 1, 2], 2));
     }
 }

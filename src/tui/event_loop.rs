@@ -178,11 +178,11 @@ fn draw<B: Backend>(
     backends
         .draws
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut effects = Vec::new();
-    terminal.draw(|frame| effects = view::draw(frame, app, theme))?;
-    for effect in effects {
-        execute(effect, backends, messages);
-    }
+    terminal.draw(|frame| {
+        view::draw(frame, app, theme, &mut |effect| {
+            execute(effect, backends, messages);
+        });
+    })?;
     Ok(())
 }
 

@@ -66,14 +66,20 @@ impl Harness {
             app,
             terminal,
             theme,
+            sink,
+            effects,
             ..
         } = self;
-        let mut asked = Vec::new();
-        let drawn = terminal.draw(|frame| asked = view::draw(frame, app, theme));
+        let drawn = terminal.draw(|frame| {
+            view::draw(frame, app, theme, &mut |effect| {
+                if let Some(other) = work::start(effect, sink) {
+                    effects.push(other);
+                }
+            });
+        });
         if let Err(never) = drawn {
             match never {}
         }
-        self.run(asked);
         self
     }
 

@@ -8,8 +8,8 @@ use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 use crate::api::models::MachineAction;
 use crate::fetch::{FetchEvent, Fetched, ListEvent, ListRequest, Priority, ResultKey};
 use crate::transcript::document::{Document, Section};
-use crate::transcript::highlighter::{TokenChunk, Wanted};
 use crate::transcript::search::{Found, Rest, SearchId};
+use crate::transcript::tokens::{TokenChunk, Wanted};
 
 /// Work for the event loop to start; its outcome comes back as a `Message`.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,11 +11,13 @@ use super::state::dialogs::Prompt;
 use super::theme::Theme;
 
 /// Lays the frame out (the update side: selections kept in view, pages sized) and draws it.
-/// Returns the work the layout asks for: highlighting the lines now on screen.
-pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) -> Vec<Effect> {
-    let effects = app.arrange(frame.area());
+/// The work the layout asks for (highlighting the lines now on screen) goes to `start`
+/// before the frame is drawn, so the worker runs while the frame is being drawn.
+pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, start: &mut dyn FnMut(Effect)) {
+    for effect in app.arrange(frame.area()) {
+        start(effect);
+    }
     render(frame, app, theme);
-    effects
 }
 
 /// Draws the state as it is; it changes nothing.

@@ -5,7 +5,8 @@ use std::sync::{Arc, Weak};
 use super::search::Search;
 use crate::fetch::ResultKey;
 use crate::transcript::document::{Document, Section};
-use crate::transcript::highlighter::{SectionHighlighter, TokenChunk, Tokens};
+use crate::transcript::highlighter::SectionHighlighter;
+use crate::transcript::tokens::{TokenChunk, Tokens};
 
 #[derive(Debug, Clone)]
 pub struct TranscriptView {
@@ -92,7 +93,7 @@ impl Highlights {
                 key: key.clone(),
                 section,
                 document: weak,
-                tokens: Tokens::of(highlighter),
+                tokens: Tokens::from_chunks(highlighter.first_chunks()),
             },
         };
         self.entries.insert(0, entry);
