@@ -9,6 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row};
 use crate::api::models::MachineAction;
 use crate::sanitize;
 use crate::tui::app::App;
+use crate::tui::layout::Screen;
 use crate::tui::state::browse::Pane;
 use crate::tui::state::dialogs::Prompt;
 use crate::tui::theme::Theme;
@@ -184,13 +185,7 @@ impl super::BrowsePane for ActionsPane {
         Pane::Actions
     }
 
-    fn render(
-        &self,
-        frame: &mut Frame,
-        screen: &crate::tui::layout::Screen,
-        app: &App,
-        theme: &Theme,
-    ) {
+    fn render(&self, frame: &mut Frame, screen: &Screen, app: &App, theme: &Theme) {
         actions(frame, screen.panes[Pane::Actions], app, theme);
     }
 }

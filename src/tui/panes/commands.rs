@@ -10,6 +10,7 @@ use crate::api::models::CommandStatus;
 use crate::fetch::ResultKey;
 use crate::sanitize;
 use crate::tui::app::App;
+use crate::tui::layout::Screen;
 use crate::tui::panes::transcript::link_state;
 use crate::tui::state::browse::Pane;
 use crate::tui::theme::Theme;
@@ -101,13 +102,7 @@ impl super::BrowsePane for CommandsPane {
         Pane::Commands
     }
 
-    fn render(
-        &self,
-        frame: &mut Frame,
-        screen: &crate::tui::layout::Screen,
-        app: &App,
-        theme: &Theme,
-    ) {
+    fn render(&self, frame: &mut Frame, screen: &Screen, app: &App, theme: &Theme) {
         commands(frame, screen.panes[Pane::Commands], app, theme);
     }
 }

@@ -13,6 +13,7 @@ use crate::sanitize;
 use crate::transcript::document::{Content, Document, LineClass, Section};
 use crate::transcript::highlight::Token;
 use crate::tui::app::App;
+use crate::tui::layout::Screen;
 use crate::tui::state::browse::Pane;
 use crate::tui::state::dialogs::Prompt;
 use crate::tui::theme::Theme;
@@ -507,13 +508,7 @@ impl super::BrowsePane for TranscriptPane {
         Pane::Transcript
     }
 
-    fn render(
-        &self,
-        frame: &mut Frame,
-        screen: &crate::tui::layout::Screen,
-        app: &App,
-        theme: &Theme,
-    ) {
+    fn render(&self, frame: &mut Frame, screen: &Screen, app: &App, theme: &Theme) {
         transcript(
             frame,
             screen.panes[Pane::Transcript],
