@@ -11,7 +11,7 @@ use crate::api::MdeClient;
 use crate::api::auth::{
     Authenticator, AzureCli, ClientSecretCredential, Secret, StaticToken, TokenSource,
 };
-use crate::api::limits::{Api, WindowLimit};
+use crate::api::limits::{LimitTable, WindowLimit};
 use crate::config::{ConfigError, Connection, ConnectionArgs, Credential, Paths};
 use crate::fetch::cache::{Cache, DEFAULT_MAX_BYTES};
 use crate::fetch::{EngineConfig, FetchEngine, FetchEvent, RateLimiter};
@@ -126,8 +126,7 @@ impl Session {
             }
             None => (
                 options.connection.resolve()?,
-                // The budget today guards the result-link API, the one a fetch sweep spends.
-                Api::ResultLink.documented_limits().to_vec(),
+                crate::api::limits::STANDARD.to_vec(),
                 None,
             ),
         };
@@ -136,15 +135,18 @@ impl Session {
             Some(config) => format!("demo-{}", config.seed),
             None => connection.scope_key(),
         };
-        let limits = options.rate_limits.clone().unwrap_or(limits);
-        let limits = RateLimiter::scaled(&limits, options.max_calls_per_minute);
+        // Every API on its own windows, as the service counts them; `--rate-limits` (tests,
+        // time-compressed demos) replaces the standard ones.
+        let table = LimitTable::with_standard(options.rate_limits.clone().unwrap_or(limits))
+            .with_share(options.max_calls_per_minute);
         // A demo tenant lives as long as this process, so its budget is this process's own;
         // a real tenant's budget is shared by every lrx process on the machine.
         let budget_file = demo
             .is_none()
             .then(|| paths.state_dir.join("budget").join(format!("{scope}.log")));
-        let limiter =
-            Arc::new(RateLimiter::new(limits, budget_file).with_max_hold(options.max_retry_after));
+        let limiter = Arc::new(
+            RateLimiter::with_table(&table, budget_file).with_max_hold(options.max_retry_after),
+        );
         let source: Box<dyn TokenSource> = match &connection.credential {
             Credential::ClientSecret { client_id, secret } => Box::new(ClientSecretCredential {
                 token_url: connection.token_url.clone(),

@@ -457,10 +457,16 @@ async fn an_absurd_retry_after_is_capped_shown_and_never_panics() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         // While it waits, the meter says both: lrx's wait and what the service asked for.
         let meter = limiter.snapshot();
+        let get = meter
+            .others
+            .iter()
+            .find(|o| o.api == lrx::api::limits::Api::GetAction)
+            .expect("get is in use");
         let (until, told) = (
-            meter.throttled_until.expect("held"),
-            meter.throttle_asked_until.expect("what was asked"),
+            get.throttled_until.expect("held"),
+            get.throttle_asked_until.expect("what was asked"),
         );
+        assert!(meter.throttled_until.is_none(), "a 429 on get holds get only");
         assert!(told > until + chrono::Duration::days(1), "{asked}");
         let action = call.await.expect("task").expect("asked again");
         assert_eq!(action.id, "a1");

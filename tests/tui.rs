@@ -348,6 +348,30 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
         throttled_until: None,
         throttle_asked_until: None,
         session_calls: 249,
+        others: vec![
+            lrx::fetch::limiter::ApiUse {
+                api: lrx::api::limits::Api::GetAction,
+                window: WindowUsage {
+                    used: 12,
+                    limit: 100,
+                    period: Duration::from_secs(60),
+                    frees_at: None,
+                },
+                throttled_until: None,
+                throttle_asked_until: None,
+            },
+            lrx::fetch::limiter::ApiUse {
+                api: lrx::api::limits::Api::ListActions,
+                window: WindowUsage {
+                    used: 100,
+                    limit: 100,
+                    period: Duration::from_secs(60),
+                    frees_at: None,
+                },
+                throttled_until: Some(h.app.now + chrono::Duration::seconds(30)),
+                throttle_asked_until: None,
+            },
+        ],
     };
     h.send(Message::Fetch(FetchEvent::Meter(
         meter,
@@ -357,7 +381,9 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
             ready: 12,
         },
     )));
-    h.assert_shows("API 37/100 per min ▰▰▱▱▱ · 212/1500 per h");
+    // Wide enough for the whole meter line; narrower screens cut its end (queue, calls).
+    h.resize(200, 40);
+    h.assert_shows("links 37/100 per min ▰▰▱▱▱ · 212/1500 per h │ waiting for budget: next call in 0:12 │ get 12/100 · list held until 13:");
     h.assert_shows("waiting for budget: next call in 0:12");
     h.assert_shows("queue 3 · downloading 1 · ready 12");
 }

@@ -11,7 +11,8 @@ use ratatui::crossterm::event::KeyCode;
 
 use crate::svg;
 use lrx::api::ListQuery;
-use lrx::fetch::limiter::WindowUsage;
+use lrx::api::limits::Api;
+use lrx::fetch::limiter::{ApiUse, WindowUsage};
 use lrx::fetch::{
     FetchEvent, Fetched, MeterSnapshot, Priority, QueueStats, ResultKey, ResultState,
 };
@@ -137,6 +138,7 @@ fn busy_meter(now: DateTime<Utc>) -> (MeterSnapshot, QueueStats) {
             throttled_until: None,
             throttle_asked_until: None,
             session_calls: 412,
+            others: Vec::new(),
         },
         QueueStats {
             queued: 37,
@@ -200,6 +202,31 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         throttled_until: None,
         throttle_asked_until: None,
         session_calls: 212,
+        // Listing and refreshing the actions count on their own APIs' windows.
+        others: vec![
+            ApiUse {
+                api: Api::ListActions,
+                window: WindowUsage {
+                    used: 2,
+                    limit: 100,
+                    period: Duration::from_secs(60),
+                    frees_at: None,
+                },
+                throttled_until: None,
+                throttle_asked_until: None,
+            },
+            ApiUse {
+                api: Api::GetAction,
+                window: WindowUsage {
+                    used: 6,
+                    limit: 100,
+                    period: Duration::from_secs(60),
+                    frees_at: None,
+                },
+                throttled_until: None,
+                throttle_asked_until: None,
+            },
+        ],
     };
     let _ = harness.app.update(Message::Fetch(FetchEvent::Meter(
         meter,
@@ -342,6 +369,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
             throttled_until: None,
             throttle_asked_until: None,
             session_calls: 9,
+            others: Vec::new(),
         },
         QueueStats::default(),
     );

@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::auth::{Authenticator, BoxFuture, host_of, transport_error};
+use super::limits::Api;
 use super::error::{ApiError, Operation, ServiceDetail};
 use super::link::{ResultLink, SasUrl};
 use super::models::{ActionPage, LIVE_RESPONSE, MachineAction, StringValue};
@@ -19,21 +20,21 @@ use super::policy::{API_REQUEST_DEADLINE, OutboundPolicy};
 /// Who decides when the next API call may go out. The fetch engine's rate limiter
 /// implements it; the client only asks.
 pub trait CallBudget: Send + Sync {
-    /// Waits until a call is allowed and counts it.
-    fn acquire(&self, interactive: bool) -> BoxFuture<'_, ()>;
-    /// The service answered 429: nothing may go out before `until`. `asked` is what the
-    /// service asked for, when lrx capped it.
-    fn throttled_until(&self, until: DateTime<Utc>, asked: Option<DateTime<Utc>>);
+    /// Waits until a call to `api` is allowed and counts it.
+    fn acquire(&self, api: Api, interactive: bool) -> BoxFuture<'_, ()>;
+    /// The service answered 429 for `api`: no call to it may go out before `until` (the
+    /// other APIs go on). `asked` is what the service asked for, when lrx capped it.
+    fn throttled_until(&self, api: Api, until: DateTime<Utc>, asked: Option<DateTime<Utc>>);
 }
 
 /// No budget at all: for tests of the client alone.
 pub struct Unlimited;
 
 impl CallBudget for Unlimited {
-    fn acquire(&self, _interactive: bool) -> BoxFuture<'_, ()> {
+    fn acquire(&self, _api: Api, _interactive: bool) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
-    fn throttled_until(&self, _until: DateTime<Utc>, _asked: Option<DateTime<Utc>>) {}
+    fn throttled_until(&self, _api: Api, _until: DateTime<Utc>, _asked: Option<DateTime<Utc>>) {}
 }
 
 const MAX_SERVER_ERROR_RETRIES: u32 = 3;
@@ -227,7 +228,9 @@ impl MdeClient {
         let mut throttles = 0;
         loop {
             let token = self.auth.bearer(&self.http, false).await?;
-            self.budget.acquire(interactive).await;
+            if let Some(api) = operation.api() {
+                self.budget.acquire(api, interactive).await;
+            }
             if let Some(notify) = on_request.take() {
                 notify();
             }
@@ -335,7 +338,9 @@ impl MdeClient {
                             human_wait(until - now)
                         );
                     }
-                    self.budget.throttled_until(until, capped);
+                    if let Some(api) = operation.api() {
+                        self.budget.throttled_until(api, until, capped);
+                    }
                     throttles += 1;
                     if throttles > MAX_THROTTLE_RETRIES {
                         return Err(ApiError::Throttled {
@@ -345,7 +350,7 @@ impl MdeClient {
                         });
                     }
                     tracing::warn!(operation = operation.describe(), %until, "429 from the service; waiting");
-                    // The budget holds every caller until `until`; acquire() waits it out.
+                    // The budget holds this API's callers until `until`; acquire() waits it out.
                 }
                 status if status.is_server_error() && server_errors < MAX_SERVER_ERROR_RETRIES => {
                     server_errors += 1;

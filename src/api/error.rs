@@ -16,6 +16,20 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// The API whose windows a call counts against; none for signing in and for downloads
+    /// from storage, which the service does not count.
+    pub fn api(self) -> Option<super::limits::Api> {
+        use super::limits::Api;
+        match self {
+            Self::SignIn | Self::Download => None,
+            Self::ListActions => Some(Api::ListActions),
+            Self::GetAction => Some(Api::GetAction),
+            Self::ResultLink => Some(Api::ResultLink),
+            Self::Cancel => Some(Api::CancelAction),
+            Self::RunLiveResponse => Some(Api::RunLiveResponse),
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Self::SignIn => "signing in",

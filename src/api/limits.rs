@@ -125,6 +125,11 @@ impl Api {
         }
     }
 
+    /// The API of a name that `name` gave.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|api| api.name() == name)
+    }
+
     /// The windows the service documents for this API.
     pub fn documented_limits(self) -> &'static [WindowLimit] {
         match self {
@@ -142,6 +147,78 @@ impl Api {
     /// Whether this API has the standard windows, so a time-compressed run scales it.
     pub fn is_standard(self) -> bool {
         self.documented_limits() == STANDARD
+    }
+}
+
+/// Every API's windows for one tenant and app: the documented table, with the standard
+/// windows (100/min, 1,500/h) replaceable for time-compressed demos and tests, and every API
+/// scaled to the analyst's share (`--max-calls-per-minute`). The client's budget and the
+/// simulated tenant both read their limits from here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitTable {
+    standard: Vec<WindowLimit>,
+    /// The share of the standard per-minute limit this process may use, as a fraction.
+    share: f64,
+}
+
+impl Default for LimitTable {
+    fn default() -> Self {
+        Self::documented()
+    }
+}
+
+impl LimitTable {
+    /// The service's limits as documented.
+    pub fn documented() -> Self {
+        Self {
+            standard: STANDARD.to_vec(),
+            share: 1.0,
+        }
+    }
+
+    /// The documented table with other standard windows (the others keep theirs).
+    pub fn with_standard(standard: Vec<WindowLimit>) -> Self {
+        Self {
+            standard,
+            share: 1.0,
+        }
+    }
+
+    /// Keeps to `calls_per_minute` of the standard per-minute limit, and the same share of
+    /// every other window, so two analysts at 50 each never meet.
+    #[must_use]
+    pub fn with_share(mut self, calls_per_minute: Option<u32>) -> Self {
+        if let Some(wanted) = calls_per_minute {
+            let per_minute = self
+                .standard
+                .iter()
+                .find(|l| l.period == Duration::from_secs(60))
+                .map_or(100, |l| l.calls)
+                .max(1);
+            self.share = f64::from(wanted.min(per_minute)) / f64::from(per_minute);
+        }
+        self
+    }
+
+    /// The windows lrx keeps to for calls of `api`.
+    pub fn for_api(&self, api: Api) -> Vec<WindowLimit> {
+        let windows = if api.is_standard() {
+            self.standard.clone()
+        } else {
+            api.documented_limits().to_vec()
+        };
+        windows
+            .into_iter()
+            .map(|limit| WindowLimit {
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "a share of a u32 stays in range"
+                )]
+                calls: ((f64::from(limit.calls) * self.share).floor() as u32).max(1),
+                period: limit.period,
+            })
+            .collect()
     }
 }
 
@@ -177,5 +254,24 @@ mod tests {
         );
         let names: std::collections::HashSet<_> = Api::ALL.iter().map(|a| a.name()).collect();
         assert_eq!(names.len(), Api::ALL.len(), "names are distinct");
+    }
+
+    #[test]
+    fn a_share_scales_every_api_and_compressed_runs_keep_the_others_own() {
+        let half = LimitTable::documented().with_share(Some(50));
+        assert_eq!(half.for_api(Api::ResultLink)[0].calls, 50);
+        assert_eq!(half.for_api(Api::ResultLink)[1].calls, 750);
+        assert_eq!(half.for_api(Api::RunLiveResponse)[0].calls, 5);
+        assert_eq!(half.for_api(Api::GetPackageUri)[0].calls, 1, "never below one call");
+        let fast = LimitTable::with_standard(vec![WindowLimit {
+            calls: 3,
+            period: Duration::from_secs(2),
+        }]);
+        assert_eq!(fast.for_api(Api::GetAction)[0].calls, 3);
+        assert_eq!(
+            fast.for_api(Api::RunLiveResponse),
+            Api::RunLiveResponse.documented_limits()
+        );
+        assert_eq!(LimitTable::documented().with_share(Some(500)).for_api(Api::ListActions)[0].calls, 100);
     }
 }

@@ -356,7 +356,9 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
         let link = if let Some(link) = cached_link {
             link
         } else {
-            if let Some(until) = shared.limiter.next_allowed(interactive) {
+            if let Some(until) = shared
+                .limiter
+                .next_allowed(crate::api::limits::Api::ResultLink, interactive) {
                 send(shared, key, ResultState::WaitingForBudget { until });
             }
             let link = shared

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowUsage {
     pub used: u32,
     pub limit: u32,
@@ -15,17 +15,32 @@ pub struct WindowUsage {
     pub frees_at: Option<DateTime<Utc>>,
 }
 
-/// What the meter shows.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct MeterSnapshot {
-    pub windows: Vec<WindowUsage>,
-    /// When the next interactive call may go out, if not right now.
-    pub next_call_at: Option<DateTime<Utc>>,
-    /// A 429 from the service holds everything until then.
+/// Another API than the result links, in use: its shortest window, and a hold from a 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiUse {
+    pub api: crate::api::limits::Api,
+    pub window: WindowUsage,
     pub throttled_until: Option<DateTime<Utc>>,
     /// What the service asked for, when it was longer than lrx waits.
     pub throttle_asked_until: Option<DateTime<Utc>>,
+}
+
+/// What the meter shows: the result-link API first (what fetching spends), then the others
+/// in use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MeterSnapshot {
+    /// The result-link API's windows.
+    pub windows: Vec<WindowUsage>,
+    /// When the next interactive result-link call may go out, if not right now.
+    pub next_call_at: Option<DateTime<Utc>>,
+    /// A 429 from the service holds result-link calls until then.
+    pub throttled_until: Option<DateTime<Utc>>,
+    /// What the service asked for, when it was longer than lrx waits.
+    pub throttle_asked_until: Option<DateTime<Utc>>,
+    /// Calls of every API this process made.
     pub session_calls: u64,
+    /// The other APIs with calls in their shortest window, or held by a 429.
+    pub others: Vec<ApiUse>,
 }
 
 impl MeterSnapshot {

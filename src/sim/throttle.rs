@@ -6,20 +6,20 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::api::limits::{Api, WindowLimit};
+use crate::api::limits::{Api, LimitTable, WindowLimit};
 
 #[derive(Debug)]
 pub struct Throttle {
-    /// The windows of the APIs documented at 100/min and 1,500/h; time-compressed runs
-    /// shrink these. The others (runliveresponse, getPackageUri) keep their own.
-    standard: Vec<WindowLimit>,
+    /// The service's table; time-compressed runs shrink the standard windows, and the
+    /// others (runliveresponse, getPackageUri) keep their own.
+    limits: LimitTable,
     calls: HashMap<Api, VecDeque<Instant>>,
 }
 
 impl Throttle {
     pub fn new(standard: Vec<WindowLimit>) -> Self {
         Self {
-            standard,
+            limits: LimitTable::with_standard(standard),
             calls: HashMap::new(),
         }
     }
@@ -27,11 +27,7 @@ impl Throttle {
     /// Counts a call to `api` now, or says how long until one would be allowed.
     /// Rejected calls are not counted: the service answers them without doing the work.
     pub fn admit(&mut self, api: Api, now: Instant) -> Result<(), Duration> {
-        let limits = if api.is_standard() {
-            self.standard.clone()
-        } else {
-            api.documented_limits().to_vec()
-        };
+        let limits = self.limits.for_api(api);
         let longest = limits.iter().map(|l| l.period).max().unwrap_or_default();
         let log = self.calls.entry(api).or_default();
         while log

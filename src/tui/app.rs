@@ -400,6 +400,7 @@ impl App {
         });
         let waiting = self.meter.next_call_at.is_some()
             || self.meter.throttled_until.is_some()
+            || self.meter.others.iter().any(|o| o.throttled_until.is_some())
             || self.queue.queued + self.queue.running > 0;
         if countdown || waiting {
             return Some(second);
@@ -412,6 +413,7 @@ impl App {
             .meter
             .windows
             .iter()
+            .chain(self.meter.others.iter().map(|o| &o.window))
             .filter(|w| w.used > 0)
             .filter_map(|w| w.frees_at)
             .min();

@@ -73,7 +73,9 @@ fn bar(used: u32, limit: u32, cells: usize) -> String {
 }
 
 pub(crate) fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let mut spans = vec![Span::styled(" API ", theme.accent())];
+    // The result-link API first: it is what fetching spends. The service counts each API
+    // on its own, so the others in use follow with their own numbers.
+    let mut spans = vec![Span::styled(" links ", theme.accent())];
     if app.meter.windows.is_empty() {
         spans.push(Span::styled("budget not measured yet", theme.dim()));
     }
@@ -101,17 +103,7 @@ pub(crate) fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     if let Some(until) = app.meter.throttled_until.filter(|t| *t > app.now) {
         // A capped Retry-After says both: what the service asked and what lrx does.
-        let asked = app
-            .meter
-            .throttle_asked_until
-            .filter(|asked| *asked > until)
-            .map(|asked| {
-                format!(
-                    " (the service asked for {}; lrx asks again then)",
-                    crate::api::client::human_wait(asked - app.now)
-                )
-            })
-            .unwrap_or_default();
+        let asked = asked_note(app.meter.throttle_asked_until, until, app.now);
         spans.push(Span::styled(
             format!(
                 " │ throttled by service until {}{asked}",
@@ -127,6 +119,25 @@ pub(crate) fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ),
             theme.warn(),
         ));
+    }
+    for (n, other) in app.meter.others.iter().enumerate() {
+        let window = other.window;
+        spans.push(Span::styled(if n == 0 { " │ " } else { " · " }, theme.dim()));
+        match other.throttled_until.filter(|t| *t > app.now) {
+            Some(until) => spans.push(Span::styled(
+                format!(
+                    "{} held until {}{}",
+                    other.api.name(),
+                    until.with_timezone(&app.local_offset).format("%H:%M:%S"),
+                    asked_note(other.throttle_asked_until, until, app.now)
+                ),
+                theme.error(),
+            )),
+            None => spans.push(Span::styled(
+                format!("{} {}/{}", other.api.name(), window.used, window.limit),
+                theme.fill(f64::from(window.used) / f64::from(window.limit.max(1))),
+            )),
+        }
     }
     let q = app.queue;
     spans.push(Span::styled(
@@ -144,6 +155,23 @@ pub(crate) fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         theme.dim(),
     ));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A capped `Retry-After` says both: what the service asked and what lrx does.
+fn asked_note(
+    asked: Option<chrono::DateTime<chrono::Utc>>,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    asked
+        .filter(|asked| *asked > until)
+        .map(|asked| {
+            format!(
+                " (the service asked for {}; lrx asks again then)",
+                crate::api::client::human_wait(asked - now)
+            )
+        })
+        .unwrap_or_default()
 }
 
 pub(crate) fn hints(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
