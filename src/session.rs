@@ -74,6 +74,8 @@ pub struct Session {
     pub demo: Option<SimHandle>,
     /// Where and as whom this session signs in (for sign-ins started from the UI).
     pub connection: Connection,
+    /// The result cache, which also keeps actions that have reached a final state.
+    cache: Option<Cache>,
     _scratch: ScratchDir,
 }
 
@@ -91,6 +93,28 @@ pub enum SessionError {
     },
     #[error("could not build the HTTP client: {0}")]
     Http(String),
+}
+
+impl Session {
+    /// One machine action: from the cache when it has reached a final state before (it
+    /// never changes again, so a revisit makes no call at all, not even for a token), else
+    /// from the service, kept once it is final.
+    pub async fn action(
+        &self,
+        id: &str,
+        interactive: bool,
+    ) -> Result<crate::api::models::MachineAction, crate::api::ApiError> {
+        if let Some(kept) = self.cache.as_ref().and_then(|cache| cache.get_action(id)) {
+            return Ok(kept);
+        }
+        let action = self.client.get_action(id, interactive).await?;
+        if let Some(cache) = &self.cache
+            && let Err(error) = cache.put_action(&action)
+        {
+            tracing::warn!("could not keep the action in the cache: {error}");
+        }
+        Ok(action)
+    }
 }
 
 /// The client for sign-ins outside a session (`lrx login`): the same one, redirects off.
@@ -248,7 +272,7 @@ impl Session {
             Arc::clone(&client),
             Arc::clone(&limiter),
             EngineConfig {
-                cache,
+                cache: cache.clone(),
                 scratch_dir: scratch.0.clone(),
                 concurrent_downloads: 4,
                 download_retries: 3,
@@ -272,6 +296,7 @@ impl Session {
             cloud: format!("{:?}", connection.cloud).to_ascii_lowercase(),
             demo,
             connection,
+            cache,
             _scratch: scratch,
         })
     }

@@ -208,6 +208,11 @@ impl SimHandle {
         self.server.advance(by);
     }
 
+    /// How many requests of any kind (sign-in, API, storage) the server has had.
+    pub fn requests(&self) -> u64 {
+        self.server.requests()
+    }
+
     /// How many API calls (not blob downloads) the server has answered, 429s included.
     pub fn api_calls(&self) -> u64 {
         self.server.api_calls()

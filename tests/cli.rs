@@ -473,3 +473,41 @@ fn a_closed_pipe_ends_quietly_and_the_demo_leaves_no_scratch_behind() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_result_of_a_finished_action_costs_no_request_at_all() {
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(lrx::sim::SimConfig::default())
+        .await
+        .expect("sim");
+    let e = &sim.endpoints;
+    let home = tempfile::tempdir().expect("home");
+    let run = |args: &[&str]| {
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path())
+            .args(args)
+            .args(e.cli_args())
+            .env("LRX_CLIENT_SECRET", &e.client_secret)
+            .output()
+            .expect("lrx")
+    };
+    let listed = tokio::task::block_in_place(|| {
+        run(&["actions", "--json", "--status", "Succeeded", "--limit", "1"])
+    });
+    let id = json_lines(&listed)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let first = tokio::task::block_in_place(|| run(&["result", &id, "--index", "0", "--json"]));
+    let fetched = json_lines(&first);
+    let before = sim.requests();
+    let again = tokio::task::block_in_place(|| run(&["result", &id, "--index", "0", "--json"]));
+    assert_eq!(
+        sim.requests(),
+        before,
+        "no sign-in, no get, no link, no download: {}",
+        stderr(&again)
+    );
+    let revisited = json_lines(&again);
+    assert_eq!(revisited[0]["sha256"], fetched[0]["sha256"]);
+    assert_eq!(revisited[0]["from_cache"], true, "{}", revisited[0]);
+}

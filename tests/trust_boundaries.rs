@@ -466,7 +466,10 @@ async fn an_absurd_retry_after_is_capped_shown_and_never_panics() {
             get.throttled_until.expect("held"),
             get.throttle_asked_until.expect("what was asked"),
         );
-        assert!(meter.throttled_until.is_none(), "a 429 on get holds get only");
+        assert!(
+            meter.throttled_until.is_none(),
+            "a 429 on get holds get only"
+        );
         assert!(told > until + chrono::Duration::days(1), "{asked}");
         let action = call.await.expect("task").expect("asked again");
         assert_eq!(action.id, "a1");

@@ -11,8 +11,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::auth::{Authenticator, BoxFuture, host_of, transport_error};
-use super::limits::Api;
 use super::error::{ApiError, Operation, ServiceDetail};
+use super::limits::Api;
 use super::link::{ResultLink, SasUrl};
 use super::models::{ActionPage, LIVE_RESPONSE, MachineAction, StringValue};
 use super::policy::{API_REQUEST_DEADLINE, OutboundPolicy};

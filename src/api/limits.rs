@@ -262,7 +262,11 @@ mod tests {
         assert_eq!(half.for_api(Api::ResultLink)[0].calls, 50);
         assert_eq!(half.for_api(Api::ResultLink)[1].calls, 750);
         assert_eq!(half.for_api(Api::RunLiveResponse)[0].calls, 5);
-        assert_eq!(half.for_api(Api::GetPackageUri)[0].calls, 1, "never below one call");
+        assert_eq!(
+            half.for_api(Api::GetPackageUri)[0].calls,
+            1,
+            "never below one call"
+        );
         let fast = LimitTable::with_standard(vec![WindowLimit {
             calls: 3,
             period: Duration::from_secs(2),
@@ -272,6 +276,12 @@ mod tests {
             fast.for_api(Api::RunLiveResponse),
             Api::RunLiveResponse.documented_limits()
         );
-        assert_eq!(LimitTable::documented().with_share(Some(500)).for_api(Api::ListActions)[0].calls, 100);
+        assert_eq!(
+            LimitTable::documented()
+                .with_share(Some(500))
+                .for_api(Api::ListActions)[0]
+                .calls,
+            100
+        );
     }
 }

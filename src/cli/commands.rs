@@ -397,7 +397,7 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
 
 async fn show(cli: &Cli, args: &ShowArgs, config: &FileConfig) -> Result<(), Failure> {
     let session = Session::open(cli.global.session_options(config)).await?;
-    let action = session.client.get_action(&args.action_id, true).await?;
+    let action = session.action(&args.action_id, true).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         return write_json_line(&mut out, &action);

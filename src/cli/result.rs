@@ -35,7 +35,7 @@ pub(super) async fn result(
         ));
     }
     let mut session = Session::open(cli.global.session_options(config)).await?;
-    let action = session.client.get_action(&args.action_id, true).await?;
+    let action = session.action(&args.action_id, true).await?;
     let wanted: Vec<&ApiCommand> = if let Some(index) = args.index {
         let Some(command) = action.commands.iter().find(|c| c.index == index) else {
             return Err(Failure::Usage(format!(

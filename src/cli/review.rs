@@ -41,7 +41,7 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
     } else {
         let mut actions = Vec::new();
         for id in &args.action_ids {
-            actions.push(session.client.get_action(id, true).await?);
+            actions.push(session.action(id, true).await?);
         }
         actions
     };

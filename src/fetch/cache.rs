@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ResultKey;
+use crate::api::models::MachineAction;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EntryMeta {
@@ -96,6 +97,44 @@ impl Cache {
         )
     }
 
+    fn action_path(&self, id: &str) -> PathBuf {
+        // The stem of index 0 names the action too: the same hashing of unsafe ids.
+        let stem = Self::stem(&ResultKey::new(id, 0));
+        let stem = stem.strip_suffix("-0").unwrap_or(&stem);
+        self.dir.join(format!("{stem}.action"))
+    }
+
+    /// An action kept because it had reached a final state: it never changes again, so a
+    /// revisit needs no call. Unreadable or unfinished entries count as absent.
+    pub fn get_action(&self, id: &str) -> Option<MachineAction> {
+        let path = self.action_path(id);
+        let action: MachineAction = serde_json::from_slice(&fs::read(&path).ok()?).ok()?;
+        if !action.status.is_final() || !action.id.eq_ignore_ascii_case(id) {
+            let _ = fs::remove_file(&path);
+            return None;
+        }
+        if let Ok(file) = fs::File::options().write(true).open(&path) {
+            let _ = file.set_modified(std::time::SystemTime::now());
+        }
+        Some(action)
+    }
+
+    /// Keeps an action that has reached a final state; an unfinished one is not kept.
+    pub fn put_action(&self, action: &MachineAction) -> std::io::Result<()> {
+        if !action.status.is_final() {
+            return Ok(());
+        }
+        let path = self.action_path(&action.id);
+        let temp = self.temp_path(&ResultKey::new(action.id.clone(), u32::MAX));
+        {
+            let mut file = crate::files::create_private_new(&temp)?;
+            file.write_all(&serde_json::to_vec(action).map_err(std::io::Error::other)?)?;
+        }
+        fs::rename(&temp, &path).inspect_err(|_| {
+            let _ = fs::remove_file(&temp);
+        })
+    }
+
     /// A fresh temp path in the cache directory, for a download to stream into.
     pub fn temp_path(&self, key: &ResultKey) -> PathBuf {
         let nonce: u64 = rand_nonce();
@@ -173,7 +212,7 @@ impl Cache {
                 .unwrap_or_default();
             if name.ends_with(".part") && age > std::time::Duration::from_secs(3600) {
                 let _ = fs::remove_file(&path);
-            } else if name.ends_with(".payload") {
+            } else if name.ends_with(".payload") || name.ends_with(".action") {
                 total += metadata.len();
                 if keep != Some(path.as_path()) {
                     payloads.push((metadata.modified().ok(), metadata.len(), path));

@@ -358,7 +358,8 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
         } else {
             if let Some(until) = shared
                 .limiter
-                .next_allowed(crate::api::limits::Api::ResultLink, interactive) {
+                .next_allowed(crate::api::limits::Api::ResultLink, interactive)
+            {
                 send(shared, key, ResultState::WaitingForBudget { until });
             }
             let link = shared

@@ -543,13 +543,22 @@ mod tests {
         for _ in 0..3 {
             limiter.acquire_call(Api::GetAction, true).await;
         }
-        assert!(limiter.next_allowed(Api::GetAction, true).is_some(), "get is full");
+        assert!(
+            limiter.next_allowed(Api::GetAction, true).is_some(),
+            "get is full"
+        );
         assert!(limiter.next_allowed(LINK, true).is_none(), "links are not");
         limiter.record_throttle(Api::ListActions, Utc::now() + chrono::Duration::seconds(30));
         assert!(limiter.next_allowed(Api::ListActions, true).is_some());
-        assert!(limiter.next_allowed(LINK, true).is_none(), "a 429 on list holds list only");
+        assert!(
+            limiter.next_allowed(LINK, true).is_none(),
+            "a 429 on list holds list only"
+        );
         let meter = limiter.snapshot();
-        assert_eq!(meter.windows[0].used, 0, "the meter's first line is the links'");
+        assert_eq!(
+            meter.windows[0].used, 0,
+            "the meter's first line is the links'"
+        );
         let named: Vec<&str> = meter.others.iter().map(|o| o.api.name()).collect();
         assert_eq!(named, ["list", "get"], "{:?}", meter.others);
         assert!(meter.others[0].throttled_until.is_some());
@@ -570,7 +579,10 @@ mod tests {
         assert_eq!(meter.others[0].window.used, 1);
         limiter.acquire_call(LINK, true).await;
         let written = std::fs::read_to_string(&path).expect("read");
-        assert!(written.contains("c link ") && written.contains("c get "), "{written}");
+        assert!(
+            written.contains("c link ") && written.contains("c get "),
+            "{written}"
+        );
         assert!(!written.contains("garbage"), "{written}");
     }
 }

@@ -28,6 +28,8 @@ pub struct SimServer {
     pub(super) offset_millis: AtomicI64,
     pub(super) devices: Mutex<super::device::DeviceFlows>,
     pub(super) api_calls: AtomicU64,
+    /// Every request of any kind (sign-in, API, storage): what "no request at all" counts.
+    pub(super) requests: AtomicU64,
     pub(super) throttled: AtomicU64,
 }
 
@@ -46,6 +48,7 @@ impl SimServer {
             offset_millis: AtomicI64::new(0),
             devices: Mutex::new(super::device::DeviceFlows::default()),
             api_calls: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
         }
     }
@@ -68,6 +71,10 @@ impl SimServer {
 
     pub fn api_calls(&self) -> u64 {
         self.api_calls.load(Ordering::Relaxed)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     pub fn throttled_calls(&self) -> u64 {

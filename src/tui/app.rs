@@ -400,7 +400,11 @@ impl App {
         });
         let waiting = self.meter.next_call_at.is_some()
             || self.meter.throttled_until.is_some()
-            || self.meter.others.iter().any(|o| o.throttled_until.is_some())
+            || self
+                .meter
+                .others
+                .iter()
+                .any(|o| o.throttled_until.is_some())
             || self.queue.queued + self.queue.running > 0;
         if countdown || waiting {
             return Some(second);

@@ -122,7 +122,10 @@ pub(crate) fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     for (n, other) in app.meter.others.iter().enumerate() {
         let window = other.window;
-        spans.push(Span::styled(if n == 0 { " │ " } else { " · " }, theme.dim()));
+        spans.push(Span::styled(
+            if n == 0 { " │ " } else { " · " },
+            theme.dim(),
+        ));
         match other.throttled_until.filter(|t| *t > app.now) {
             Some(until) => spans.push(Span::styled(
                 format!(
