@@ -448,9 +448,10 @@ async fn list_loads_coalesce_and_a_newer_one_replaces_the_one_under_way() {
         query: ListQuery::live_response(2),
         append: false,
     });
-    session
-        .engine
-        .list(ListRequest::Refresh(vec!["any-unfinished-action".into()]));
+    session.engine.list(ListRequest::Refresh {
+        query: ListQuery::live_response(5),
+        watched: vec!["any-unfinished-action".into()],
+    });
     let ListEvent::Loaded { result, .. } = next_list_event(&mut session).await else {
         panic!("only the load answers");
     };
@@ -469,4 +470,57 @@ async fn list_loads_coalesce_and_a_newer_one_replaces_the_one_under_way() {
 
 fn session_calls(session: &Session) -> u64 {
     session.demo.as_ref().expect("demo").api_calls()
+}
+
+#[tokio::test]
+async fn a_refresh_is_one_list_call_and_one_read_per_action_that_finished() {
+    use lrx::fetch::{ListEvent, ListRequest};
+    let dirs = dirs();
+    let mut session = session(SimConfig::default(), &dirs, None).await;
+    let finished: Vec<String> = session
+        .client
+        .list_actions(
+            &ListQuery {
+                statuses: vec!["Succeeded".into()],
+                ..ListQuery::live_response(3)
+            },
+            true,
+        )
+        .await
+        .expect("list")
+        .actions
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let before = session_calls(&session);
+    session.engine.list(ListRequest::Refresh {
+        query: ListQuery {
+            statuses: vec!["Pending".into(), "InProgress".into()],
+            ..ListQuery::live_response(300)
+        },
+        watched: finished.clone(),
+    });
+    let ListEvent::Refreshed(results) = next_list_event(&mut session).await else {
+        panic!("a refresh was asked for");
+    };
+    let results: Vec<_> = results.into_iter().map(|r| r.expect("read")).collect();
+    assert!(
+        results
+            .iter()
+            .filter(|a| !finished.contains(&a.id))
+            .all(|a| !a.status.is_final()),
+        "the list brings the unfinished ones"
+    );
+    for id in &finished {
+        let read = results
+            .iter()
+            .find(|a| &a.id == id)
+            .expect("the finished one is read");
+        assert!(read.status.is_final());
+    }
+    assert_eq!(
+        session_calls(&session) - before,
+        1 + 3,
+        "one list call, and one read for each of the three that finished"
+    );
 }

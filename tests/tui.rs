@@ -1338,3 +1338,36 @@ async fn a_long_notice_wraps_instead_of_losing_its_end() {
     ));
     h.assert_shows("northwind-traders)");
 }
+
+#[tokio::test]
+async fn unfinished_actions_are_polled_with_one_call_less_often_as_they_age() {
+    let mut h = Harness::new(120, 40).await;
+    let start = h.app.now;
+    for action in h.app.actions.iter_mut().take(10) {
+        action.status = lrx::api::models::ActionStatus::Pending;
+        action.creation_date_time_utc = Some(start);
+    }
+    let polls_in = |h: &mut Harness, from: DateTime<Utc>, minutes: i64| {
+        let mut polls = 0;
+        for second in 0..minutes * 60 {
+            h.app.now = from + chrono::Duration::seconds(second);
+            for effect in h.send(Message::Tick).take_effects() {
+                if let Effect::List(lrx::fetch::ListRequest::Refresh { query, watched }) = effect {
+                    assert_eq!(watched.len(), 10, "every unfinished action is watched");
+                    assert_eq!(query.statuses, ["Pending", "InProgress"]);
+                    polls += 1;
+                }
+            }
+        }
+        polls
+    };
+    let young = polls_in(&mut h, start, 1);
+    assert!((5..=7).contains(&young), "one call every 10 s: {young}");
+    let older = polls_in(&mut h, start + chrono::Duration::minutes(10), 1);
+    assert!((1..=3).contains(&older), "pending for minutes: {older}");
+    let stale = polls_in(&mut h, start + chrono::Duration::hours(2), 4);
+    assert!(
+        (1..=3).contains(&stale),
+        "pending for hours: {stale} in 4 minutes"
+    );
+}

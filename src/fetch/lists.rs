@@ -15,8 +15,13 @@ use crate::api::{ListQuery, MdeClient};
 pub enum ListRequest {
     /// A page of the list; `append` for the next page of the one shown.
     Load { query: ListQuery, append: bool },
-    /// Re-read these actions (those not finished yet).
-    Refresh(Vec<String>),
+    /// Re-read the unfinished actions with one call: `query` lists those still `Pending` or
+    /// `InProgress` (new ones included); each of `watched` that is no longer among them has
+    /// finished, and is read once more for its final state.
+    Refresh {
+        query: ListQuery,
+        watched: Vec<String>,
+    },
 }
 
 /// What a list load brought.
@@ -28,6 +33,8 @@ pub enum ListEvent {
         /// Records the service sent that could not be read (said once the list is shown).
         problems: Vec<String>,
     },
+    /// The unfinished actions as they are now (new ones included), and the final state of
+    /// those that finished.
     Refreshed(Vec<Result<MachineAction, String>>),
 }
 
@@ -56,7 +63,7 @@ impl ListLoads {
                 let handle = self.running.spawn(run(Arc::clone(client), request.clone()));
                 self.load = Some((request, handle));
             }
-            ListRequest::Refresh(_) => {
+            ListRequest::Refresh { .. } => {
                 if self.refresh.is_some() || self.load.is_some() {
                     return;
                 }
@@ -77,7 +84,7 @@ impl ListLoads {
                 Ok((request, event)) => {
                     match request {
                         ListRequest::Load { .. } => self.load = None,
-                        ListRequest::Refresh(_) => self.refresh = None,
+                        ListRequest::Refresh { .. } => self.refresh = None,
                     }
                     return Some(event);
                 }
@@ -117,18 +124,30 @@ async fn run(client: Arc<MdeClient>, request: ListRequest) -> (ListRequest, List
                 problems: Vec::new(),
             },
         },
-        ListRequest::Refresh(ids) => {
-            let mut results = Vec::new();
-            for id in ids {
-                // Background refreshes leave the budget's reserve to the analyst.
-                results.push(
-                    client
-                        .get_action(id, false)
-                        .await
-                        .map_err(|e| e.to_string()),
-                );
+        ListRequest::Refresh { query, watched } => {
+            // Background refreshes leave the budget's reserve to the analyst.
+            match client.list_actions(query, false).await {
+                Ok(listed) => {
+                    let still: std::collections::HashSet<&str> =
+                        listed.actions.iter().map(|a| a.id.as_str()).collect();
+                    let finished: Vec<&String> = watched
+                        .iter()
+                        .filter(|id| !still.contains(id.as_str()))
+                        .collect();
+                    let mut results: Vec<Result<MachineAction, String>> =
+                        listed.actions.iter().cloned().map(Ok).collect();
+                    for id in finished {
+                        results.push(
+                            client
+                                .get_action(id, false)
+                                .await
+                                .map_err(|e| e.to_string()),
+                        );
+                    }
+                    ListEvent::Refreshed(results)
+                }
+                Err(error) => ListEvent::Refreshed(vec![Err(error.to_string())]),
             }
-            ListEvent::Refreshed(results)
         }
     };
     (request, event)

@@ -282,6 +282,9 @@ impl App {
                 Ok(updated) => {
                     if let Some(slot) = self.actions.iter_mut().find(|a| a.id == updated.id) {
                         *slot = updated;
+                    } else {
+                        // Started since the list was loaded: it joins the list.
+                        self.actions.push(updated);
                     }
                 }
                 Err(error) => self.toast(format!("refresh failed: {error}")),
@@ -289,6 +292,31 @@ impl App {
         }
         self.refilter();
         Vec::new()
+    }
+
+    /// How often unfinished actions are re-read: every `refresh_every` while one of them is
+    /// young, then less often, since a machine that has not picked a session up in minutes
+    /// is offline and may queue it for hours.
+    pub(crate) fn refresh_interval(&self) -> Option<chrono::Duration> {
+        let youngest = self
+            .actions
+            .iter()
+            .filter(|a| !a.status.is_final())
+            .filter_map(|a| a.creation_date_time_utc)
+            .max();
+        let any = self.actions.iter().any(|a| !a.status.is_final());
+        if !any {
+            return None;
+        }
+        let age = youngest.map_or(chrono::Duration::zero(), |t| self.now - t);
+        let every = self.settings.refresh_every;
+        Some(if age < chrono::Duration::minutes(5) {
+            every
+        } else if age < chrono::Duration::hours(1) {
+            every * 3
+        } else {
+            every * 12
+        })
     }
 
     fn on_fetch(&mut self, event: FetchEvent) -> Vec<Effect> {
@@ -356,24 +384,30 @@ impl App {
         {
             self.toast = None;
         }
+        let Some(interval) = self.refresh_interval() else {
+            return effects;
+        };
         let due = self
             .last_auto_refresh
-            .is_none_or(|at| self.now - at >= self.settings.refresh_every);
-        let active: Vec<String> = self
-            .actions
-            .iter()
-            .filter(|a| !a.status.is_final())
-            .take(10)
-            .map(|a| a.id.clone())
-            .collect();
-        // Auto-refresh only while the budget has room beyond the analyst's reserve.
-        if due
-            && !active.is_empty()
-            && self.meter.next_call_at.is_none()
-            && self.meter.throttled_until.is_none()
-        {
+            .is_none_or(|at| self.now - at >= interval);
+        // Auto-refresh only while the list API is not held by the service.
+        let held =
+            self.meter.others.iter().any(|o| {
+                o.api == crate::api::limits::Api::ListActions && o.throttled_until.is_some()
+            });
+        if due && !held {
             self.last_auto_refresh = Some(self.now);
-            effects.push(Effect::List(ListRequest::Refresh(active)));
+            let watched = self
+                .actions
+                .iter()
+                .filter(|a| !a.status.is_final())
+                .map(|a| a.id.clone())
+                .collect();
+            let query = crate::api::ListQuery {
+                statuses: vec!["Pending".into(), "InProgress".into()],
+                ..self.query(0)
+            };
+            effects.push(Effect::List(ListRequest::Refresh { query, watched }));
         }
         effects
     }
@@ -421,10 +455,9 @@ impl App {
             .filter(|w| w.used > 0)
             .filter_map(|w| w.frees_at)
             .min();
-        let refresh = self.actions.iter().any(|a| !a.status.is_final()).then(|| {
-            self.last_auto_refresh
-                .map_or(self.now, |at| at + self.settings.refresh_every)
-        });
+        let refresh = self
+            .refresh_interval()
+            .map(|every| self.last_auto_refresh.map_or(self.now, |at| at + every));
         [toast, meter, refresh, self.next_age_change()]
             .into_iter()
             .flatten()
