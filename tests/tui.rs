@@ -242,7 +242,10 @@ async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
     // Moving on to another action takes back what is still queued for this one.
     let effects = h.key('j').take_effects();
     assert!(
-        effects.contains(&Effect::Withdraw(prefetched.clone())),
+        effects.contains(&Effect::Withdraw {
+            keys: prefetched.clone(),
+            at_most: lrx::fetch::Priority::Prefetch,
+        }),
         "{effects:?}"
     );
     // A withdrawn result is as if never asked: coming back asks again.
@@ -274,7 +277,10 @@ async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
         withdrawn.extend(h.key(c).take_effects());
     }
     assert!(
-        withdrawn.contains(&Effect::Withdraw(prefetched.clone())),
+        withdrawn.contains(&Effect::Withdraw {
+            keys: prefetched.clone(),
+            at_most: lrx::fetch::Priority::Prefetch,
+        }),
         "{withdrawn:?}"
     );
 }
@@ -1370,4 +1376,42 @@ async fn unfinished_actions_are_polled_with_one_call_less_often_as_they_age() {
         (1..=3).contains(&stale),
         "pending for hours: {stale} in 4 minutes"
     );
+}
+
+#[tokio::test]
+async fn leaving_a_review_takes_back_its_queued_fetches() {
+    let mut h = Harness::new(140, 45).await;
+    h.key('/').type_text("Finance OU").press(KeyCode::Enter);
+    let asked: Vec<ResultKey> = h
+        .key('R')
+        .take_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Fetch(key, lrx::fetch::Priority::Normal) => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 39);
+    // Two arrive; the rest wait in the engine's queue.
+    for (n, key) in asked.iter().enumerate() {
+        let state = if n < 2 {
+            ResultState::Ready(fetched(None, h.app.now))
+        } else {
+            ResultState::Queued
+        };
+        h.send(Message::Fetch(FetchEvent::State(key.clone(), state)));
+    }
+    let effects = h.press(KeyCode::Esc).take_effects();
+    assert!(!h.app.in_review());
+    let Some(Effect::Withdraw { keys, at_most }) = effects
+        .iter()
+        .find(|e| matches!(e, Effect::Withdraw { .. }))
+        .cloned()
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(at_most, lrx::fetch::Priority::Normal);
+    assert_eq!(keys.len(), 37, "the queued ones, not those already fetched");
+    assert!(keys.iter().all(|key| !asked[..2].contains(key)));
+    h.assert_shows("left the review: 37 queued fetches taken back");
 }

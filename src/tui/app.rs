@@ -173,7 +173,10 @@ impl App {
         let queued = self.queued_results_of_selected();
         let mut effects = self.handle(message);
         if !queued.is_empty() && self.selected().map(|action| &action.id) != before.as_ref() {
-            effects.push(Effect::Withdraw(queued));
+            effects.push(Effect::Withdraw {
+                keys: queued,
+                at_most: crate::fetch::Priority::Prefetch,
+            });
         }
         effects
     }

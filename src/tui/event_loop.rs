@@ -70,11 +70,9 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
         Effect::Fetch(key, priority) => backends.engine.fetch(key, priority),
         // Started by `work::start` above.
         Effect::Highlight { .. } | Effect::Search { .. } => {}
-        Effect::Withdraw(keys) => {
+        Effect::Withdraw { keys, at_most } => {
             for key in keys {
-                backends
-                    .engine
-                    .withdraw(key, crate::fetch::Priority::Prefetch);
+                backends.engine.withdraw(key, at_most);
             }
         }
         Effect::Decode { key, fetched, kind } => {

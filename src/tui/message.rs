@@ -29,8 +29,12 @@ pub enum Effect {
         id: SearchId,
         rest: Rest,
     },
-    /// Take back prefetches still queued for an action the analyst moved away from.
-    Withdraw(Vec<ResultKey>),
+    /// Take back fetches still queued at `at_most` priority or below: the prefetches of an
+    /// action the analyst moved away from, the fetches of a review they left.
+    Withdraw {
+        keys: Vec<ResultKey>,
+        at_most: Priority,
+    },
     Decode {
         key: ResultKey,
         fetched: Arc<Fetched>,

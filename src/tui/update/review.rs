@@ -2,7 +2,7 @@
 //! it, diffing an outlier against the majority, and opening a run's transcript from it.
 
 use crate::api::models::MachineAction;
-use crate::fetch::{Priority, ResultKey};
+use crate::fetch::{Priority, ResultKey, ResultState};
 use crate::tui::app::App;
 use crate::tui::input::Action;
 use crate::tui::message::Effect;
@@ -84,6 +84,7 @@ impl App {
                     review.diff = None;
                 } else {
                     self.stage = Stage::Browse;
+                    return self.leave_review();
                 }
             }
             Action::Review => return self.open_review(),
@@ -95,6 +96,32 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// Leaving the review takes back its fetches still queued, so they no longer take the
+    /// budget from what the analyst does next; what it fetched stays, and `R` picks up the
+    /// rest again.
+    fn leave_review(&mut self) -> Vec<Effect> {
+        let Some(review) = self.review.as_ref() else {
+            return Vec::new();
+        };
+        let queued: Vec<ResultKey> = review
+            .keys()
+            .into_iter()
+            .filter(|key| matches!(self.results.get(key), Some(ResultState::Queued)))
+            .collect();
+        if queued.is_empty() {
+            return Vec::new();
+        }
+        self.toast(format!(
+            "left the review: {} queued {} taken back (what was fetched is kept; R reviews again and fetches the rest)",
+            queued.len(),
+            if queued.len() == 1 { "fetch" } else { "fetches" }
+        ));
+        vec![Effect::Withdraw {
+            keys: queued,
+            at_most: Priority::Normal,
+        }]
     }
 
     pub(crate) fn show_diff(&mut self) {
