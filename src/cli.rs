@@ -37,6 +37,7 @@ Exit status:
   1  an API, network or data error (the message says what failed and what to do)
   2  a usage or configuration error
   3  lrx review --fail-on-nonzero found a failed or non-zero run
+  130  stopped by Ctrl-C (lrx review prints what it fetched first)
 
 Examples:
   lrx --demo                                   the terminal UI on the built-in simulated tenant
@@ -212,7 +213,8 @@ counts outcomes, and clusters the outputs after masking what varies between runs
 through the shared budget, cached ones first.
 
 Exit status: 0 when the review ran, whatever the scripts returned; with --fail-on-nonzero,
-3 when any run failed or exited non-zero.
+3 when any run failed or exited non-zero; 130 when Ctrl-C stopped it (the review of what was
+fetched by then is printed, and what was fetched stays in the cache).
 
 Examples:
   lrx review --demo --since 3d --script Get-Autoruns.ps1

@@ -511,3 +511,48 @@ async fn a_cached_result_of_a_finished_action_costs_no_request_at_all() {
     assert_eq!(revisited[0]["sha256"], fetched[0]["sha256"]);
     assert_eq!(revisited[0]["from_cache"], true, "{}", revisited[0]);
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_review_that_prints_what_it_has() {
+    use std::io::BufRead as _;
+    let home = Home::new();
+    // One call a minute: the review cannot finish on its own before the test stops it.
+    let mut child = lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.0.path())
+        .args([
+            "review",
+            "--demo",
+            "--script",
+            "Get-Autoruns",
+            "--max-calls-per-minute",
+            "1",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("lrx starts");
+    // Stopped once it says it is fetching (its first progress line), not after a guess.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while stderr.read_line(&mut line).expect("read") > 0 && !line.contains("fetching") {
+        line.clear();
+    }
+    assert!(line.contains("fetching"), "{line}");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read");
+    let output = child.wait_with_output().expect("lrx ends");
+    assert_eq!(output.status.code(), Some(130), "{rest}");
+    assert!(rest.contains("lrx: stopped: "), "{rest}");
+    assert!(rest.contains("stopped by Ctrl-C: "), "{rest}");
+    assert!(
+        stdout(&output).contains("Get-Autoruns"),
+        "the review of what was fetched is printed: {}",
+        stdout(&output)
+    );
+}

@@ -14,6 +14,9 @@ pub enum Failure {
     Runtime(String),
     /// Exit 3: the command ran and found what `--fail-on-nonzero` asks about.
     Findings(String),
+    /// Exit 130 (the shell's code for Ctrl-C): the analyst stopped the command, after it
+    /// printed what it had.
+    Interrupted(String),
     /// Exit 0, said nothing: whoever read the output stopped reading (`| head`). Returned,
     /// not exited on the spot, so the session cleans up after itself (the demo's scratch).
     ReaderGone,
@@ -25,13 +28,17 @@ impl Failure {
             Self::Usage(_) => 2,
             Self::Runtime(_) => 1,
             Self::Findings(_) => 3,
+            Self::Interrupted(_) => 130,
             Self::ReaderGone => 0,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Self::Usage(message) | Self::Runtime(message) | Self::Findings(message) => message,
+            Self::Usage(message)
+            | Self::Runtime(message)
+            | Self::Findings(message)
+            | Self::Interrupted(message) => message,
             Self::ReaderGone => "",
         }
     }

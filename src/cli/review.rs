@@ -76,12 +76,19 @@ fn eta(remaining: usize, meter: &crate::fetch::MeterSnapshot) -> String {
         .unwrap_or_default()
 }
 
+/// What a review fetched, and whether Ctrl-C stopped it before the end.
+struct Fetched {
+    digests: HashMap<ResultKey, Digest>,
+    wanted: usize,
+    stopped: bool,
+}
+
 async fn fetch_all(
     session: &mut Session,
     actions: &[MachineAction],
     quiet: bool,
     normaliser: &Normaliser,
-) -> HashMap<ResultKey, Digest> {
+) -> Fetched {
     // A result listed twice (an action or an index the service repeats) is waited for once.
     let mut listed = std::collections::HashSet::new();
     let keys: Vec<(ResultKey, &crate::api::models::Command)> = actions
@@ -102,8 +109,38 @@ async fn fetch_all(
     let mut finished = std::collections::HashSet::new();
     let mut done = 0;
     let mut last_report = std::time::Instant::now();
-    while done < keys.len() {
-        let Some(event) = session.events.recv().await else {
+    let mut stopped = false;
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    // Polled once now: that installs the handler, before anything says the review is under
+    // way (a Ctrl-C from then on stops it cleanly instead of killing it).
+    tokio::select! {
+        biased;
+        _ = &mut interrupt => stopped = true,
+        () = std::future::ready(()) => {}
+    }
+    if !quiet && !keys.is_empty() {
+        // At once, so the plan and its ETA are known before the first result arrives.
+        eprintln!(
+            "lrx: fetching {} results · 0 done{}",
+            keys.len(),
+            eta(keys.len(), &session.limiter.snapshot())
+        );
+    }
+    while done < keys.len() && !stopped {
+        let event = tokio::select! {
+            event = session.events.recv() => event,
+            // What was fetched is kept (in the cache) and reviewed; the rest is let go.
+            _ = &mut interrupt => {
+                stopped = true;
+                eprintln!(
+                    "lrx: stopped: {done} of {} results fetched (kept in the cache); the review below covers those",
+                    keys.len()
+                );
+                break;
+            }
+        };
+        let Some(event) = event else {
             break;
         };
         let FetchEvent::State(key, state) = event else {
@@ -142,7 +179,11 @@ async fn fetch_all(
             );
         }
     }
-    known
+    Fetched {
+        digests: known,
+        wanted: keys.len(),
+        stopped,
+    }
 }
 
 pub(super) async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Result<(), Failure> {
@@ -171,7 +212,8 @@ pub(super) async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Re
         );
         return Ok(());
     }
-    let known = fetch_all(&mut session, &actions, args.json || args.csv, &normaliser).await;
+    let fetched = fetch_all(&mut session, &actions, args.json || args.csv, &normaliser).await;
+    let known = &fetched.digests;
     let groups = review::build(&actions, |id, index| known.get(&ResultKey::new(id, index)));
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -182,6 +224,13 @@ pub(super) async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Re
         print_csv(&mut out, &groups, args.failed_only, to_terminal)?;
     } else {
         print_table(&mut out, &groups, args.failed_only)?;
+    }
+    if fetched.stopped {
+        return Err(Failure::Interrupted(format!(
+            "stopped by Ctrl-C: {} of {} results reviewed; lrx review again fetches the rest (the others come from the cache)",
+            known.len(),
+            fetched.wanted
+        )));
     }
     let failures: usize = groups.iter().map(Group::failures).sum();
     if args.fail_on_nonzero && failures > 0 {
