@@ -10,32 +10,13 @@ use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::auth::{Authenticator, BoxFuture, host_of, transport_error};
+use super::auth::{Authenticator, host_of, transport_error};
 use super::error::{ApiError, Operation, ServiceDetail};
-use super::limits::Api;
 use super::link::{ResultLink, SasUrl};
 use super::models::{ActionPage, LIVE_RESPONSE, MachineAction, StringValue};
 use super::policy::{API_REQUEST_DEADLINE, OutboundPolicy};
 
-/// Who decides when the next API call may go out. The fetch engine's rate limiter
-/// implements it; the client only asks.
-pub trait CallBudget: Send + Sync {
-    /// Waits until a call to `api` is allowed and counts it.
-    fn acquire(&self, api: Api, interactive: bool) -> BoxFuture<'_, ()>;
-    /// The service answered 429 for `api`: no call to it may go out before `until` (the
-    /// other APIs go on). `asked` is what the service asked for, when lrx capped it.
-    fn throttled_until(&self, api: Api, until: DateTime<Utc>, asked: Option<DateTime<Utc>>);
-}
-
-/// No budget at all: for tests of the client alone.
-pub struct Unlimited;
-
-impl CallBudget for Unlimited {
-    fn acquire(&self, _api: Api, _interactive: bool) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-    fn throttled_until(&self, _api: Api, _until: DateTime<Utc>, _asked: Option<DateTime<Utc>>) {}
-}
+pub use super::limits::{CallBudget, Unlimited};
 
 const MAX_SERVER_ERROR_RETRIES: u32 = 3;
 const MAX_THROTTLE_RETRIES: u32 = 5;

@@ -15,8 +15,7 @@ use chrono::{DateTime, Utc};
 
 pub use super::meter::{ApiUse, MeterSnapshot, WindowUsage, clock_duration};
 use crate::api::CallBudget;
-use crate::api::auth::BoxFuture;
-use crate::api::limits::{Api, LimitTable, WindowLimit};
+use crate::api::limits::{Api, BudgetWait, LimitTable, WindowLimit};
 
 /// Wall-clock milliseconds that advance with tokio's clock, so tests can pause time and
 /// separate processes still agree on what "now" means.
@@ -404,7 +403,7 @@ impl RateLimiter {
 }
 
 impl CallBudget for RateLimiter {
-    fn acquire(&self, api: Api, interactive: bool) -> BoxFuture<'_, ()> {
+    fn acquire(&self, api: Api, interactive: bool) -> BudgetWait<'_> {
         Box::pin(self.acquire_call(api, interactive))
     }
 
