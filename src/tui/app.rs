@@ -301,17 +301,17 @@ impl App {
     /// young, then less often, since a machine that has not picked a session up in minutes
     /// is offline and may queue it for hours.
     pub(crate) fn refresh_interval(&self) -> Option<chrono::Duration> {
-        let youngest = self
+        // The youngest unfinished action sets the pace; one without a creation time counts
+        // as new. None when nothing is unfinished.
+        let age = self
             .actions
             .iter()
             .filter(|a| !a.status.is_final())
-            .filter_map(|a| a.creation_date_time_utc)
-            .max();
-        let any = self.actions.iter().any(|a| !a.status.is_final());
-        if !any {
-            return None;
-        }
-        let age = youngest.map_or(chrono::Duration::zero(), |t| self.now - t);
+            .map(|a| {
+                a.creation_date_time_utc
+                    .map_or(chrono::Duration::zero(), |t| self.now - t)
+            })
+            .min()?;
         let every = self.settings.refresh_every;
         Some(if age < chrono::Duration::minutes(5) {
             every
@@ -408,6 +408,9 @@ impl App {
                 .collect();
             let query = crate::api::ListQuery {
                 statuses: vec!["Pending".into(), "InProgress".into()],
+                // Every unfinished one, however many: one left out would look finished and
+                // cost a read of its own.
+                limit: 0,
                 ..self.query(0)
             };
             effects.push(Effect::List(ListRequest::Refresh { query, watched }));
