@@ -1,17 +1,17 @@
 //! The fetch engine: turns (action id, command index) into a payload on disk, within the
 //! rate budget, never with an expired link, and never paying twice (cache).
 
+pub mod budget;
 pub mod cache;
 pub mod download;
 pub mod engine;
-pub mod limiter;
 pub mod lists;
 pub mod meter;
 
+pub use budget::{Budget, BudgetStore, FileStore, MemoryStore, Policy};
 pub use download::DownloadLimits;
 pub use engine::{
     EngineConfig, FetchEngine, FetchEvent, Fetched, Priority, QueueStats, ResultKey, ResultState,
 };
-pub use limiter::RateLimiter;
 pub use lists::{ListEvent, ListRequest};
 pub use meter::MeterSnapshot;

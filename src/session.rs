@@ -14,7 +14,7 @@ use crate::api::auth::{
 use crate::api::limits::{LimitTable, WindowLimit};
 use crate::config::{ConfigError, Connection, ConnectionArgs, Credential, Paths};
 use crate::fetch::cache::{Cache, DEFAULT_MAX_BYTES};
-use crate::fetch::{EngineConfig, FetchEngine, FetchEvent, RateLimiter};
+use crate::fetch::{Budget, EngineConfig, FetchEngine, FetchEvent, FileStore, MemoryStore, Policy};
 use crate::sim::{self, SimConfig, SimHandle};
 
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ impl Drop for ScratchDir {
 
 pub struct Session {
     pub client: Arc<MdeClient>,
-    pub limiter: Arc<RateLimiter>,
+    pub budget: Arc<Budget>,
     pub engine: FetchEngine,
     pub events: mpsc::UnboundedReceiver<FetchEvent>,
     /// What to call this tenant on screen.
@@ -168,9 +168,11 @@ impl Session {
         let budget_file = demo
             .is_none()
             .then(|| paths.state_dir.join("budget").join(format!("{scope}.log")));
-        let limiter = Arc::new(
-            RateLimiter::with_table(&table, budget_file).with_max_hold(options.max_retry_after),
-        );
+        let policy = Policy::new(&table, options.max_retry_after);
+        let budget = Arc::new(Budget::new(match budget_file {
+            Some(path) => Box::new(FileStore::new(policy, path)),
+            None => Box::new(MemoryStore::new(policy)),
+        }));
         let source: Box<dyn TokenSource> = match &connection.credential {
             Credential::ClientSecret { client_id, secret } => Box::new(ClientSecretCredential {
                 token_url: connection.token_url.clone(),
@@ -230,11 +232,15 @@ impl Session {
                 })
             }
         };
-        let budget: Arc<dyn crate::api::CallBudget> = limiter.clone();
+        let call_budget: Arc<dyn crate::api::CallBudget> = budget.clone();
         let client = Arc::new(
-            MdeClient::new(connection.policy()?, Authenticator::new(source), budget)
-                .map_err(|e| SessionError::Http(e.to_string()))?
-                .with_max_retry_after(options.max_retry_after),
+            MdeClient::new(
+                connection.policy()?,
+                Authenticator::new(source),
+                call_budget,
+            )
+            .map_err(|e| SessionError::Http(e.to_string()))?
+            .with_max_retry_after(options.max_retry_after),
         );
         let scratch = paths
             .state_dir
@@ -270,7 +276,7 @@ impl Session {
         let (events_tx, events) = mpsc::unbounded_channel();
         let engine = crate::fetch::engine::spawn(
             Arc::clone(&client),
-            Arc::clone(&limiter),
+            Arc::clone(&budget),
             EngineConfig {
                 cache: cache.clone(),
                 scratch_dir: scratch.0.clone(),
@@ -289,7 +295,7 @@ impl Session {
         };
         Ok(Self {
             client,
-            limiter,
+            budget,
             engine,
             events,
             label,

@@ -247,10 +247,9 @@ async fn the_engine_renews_a_link_that_azurite_rejects() {
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let engine = lrx::fetch::engine::spawn(
         client,
-        Arc::new(lrx::fetch::RateLimiter::new(
-            vec![lrx::sim::WindowLimit::PER_MINUTE],
-            None,
-        )),
+        Arc::new(lrx::fetch::Budget::in_memory(vec![
+            lrx::sim::WindowLimit::PER_MINUTE,
+        ])),
         lrx::fetch::EngineConfig {
             cache: None,
             scratch_dir: dir.path().to_path_buf(),

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use lrx::api::MdeClient;
 use lrx::api::auth::{Authenticator, Secret, StaticToken};
 use lrx::api::client::Unlimited;
-use lrx::fetch::{EngineConfig, FetchEvent, Priority, RateLimiter, ResultKey, ResultState};
+use lrx::fetch::{Budget, EngineConfig, FetchEvent, Priority, ResultKey, ResultState};
 use lrx::sim::WindowLimit;
 
 #[derive(Clone)]
@@ -216,10 +216,10 @@ async fn a_429_with_an_http_date_holds_the_budget_until_then() {
         vec![throttled, canned(200, ACTION)],
     )])
     .await;
-    let limiter = Arc::new(RateLimiter::new(
-        vec![WindowLimit::PER_MINUTE, WindowLimit::PER_HOUR],
-        None,
-    ));
+    let limiter = Arc::new(Budget::in_memory(vec![
+        WindowLimit::PER_MINUTE,
+        WindowLimit::PER_HOUR,
+    ]));
     let client = client(&base, limiter.clone());
     let started = std::time::Instant::now();
     client
@@ -233,7 +233,7 @@ async fn a_429_with_an_http_date_holds_the_budget_until_then() {
     );
     assert_eq!(script.lock().expect("lock").seen.len(), 2);
     assert_eq!(
-        limiter.snapshot().session_calls,
+        limiter.snapshot().await.session_calls,
         2,
         "the throttled call counted too"
     );
@@ -260,7 +260,7 @@ async fn the_bearer_token_goes_to_the_api_but_never_to_blob_storage() {
         ),
     ];
     let client = Arc::new(client(&base, Arc::new(Unlimited)));
-    let limiter = Arc::new(RateLimiter::new(vec![WindowLimit::PER_MINUTE], None));
+    let limiter = Arc::new(Budget::in_memory(vec![WindowLimit::PER_MINUTE]));
     let scratch = tempfile::tempdir().expect("tempdir");
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let engine = lrx::fetch::engine::spawn(
@@ -322,7 +322,7 @@ async fn errors_never_show_the_link_signature() {
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let engine = lrx::fetch::engine::spawn(
         client,
-        Arc::new(RateLimiter::new(vec![WindowLimit::PER_MINUTE], None)),
+        Arc::new(Budget::in_memory(vec![WindowLimit::PER_MINUTE])),
         EngineConfig {
             cache: None,
             scratch_dir: scratch.path().to_path_buf(),

@@ -82,7 +82,7 @@ async fn an_idle_ui_draws_nothing_and_reads_no_budget_until_something_is_due() {
     }));
     let (external_tx, external) = tokio::sync::mpsc::unbounded_channel();
     let draws = Arc::new(AtomicU64::new(0));
-    let limiter = Arc::clone(&session.limiter);
+    let limiter = Arc::clone(&session.budget);
     let backends = Backends {
         client: Arc::clone(&session.client),
         engine: session.engine.clone(),

@@ -16,7 +16,7 @@ use lrx::api::auth::{Authenticator, ClientSecretCredential, Secret, StaticToken}
 use lrx::api::client::Unlimited;
 use lrx::api::{ApiError, CallBudget, ListQuery, MdeClient, OutboundPolicy};
 use lrx::fetch::{
-    DownloadLimits, EngineConfig, FetchEvent, Priority, RateLimiter, ResultKey, ResultState,
+    Budget, DownloadLimits, EngineConfig, FetchEvent, Priority, ResultKey, ResultState,
 };
 
 type Handler = Arc<dyn Fn(&Uri, &HeaderMap) -> Response + Send + Sync>;
@@ -222,10 +222,7 @@ async fn fetch_once(client: MdeClient, limits: DownloadLimits) -> (ResultState, 
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let engine = lrx::fetch::engine::spawn(
         Arc::new(client),
-        Arc::new(RateLimiter::new(
-            vec![lrx::sim::WindowLimit::PER_MINUTE],
-            None,
-        )),
+        Arc::new(Budget::in_memory(vec![lrx::sim::WindowLimit::PER_MINUTE])),
         EngineConfig {
             cache: None,
             scratch_dir: scratch.path().to_path_buf(),
@@ -446,17 +443,21 @@ async fn an_absurd_retry_after_is_capped_shown_and_never_panics() {
             }
         })
         .await;
-        let limiter = Arc::new(
-            RateLimiter::new(vec![lrx::sim::WindowLimit::PER_MINUTE], None)
-                .with_max_hold(Duration::from_secs(1)),
-        );
+        let limiter = Arc::new(lrx::fetch::Budget::new(Box::new(
+            lrx::fetch::MemoryStore::new(lrx::fetch::Policy::new(
+                &lrx::api::limits::LimitTable::with_standard(vec![
+                    lrx::sim::WindowLimit::PER_MINUTE,
+                ]),
+                Duration::from_secs(1),
+            )),
+        )));
         let client =
             client_for(&api.base, limiter.clone()).with_max_retry_after(Duration::from_secs(1));
         let started = std::time::Instant::now();
         let call = tokio::spawn(async move { client.get_action("a1", true).await });
         tokio::time::sleep(Duration::from_millis(300)).await;
         // While it waits, the meter says both: lrx's wait and what the service asked for.
-        let meter = limiter.snapshot();
+        let meter = limiter.snapshot().await;
         let get = meter
             .others
             .iter()

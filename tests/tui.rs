@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use lrx::api::ListQuery;
 use lrx::api::models::MachineAction;
 use lrx::fetch::{
-    FetchEvent, Fetched, MeterSnapshot, QueueStats, ResultKey, ResultState, limiter::WindowUsage,
+    FetchEvent, Fetched, MeterSnapshot, QueueStats, ResultKey, ResultState, meter::WindowUsage,
 };
 use lrx::session::{Session, SessionOptions};
 use lrx::sim::SimConfig;
@@ -355,7 +355,7 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
         throttle_asked_until: None,
         session_calls: 249,
         others: vec![
-            lrx::fetch::limiter::ApiUse {
+            lrx::fetch::meter::ApiUse {
                 api: lrx::api::limits::Api::GetAction,
                 window: WindowUsage {
                     used: 12,
@@ -366,7 +366,7 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
                 throttled_until: None,
                 throttle_asked_until: None,
             },
-            lrx::fetch::limiter::ApiUse {
+            lrx::fetch::meter::ApiUse {
                 api: lrx::api::limits::Api::ListActions,
                 window: WindowUsage {
                     used: 100,
@@ -378,6 +378,7 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
                 throttle_asked_until: None,
             },
         ],
+        scope: lrx::fetch::meter::Scope::Machine,
     };
     h.send(Message::Fetch(FetchEvent::Meter(
         meter,

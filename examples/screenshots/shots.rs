@@ -12,7 +12,7 @@ use ratatui::crossterm::event::KeyCode;
 use crate::svg;
 use lrx::api::ListQuery;
 use lrx::api::limits::Api;
-use lrx::fetch::limiter::{ApiUse, WindowUsage};
+use lrx::fetch::meter::{ApiUse, WindowUsage};
 use lrx::fetch::{
     FetchEvent, Fetched, MeterSnapshot, Priority, QueueStats, ResultKey, ResultState,
 };
@@ -139,6 +139,7 @@ fn busy_meter(now: DateTime<Utc>) -> (MeterSnapshot, QueueStats) {
             throttle_asked_until: None,
             session_calls: 412,
             others: Vec::new(),
+            scope: lrx::fetch::meter::Scope::Machine,
         },
         QueueStats {
             queued: 37,
@@ -227,6 +228,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
                 throttle_asked_until: None,
             },
         ],
+        scope: lrx::fetch::meter::Scope::Machine,
     };
     let _ = harness.app.update(Message::Fetch(FetchEvent::Meter(
         meter,
@@ -370,6 +372,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
             throttle_asked_until: None,
             session_calls: 9,
             others: Vec::new(),
+            scope: lrx::fetch::meter::Scope::Machine,
         },
         QueueStats::default(),
     );

@@ -320,7 +320,7 @@ impl MdeClient {
                         );
                     }
                     if let Some(api) = operation.api() {
-                        self.budget.throttled_until(api, until, capped);
+                        self.budget.throttled_until(api, until, capped).await;
                     }
                     throttles += 1;
                     if throttles > MAX_THROTTLE_RETRIES {

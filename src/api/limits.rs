@@ -155,14 +155,19 @@ impl Api {
 /// A wait for room in the budget (the boxed future of an object-safe trait).
 pub type BudgetWait<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
-/// Who decides when the next API call may go out. The fetch engine's rate limiter
+/// Who decides when the next API call may go out. The fetch engine's budget
 /// implements it; the client only asks.
 pub trait CallBudget: Send + Sync {
     /// Waits until a call to `api` is allowed and counts it.
     fn acquire(&self, api: Api, interactive: bool) -> BudgetWait<'_>;
     /// The service answered 429 for `api`: no call to it may go out before `until` (the
     /// other APIs go on). `asked` is what the service asked for, when lrx capped it.
-    fn throttled_until(&self, api: Api, until: DateTime<Utc>, asked: Option<DateTime<Utc>>);
+    fn throttled_until(
+        &self,
+        api: Api,
+        until: DateTime<Utc>,
+        asked: Option<DateTime<Utc>>,
+    ) -> BudgetWait<'_>;
 }
 
 /// No budget at all: for tests of the client alone.
@@ -172,7 +177,14 @@ impl CallBudget for Unlimited {
     fn acquire(&self, _api: Api, _interactive: bool) -> BudgetWait<'_> {
         Box::pin(async {})
     }
-    fn throttled_until(&self, _api: Api, _until: DateTime<Utc>, _asked: Option<DateTime<Utc>>) {}
+    fn throttled_until(
+        &self,
+        _api: Api,
+        _until: DateTime<Utc>,
+        _asked: Option<DateTime<Utc>>,
+    ) -> BudgetWait<'_> {
+        Box::pin(async {})
+    }
 }
 
 /// Every API's windows for one tenant and app: the documented table, with the standard

@@ -124,7 +124,7 @@ async fn fetch_all(
         eprintln!(
             "lrx: fetching {} results · 0 done{}",
             keys.len(),
-            eta(keys.len(), &session.limiter.snapshot())
+            eta(keys.len(), &session.budget.snapshot().await)
         );
     }
     while done < keys.len() && !stopped {
@@ -175,7 +175,7 @@ async fn fetch_all(
             eprintln!(
                 "lrx: fetching {} results · {done} done{}",
                 keys.len(),
-                eta(keys.len() - done, &session.limiter.snapshot())
+                eta(keys.len() - done, &session.budget.snapshot().await)
             );
         }
     }

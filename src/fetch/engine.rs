@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::budget::Budget;
 use super::cache::{Cache, EntryMeta};
 use super::download::{self, DownloadError, DownloadLimits};
-use super::limiter::{MeterSnapshot, RateLimiter};
+use super::meter::MeterSnapshot;
 use crate::api::MdeClient;
 use crate::api::link::ResultLink;
 
@@ -133,7 +134,7 @@ pub struct EngineConfig {
 
 struct Shared {
     client: Arc<MdeClient>,
-    limiter: Arc<RateLimiter>,
+    budget: Arc<Budget>,
     config: EngineConfig,
     links: Mutex<HashMap<ResultKey, ResultLink>>,
     events: mpsc::UnboundedSender<FetchEvent>,
@@ -147,19 +148,21 @@ enum Phase {
 
 pub fn spawn(
     client: Arc<MdeClient>,
-    limiter: Arc<RateLimiter>,
+    budget: Arc<Budget>,
     config: EngineConfig,
     events: mpsc::UnboundedSender<FetchEvent>,
 ) -> FetchEngine {
     let (commands, receiver) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         client,
-        limiter,
+        budget,
         config,
         links: Mutex::new(HashMap::new()),
         events,
     });
-    tokio::spawn(run(shared, receiver));
+    let (meter, wanted) = watch::channel(QueueStats::default());
+    tokio::spawn(read_meter(Arc::clone(&shared), wanted));
+    tokio::spawn(run(shared, receiver, meter));
     FetchEngine { commands }
 }
 
@@ -169,6 +172,7 @@ struct Scheduler {
     queue: BinaryHeap<(Priority, Reverse<u64>, ResultKey)>,
     sequence: u64,
     running: JoinSet<(ResultKey, Result<Arc<Fetched>, String>)>,
+    meter: watch::Sender<QueueStats>,
 }
 
 impl Scheduler {
@@ -191,12 +195,9 @@ impl Scheduler {
         stats
     }
 
+    /// Asks for a meter reading; readings asked for while one is under way coalesce.
     fn emit_meter(&self) {
-        let snapshot = self.shared.limiter.snapshot();
-        let _ = self
-            .shared
-            .events
-            .send(FetchEvent::Meter(snapshot, self.stats()));
+        self.meter.send_replace(self.stats());
     }
 
     #[expect(
@@ -267,13 +268,28 @@ impl Scheduler {
     }
 }
 
-async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>) {
+/// Reads the budget's store for the meter whenever the scheduler asks, apart from the
+/// scheduler: a store may be across the network (a team's), and the queue must not wait on it.
+async fn read_meter(shared: Arc<Shared>, mut wanted: watch::Receiver<QueueStats>) {
+    while wanted.changed().await.is_ok() {
+        let stats = *wanted.borrow_and_update();
+        let snapshot = shared.budget.snapshot().await;
+        let _ = shared.events.send(FetchEvent::Meter(snapshot, stats));
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    meter: watch::Sender<QueueStats>,
+) {
     let mut scheduler = Scheduler {
         shared,
         phases: HashMap::new(),
         queue: BinaryHeap::new(),
         sequence: 0,
         running: JoinSet::new(),
+        meter,
     };
     let mut lists = super::lists::ListLoads::default();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -357,8 +373,9 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
             link
         } else {
             if let Some(until) = shared
-                .limiter
+                .budget
                 .next_allowed(crate::api::limits::Api::ResultLink, interactive)
+                .await
             {
                 send(shared, key, ResultState::WaitingForBudget { until });
             }

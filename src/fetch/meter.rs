@@ -5,15 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowUsage {
-    pub used: u32,
-    pub limit: u32,
-    pub period: Duration,
-    /// When the oldest call still counted leaves this window, so a meter on screen knows
-    /// when its number next changes without asking every second.
-    pub frees_at: Option<DateTime<Utc>>,
-}
+pub use super::budget::store::{Scope, WindowUsage};
 
 /// Another API than the result links, in use: its shortest window, and a hold from a 429.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +33,8 @@ pub struct MeterSnapshot {
     pub session_calls: u64,
     /// The other APIs with calls in their shortest window, or held by a 429.
     pub others: Vec<ApiUse>,
+    /// Who shares these windows.
+    pub scope: Scope,
 }
 
 impl MeterSnapshot {
