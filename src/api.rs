@@ -11,7 +11,7 @@ pub mod link;
 pub mod models;
 pub mod policy;
 
-pub use client::{CallBudget, ListQuery, MdeClient};
+pub use client::{ActionList, CallBudget, ListQuery, MdeClient};
 pub use error::{ApiError, Operation};
 pub use models::LIVE_RESPONSE;
 pub use policy::OutboundPolicy;

@@ -106,6 +106,10 @@ pub struct GlobalArgs {
     /// Neither read nor write the result cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Make no network call at all: browse, search and review what the result cache kept
+    /// (results, and the actions listed or opened before).
+    #[arg(long, global = true, conflicts_with_all = ["demo", "no_cache"])]
+    pub offline: bool,
     /// Use only this share of the 100 calls/minute (and the hour's 1500, scaled alike),
     /// leaving room for colleagues on the same app registration.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -166,6 +170,7 @@ impl GlobalArgs {
             max_retry_after: file.connection.max_retry_after(),
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
+            offline: self.offline,
             max_calls_per_minute: self
                 .max_calls_per_minute
                 .or(file.connection.max_calls_per_minute),

@@ -181,6 +181,16 @@ impl ConnectionArgs {
     }
 
     pub fn resolve(&self) -> Result<Connection, ConfigError> {
+        self.resolve_with(true)
+    }
+
+    /// The connection without its secret (`--offline`: nothing signs in, but the tenant and
+    /// app still name the cache). Nothing is read from the keyring.
+    pub fn resolve_offline(&self) -> Result<Connection, ConfigError> {
+        self.resolve_with(false)
+    }
+
+    fn resolve_with(&self, signs_in: bool) -> Result<Connection, ConfigError> {
         let token = env("LRX_TOKEN");
         let tenant = self.tenant.clone().or_else(|| env("LRX_TENANT_ID"));
         let (cloud, defaults) = self.endpoints(tenant.as_deref())?;
@@ -239,7 +249,7 @@ impl ConnectionArgs {
             let client_id = self.client_id.clone().or_else(|| env("LRX_CLIENT_ID"));
             let mut secret = env("LRX_CLIENT_SECRET").map(Secret::new);
             let mut store_problem = None;
-            if secret.is_none() {
+            if secret.is_none() && signs_in {
                 // `lrx login` keeps the secret in the OS credential store.
                 if let (Some(tenant), Some(client)) = (&tenant, &client_id) {
                     match secrets::load(tenant, client) {
@@ -255,7 +265,7 @@ impl ConnectionArgs {
             if client_id.is_none() {
                 missing.push("the app's client id (--client-id or LRX_CLIENT_ID)");
             }
-            if secret.is_none() {
+            if secret.is_none() && signs_in {
                 missing.push("the client secret (`lrx login` stores it in the OS keyring; or LRX_CLIENT_SECRET)");
             }
             if !missing.is_empty() {

@@ -35,6 +35,8 @@ pub struct SessionOptions {
     pub download_limits: crate::fetch::DownloadLimits,
     /// The longest `Retry-After` to wait before asking again.
     pub max_retry_after: Duration,
+    /// Make no network call at all: only what the cache kept.
+    pub offline: bool,
 }
 
 impl Default for SessionOptions {
@@ -50,6 +52,7 @@ impl Default for SessionOptions {
             cache_max_bytes: None,
             download_limits: crate::fetch::DownloadLimits::default(),
             max_retry_after: crate::api::client::DEFAULT_MAX_RETRY_AFTER,
+            offline: false,
         }
     }
 }
@@ -117,6 +120,23 @@ impl Session {
     }
 }
 
+impl Session {
+    /// One listing of machine actions: from the service (keeping the finished ones, so a
+    /// revisit costs nothing), or offline from what the cache kept.
+    pub async fn list_actions(
+        &self,
+        query: &crate::api::ListQuery,
+        interactive: bool,
+    ) -> Result<crate::api::ActionList, crate::api::ApiError> {
+        crate::fetch::lists::list_actions(&self.client, self.cache.as_ref(), query, interactive)
+            .await
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.client.is_offline()
+    }
+}
+
 /// The client for sign-ins outside a session (`lrx login`): the same one, redirects off.
 pub fn http_client() -> Result<reqwest::Client, SessionError> {
     crate::api::policy::http_client().map_err(SessionError::Http)
@@ -124,6 +144,11 @@ pub fn http_client() -> Result<reqwest::Client, SessionError> {
 
 impl Session {
     pub async fn open(options: SessionOptions) -> Result<Self, SessionError> {
+        if options.offline && (options.no_cache || options.demo.is_some()) {
+            return Err(SessionError::Config(ConfigError(
+                "--offline shows what the result cache of a tenant kept: it cannot go with --no-cache, nor with --demo (whose cache lasts one run)".into(),
+            )));
+        }
         let mut paths = Paths::discover();
         if let Some(dir) = &options.state_dir {
             paths.state_dir.clone_from(dir);
@@ -148,6 +173,11 @@ impl Session {
                 };
                 (connection, e.limits.clone(), Some(handle))
             }
+            None if options.offline => (
+                options.connection.resolve_offline()?,
+                crate::api::limits::STANDARD.to_vec(),
+                None,
+            ),
             None => (
                 options.connection.resolve()?,
                 crate::api::limits::STANDARD.to_vec(),
@@ -174,6 +204,8 @@ impl Session {
             None => Box::new(MemoryStore::new(policy)),
         }));
         let source: Box<dyn TokenSource> = match &connection.credential {
+            // Offline nothing signs in: the client refuses every call before it asks.
+            _ if options.offline => Box::new(StaticToken(Secret::new(String::new()))),
             Credential::ClientSecret { client_id, secret } => Box::new(ClientSecretCredential {
                 token_url: connection.token_url.clone(),
                 tenant_id: connection.tenant_id.clone(),
@@ -233,15 +265,18 @@ impl Session {
             }
         };
         let call_budget: Arc<dyn crate::api::CallBudget> = budget.clone();
-        let client = Arc::new(
-            MdeClient::new(
-                connection.policy()?,
-                Authenticator::new(source),
-                call_budget,
-            )
-            .map_err(|e| SessionError::Http(e.to_string()))?
-            .with_max_retry_after(options.max_retry_after),
-        );
+        let client = MdeClient::new(
+            connection.policy()?,
+            Authenticator::new(source),
+            call_budget,
+        )
+        .map_err(|e| SessionError::Http(e.to_string()))?
+        .with_max_retry_after(options.max_retry_after);
+        let client = Arc::new(if options.offline {
+            client.offline()
+        } else {
+            client
+        });
         let scratch = paths
             .state_dir
             .join(format!("scratch-{}", std::process::id()));
@@ -286,13 +321,16 @@ impl Session {
             },
             events_tx,
         );
-        let label = if demo.is_some() {
+        let mut label = if demo.is_some() {
             "demo tenant (simulated)".to_string()
         } else if connection.tenant_id.is_empty() {
             client.identity()
         } else {
             format!("tenant {}", connection.tenant_id)
         };
+        if options.offline {
+            label = format!("offline · cached results only · {label}");
+        }
         Ok(Self {
             client,
             budget,

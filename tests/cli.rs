@@ -556,3 +556,92 @@ fn ctrl_c_stops_a_review_that_prints_what_it_has() {
         stdout(&output)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_shows_what_the_cache_kept_with_the_tenant_gone() {
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(lrx::sim::SimConfig::default())
+        .await
+        .expect("sim");
+    let endpoints = sim.endpoints.clone();
+    let home = tempfile::tempdir().expect("home");
+    let run = |args: &[&str], secret: bool| {
+        let mut command = lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home.path());
+        command.args(args).args(endpoints.cli_args());
+        if secret {
+            command.env("LRX_CLIENT_SECRET", &endpoints.client_secret);
+        }
+        command.output().expect("lrx")
+    };
+    let listed = tokio::task::block_in_place(|| {
+        run(
+            &["actions", "--json", "--status", "Succeeded", "--limit", "2"],
+            true,
+        )
+    });
+    let ids: Vec<String> = json_lines(&listed)
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect();
+    let fetched =
+        tokio::task::block_in_place(|| run(&["result", &ids[0], "--index", "0", "--json"], true));
+    let fetched = json_lines(&fetched);
+    // The tenant is gone, and so is the secret: offline needs neither.
+    drop(sim);
+    let again = tokio::task::block_in_place(|| {
+        run(
+            &["result", &ids[0], "--index", "0", "--json", "--offline"],
+            false,
+        )
+    });
+    assert!(again.status.success(), "{}", stderr(&again));
+    let again = json_lines(&again);
+    assert_eq!(again[0]["sha256"], fetched[0]["sha256"]);
+    let offline_list = tokio::task::block_in_place(|| {
+        run(
+            &["actions", "--json", "--status", "Succeeded", "--offline"],
+            false,
+        )
+    });
+    assert!(offline_list.status.success(), "{}", stderr(&offline_list));
+    let kept: Vec<String> = json_lines(&offline_list)
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(
+        kept[..2],
+        ids[..],
+        "the listed actions were kept, newest first (and the one more asked for)"
+    );
+    // Listed but never fetched: said, not attempted.
+    let with_result = json_lines(&listed)[1]["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .find(|c| c["command"]["type"] != "PutFile")
+        .map(|c| c["index"].to_string())
+        .expect("a command with a result");
+    let missing = tokio::task::block_in_place(|| {
+        run(
+            &["result", &ids[1], "--index", &with_result, "--offline"],
+            false,
+        )
+    });
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("offline") && stderr(&missing).contains("without --offline"),
+        "{}",
+        stderr(&missing)
+    );
+    let review = tokio::task::block_in_place(|| {
+        run(&["review", &ids[0], &ids[1], "--offline", "--json"], false)
+    });
+    assert!(review.status.success(), "{}", stderr(&review));
+    assert!(
+        stderr(&review).contains("are not in the cache") && !json_lines(&review).is_empty(),
+        "{}",
+        stderr(&review)
+    );
+    let with_demo = tokio::task::block_in_place(|| run(&["actions", "--offline", "--demo"], false));
+    assert_eq!(with_demo.status.code(), Some(2), "{}", stderr(&with_demo));
+}

@@ -32,6 +32,8 @@ pub struct MdeClient {
     auth: Authenticator,
     budget: Arc<dyn CallBudget>,
     max_retry_after: Duration,
+    /// `--offline`: no call goes out at all.
+    offline: bool,
 }
 
 /// A listing, with what could not be read in it (each one said, none hidden).
@@ -96,6 +98,31 @@ impl ListQuery {
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
     }
+
+    /// Whether `action` is one the service would list for this query (for lists made from
+    /// the cache, offline). Names compare as the service compares them, ignoring case.
+    pub fn matches(&self, action: &MachineAction) -> bool {
+        let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        self.action_type
+            .as_deref()
+            .is_none_or(|kind| same(kind, &action.action_type))
+            && (self.statuses.is_empty()
+                || self
+                    .statuses
+                    .iter()
+                    .any(|status| same(status, action.status.as_str())))
+            && self
+                .machine_id
+                .as_deref()
+                .is_none_or(|machine| same(machine, &action.machine_id))
+            && self
+                .requestor
+                .as_deref()
+                .is_none_or(|requestor| same(requestor, &action.requestor))
+            && self
+                .since
+                .is_none_or(|since| action.creation_date_time_utc.is_some_and(|t| t >= since))
+    }
 }
 
 /// `Retry-After` as seconds or as an HTTP date; absurd values are clamped, never a panic.
@@ -155,7 +182,20 @@ impl MdeClient {
             auth,
             budget,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            offline: false,
         })
+    }
+
+    /// A client that makes no network call at all: every call fails as `Offline` before it
+    /// signs in or spends budget.
+    #[must_use]
+    pub fn offline(mut self) -> Self {
+        self.offline = true;
+        self
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline
     }
 
     /// The longest `Retry-After` to wait before asking again.
@@ -199,6 +239,9 @@ impl MdeClient {
         interactive: bool,
         on_request: impl FnOnce() + Send,
     ) -> Result<ApiResponse, ApiError> {
+        if self.offline {
+            return Err(ApiError::Offline { operation });
+        }
         let mut on_request = Some(on_request);
         let host = host_of(url);
         let parsed = url::Url::parse(url)

@@ -110,6 +110,8 @@ pub enum ApiError {
         until: DateTime<Utc>,
         detail: ServiceDetail,
     },
+    #[error("{} needs the service, and lrx is offline (--offline): only cached results and finished actions kept in the cache can be shown. Run without --offline to fetch it", operation.describe())]
+    Offline { operation: Operation },
     #[error("{} failed: could not reach {host}: {reason}. Check the network, proxy and the API URL (--api-url / the cloud setting)", operation.describe())]
     Network {
         operation: Operation,

@@ -318,7 +318,7 @@ async fn actions(cli: &Cli, args: &ActionsArgs, config: &FileConfig) -> Result<(
         },
         skip: 0,
     };
-    let listed = session.client.list_actions(&query, true).await?;
+    let listed = session.list_actions(&query, true).await?;
     for problem in &listed.problems {
         eprintln!("lrx: {}", sanitize::line(problem));
     }

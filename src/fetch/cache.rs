@@ -119,12 +119,38 @@ impl Cache {
         Some(action)
     }
 
+    /// The kept actions this query lists, newest first, as the service would page them
+    /// (offline, the list is made from these).
+    pub fn list_actions(&self, query: &crate::api::ListQuery) -> Vec<MachineAction> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut actions: Vec<MachineAction> = entries
+            .flatten()
+            .filter(|entry| entry.path().extension().is_some_and(|e| e == "action"))
+            .filter_map(|entry| serde_json::from_slice(&fs::read(entry.path()).ok()?).ok())
+            .filter(|action: &MachineAction| action.status.is_final() && query.matches(action))
+            .collect();
+        actions.sort_by(|a, b| {
+            b.creation_date_time_utc
+                .cmp(&a.creation_date_time_utc)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let limit = if query.limit == 0 {
+            usize::MAX
+        } else {
+            query.limit
+        };
+        actions.into_iter().skip(query.skip).take(limit).collect()
+    }
+
     /// Keeps an action that has reached a final state; an unfinished one is not kept.
     pub fn put_action(&self, action: &MachineAction) -> std::io::Result<()> {
-        if !action.status.is_final() {
+        let path = self.action_path(&action.id);
+        // A final action never changes: one kept already is the same.
+        if !action.status.is_final() || path.exists() {
             return Ok(());
         }
-        let path = self.action_path(&action.id);
         let temp = self.temp_path(&ResultKey::new(action.id.clone(), u32::MAX));
         {
             let mut file = crate::files::create_private_new(&temp)?;
@@ -363,6 +389,64 @@ mod tests {
             0o700,
             "lrx's own subdirectory is private"
         );
+    }
+
+    fn action(id: &str, status: &str, machine: &str, created: &str) -> MachineAction {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "type": "LiveResponse", "status": status, "machineId": machine,
+            "requestor": "Analyst@Contoso.com", "creationDateTimeUtc": created, "commands": [],
+        }))
+        .expect("action")
+    }
+
+    #[test]
+    fn kept_actions_list_offline_as_the_service_would() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(dir.path(), "scope", 1 << 20).expect("cache");
+        for kept in [
+            action("a1", "Succeeded", "m1", "2026-11-30T10:00:00Z"),
+            action("a2", "Failed", "m2", "2026-12-01T10:00:00Z"),
+            action("a3", "Pending", "m1", "2026-12-01T11:00:00Z"),
+            action("a4", "Cancelled", "M1", "2026-12-01T09:00:00Z"),
+        ] {
+            cache.put_action(&kept).expect("put");
+        }
+        let ids = |query: &crate::api::ListQuery| -> Vec<String> {
+            cache
+                .list_actions(query)
+                .into_iter()
+                .map(|a| a.id)
+                .collect()
+        };
+        let all = crate::api::ListQuery::live_response(0);
+        assert_eq!(
+            ids(&all),
+            ["a2", "a4", "a1"],
+            "newest first; unfinished never kept"
+        );
+        let on_m1 = crate::api::ListQuery {
+            machine_id: Some("m1".into()),
+            requestor: Some("analyst@contoso.com".into()),
+            ..all.clone()
+        };
+        assert_eq!(ids(&on_m1), ["a4", "a1"], "names compare without case");
+        let paged = crate::api::ListQuery {
+            limit: 1,
+            skip: 1,
+            ..all.clone()
+        };
+        assert_eq!(ids(&paged), ["a4"]);
+        let recent = crate::api::ListQuery {
+            statuses: vec!["Failed".into(), "Succeeded".into()],
+            since: crate::api::models::parse_time("2026-12-01T00:00:00Z"),
+            ..all.clone()
+        };
+        assert_eq!(ids(&recent), ["a2"]);
+        let isolations = crate::api::ListQuery {
+            action_type: Some("Isolate".into()),
+            ..all
+        };
+        assert!(ids(&isolations).is_empty());
     }
 
     #[test]

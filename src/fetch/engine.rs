@@ -316,7 +316,11 @@ async fn run(
                 Some(Command::Fetch(key, priority)) => scheduler.enqueue(key, priority),
                 Some(Command::Withdraw(key, at_most)) => scheduler.withdraw(&key, at_most),
                 Some(Command::Meter) => scheduler.emit_meter(),
-                Some(Command::List(request)) => lists.start(&scheduler.shared.client, request),
+                Some(Command::List(request)) => lists.start(
+                    &scheduler.shared.client,
+                    scheduler.shared.config.cache.as_ref(),
+                    request,
+                ),
             },
             _ = ticker.tick(), if !scheduler.running.is_empty() || !scheduler.queue.is_empty() => {
                 scheduler.emit_meter();

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use tokio::task::{AbortHandle, JoinSet};
 
+use super::cache::Cache;
 use crate::api::models::MachineAction;
-use crate::api::{ListQuery, MdeClient};
+use crate::api::{ActionList, ApiError, ListQuery, MdeClient};
 
 /// A list load to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +48,16 @@ pub(super) struct ListLoads {
 }
 
 impl ListLoads {
-    pub(super) fn start(&mut self, client: &Arc<MdeClient>, request: ListRequest) {
+    pub(super) fn start(
+        &mut self,
+        client: &Arc<MdeClient>,
+        cache: Option<&Cache>,
+        request: ListRequest,
+    ) {
+        let lister = Lister {
+            client: Arc::clone(client),
+            cache: cache.cloned(),
+        };
         match &request {
             ListRequest::Load { .. } => {
                 if let Some((under_way, handle)) = &self.load {
@@ -60,14 +70,14 @@ impl ListLoads {
                 if let Some(refresh) = self.refresh.take() {
                     refresh.abort();
                 }
-                let handle = self.running.spawn(run(Arc::clone(client), request.clone()));
+                let handle = self.running.spawn(lister.run(request.clone()));
                 self.load = Some((request, handle));
             }
             ListRequest::Refresh { .. } => {
                 if self.refresh.is_some() || self.load.is_some() {
                     return;
                 }
-                let handle = self.running.spawn(run(Arc::clone(client), request));
+                let handle = self.running.spawn(lister.run(request));
                 self.refresh = Some(handle);
             }
         }
@@ -110,45 +120,93 @@ impl ListLoads {
     }
 }
 
-async fn run(client: Arc<MdeClient>, request: ListRequest) -> (ListRequest, ListEvent) {
-    let event = match &request {
-        ListRequest::Load { query, append } => match client.list_actions(query, true).await {
-            Ok(listed) => ListEvent::Loaded {
-                result: Ok(listed.actions),
-                append: *append,
-                problems: listed.problems,
+/// Lists from the service, keeping the actions that have finished (a revisit, and the list
+/// offline, need no call); offline, from what the cache kept.
+struct Lister {
+    client: Arc<MdeClient>,
+    cache: Option<Cache>,
+}
+
+impl Lister {
+    async fn list(&self, query: &ListQuery, interactive: bool) -> Result<ActionList, ApiError> {
+        list_actions(&self.client, self.cache.as_ref(), query, interactive).await
+    }
+
+    async fn run(self, request: ListRequest) -> (ListRequest, ListEvent) {
+        let event = match &request {
+            ListRequest::Load { query, append } => match self.list(query, true).await {
+                Ok(listed) => ListEvent::Loaded {
+                    result: Ok(listed.actions),
+                    append: *append,
+                    problems: listed.problems,
+                },
+                Err(error) => ListEvent::Loaded {
+                    result: Err(error.to_string()),
+                    append: *append,
+                    problems: Vec::new(),
+                },
             },
-            Err(error) => ListEvent::Loaded {
-                result: Err(error.to_string()),
-                append: *append,
-                problems: Vec::new(),
-            },
-        },
-        ListRequest::Refresh { query, watched } => {
-            // Background refreshes leave the budget's reserve to the analyst.
-            match client.list_actions(query, false).await {
-                Ok(listed) => {
-                    let still: std::collections::HashSet<&str> =
-                        listed.actions.iter().map(|a| a.id.as_str()).collect();
-                    let finished: Vec<&String> = watched
-                        .iter()
-                        .filter(|id| !still.contains(id.as_str()))
-                        .collect();
-                    let mut results: Vec<Result<MachineAction, String>> =
-                        listed.actions.iter().cloned().map(Ok).collect();
-                    for id in finished {
-                        results.push(
-                            client
-                                .get_action(id, false)
-                                .await
-                                .map_err(|e| e.to_string()),
-                        );
-                    }
-                    ListEvent::Refreshed(results)
-                }
-                Err(error) => ListEvent::Refreshed(vec![Err(error.to_string())]),
+            // Offline nothing changes, and nothing unfinished was kept.
+            ListRequest::Refresh { .. } if self.client.is_offline() => {
+                ListEvent::Refreshed(Vec::new())
             }
+            ListRequest::Refresh { query, watched } => {
+                // Background refreshes leave the budget's reserve to the analyst.
+                match self.list(query, false).await {
+                    Ok(listed) => {
+                        let still: std::collections::HashSet<&str> =
+                            listed.actions.iter().map(|a| a.id.as_str()).collect();
+                        let finished: Vec<&String> = watched
+                            .iter()
+                            .filter(|id| !still.contains(id.as_str()))
+                            .collect();
+                        let mut results: Vec<Result<MachineAction, String>> =
+                            listed.actions.iter().cloned().map(Ok).collect();
+                        for id in finished {
+                            let action = self.client.get_action(id, false).await;
+                            if let (Ok(action), Some(cache)) = (&action, &self.cache) {
+                                keep(cache, std::slice::from_ref(action));
+                            }
+                            results.push(action.map_err(|e| e.to_string()));
+                        }
+                        ListEvent::Refreshed(results)
+                    }
+                    Err(error) => ListEvent::Refreshed(vec![Err(error.to_string())]),
+                }
+            }
+        };
+        (request, event)
+    }
+}
+
+/// One listing: from the service (the finished actions in it kept in the cache), or, with
+/// the client offline, from the actions the cache kept.
+pub async fn list_actions(
+    client: &MdeClient,
+    cache: Option<&Cache>,
+    query: &ListQuery,
+    interactive: bool,
+) -> Result<ActionList, ApiError> {
+    if client.is_offline() {
+        return Ok(ActionList {
+            actions: cache
+                .map(|cache| cache.list_actions(query))
+                .unwrap_or_default(),
+            problems: Vec::new(),
+        });
+    }
+    let listed = client.list_actions(query, interactive).await?;
+    if let Some(cache) = cache {
+        keep(cache, &listed.actions);
+    }
+    Ok(listed)
+}
+
+fn keep(cache: &Cache, actions: &[MachineAction]) {
+    for action in actions {
+        if let Err(error) = cache.put_action(action) {
+            tracing::warn!("could not keep an action in the cache: {error}");
+            return;
         }
-    };
-    (request, event)
+    }
 }
