@@ -524,3 +524,64 @@ async fn a_refresh_is_one_list_call_and_one_read_per_action_that_finished() {
         "one list call, and one read for each of the three that finished"
     );
 }
+
+#[tokio::test]
+async fn a_review_leaves_the_reserve_to_what_the_analyst_opens() {
+    let limits = vec![
+        WindowLimit {
+            calls: 10,
+            period: Duration::from_secs(4),
+        },
+        WindowLimit {
+            calls: 1000,
+            period: Duration::from_secs(3600),
+        },
+    ];
+    let dirs = dirs();
+    let config = SimConfig {
+        limits: limits.clone(),
+        ..SimConfig::default()
+    };
+    let mut session = session(config, &dirs, Some(limits)).await;
+    let keys = result_keys(&session, 13).await;
+    let (review, opened) = keys.split_at(12);
+    for key in review {
+        session.engine.fetch(key.clone(), Priority::Normal);
+    }
+    // The review spends its 8 of the window's 10, then waits.
+    let mut ready = 0;
+    let mut waiting = false;
+    while ready < 8 || !waiting {
+        let event = tokio::time::timeout(Duration::from_secs(30), session.events.recv())
+            .await
+            .expect("progress")
+            .expect("engine alive");
+        match event {
+            FetchEvent::State(_, ResultState::Ready(_)) => ready += 1,
+            FetchEvent::State(_, ResultState::WaitingForBudget { .. }) => waiting = true,
+            _ => {}
+        }
+    }
+    assert_eq!(ready, 8, "no more than the review's share went out");
+    session
+        .engine
+        .fetch(opened[0].clone(), Priority::Interactive);
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), session.events.recv())
+            .await
+            .expect("progress")
+            .expect("engine alive");
+        match event {
+            FetchEvent::State(key, ResultState::WaitingForBudget { .. }) if key == opened[0] => {
+                panic!("the analyst's open waited behind the review")
+            }
+            FetchEvent::State(key, ResultState::Ready(_)) if key == opened[0] => break,
+            FetchEvent::State(_, ResultState::Ready(_)) => ready += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        ready, 8,
+        "the open went out of the reserve, before the window freed"
+    );
+}

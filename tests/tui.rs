@@ -379,6 +379,7 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
             },
         ],
         scope: lrx::fetch::meter::Scope::Machine,
+        reserve_percent: 20,
     };
     h.send(Message::Fetch(FetchEvent::Meter(
         meter,
@@ -390,7 +391,7 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
     )));
     // Wide enough for the whole meter line; narrower screens cut its end (queue, calls).
     h.resize(200, 40);
-    h.assert_shows("links 37/100 per min ▰▰▱▱▱ · 212/1500 per h │ waiting for budget: next call in 0:12 │ get 12/100 · list held until 13:");
+    h.assert_shows("links 37/100 per min ▰▰▱▱▱ · 212/1500 per h · reviews ≤80/min (20 kept for you) │ waiting for budget: next call in 0:12 │ get 12/100 · list held until 13:");
     h.assert_shows("waiting for budget: next call in 0:12");
     h.assert_shows("queue 3 · downloading 1 · ready 12");
 }

@@ -140,6 +140,7 @@ fn busy_meter(now: DateTime<Utc>) -> (MeterSnapshot, QueueStats) {
             session_calls: 412,
             others: Vec::new(),
             scope: lrx::fetch::meter::Scope::Machine,
+            reserve_percent: 20,
         },
         QueueStats {
             queued: 37,
@@ -229,6 +230,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
             },
         ],
         scope: lrx::fetch::meter::Scope::Machine,
+        reserve_percent: 20,
     };
     let _ = harness.app.update(Message::Fetch(FetchEvent::Meter(
         meter,
@@ -373,6 +375,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
             session_calls: 9,
             others: Vec::new(),
             scope: lrx::fetch::meter::Scope::Machine,
+            reserve_percent: 20,
         },
         QueueStats::default(),
     );

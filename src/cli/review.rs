@@ -70,7 +70,11 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
 
 fn eta(remaining: usize, meter: &crate::fetch::MeterSnapshot) -> String {
     meter
-        .eta_text(remaining, chrono::Utc::now())
+        .plan_text(
+            remaining,
+            chrono::Utc::now(),
+            *chrono::Local::now().offset(),
+        )
         .map(|eta| format!(" · {eta}"))
         .unwrap_or_default()
 }

@@ -127,6 +127,12 @@ impl Budget {
             session_calls: self.session_calls.load(Ordering::Relaxed),
             others,
             scope: usage.scope,
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "the policy keeps the reserve within 0..=0.9"
+            )]
+            reserve_percent: (usage.reserve * 100.0).round() as u8,
         }
     }
 }
@@ -436,5 +442,53 @@ mod tests {
         let written = std::fs::read_to_string(&path).expect("the file is text again");
         assert_eq!(written.lines().count(), 1, "{written}");
         assert!(written.starts_with("c link "), "{written}");
+    }
+
+    /// A review of 500 results in one process and an analyst opening a result every 7 s in
+    /// another, on the machine's one budget with the documented windows.
+    #[tokio::test(start_paused = true)]
+    async fn a_review_never_makes_the_analyst_wait_and_spends_nearly_all_it_may() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("budget.log");
+        let review = std::sync::Arc::new(on_file(limits(100, 1500), path.clone()));
+        let analyst = on_file(limits(100, 1500), path);
+        let start = tokio::time::Instant::now();
+        let reviewing = {
+            let review = std::sync::Arc::clone(&review);
+            tokio::spawn(async move {
+                let mut made = Vec::new();
+                for _ in 0..500 {
+                    review.acquire_call(LINK, false).await;
+                    made.push(start.elapsed());
+                }
+                made
+            })
+        };
+        let mut longest_wait = Duration::ZERO;
+        let mut opens = 0u32;
+        while !reviewing.is_finished() {
+            tokio::time::sleep(Duration::from_secs(7)).await;
+            let asked = tokio::time::Instant::now();
+            analyst.acquire_call(LINK, true).await;
+            longest_wait = longest_wait.max(asked.elapsed());
+            opens += 1;
+        }
+        let made = reviewing.await.expect("review");
+        assert!(
+            longest_wait <= Duration::from_secs(2),
+            "the analyst waited {longest_wait:?} ({opens} opens)"
+        );
+        // What is left to the review is 80 a minute (the reserve is the analyst's). In every
+        // whole minute before its last calls it made at least 90 % of that.
+        let last = made.last().copied().unwrap_or_default();
+        let minutes = last.as_secs() / 60;
+        assert!(minutes >= 5, "500 calls at 80 a minute: {last:?}");
+        for minute in 0..minutes {
+            let in_minute = made.iter().filter(|t| t.as_secs() / 60 == minute).count();
+            assert!(
+                in_minute >= 72,
+                "minute {minute}: {in_minute} calls of the 80 left ({opens} opens on the side)"
+            );
+        }
     }
 }

@@ -231,7 +231,18 @@ impl Scheduler {
     }
 
     fn start_jobs(&mut self) {
-        while self.running.len() < self.shared.config.concurrent_downloads.max(1) {
+        let slots = self.shared.config.concurrent_downloads.max(1);
+        while let Some((next, _, _)) = self.queue.peek() {
+            // What the analyst opens never queues behind a review's jobs waiting for budget:
+            // it has slots of its own, and spends the reserve they may not.
+            let room = if *next == Priority::Interactive {
+                slots * 2
+            } else {
+                slots
+            };
+            if self.running.len() >= room {
+                return;
+            }
             let Some((priority, _, key)) = self.queue.pop() else {
                 return;
             };
@@ -363,7 +374,9 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
             file_name: hit.meta.file_name,
         }));
     }
-    let interactive = priority != Priority::Prefetch;
+    // Only what the analyst is looking at may spend the reserve: reviews, fetch-all and
+    // prefetch share the rest, so none of them ever makes the analyst wait.
+    let interactive = priority == Priority::Interactive;
     let mut renewed_after_rejection = false;
     let mut attempts = 0;
     loop {

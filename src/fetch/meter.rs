@@ -35,24 +35,40 @@ pub struct MeterSnapshot {
     pub others: Vec<ApiUse>,
     /// Who shares these windows.
     pub scope: Scope,
+    /// The share of every window kept for what the analyst asks for, in percent; reviews
+    /// and prefetch spend the rest.
+    pub reserve_percent: u8,
 }
 
 impl MeterSnapshot {
-    /// About how long `calls` more calls take under these windows: each window lets its free
-    /// calls go now and the rest at its own pace, so a spent hour window shows as the wait
-    /// it is. `None` before the first snapshot.
+    /// Calls of a window that reviews, fetch-all and prefetch may spend: what the analyst's
+    /// reserve leaves (at least one).
+    pub fn background_cap(&self, window: &WindowUsage) -> u32 {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a share of a u32 stays in range"
+        )]
+        let cap = (f64::from(window.limit)
+            * (1.0 - f64::from(self.reserve_percent.min(90)) / 100.0))
+            .floor() as u32;
+        cap.max(1)
+    }
+
+    /// About how long `calls` more background calls (a review's) take under these windows:
+    /// each window lets its free share go now and the rest at its own pace, so a spent hour
+    /// window shows as the wait it is. `None` before the first snapshot.
     pub fn eta(&self, calls: usize, now: DateTime<Utc>) -> Option<Duration> {
         let calls = u64::try_from(calls).unwrap_or(u64::MAX);
-        let held = [self.next_call_at, self.throttled_until]
-            .into_iter()
-            .flatten()
-            .max()
+        let held = self
+            .throttled_until
             .map(|until| (until - now).to_std().unwrap_or_default())
             .unwrap_or_default();
         self.windows
             .iter()
             .map(|w| {
-                let free = u64::from(w.limit.saturating_sub(w.used));
+                let cap = self.background_cap(w);
+                let free = u64::from(cap.saturating_sub(w.used));
                 let beyond = calls.saturating_sub(free);
                 if beyond == 0 {
                     return Duration::ZERO;
@@ -64,25 +80,60 @@ impl MeterSnapshot {
                     .frees_at
                     .filter(|_| w.used > 0)
                     .map_or(w.period, |t| (t - now).to_std().unwrap_or_default());
-                first
-                    + w.period
-                        .mul_f64((beyond - 1) as f64 / f64::from(w.limit.max(1)))
+                first + w.period.mul_f64((beyond - 1) as f64 / f64::from(cap))
             })
             .max()
             .map(|paced| paced.max(held))
     }
 
-    /// `ETA 1:28 at 100/min` for `calls` more calls, as the review and `lrx review` show it.
-    pub fn eta_text(&self, calls: usize, now: DateTime<Utc>) -> Option<String> {
+    /// The plan for `calls` more background calls, as the review and `lrx review` show it:
+    /// `80/min · the hour's 1,500 caps this at 1,200 an hour · ETA 14:32 (in 16:05)`. The
+    /// longer windows are named only when they bind; the clock time is local.
+    pub fn plan_text(
+        &self,
+        calls: usize,
+        now: DateTime<Utc>,
+        local: chrono::FixedOffset,
+    ) -> Option<String> {
         let eta = self.eta(calls, now)?;
-        let per_minute = self.per_minute()?;
-        Some(format!("ETA {} at {per_minute}/min", clock_duration(eta)))
+        let mut parts = vec![format!("{}/min", self.per_minute()?)];
+        let wanted = u64::try_from(calls).unwrap_or(u64::MAX);
+        for window in self.windows.iter().skip(1) {
+            let cap = self.background_cap(window);
+            if wanted > u64::from(cap.saturating_sub(window.used)) {
+                let name = match window.period.as_secs() {
+                    3600 => "the hour's".to_string(),
+                    86_400 => "the day's".to_string(),
+                    s => format!("the {}'s", clock_duration(Duration::from_secs(s))),
+                };
+                let per = match window.period.as_secs() {
+                    3600 => "an hour".to_string(),
+                    86_400 => "a day".to_string(),
+                    s => format!("per {}", clock_duration(Duration::from_secs(s))),
+                };
+                parts.push(format!(
+                    "{name} {} caps this at {} {per}",
+                    thousands(window.limit),
+                    thousands(cap)
+                ));
+            }
+        }
+        let at = (now + chrono::Duration::from_std(eta).unwrap_or_default()).with_timezone(&local);
+        parts.push(if eta < Duration::from_secs(1) {
+            "ETA now".to_string()
+        } else if eta < Duration::from_secs(20 * 3600) {
+            format!("ETA {} (in {})", at.format("%H:%M"), clock_duration(eta))
+        } else {
+            format!("ETA {} (in {})", at.format("%a %H:%M"), clock_duration(eta))
+        });
+        Some(parts.join(" · "))
     }
 
-    /// The calls per minute the shortest window allows, for "at 100/min".
+    /// The background calls per minute the shortest window allows, for "80/min".
     pub fn per_minute(&self) -> Option<u32> {
         let shortest = self.windows.iter().min_by_key(|w| w.period)?;
-        let per_minute = f64::from(shortest.limit) * 60.0 / shortest.period.as_secs_f64().max(1.0);
+        let per_minute = f64::from(self.background_cap(shortest)) * 60.0
+            / shortest.period.as_secs_f64().max(1.0);
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
@@ -90,6 +141,19 @@ impl MeterSnapshot {
         )]
         Some(per_minute.round() as u32)
     }
+}
+
+/// `1,500`.
+fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `1:28`, or `1:02:03` past an hour.
@@ -145,12 +209,73 @@ mod tests {
             None,
             "nothing known yet"
         );
+        let utc = chrono::FixedOffset::east_opt(0).expect("utc");
+        let at = |eta: i64| {
+            (now + chrono::Duration::seconds(eta))
+                .with_timezone(&utc)
+                .format("%H:%M")
+                .to_string()
+        };
         assert_eq!(
-            spent.eta_text(1, now).as_deref(),
-            Some("ETA 37:00 at 100/min"),
+            spent.plan_text(1, now, utc),
+            Some(format!(
+                "100/min · the hour's 1,500 caps this at 1,500 an hour · ETA {} (in 37:00)",
+                at(37 * 60)
+            )),
             "with the clock given, the text is exact"
+        );
+        assert_eq!(
+            fresh.plan_text(48, now, utc).as_deref(),
+            Some("100/min · ETA now")
         );
         assert_eq!(clock_duration(Duration::from_secs(3723)), "1:02:03");
         assert_eq!(clock_duration(Duration::from_secs(88)), "1:28");
+    }
+
+    #[test]
+    fn a_review_plans_on_what_the_reserve_leaves_and_names_the_hour_when_it_binds() {
+        let now = Utc::now();
+        let utc = chrono::FixedOffset::east_opt(0).expect("utc");
+        let window = |used, limit, minutes: u64| WindowUsage {
+            used,
+            limit,
+            period: Duration::from_secs(minutes * 60),
+            frees_at: Some(
+                now + chrono::Duration::seconds(i64::try_from(minutes).unwrap_or(0) * 60),
+            ),
+        };
+        let meter = MeterSnapshot {
+            windows: vec![window(0, 100, 1), window(0, 1500, 60)],
+            reserve_percent: 20,
+            ..MeterSnapshot::default()
+        };
+        assert_eq!(
+            meter.per_minute(),
+            Some(80),
+            "20 of 100 kept for the analyst"
+        );
+        let small = meter.plan_text(342, now, utc).expect("plan");
+        assert!(small.starts_with("80/min · ETA "), "{small}");
+        assert!(
+            !small.contains("hour"),
+            "the hour does not bind 342: {small}"
+        );
+        let secs = meter.eta(342, now).expect("eta").as_secs();
+        assert!(
+            (60 * 262 / 80..=60 * 262 / 80 + 61).contains(&secs),
+            "80 now, then 262 at 80/min after the first minute: {secs}"
+        );
+        let big = meter.plan_text(2000, now, utc).expect("plan");
+        assert!(
+            big.contains("the hour's 1,500 caps this at 1,200 an hour"),
+            "{big}"
+        );
+        let hours = meter.eta(2000, now).expect("eta").as_secs();
+        assert!(
+            hours > 3600,
+            "beyond the hour's 1,200 it waits for the hour: {hours}"
+        );
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 }

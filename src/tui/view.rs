@@ -48,7 +48,13 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
 fn body(frame: &mut Frame, screen: &Screen, app: &App, theme: &Theme) {
     if let Some(parts) = screen.review {
         if let Some(review) = &app.review {
-            review.render(frame, parts, &app.meter, app.now, theme);
+            review.render(
+                frame,
+                parts,
+                &app.meter,
+                app.now.with_timezone(&app.local_offset),
+                theme,
+            );
         }
         return;
     }

@@ -141,6 +141,7 @@ impl Log {
             now: to_time(now).unwrap_or_else(Utc::now),
             apis,
             scope,
+            reserve: policy.reserve,
         }
     }
 }

@@ -46,12 +46,14 @@ pub struct ApiCounts {
 }
 
 /// Every API's windows, read in one step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Usage {
     /// The store's clock when it read them.
     pub now: DateTime<Utc>,
     pub apis: BTreeMap<Api, ApiCounts>,
     pub scope: Scope,
+    /// The share of each window the policy keeps for interactive calls.
+    pub reserve: f64,
 }
 
 /// The rules every store applies the same way: each API's windows, the share of each window

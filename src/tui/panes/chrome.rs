@@ -101,6 +101,20 @@ pub(crate) fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ));
         }
     }
+    // While fetches are under way, the share they may spend and the analyst's reserve.
+    let busy = app.queue.queued + app.queue.running > 0;
+    if let (true, Some(share), Some(first)) =
+        (busy, app.meter.per_minute(), app.meter.windows.first())
+        && app.meter.reserve_percent > 0
+    {
+        spans.push(Span::styled(
+            format!(
+                " · reviews ≤{share}/min ({} kept for you)",
+                first.limit.saturating_sub(app.meter.background_cap(first))
+            ),
+            theme.dim(),
+        ));
+    }
     if let Some(until) = app.meter.throttled_until.filter(|t| *t > app.now) {
         // A capped Retry-After says both: what the service asked and what lrx does.
         let asked = asked_note(app.meter.throttle_asked_until, until, app.now);

@@ -19,7 +19,7 @@ impl ReviewScreen {
         frame: &mut Frame,
         parts: [Rect; 3],
         meter: &crate::fetch::MeterSnapshot,
-        now: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::FixedOffset>,
         theme: &Theme,
     ) {
         self.render_groups(frame, parts[0], meter, now, theme);
@@ -34,7 +34,7 @@ impl ReviewScreen {
         frame: &mut Frame,
         area: Rect,
         meter: &crate::fetch::MeterSnapshot,
-        now: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::FixedOffset>,
         theme: &Theme,
     ) {
         let title = Line::from(vec![

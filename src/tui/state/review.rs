@@ -213,8 +213,13 @@ impl ReviewScreen {
         self.digests.len()
     }
 
-    /// `fetching 48 results · 12 done · ETA 0:31 at 100/min`, or a summary once complete.
-    pub fn progress(&self, meter: &crate::fetch::MeterSnapshot, now: DateTime<Utc>) -> String {
+    /// `fetching 48 results · 12 done · 80/min · ETA 14:32 (in 0:31)`, or a summary once
+    /// complete.
+    pub fn progress(
+        &self,
+        meter: &crate::fetch::MeterSnapshot,
+        now: DateTime<chrono::FixedOffset>,
+    ) -> String {
         let done = self.done();
         if done >= self.wanted {
             let plural = if self.groups.len() == 1 { "" } else { "s" };
@@ -225,7 +230,7 @@ impl ReviewScreen {
             );
         }
         let remaining = self.wanted - done;
-        match meter.eta_text(remaining, now) {
+        match meter.plan_text(remaining, now.with_timezone(&Utc), *now.offset()) {
             Some(eta) => format!("fetching {} results · {done} done · {eta}", self.wanted),
             None => format!("fetching {} results · {done} done", self.wanted),
         }

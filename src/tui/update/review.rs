@@ -33,7 +33,7 @@ impl App {
                 Some(digest) => {
                     review.digests.insert(key, digest.clone());
                 }
-                // Cached results come back first; the rest at the full allowed rate.
+                // Cached results come back first; the rest at the share a review may spend.
                 None => effects.push(Effect::Fetch(key, Priority::Normal)),
             }
         }
