@@ -1417,3 +1417,41 @@ async fn leaving_a_review_takes_back_its_queued_fetches() {
     assert!(keys.iter().all(|key| !asked[..2].contains(key)));
     h.assert_shows("left the review: 37 queued fetches taken back");
 }
+
+#[tokio::test]
+async fn offline_a_result_never_fetched_says_so_and_the_review_counts_it() {
+    let mut h = Harness::new(140, 45).await;
+    let action =
+        h.select_action_with(|a| a.commands.iter().filter(|c| c.has_result()).count() >= 2);
+    let index = action
+        .commands
+        .iter()
+        .find(|c| c.has_result())
+        .expect("a result")
+        .index;
+    let key = ResultKey::new(action.id.clone(), index);
+    h.send(Message::Fetch(FetchEvent::State(
+        key.clone(),
+        ResultState::NotCached,
+    )));
+    h.assert_shows("not cached (offline)");
+    h.assert_hides("error:");
+    assert!(h.app.toast.is_none(), "the transcript says it; no toast");
+    h.press(KeyCode::Enter);
+    h.assert_shows("not in the cache, and lrx is offline (--offline)");
+    // A review of this one action: what cannot come is counted, not waited for.
+    h.press(KeyCode::Esc).press(KeyCode::Esc);
+    h.key(' ');
+    let wanted: Vec<ResultKey> = ResultKey::of_action(&action).collect();
+    h.key('R');
+    for key in &wanted {
+        h.send(Message::Fetch(FetchEvent::State(
+            key.clone(),
+            ResultState::NotCached,
+        )));
+    }
+    h.assert_shows(&format!(
+        "0 results in · {} not cached (offline)",
+        wanted.len()
+    ));
+}

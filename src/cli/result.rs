@@ -83,6 +83,12 @@ pub(super) async fn result(
                 ResultState::Failed(reason) => {
                     done.insert(key.index, Err(reason));
                 }
+                ResultState::NotCached => {
+                    done.insert(
+                        key.index,
+                        Err("not in the cache, and lrx is offline (--offline): run without --offline to fetch it".into()),
+                    );
+                }
                 ResultState::WaitingForBudget { until } if !args.json => {
                     eprintln!(
                         "lrx: waiting for API budget until {}",

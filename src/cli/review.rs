@@ -150,8 +150,10 @@ async fn fetch_all(
         let FetchEvent::State(key, state) = event else {
             continue;
         };
-        if matches!(state, ResultState::Ready(_) | ResultState::Failed(_))
-            && !finished.insert(key.clone())
+        if matches!(
+            state,
+            ResultState::Ready(_) | ResultState::Failed(_) | ResultState::NotCached
+        ) && !finished.insert(key.clone())
         {
             continue;
         }
@@ -164,7 +166,7 @@ async fn fetch_all(
                 }
             }
             // Offline, a result never fetched is not an error of its own: counted, said once.
-            ResultState::Failed(_) if session.is_offline() => {
+            ResultState::NotCached => {
                 done += 1;
                 not_cached += 1;
             }

@@ -64,11 +64,18 @@ pub struct Fetched {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResultState {
     Queued,
-    WaitingForBudget { until: DateTime<Utc> },
+    WaitingForBudget {
+        until: DateTime<Utc>,
+    },
     RequestingLink,
-    Downloading { received: u64, total: Option<u64> },
+    Downloading {
+        received: u64,
+        total: Option<u64>,
+    },
     Ready(Arc<Fetched>),
     Failed(String),
+    /// Offline (`--offline`), and not in the cache: nothing was asked of the service.
+    NotCached,
     Cancelled,
 }
 
@@ -171,7 +178,7 @@ struct Scheduler {
     phases: HashMap<ResultKey, Phase>,
     queue: BinaryHeap<(Priority, Reverse<u64>, ResultKey)>,
     sequence: u64,
-    running: JoinSet<(ResultKey, Result<Arc<Fetched>, String>)>,
+    running: JoinSet<(ResultKey, Result<Arc<Fetched>, ResultState>)>,
     meter: watch::Sender<QueueStats>,
 }
 
@@ -253,7 +260,11 @@ impl Scheduler {
             self.phases.insert(key.clone(), Phase::Running);
             let shared = Arc::clone(&self.shared);
             self.running.spawn(async move {
-                let outcome = job(&shared, &key, priority).await;
+                let outcome = match job(&shared, &key, priority).await {
+                    Ok(fetched) => Ok(fetched),
+                    Err(_) if shared.client.is_offline() => Err(ResultState::NotCached),
+                    Err(reason) => Err(ResultState::Failed(reason)),
+                };
                 (key, outcome)
             });
         }
@@ -263,16 +274,16 @@ impl Scheduler {
         clippy::needless_pass_by_value,
         reason = "a finished job's key moves through the scheduler by value, as it came out of the join set"
     )]
-    fn finish(&mut self, key: ResultKey, outcome: Result<Arc<Fetched>, String>) {
+    fn finish(&mut self, key: ResultKey, outcome: Result<Arc<Fetched>, ResultState>) {
         match outcome {
             Ok(fetched) => {
                 self.phases
                     .insert(key.clone(), Phase::Done(Arc::clone(&fetched)));
                 self.emit(&key, ResultState::Ready(fetched));
             }
-            Err(reason) => {
+            Err(unfetched) => {
                 self.phases.remove(&key);
-                self.emit(&key, ResultState::Failed(reason));
+                self.emit(&key, unfetched);
             }
         }
         self.emit_meter();
@@ -373,6 +384,9 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
             link_expires_at: None,
             file_name: hit.meta.file_name,
         }));
+    }
+    if shared.client.is_offline() {
+        return Err("offline, and not in the cache".into());
     }
     // Only what the analyst is looking at may spend the reserve: reviews, fetch-all and
     // prefetch share the rest, so none of them ever makes the analyst wait.

@@ -362,6 +362,11 @@ impl App {
                         kind: crate::results::PayloadKind::of(command, fetched),
                     });
                 }
+                if state == ResultState::NotCached
+                    && let Some(review) = self.review.as_mut()
+                {
+                    review.not_cached.insert(key.clone());
+                }
                 if let ResultState::Failed(reason) = &state
                     && self.selected_key().as_ref() == Some(&key)
                 {

@@ -63,6 +63,10 @@ pub(crate) fn transcript(frame: &mut Frame, area: Rect, text: Rect, app: &App, t
                     "press Enter or f to fetch this result",
                     theme.dim(),
                 )),
+                Some(ResultState::NotCached) => Line::from(Span::styled(
+                    "not in the cache, and lrx is offline (--offline): run lrx without --offline to fetch this result",
+                    theme.warn(),
+                )),
                 Some(ResultState::Failed(reason)) => Line::from(vec![
                     Span::styled("could not fetch: ", theme.error()),
                     Span::raw(sanitize::line(reason)),
@@ -498,6 +502,7 @@ pub(crate) fn link_state(
         Some(ResultState::Failed(reason)) => {
             Span::styled(format!("error: {}", sanitize::line(reason)), theme.error())
         }
+        Some(ResultState::NotCached) => Span::styled("not cached (offline)", theme.dim()),
     }
 }
 

@@ -80,6 +80,8 @@ pub struct ReviewScreen {
     /// Results to collect, and when collecting started (for the ETA).
     pub wanted: usize,
     pub started: DateTime<Utc>,
+    /// Results that cannot come: offline, and not in the cache.
+    pub not_cached: std::collections::HashSet<ResultKey>,
     pub(crate) row_offset: usize,
     /// Results arrived since the groups were last built.
     stale: bool,
@@ -100,6 +102,7 @@ impl ReviewScreen {
             diff: None,
             wanted,
             started: now,
+            not_cached: std::collections::HashSet::new(),
             row_offset: 0,
             stale: false,
         };
@@ -221,15 +224,21 @@ impl ReviewScreen {
         now: DateTime<chrono::FixedOffset>,
     ) -> String {
         let done = self.done();
-        if done >= self.wanted {
+        let missing = self.not_cached.len();
+        if done + missing >= self.wanted {
             let plural = if self.groups.len() == 1 { "" } else { "s" };
+            let missing = if missing > 0 {
+                format!(" · {missing} not cached (offline)")
+            } else {
+                String::new()
+            };
             return format!(
-                "{} results in · {} group{plural}",
-                self.wanted,
+                "{} results in{missing} · {} group{plural}",
+                done,
                 self.groups.len()
             );
         }
-        let remaining = self.wanted - done;
+        let remaining = self.wanted - done - missing;
         match meter.plan_text(remaining, now.with_timezone(&Utc), *now.offset()) {
             Some(eta) => format!("fetching {} results · {done} done · {eta}", self.wanted),
             None => format!("fetching {} results · {done} done", self.wanted),
