@@ -106,6 +106,10 @@ pub struct GlobalArgs {
     /// Neither read nor write the result cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Share one budget with the team through its Redis (or Valkey):
+    /// redis://[user:password@]host:port/db, or rediss:// for TLS [env: LRX_TEAM_URL].
+    #[arg(long, global = true, value_name = "URL", env = "LRX_TEAM_URL", hide_env_values = true, value_parser = crate::team::TeamUrl::parse)]
+    pub team: Option<crate::team::TeamUrl>,
     /// Make no network call at all: browse, search and review what the result cache kept
     /// (results, and the actions listed or opened before).
     #[arg(long, global = true, conflicts_with_all = ["demo", "no_cache"])]
@@ -171,6 +175,23 @@ impl GlobalArgs {
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
             offline: self.offline,
+            team: self
+                .team
+                .clone()
+                .or_else(|| {
+                    file.connection
+                        .team_url
+                        .as_deref()
+                        .and_then(|url| crate::team::TeamUrl::parse(url).ok())
+                })
+                .map(|url| {
+                    let password = std::env::var("LRX_TEAM_PASSWORD")
+                        .ok()
+                        .filter(|p| !p.is_empty())
+                        .map(crate::api::auth::Secret::new);
+                    url.with_password(password.as_ref())
+                }),
+            say: Some(crate::session::Say::stderr()),
             max_calls_per_minute: self
                 .max_calls_per_minute
                 .or(file.connection.max_calls_per_minute),

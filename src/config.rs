@@ -345,6 +345,9 @@ pub struct ConnectionConfig {
     pub max_file_mb: Option<u64>,
     /// A download must finish within this many minutes (default 30).
     pub download_deadline_minutes: Option<u64>,
+    /// The team's Redis, without its password (`LRX_TEAM_PASSWORD` or `LRX_TEAM_URL`
+    /// carries that): `redis://host:6379/0` or `rediss://…`.
+    pub team_url: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -420,6 +423,24 @@ impl FileConfig {
         if let Some(cloud) = &config.connection.cloud {
             cloud.parse::<Cloud>()?;
         }
+        for (section, settings) in std::iter::once(("[connection]".to_string(), &config.connection))
+            .chain(
+                config
+                    .profiles
+                    .iter()
+                    .map(|(name, p)| (format!("[profiles.{name}]"), p)),
+            )
+        {
+            if let Some(url) = &settings.team_url {
+                let url = crate::team::TeamUrl::parse(url)
+                    .map_err(|e| format!("{section} team_url: {e}"))?;
+                if url.has_password() {
+                    return Err(format!(
+                        "{section} team_url carries a password: secrets never go in config.toml. Put the password in LRX_TEAM_PASSWORD (or the whole URL in LRX_TEAM_URL)"
+                    ));
+                }
+            }
+        }
         Ok(config)
     }
 }
@@ -457,6 +478,7 @@ impl FileConfig {
             max_calls_per_minute: profile.max_calls_per_minute.or(base.max_calls_per_minute),
             cache_size_mb: profile.cache_size_mb.or(base.cache_size_mb),
             storage_url: pick(profile.storage_url, &base.storage_url),
+            team_url: pick(profile.team_url, &base.team_url),
             max_retry_after_seconds: profile
                 .max_retry_after_seconds
                 .or(base.max_retry_after_seconds),
@@ -588,5 +610,25 @@ mod tests {
         let error = FileConfig::parse("[ui]\ntheme = \"neon\"\n").expect_err("theme");
         assert!(error.contains("neon"), "{error}");
         assert!(FileConfig::parse("[connection]\ncloud = \"mars\"\n").is_err());
+    }
+
+    #[test]
+    fn a_team_url_in_the_file_never_carries_its_password() {
+        let error = FileConfig::parse(
+            "[profiles.ir]\nteam_url = \"redis://soc:hunter2@redis.corp:6379/0\"\n",
+        )
+        .expect_err("a password in the file");
+        assert!(
+            error.contains("[profiles.ir] team_url") && error.contains("LRX_TEAM_PASSWORD"),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(FileConfig::parse("[connection]\nteam_url = \"http://redis.corp\"\n").is_err());
+        let config = FileConfig::parse("[connection]\nteam_url = \"rediss://redis.corp:6380/1\"\n")
+            .expect("ok");
+        assert_eq!(
+            config.connection.team_url.as_deref(),
+            Some("rediss://redis.corp:6380/1")
+        );
     }
 }

@@ -8,7 +8,7 @@ pub mod engine;
 pub mod lists;
 pub mod meter;
 
-pub use budget::{Budget, BudgetStore, FileStore, MemoryStore, Policy};
+pub use budget::{Budget, BudgetStore, FileStore, MemoryStore, Policy, TeamStore};
 pub use download::DownloadLimits;
 pub use engine::{
     EngineConfig, FetchEngine, FetchEvent, Fetched, Priority, QueueStats, ResultKey, ResultState,

@@ -13,6 +13,7 @@ pub mod review;
 pub mod sanitize;
 pub mod session;
 pub mod sim;
+pub mod team;
 pub mod transcript;
 pub mod tui;
 

@@ -37,6 +37,30 @@ pub struct SessionOptions {
     pub max_retry_after: Duration,
     /// Make no network call at all: only what the cache kept.
     pub offline: bool,
+    /// The team's Redis: one budget for every analyst on it (`--team`, `LRX_TEAM_URL`).
+    pub team: Option<crate::team::TeamUrl>,
+    /// Where the budget says that the team store was lost or is back (stderr in the CLI;
+    /// none in the TUI, whose meter says it).
+    pub say: Option<Say>,
+}
+
+/// A way to tell the analyst something outside the TUI.
+#[derive(Clone)]
+pub struct Say(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for Say {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Say")
+    }
+}
+
+impl Say {
+    /// Prints `lrx: MESSAGE` on stderr.
+    pub fn stderr() -> Self {
+        Self(std::sync::Arc::new(|message: &str| {
+            eprintln!("lrx: {}", crate::sanitize::line(message));
+        }))
+    }
 }
 
 impl Default for SessionOptions {
@@ -53,6 +77,8 @@ impl Default for SessionOptions {
             download_limits: crate::fetch::DownloadLimits::default(),
             max_retry_after: crate::api::client::DEFAULT_MAX_RETRY_AFTER,
             offline: false,
+            team: None,
+            say: None,
         }
     }
 }
@@ -96,6 +122,8 @@ pub enum SessionError {
     },
     #[error("could not build the HTTP client: {0}")]
     Http(String),
+    #[error(transparent)]
+    Team(crate::team::TeamError),
 }
 
 impl Session {
@@ -134,6 +162,39 @@ impl Session {
 
     pub fn is_offline(&self) -> bool {
         self.client.is_offline()
+    }
+}
+
+/// The team's budget on its Redis. A store that does not answer at start leaves this
+/// machine's own budget in place, said once; a wrong password, TLS or a server without Lua
+/// is a mistake to fix, and stops here.
+async fn team_store(
+    url: &crate::team::TeamUrl,
+    scope: &str,
+    policy: Policy,
+    local: Box<dyn crate::fetch::BudgetStore>,
+    say: Option<Say>,
+) -> Result<Box<dyn crate::fetch::BudgetStore>, SessionError> {
+    use crate::team::{Team, TeamError};
+    match Team::connect(url, scope, crate::team::member_name()).await {
+        Ok(team) => {
+            let mut store = crate::fetch::TeamStore::new(team, policy);
+            if let Some(say) = say {
+                store = store.saying(move |message| (say.0)(message));
+            }
+            Ok(Box::new(store))
+        }
+        Err(error @ TeamError::Unreachable { .. }) => {
+            let message = format!(
+                "{error}; counting this machine's budget alone (other analysts are not counted)"
+            );
+            tracing::warn!("{message}");
+            if let Some(say) = say {
+                (say.0)(&message);
+            }
+            Ok(local)
+        }
+        Err(error) => Err(SessionError::Team(error)),
     }
 }
 
@@ -199,10 +260,17 @@ impl Session {
             .is_none()
             .then(|| paths.state_dir.join("budget").join(format!("{scope}.log")));
         let policy = Policy::new(&table, options.max_retry_after);
-        let budget = Arc::new(Budget::new(match budget_file {
-            Some(path) => Box::new(FileStore::new(policy, path)),
-            None => Box::new(MemoryStore::new(policy)),
-        }));
+        let local: Box<dyn crate::fetch::BudgetStore> = match budget_file {
+            Some(path) => Box::new(FileStore::new(policy.clone(), path)),
+            None => Box::new(MemoryStore::new(policy.clone())),
+        };
+        let store = match (&options.team, options.offline) {
+            (Some(url), false) => {
+                team_store(url, &scope, policy, local, options.say.clone()).await?
+            }
+            _ => local,
+        };
+        let budget = Arc::new(Budget::new(store));
         let source: Box<dyn TokenSource> = match &connection.credential {
             // Offline nothing signs in: the client refuses every call before it asks.
             _ if options.offline => Box::new(StaticToken(Secret::new(String::new()))),

@@ -209,7 +209,12 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                     Paths::discover().config_file().display()
                 ))
             })?;
-            let mut session = Session::open(cli.global.session_options(&config)).await?;
+            // The terminal is the TUI's: the meter says what the team store does.
+            let options = crate::session::SessionOptions {
+                say: None,
+                ..cli.global.session_options(&config)
+            };
+            let mut session = Session::open(options).await?;
             if let Some(profile) = cli
                 .global
                 .profile
@@ -239,9 +244,11 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 Box::pin(async move {
                     let (_, config) =
                         load_config(profile.as_deref()).map_err(|f| f.message().to_string())?;
-                    let mut session = Session::open(global.session_options(&config))
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let options = crate::session::SessionOptions {
+                        say: None,
+                        ..global.session_options(&config)
+                    };
+                    let mut session = Session::open(options).await.map_err(|e| e.to_string())?;
                     if let Some(profile) = profile {
                         session.label = format!("profile {profile} · {}", session.label);
                     }

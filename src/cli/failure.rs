@@ -48,6 +48,8 @@ impl From<SessionError> for Failure {
     fn from(error: SessionError) -> Self {
         match error {
             SessionError::Config(error) => Self::Usage(error.to_string()),
+            // A wrong password, TLS or a server without scripts: configuration to fix.
+            SessionError::Team(error) => Self::Usage(error.to_string()),
             other => Self::Runtime(other.to_string()),
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod local;
 pub mod store;
+pub mod team;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 pub use local::{FileStore, MemoryStore};
 pub use store::{ApiCounts, BudgetStore, Policy, Scope, Usage};
+pub use team::TeamStore;
 
 use super::meter::{ApiUse, MeterSnapshot};
 use crate::api::CallBudget;

@@ -163,6 +163,32 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Counts calls made elsewhere, as `(window, calls in it)` for each window of `api`
+    /// (shortest first): those of the shortest window as made now, the rest of each longer
+    /// window just outside the shorter ones, so each window starts as full as it was.
+    pub fn seed(&self, api: Api, used: &[(crate::api::limits::WindowLimit, u32)]) {
+        let now = self.clock.now_ms();
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seeded = 0u32;
+        let mut age = 0i64;
+        for (limit, count) in used {
+            let calls = log.calls.entry(api).or_default();
+            for _ in seeded..*count {
+                calls.push_front(now - age);
+            }
+            seeded = seeded.max(*count);
+            age = Policy::counted_period_ms(*limit) + 1;
+        }
+        if let Some(calls) = log.calls.get_mut(&api) {
+            calls.make_contiguous().sort_unstable();
+        }
+    }
+}
+
 /// The budget every lrx process of this machine shares for one tenant and app: a small
 /// text file, read and rewritten under an exclusive lock on each step. A file that cannot
 /// be used leaves this process counting alone, said once in the log.

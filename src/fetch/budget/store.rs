@@ -29,6 +29,9 @@ pub enum Scope {
     /// Counted in this process alone (a demo tenant, or a budget file that is unusable).
     #[default]
     Process,
+    /// The team store is lost: this process counts its share (1 of `members`) alone until
+    /// it is back.
+    TeamLost { members: u32 },
     /// Every lrx process of this machine for the tenant and app, through a file.
     Machine,
     /// Every member of a team, through a shared server; `members` seen lately.
@@ -90,13 +93,30 @@ impl Policy {
         self.limits.get(&api).map_or(&[], Vec::as_slice)
     }
 
-    /// The longest window of `api`: calls older than this no longer count anywhere.
+    /// The longest window of `api` as counted (with its margin): calls older than this no
+    /// longer count anywhere.
     pub fn longest(&self, api: Api) -> Duration {
-        self.limits(api)
+        let longest = self
+            .limits(api)
             .iter()
-            .map(|l| l.period)
+            .map(|l| Self::counted_period_ms(*l))
             .max()
-            .unwrap_or_default()
+            .unwrap_or(0);
+        Duration::from_millis(u64::try_from(longest).unwrap_or(0))
+    }
+
+    /// This policy for one of `members` sharing it: every window's calls divided among
+    /// them (at least one each), for a member counting alone while the team store is lost.
+    #[must_use]
+    pub fn shared_by(&self, members: u32) -> Self {
+        let members = members.max(1);
+        let mut shared = self.clone();
+        for windows in shared.limits.values_mut() {
+            for limit in windows {
+                limit.calls = (limit.calls / members).max(1);
+            }
+        }
+        shared
     }
 
     /// How many calls of this kind a window lets through: all of them for the analyst, what

@@ -101,6 +101,18 @@ pub(crate) fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ));
         }
     }
+    // A team's budget says so, and says when its store is lost.
+    match app.meter.scope {
+        crate::fetch::meter::Scope::Team { members } => spans.push(Span::styled(
+            format!(" · team of {members}"),
+            theme.accent(),
+        )),
+        crate::fetch::meter::Scope::TeamLost { members } => spans.push(Span::styled(
+            format!(" · team store lost: counting 1/{members} of the budget here"),
+            theme.warn(),
+        )),
+        crate::fetch::meter::Scope::Process | crate::fetch::meter::Scope::Machine => {}
+    }
     // While fetches are under way, the share they may spend and the analyst's reserve.
     let busy = app.queue.queued + app.queue.running > 0;
     if let (true, Some(share), Some(first)) =
