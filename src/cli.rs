@@ -106,9 +106,16 @@ pub struct GlobalArgs {
     /// Neither read nor write the result cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
-    /// Share one budget with the team through its Redis (or Valkey):
-    /// redis://[user:password@]host:port/db, or rediss:// for TLS [env: LRX_TEAM_URL].
-    #[arg(long, global = true, value_name = "URL", env = "LRX_TEAM_URL", hide_env_values = true, value_parser = crate::team::TeamUrl::parse)]
+    // Help as an attribute: the URL's brackets are text for --help, not a rustdoc link.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "LRX_TEAM_URL",
+        hide_env_values = true,
+        value_parser = crate::team::TeamUrl::parse,
+        help = "Share one budget with the team through its Redis (or Valkey): redis://[user:password@]host:port/db, or rediss:// for TLS"
+    )]
     pub team: Option<crate::team::TeamUrl>,
     /// Make no network call at all: browse, search and review what the result cache kept
     /// (results, and the actions listed or opened before).
