@@ -105,6 +105,8 @@ pub struct Session {
     pub connection: Connection,
     /// The result cache, which also keeps actions that have reached a final state.
     cache: Option<Cache>,
+    /// What keeps this tenant and app's budget (and cache) apart from others'.
+    pub budget_scope: String,
     _scratch: ScratchDir,
 }
 
@@ -409,6 +411,7 @@ impl Session {
             demo,
             connection,
             cache,
+            budget_scope: scope,
             _scratch: scratch,
         })
     }

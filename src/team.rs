@@ -192,6 +192,22 @@ impl Team {
     pub fn url(&self) -> &TeamUrl {
         &self.url
     }
+
+    /// The median of a few round trips (PING), for `lrx doctor`.
+    pub async fn round_trip(&self) -> Result<Duration, TeamError> {
+        let mut connection = self.connection();
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            let _: String = redis::cmd("PING")
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| TeamError::of(&self.url, &e))?;
+            times.push(start.elapsed());
+        }
+        times.sort_unstable();
+        Ok(times[times.len() / 2])
+    }
 }
 
 /// `analyst@host#pid`: who this process is in the team's presence list. The analyst is

@@ -250,3 +250,71 @@ async fn a_lost_store_leaves_each_member_its_share_and_is_rejoined() {
         "{said:?}"
     );
 }
+
+fn lrx(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("lrx")
+}
+
+#[test]
+fn doctor_checks_the_team_store_and_a_wrong_password_stops_with_exit_2() {
+    let Some(redis) = Redis::start() else { return };
+    let home = tempfile::tempdir().expect("home");
+    let url = format!("redis://:{}@127.0.0.1:{}/0", redis.password, redis.port);
+    let doctor = lrx(home.path(), &["doctor", "--demo", "--team", &url]);
+    let stdout = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("✔ team store (Redis)") && stdout.contains("round trip"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&redis.password), "{stdout}");
+    let wrong = format!("redis://:wrong-one@127.0.0.1:{}/0", redis.port);
+    let refused = lrx(home.path(), &["actions", "--demo", "--team", &wrong]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refused the password") && !stderr.contains("wrong-one"),
+        "{stderr}"
+    );
+    // Fetching through the team budget works end to end, and the store holds only counts.
+    let listed = lrx(
+        home.path(),
+        &[
+            "actions", "--demo", "--team", &url, "--json", "--limit", "3",
+        ],
+    );
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let mut keys = Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "-a",
+            &redis.password,
+            "--no-auth-warning",
+        ])
+        .args(["--scan", "--pattern", "lrx:*"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    keys.sort();
+    assert!(
+        keys.iter().any(|k| k.ends_with(":api:list:calls"))
+            && keys.iter().all(|k| {
+                k.ends_with(":calls") || k.ends_with(":hold") || k.ends_with(":members")
+            }),
+        "{keys:?}"
+    );
+}

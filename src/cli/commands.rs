@@ -176,8 +176,13 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Some(Command::Logout) => super::login::logout(cli, &config),
         Some(Command::Doctor) => {
-            let session = Session::open(cli.global.session_options(&config)).await?;
-            let checks = super::doctor::run(&session.client).await;
+            let options = cli.global.session_options(&config);
+            let team = options.team.clone();
+            let session = Session::open(options).await?;
+            let mut checks = super::doctor::run(&session.client).await;
+            if let Some(url) = &team {
+                checks.push(super::doctor::team(url, &session.budget_scope).await);
+            }
             let mut out = std::io::stdout().lock();
             for check in &checks {
                 writeln!(

@@ -122,3 +122,32 @@ pub async fn run(client: &MdeClient) -> Vec<Check> {
     }
     checks
 }
+
+/// The team store, when one is configured: reachable, signed in, scripts run, and how long
+/// a round trip takes (each budget step is one).
+pub async fn team(url: &crate::team::TeamUrl, scope: &str) -> Check {
+    let what = "team store (Redis)".to_string();
+    let connected = crate::team::Team::connect(url, scope, crate::team::member_name()).await;
+    match connected {
+        Ok(team) => match team.round_trip().await {
+            Ok(took) => Check {
+                ok: true,
+                what,
+                detail: format!(
+                    "{url}: signed in, scripts run, round trip {:.2} ms",
+                    took.as_secs_f64() * 1000.0
+                ),
+            },
+            Err(error) => Check {
+                ok: false,
+                what,
+                detail: error.to_string(),
+            },
+        },
+        Err(error) => Check {
+            ok: false,
+            what,
+            detail: error.to_string(),
+        },
+    }
+}
