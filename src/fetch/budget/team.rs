@@ -177,11 +177,17 @@ impl TeamStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// This process's share, while the store is lost and not yet due to be tried again.
+    /// This process's share, while the store is lost. Once the retry is due, one caller
+    /// (this one, getting `None`) tries the store; the others go on with the share.
     fn counting_alone(&self) -> Option<Arc<MemoryStore>> {
-        let known = self.known();
-        let lost = known.lost.as_ref()?;
-        (Instant::now() < lost.retry_at).then(|| Arc::clone(&lost.alone))
+        let mut known = self.known();
+        let lost = known.lost.as_mut()?;
+        let now = Instant::now();
+        if now < lost.retry_at {
+            return Some(Arc::clone(&lost.alone));
+        }
+        lost.retry_at = now + RETRY_EVERY;
+        None
     }
 
     /// The store answered: if it had been lost, the team is rejoined.
