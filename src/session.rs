@@ -173,12 +173,13 @@ impl Session {
 async fn team_store(
     url: &crate::team::TeamUrl,
     scope: &str,
+    member: &str,
     policy: Policy,
     local: Box<dyn crate::fetch::BudgetStore>,
     say: Option<Say>,
 ) -> Result<Box<dyn crate::fetch::BudgetStore>, SessionError> {
     use crate::team::{Team, TeamError};
-    match Team::connect(url, scope, crate::team::member_name()).await {
+    match Team::connect(url, scope, member.to_string()).await {
         Ok(team) => {
             let mut store = crate::fetch::TeamStore::new(team, policy);
             if let Some(say) = say {
@@ -268,7 +269,8 @@ impl Session {
         };
         let store = match (&options.team, options.offline) {
             (Some(url), false) => {
-                team_store(url, &scope, policy, local, options.say.clone()).await?
+                let member = crate::team::member_name(&paths.state_dir);
+                team_store(url, &scope, &member, policy, local, options.say.clone()).await?
             }
             _ => local,
         };

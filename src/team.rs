@@ -210,9 +210,12 @@ impl Team {
     }
 }
 
-/// `analyst@host#pid`: who this process is in the team's presence list. The analyst is
-/// `$USER` (or `$USERNAME`), the host the machine's name.
-pub fn member_name() -> String {
+/// `analyst@host#1a2b3c`: who this lrx is in the team's presence list. The analyst is
+/// `$USER` (or `$USERNAME`), the host the machine's name, and the tag stands for the state
+/// directory, so every process of one analyst's lrx counts as one member and two homes on a
+/// shared jump box count as two.
+pub fn member_name(state_dir: &std::path::Path) -> String {
+    use sha2::Digest as _;
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "analyst".into());
@@ -223,7 +226,8 @@ pub fn member_name() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .or_else(|| std::env::var("COMPUTERNAME").ok())
         .unwrap_or_else(|| "host".into());
-    crate::sanitize::line(&format!("{user}@{host}#{}", std::process::id()))
+    let tag = sha2::Sha256::digest(state_dir.to_string_lossy().as_bytes());
+    crate::sanitize::line(&format!("{user}@{host}#{}", hex::encode(&tag[..3])))
 }
 
 #[cfg(test)]

@@ -181,7 +181,8 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             let session = Session::open(options).await?;
             let mut checks = super::doctor::run(&session.client).await;
             if let Some(url) = &team {
-                checks.push(super::doctor::team(url, &session.budget_scope).await);
+                let member = crate::team::member_name(&Paths::discover().state_dir);
+                checks.push(super::doctor::team(url, &session.budget_scope, member).await);
             }
             let mut out = std::io::stdout().lock();
             for check in &checks {

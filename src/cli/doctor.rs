@@ -125,9 +125,9 @@ pub async fn run(client: &MdeClient) -> Vec<Check> {
 
 /// The team store, when one is configured: reachable, signed in, scripts run, and how long
 /// a round trip takes (each budget step is one).
-pub async fn team(url: &crate::team::TeamUrl, scope: &str) -> Check {
+pub async fn team(url: &crate::team::TeamUrl, scope: &str, member: String) -> Check {
     let what = "team store (Redis)".to_string();
-    let connected = crate::team::Team::connect(url, scope, crate::team::member_name()).await;
+    let connected = crate::team::Team::connect(url, scope, member).await;
     match connected {
         Ok(team) => match team.round_trip().await {
             Ok(took) => Check {

@@ -242,6 +242,29 @@ impl TeamStore {
         }
     }
 
+    /// Runs a script once, and once more after a dropped connection (the manager reconnects
+    /// underneath): a blip is not a lost store. A take repeated after its reply was lost is
+    /// counted twice, which errs on the safe side.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut connection = self.team.connection();
+            match tokio::time::timeout(2 * STEP_TIMEOUT, invocation.invoke_async(&mut connection))
+                .await
+            {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error))
+                    if attempt == 1 && (error.is_io_error() || error.is_connection_dropped()) => {}
+                Ok(Err(error)) => return Err(self.failure(Ok(error))),
+                Err(elapsed) => return Err(self.failure(Err(elapsed))),
+            }
+        }
+    }
+
     fn failure(&self, error: Result<redis::RedisError, tokio::time::error::Elapsed>) -> String {
         match error {
             Ok(error) => TeamError::of(self.team.url(), &error).to_string(),
@@ -277,11 +300,8 @@ impl TeamStore {
                 .arg(Policy::counted_period_ms(*limit))
                 .arg(ms(limit.period));
         }
-        let mut connection = self.team.connection();
-        let reply: Result<Result<Vec<i64>, _>, _> =
-            tokio::time::timeout(2 * STEP_TIMEOUT, invocation.invoke_async(&mut connection)).await;
-        let problem = match reply {
-            Ok(Ok(reply)) if reply.len() >= 2 => {
+        let problem = match self.run::<Vec<i64>>(&invocation).await {
+            Ok(reply) if reply.len() >= 2 => {
                 self.answered(u32::try_from(reply[1]).unwrap_or(1));
                 let used = reply[2..]
                     .iter()
@@ -293,9 +313,8 @@ impl TeamStore {
                     wait => Err(Duration::from_millis(wait)),
                 };
             }
-            Ok(Ok(_)) => "it answered the budget script with something else".to_string(),
-            Ok(Err(error)) => self.failure(Ok(error)),
-            Err(elapsed) => self.failure(Err(elapsed)),
+            Ok(_) => "it answered the budget script with something else".to_string(),
+            Err(problem) => problem,
         };
         self.lose(&problem);
         Box::pin(self.take(api, interactive, count)).await
@@ -303,14 +322,12 @@ impl TeamStore {
 
     async fn hold_api(&self, api: Api, hold: Duration) {
         // A hold is kept locally too, so a store lost right after still honours it.
-        let mut connection = self.team.connection();
         let mut invocation = self.hold.prepare_invoke();
         invocation
             .key(self.team.key(&["api", api.name(), "hold"]))
             .arg(ms(hold))
             .arg(ms(self.policy.max_hold));
-        let done: Result<Result<i64, _>, _> =
-            tokio::time::timeout(2 * STEP_TIMEOUT, invocation.invoke_async(&mut connection)).await;
+        let done = self.run::<i64>(&invocation).await;
         let alone = self
             .known()
             .lost
@@ -319,10 +336,8 @@ impl TeamStore {
         if let Some(alone) = alone {
             alone.hold(api, hold).await;
         }
-        match done {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => self.lose(&self.failure(Ok(error))),
-            Err(elapsed) => self.lose(&self.failure(Err(elapsed))),
+        if let Err(problem) = done {
+            self.lose(&problem);
         }
     }
 
@@ -350,12 +365,9 @@ impl TeamStore {
             }
         }
         invocation.key(self.team.key(&["members"]));
-        let mut connection = self.team.connection();
         type Reply = (i64, i64, Vec<Vec<i64>>);
-        let reply: Result<Result<Reply, _>, _> =
-            tokio::time::timeout(2 * STEP_TIMEOUT, invocation.invoke_async(&mut connection)).await;
-        match reply {
-            Ok(Ok((now, members, rows))) if rows.len() == Api::ALL.len() => {
+        match self.run::<Reply>(&invocation).await {
+            Ok((now, members, rows)) if rows.len() == Api::ALL.len() => {
                 let members = u32::try_from(members).unwrap_or(1).max(1);
                 self.answered(members);
                 let apis = Api::ALL
@@ -375,16 +387,12 @@ impl TeamStore {
                     reserve: self.policy.reserve,
                 }
             }
-            Ok(Ok(_)) => {
+            Ok(_) => {
                 self.lose("it answered the usage script with something else");
                 Box::pin(self.read_usage()).await
             }
-            Ok(Err(error)) => {
-                self.lose(&self.failure(Ok(error)));
-                Box::pin(self.read_usage()).await
-            }
-            Err(elapsed) => {
-                self.lose(&self.failure(Err(elapsed)));
+            Err(problem) => {
+                self.lose(&problem);
                 Box::pin(self.read_usage()).await
             }
         }
