@@ -1455,3 +1455,38 @@ async fn offline_a_result_never_fetched_says_so_and_the_review_counts_it() {
         wanted.len()
     ));
 }
+
+#[rstest::rstest]
+#[case::a_team(lrx::fetch::meter::Scope::Team { members: 3 }, "· team of 3")]
+#[case::a_lost_team(
+    lrx::fetch::meter::Scope::TeamLost { members: 3 },
+    "· team store lost: counting 1/3 of the budget here"
+)]
+#[case::this_machine(lrx::fetch::meter::Scope::Machine, "│ queue 0")]
+#[tokio::test]
+async fn the_meter_says_whose_budget_it_is(
+    #[case] scope: lrx::fetch::meter::Scope,
+    #[case] shown: &str,
+) {
+    let mut h = Harness::new(160, 30).await;
+    let window = |used, limit, secs| WindowUsage {
+        used,
+        limit,
+        period: Duration::from_secs(secs),
+        frees_at: None,
+    };
+    let team = !matches!(scope, lrx::fetch::meter::Scope::Machine);
+    h.send(Message::Fetch(FetchEvent::Meter(
+        MeterSnapshot {
+            windows: vec![window(63, 100, 60), window(400, 1500, 3600)],
+            scope,
+            reserve_percent: 20,
+            ..MeterSnapshot::default()
+        },
+        QueueStats::default(),
+    )));
+    h.assert_shows(&format!("links 63/100 per min ▰▰▰▰▱ · 400/1500 per h {shown}"));
+    if !team {
+        h.assert_hides("team");
+    }
+}
