@@ -243,7 +243,13 @@ async fn a_lost_store_leaves_each_member_its_share_and_is_rejoined() {
     let _back = Redis::on(port);
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(ana.try_take(Api::GetAction, true).await.is_ok());
-    assert_eq!(ana.usage().await.scope, Scope::Team { members: 1 });
+    let usage = ana.usage().await;
+    assert_eq!(usage.scope, Scope::Team { members: 1 });
+    assert_eq!(
+        usage.apis[&Api::ResultLink].windows[0].used,
+        6,
+        "the store came back empty; the calls Ana made alone are counted again"
+    );
     let said = said.lock().expect("said");
     assert!(
         said.last().is_some_and(|m| m.contains("is back")),

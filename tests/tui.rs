@@ -1485,7 +1485,9 @@ async fn the_meter_says_whose_budget_it_is(
         },
         QueueStats::default(),
     )));
-    h.assert_shows(&format!("links 63/100 per min ▰▰▰▰▱ · 400/1500 per h {shown}"));
+    h.assert_shows(&format!(
+        "links 63/100 per min ▰▰▰▰▱ · 400/1500 per h {shown}"
+    ));
     if !team {
         h.assert_hides("team");
     }

@@ -87,6 +87,24 @@ end
 return until_ms
 ";
 
+/// KEYS: the calls of each API. ARGV: member, then per API: the longest ms, how many
+/// calls, and each call's age in ms. Counts calls made while the store was lost.
+const MERGE: &str = r"
+local now = now_ms()
+local at = 2
+for k = 1, #KEYS do
+  local longest, n = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  at = at + 2
+  for i = 1, n do
+    local t = now - tonumber(ARGV[at])
+    at = at + 1
+    redis.call('ZADD', KEYS[k], t, tostring(t) .. ':' .. ARGV[1] .. ':alone:' .. i)
+  end
+  redis.call('PEXPIRE', KEYS[k], longest)
+end
+return 1
+";
+
 /// KEYS: calls and hold of each API, then members. ARGV: member, APIs, then per API its
 /// windows and per window: the analyst's cap, the counted period, the period. Returns the
 /// server's now, the team's size, and per API: hold, the analyst's wait, then each
@@ -121,6 +139,9 @@ return {now, members, rows}
 struct Lost {
     alone: Arc<MemoryStore>,
     retry_at: Instant,
+    /// The calls this process made while alone, written back when the store answers again
+    /// (a store restarted empty would not know them; the service does).
+    made: Vec<(Api, Instant)>,
 }
 
 #[derive(Default)]
@@ -143,6 +164,7 @@ pub struct TeamStore {
     take: Script,
     hold: Script,
     usage: Script,
+    merge: Script,
     known: Mutex<Known>,
     /// Tells the analyst once when the store is lost and when it is back (stderr in the
     /// CLI; the TUI shows the meter's scope instead).
@@ -157,6 +179,7 @@ impl TeamStore {
             take: Script::new(&format!("{PRELUDE}{TAKE}")),
             hold: Script::new(&format!("{PRELUDE}{HOLD}")),
             usage: Script::new(&format!("{PRELUDE}{USAGE}")),
+            merge: Script::new(&format!("{PRELUDE}{MERGE}")),
             known: Mutex::new(Known {
                 members: 1,
                 ..Known::default()
@@ -190,19 +213,49 @@ impl TeamStore {
         None
     }
 
-    /// The store answered: if it had been lost, the team is rejoined.
-    fn answered(&self, members: u32) {
-        let mut known = self.known();
-        known.members = members.max(1);
-        if known.lost.take().is_some() {
-            drop(known);
-            let message = format!(
-                "the team store {} is back: one team budget again",
-                self.team.url()
-            );
-            tracing::info!("{message}");
-            self.tell(&message);
+    /// The store answered: if it had been lost, the team is rejoined, and the calls made
+    /// alone meanwhile are counted there.
+    async fn answered(&self, members: u32) {
+        let lost = {
+            let mut known = self.known();
+            known.members = members.max(1);
+            known.lost.take()
+        };
+        let Some(lost) = lost else {
+            return;
+        };
+        if !lost.made.is_empty() {
+            let now = Instant::now();
+            let mut invocation = self.merge.prepare_invoke();
+            invocation.arg(self.team.member());
+            for api in Api::ALL {
+                let ages: Vec<u128> = lost
+                    .made
+                    .iter()
+                    .filter(|(made_for, _)| *made_for == api)
+                    .map(|(_, at)| now.duration_since(*at).as_millis())
+                    .collect();
+                if ages.is_empty() {
+                    continue;
+                }
+                invocation
+                    .key(self.team.key(&["api", api.name(), "calls"]))
+                    .arg(ms(self.policy.longest(api)))
+                    .arg(ages.len());
+                for age in ages {
+                    invocation.arg(u64::try_from(age).unwrap_or(u64::MAX));
+                }
+            }
+            if let Err(problem) = self.run::<i64>(&invocation).await {
+                tracing::warn!("could not count the calls made alone in the team store: {problem}");
+            }
         }
+        let message = format!(
+            "the team store {} is back: one team budget again",
+            self.team.url()
+        );
+        tracing::info!("{message}");
+        self.tell(&message);
     }
 
     /// The store failed: count this process's share alone, seeded from what was last seen.
@@ -227,6 +280,7 @@ impl TeamStore {
         known.lost = Some(Lost {
             alone,
             retry_at: Instant::now() + RETRY_EVERY,
+            made: Vec::new(),
         });
         drop(known);
         let message = format!(
@@ -275,11 +329,16 @@ impl TeamStore {
     /// One step of the take script; `count` false only asks for the wait.
     async fn take(&self, api: Api, interactive: bool, count: bool) -> Result<(), Duration> {
         if let Some(alone) = self.counting_alone() {
-            return if count {
-                alone.try_take(api, interactive).await
-            } else {
-                wait_result(alone.wait(api, interactive).await)
-            };
+            if !count {
+                return wait_result(alone.wait(api, interactive).await);
+            }
+            let taken = alone.try_take(api, interactive).await;
+            if taken.is_ok()
+                && let Some(lost) = self.known().lost.as_mut()
+            {
+                lost.made.push((api, Instant::now()));
+            }
+            return taken;
         }
         let limits = self.policy.limits(api);
         let mut invocation = self.take.prepare_invoke();
@@ -302,7 +361,7 @@ impl TeamStore {
         }
         let problem = match self.run::<Vec<i64>>(&invocation).await {
             Ok(reply) if reply.len() >= 2 => {
-                self.answered(u32::try_from(reply[1]).unwrap_or(1));
+                self.answered(u32::try_from(reply[1]).unwrap_or(1)).await;
                 let used = reply[2..]
                     .iter()
                     .map(|n| u32::try_from(*n).unwrap_or(0))
@@ -369,7 +428,7 @@ impl TeamStore {
         match self.run::<Reply>(&invocation).await {
             Ok((now, members, rows)) if rows.len() == Api::ALL.len() => {
                 let members = u32::try_from(members).unwrap_or(1).max(1);
-                self.answered(members);
+                self.answered(members).await;
                 let apis = Api::ALL
                     .into_iter()
                     .zip(rows)
