@@ -161,10 +161,6 @@ impl Session {
         crate::fetch::lists::list_actions(&self.client, self.cache.as_ref(), query, interactive)
             .await
     }
-
-    pub fn is_offline(&self) -> bool {
-        self.client.is_offline()
-    }
 }
 
 /// The team's budget on its Redis. A store that does not answer at start leaves this

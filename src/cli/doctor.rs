@@ -134,7 +134,8 @@ pub async fn team(url: &crate::team::TeamUrl, scope: &str, member: String) -> Ch
                 ok: true,
                 what,
                 detail: format!(
-                    "{url}: signed in, scripts run, round trip {:.2} ms",
+                    "{url}{}: signed in, scripts run, round trip {:.2} ms",
+                    if url.is_tls() { " (TLS)" } else { "" },
                     took.as_secs_f64() * 1000.0
                 ),
             },

@@ -260,10 +260,13 @@ impl Scheduler {
             self.phases.insert(key.clone(), Phase::Running);
             let shared = Arc::clone(&self.shared);
             self.running.spawn(async move {
-                let outcome = match job(&shared, &key, priority).await {
-                    Ok(fetched) => Ok(fetched),
-                    Err(_) if shared.client.is_offline() => Err(ResultState::NotCached),
-                    Err(reason) => Err(ResultState::Failed(reason)),
+                let outcome = match cached(&shared, &key) {
+                    Some(fetched) => Ok(fetched),
+                    // Offline, only the cache answers: nothing is asked of the service.
+                    None if shared.client.is_offline() => Err(ResultState::NotCached),
+                    None => job(&shared, &key, priority)
+                        .await
+                        .map_err(ResultState::Failed),
                 };
                 (key, outcome)
             });
@@ -369,25 +372,21 @@ fn send(shared: &Shared, key: &ResultKey, state: ResultState) {
     let _ = shared.events.send(FetchEvent::State(key.clone(), state));
 }
 
+/// The result from the cache, verified, if it is there.
+fn cached(shared: &Shared, key: &ResultKey) -> Option<Arc<Fetched>> {
+    let hit = shared.config.cache.as_ref()?.get(key)?;
+    Some(Arc::new(Fetched {
+        path: hit.path,
+        size: hit.meta.size,
+        sha256: hit.meta.sha256,
+        from_cache: true,
+        link_expires_at: None,
+        file_name: hit.meta.file_name,
+    }))
+}
+
+/// Fetches a result the cache does not have: a link within the budget, then the download.
 async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc<Fetched>, String> {
-    if let Some(hit) = shared
-        .config
-        .cache
-        .as_ref()
-        .and_then(|cache| cache.get(key))
-    {
-        return Ok(Arc::new(Fetched {
-            path: hit.path,
-            size: hit.meta.size,
-            sha256: hit.meta.sha256,
-            from_cache: true,
-            link_expires_at: None,
-            file_name: hit.meta.file_name,
-        }));
-    }
-    if shared.client.is_offline() {
-        return Err("offline, and not in the cache".into());
-    }
     // Only what the analyst is looking at may spend the reserve: reviews, fetch-all and
     // prefetch share the rest, so none of them ever makes the analyst wait.
     let interactive = priority == Priority::Interactive;

@@ -486,7 +486,7 @@ impl TeamStore {
 }
 
 fn to_time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_else(Utc::now)
+    super::store::to_time(ms).unwrap_or_else(Utc::now)
 }
 
 /// Makes each counted call a member of its own, however many share a millisecond.
