@@ -178,6 +178,10 @@ impl GlobalArgs {
             }
             .with_file_defaults(&file.connection),
             download_limits: file.connection.download_limits(),
+            team_result_max_bytes: file
+                .connection
+                .team_result_mb
+                .map(|mb| mb.saturating_mul(1024 * 1024)),
             max_retry_after: file.connection.max_retry_after(),
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,

@@ -348,6 +348,9 @@ pub struct ConnectionConfig {
     /// The team's Redis, without its password (`LRX_TEAM_PASSWORD` or `LRX_TEAM_URL`
     /// carries that): `redis://host:6379/0` or `rediss://…`.
     pub team_url: Option<String>,
+    /// The largest result shared through the team's store, in megabytes (default 16);
+    /// larger ones stay on the machine that fetched them.
+    pub team_result_mb: Option<u64>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -479,6 +482,7 @@ impl FileConfig {
             cache_size_mb: profile.cache_size_mb.or(base.cache_size_mb),
             storage_url: pick(profile.storage_url, &base.storage_url),
             team_url: pick(profile.team_url, &base.team_url),
+            team_result_mb: profile.team_result_mb.or(base.team_result_mb),
             max_retry_after_seconds: profile
                 .max_retry_after_seconds
                 .or(base.max_retry_after_seconds),

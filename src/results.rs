@@ -153,6 +153,7 @@ mod tests {
             size: bytes.len() as u64,
             sha256: "ab".repeat(32),
             from_cache: false,
+            teammate: None,
             link_expires_at: None,
             file_name: file_name.map(Into::into),
         }

@@ -42,6 +42,8 @@ pub struct SessionOptions {
     /// Where the budget says that the team store was lost or is back (stderr in the CLI;
     /// none in the TUI, whose meter says it).
     pub say: Option<Say>,
+    /// The largest result shared through the team's store (default 16 MiB).
+    pub team_result_max_bytes: Option<u64>,
 }
 
 /// A way to tell the analyst something outside the TUI.
@@ -79,6 +81,7 @@ impl Default for SessionOptions {
             offline: false,
             team: None,
             say: None,
+            team_result_max_bytes: None,
         }
     }
 }
@@ -107,6 +110,8 @@ pub struct Session {
     cache: Option<Cache>,
     /// What keeps this tenant and app's budget (and cache) apart from others'.
     pub budget_scope: String,
+    /// The team's result store, when the team's Redis answered at start.
+    team_results: Option<Arc<crate::fetch::team_results::TeamResults>>,
     _scratch: ScratchDir,
 }
 
@@ -140,7 +145,19 @@ impl Session {
         if let Some(kept) = self.cache.as_ref().and_then(|cache| cache.get_action(id)) {
             return Ok(kept);
         }
-        let action = self.client.get_action(id, interactive).await?;
+        let shared = match &self.team_results {
+            Some(team) if !self.client.is_offline() => team.action(id).await,
+            _ => None,
+        };
+        let action = if let Some(action) = shared {
+            action
+        } else {
+            let action = self.client.get_action(id, interactive).await?;
+            if let Some(team) = &self.team_results {
+                team.put_action(&action).await;
+            }
+            action
+        };
         if let Some(cache) = &self.cache
             && let Err(error) = cache.put_action(&action)
         {
@@ -173,15 +190,21 @@ async fn team_store(
     policy: Policy,
     local: Box<dyn crate::fetch::BudgetStore>,
     say: Option<Say>,
-) -> Result<Box<dyn crate::fetch::BudgetStore>, SessionError> {
+) -> Result<
+    (
+        Box<dyn crate::fetch::BudgetStore>,
+        Option<crate::team::Team>,
+    ),
+    SessionError,
+> {
     use crate::team::{Team, TeamError};
     match Team::connect(url, scope, member.to_string()).await {
         Ok(team) => {
-            let mut store = crate::fetch::TeamStore::new(team, policy);
+            let mut store = crate::fetch::TeamStore::new(team.clone(), policy);
             if let Some(say) = say {
                 store = store.saying(move |message| (say.0)(message));
             }
-            Ok(Box::new(store))
+            Ok((Box::new(store), Some(team)))
         }
         Err(error @ TeamError::Unreachable { .. }) => {
             let message = format!(
@@ -191,7 +214,7 @@ async fn team_store(
             if let Some(say) = say {
                 (say.0)(&message);
             }
-            Ok(local)
+            Ok((local, None))
         }
         Err(error) => Err(SessionError::Team(error)),
     }
@@ -263,13 +286,21 @@ impl Session {
             Some(path) => Box::new(FileStore::new(policy.clone(), path)),
             None => Box::new(MemoryStore::new(policy.clone())),
         };
-        let store = match (&options.team, options.offline) {
+        let (store, team) = match (&options.team, options.offline) {
             (Some(url), false) => {
                 let member = crate::team::member_name(&paths.state_dir);
                 team_store(url, &scope, &member, policy, local, options.say.clone()).await?
             }
-            _ => local,
+            _ => (local, None),
         };
+        let team_results = team.map(|team| {
+            Arc::new(crate::fetch::team_results::TeamResults::new(
+                team,
+                options
+                    .team_result_max_bytes
+                    .unwrap_or(crate::fetch::team_results::DEFAULT_MAX_SHARED_BYTES),
+            ))
+        });
         let budget = Arc::new(Budget::new(store));
         let source: Box<dyn TokenSource> = match &connection.credential {
             // Offline nothing signs in: the client refuses every call before it asks.
@@ -386,6 +417,7 @@ impl Session {
                 concurrent_downloads: 4,
                 download_retries: 3,
                 limits: options.download_limits,
+                team: team_results.clone(),
             },
             events_tx,
         );
@@ -410,6 +442,7 @@ impl Session {
             connection,
             cache,
             budget_scope: scope,
+            team_results,
             _scratch: scratch,
         })
     }

@@ -223,6 +223,16 @@ impl SimHandle {
         self.server.throttled_calls()
     }
 
+    /// How many calls one API has had, 429s included.
+    pub fn calls_to(&self, api: crate::api::limits::Api) -> u64 {
+        self.server.calls_to(api)
+    }
+
+    /// How many result payloads the storage side has served.
+    pub fn downloads(&self) -> u64 {
+        self.server.downloads()
+    }
+
     pub fn server(&self) -> &Arc<SimServer> {
         &self.server
     }

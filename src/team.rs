@@ -230,6 +230,11 @@ pub fn member_name(state_dir: &std::path::Path) -> String {
     crate::sanitize::line(&format!("{user}@{host}#{}", hex::encode(&tag[..3])))
 }
 
+/// A member as the analyst reads it: `ana@jump01`, without the tag of the state directory.
+pub fn shown_member(member: &str) -> String {
+    crate::sanitize::line(member.split('#').next().unwrap_or(member))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -256,6 +256,7 @@ async fn the_engine_renews_a_link_that_azurite_rejects() {
             concurrent_downloads: 1,
             download_retries: 1,
             limits: lrx::fetch::DownloadLimits::default(),
+            team: None,
         },
         tx,
     );

@@ -272,6 +272,7 @@ async fn the_bearer_token_goes_to_the_api_but_never_to_blob_storage() {
             concurrent_downloads: 2,
             download_retries: 2,
             limits: lrx::fetch::DownloadLimits::default(),
+            team: None,
         },
         events_tx,
     );
@@ -329,6 +330,7 @@ async fn errors_never_show_the_link_signature() {
             concurrent_downloads: 1,
             download_retries: 1,
             limits: lrx::fetch::DownloadLimits::default(),
+            team: None,
         },
         events_tx,
     );

@@ -2,7 +2,9 @@
 //! started on a free port with a password and no persistence, one per test. Without the
 //! binary the tests say so and pass, except under CI, where that is a failure.
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,82 +12,7 @@ use lrx::api::limits::{Api, LimitTable, WindowLimit};
 use lrx::fetch::budget::{BudgetStore, Policy, Scope};
 use lrx::fetch::{Budget, TeamStore};
 use lrx::team::{Team, TeamError, TeamUrl};
-
-struct Redis {
-    child: Child,
-    port: u16,
-    password: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start() -> Option<Self> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_err()
-        {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run the team tests against redis-server (.ci/run installs it)"
-            );
-            eprintln!("redis-server is not installed; skipping the team tests");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Some(Self::on(port))
-    }
-
-    fn on(port: u16) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let password = "team-test-password-7f3a".to_string();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--requirepass", &password])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            port,
-            password,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> TeamUrl {
-        TeamUrl::parse(&format!(
-            "redis://:{}@127.0.0.1:{}/0",
-            self.password, self.port
-        ))
-        .expect("url")
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use support::redis::Redis;
 
 fn policy(calls: u32) -> Policy {
     Policy::new(
@@ -105,9 +32,13 @@ fn policy(calls: u32) -> Policy {
 
 async fn member(redis: &Redis, name: &str, calls: u32) -> TeamStore {
     lrx::install_crypto_provider();
-    let team = Team::connect(&redis.url(), "test-scope", name.into())
-        .await
-        .expect("connected");
+    let team = Team::connect(
+        &TeamUrl::parse(&redis.url_text()).expect("url"),
+        "test-scope",
+        name.into(),
+    )
+    .await
+    .expect("connected");
     TeamStore::new(team, policy(calls))
 }
 
@@ -269,7 +200,7 @@ fn lrx(home: &std::path::Path, args: &[&str]) -> std::process::Output {
 fn doctor_checks_the_team_store_and_a_wrong_password_stops_with_exit_2() {
     let Some(redis) = Redis::start() else { return };
     let home = tempfile::tempdir().expect("home");
-    let url = format!("redis://:{}@127.0.0.1:{}/0", redis.password, redis.port);
+    let url = redis.url_text();
     let doctor = lrx(home.path(), &["doctor", "--demo", "--team", &url]);
     let stdout = String::from_utf8_lossy(&doctor.stdout);
     assert!(doctor.status.success(), "{stdout}");

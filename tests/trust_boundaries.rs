@@ -229,6 +229,7 @@ async fn fetch_once(client: MdeClient, limits: DownloadLimits) -> (ResultState, 
             concurrent_downloads: 1,
             download_retries: 1,
             limits,
+            team: None,
         },
         events_tx,
     );

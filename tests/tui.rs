@@ -134,6 +134,7 @@ fn fetched(expires_in: Option<i64>, now: DateTime<Utc>) -> Arc<Fetched> {
         size: 10,
         sha256: "ab".repeat(32),
         from_cache: expires_in.is_none(),
+        teammate: None,
         link_expires_at: expires_in.map(|s| now + chrono::Duration::seconds(s)),
         file_name: None,
     })
@@ -902,6 +903,7 @@ async fn goto_only_matching_save_and_copy() {
         size: payload.len() as u64,
         sha256: "ab".repeat(32),
         from_cache: false,
+        teammate: None,
         link_expires_at: None,
         file_name: None,
     });

@@ -95,6 +95,13 @@ pub(super) async fn result(
                         until.with_timezone(&Local).format("%H:%M:%S")
                     );
                 }
+                ResultState::WaitingForTeammate { by } if !args.json => {
+                    eprintln!(
+                        "lrx: {} is fetching result {}; taking it from the team store",
+                        crate::team::shown_member(&by),
+                        key.index
+                    );
+                }
                 _ => {}
             }
         }
@@ -174,6 +181,7 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
         "command_type": command.command.command_type.as_str(),
         "link_expires_at": fetched.link_expires_at.map(|t| t.to_rfc3339()),
         "from_cache": fetched.from_cache,
+        "from_teammate": fetched.teammate.as_deref().map(crate::team::shown_member),
         "sha256": fetched.sha256,
     });
     if command.command.command_type == CommandType::GetFile {

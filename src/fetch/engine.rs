@@ -57,6 +57,8 @@ pub struct Fetched {
     pub size: u64,
     pub sha256: String,
     pub from_cache: bool,
+    /// The teammate who downloaded it, when it came from the team's result store.
+    pub teammate: Option<String>,
     pub link_expires_at: Option<DateTime<Utc>>,
     pub file_name: Option<String>,
 }
@@ -66,6 +68,10 @@ pub enum ResultState {
     Queued,
     WaitingForBudget {
         until: DateTime<Utc>,
+    },
+    /// A teammate is downloading it; it will come from the team's result store.
+    WaitingForTeammate {
+        by: String,
     },
     RequestingLink,
     Downloading {
@@ -137,6 +143,8 @@ pub struct EngineConfig {
     pub download_retries: u32,
     /// Size, time and stall bounds of each download.
     pub limits: DownloadLimits,
+    /// The team's result store: results a teammate fetched cost no call.
+    pub team: Option<Arc<super::team_results::TeamResults>>,
 }
 
 struct Shared {
@@ -380,13 +388,132 @@ fn cached(shared: &Shared, key: &ResultKey) -> Option<Arc<Fetched>> {
         size: hit.meta.size,
         sha256: hit.meta.sha256,
         from_cache: true,
+        teammate: None,
         link_expires_at: None,
         file_name: hit.meta.file_name,
     }))
 }
 
-/// Fetches a result the cache does not have: a link within the budget, then the download.
+/// Fetches a result the cache does not have: from a teammate through the team's store, or
+/// (this member's turn) a link within the budget and the download, shared afterwards.
 async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc<Fetched>, String> {
+    use super::team_results::{Turn, await_turn};
+    let Some(team) = &shared.config.team else {
+        return download_job(shared, key, priority).await;
+    };
+    let claim = match await_turn(team, key, |by| {
+        send(
+            shared,
+            key,
+            ResultState::WaitingForTeammate { by: by.to_string() },
+        );
+    })
+    .await
+    {
+        Turn::Shared(result) => return keep_teammates(shared, key, result),
+        Turn::Mine(claim) => Some(claim),
+        Turn::Alone => None,
+    };
+    let fetched = download_job(shared, key, priority).await?;
+    if claim.is_some() {
+        share(team, key, &fetched).await;
+    }
+    drop(claim);
+    Ok(fetched)
+}
+
+/// Writes a teammate's result where this member's own downloads go.
+fn keep_teammates(
+    shared: &Shared,
+    key: &ResultKey,
+    result: super::team_results::SharedResult,
+) -> Result<Arc<Fetched>, String> {
+    use std::io::Write as _;
+    let destination = match &shared.config.cache {
+        Some(cache) => cache.temp_path(key),
+        None => scratch_path(&shared.config.scratch_dir, key),
+    };
+    crate::files::create_private_new(&destination)
+        .and_then(|mut file| file.write_all(&result.bytes))
+        .map_err(|e| format!("could not keep the result a teammate shared: {e}"))?;
+    let size = result.bytes.len() as u64;
+    tracing::debug!(action = %key.action_id, index = key.index, bytes = size, by = %result.by, "taken from the team's result store");
+    let meta = EntryMeta {
+        sha256: result.sha256.clone(),
+        size,
+        file_name: result.file_name.clone(),
+        fetched_at: Utc::now(),
+    };
+    let path = keep(shared, key, destination, meta)?;
+    Ok(Arc::new(Fetched {
+        path,
+        size,
+        sha256: result.sha256,
+        from_cache: false,
+        teammate: Some(result.by),
+        link_expires_at: None,
+        file_name: result.file_name,
+    }))
+}
+
+/// Offers a payload this member downloaded to its teammates (one too large to share is
+/// marked so, and teammates fetch it directly instead of waiting).
+async fn share(team: &super::team_results::TeamResults, key: &ResultKey, fetched: &Fetched) {
+    let bytes = if fetched.size > team.max_bytes() {
+        None
+    } else {
+        match tokio::fs::read(&fetched.path).await {
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                tracing::warn!(action = %key.action_id, index = key.index, "could not read the result to share it: {error}");
+                return;
+            }
+        }
+    };
+    let _ = team
+        .publish(
+            key,
+            bytes.as_deref(),
+            fetched.size,
+            &fetched.sha256,
+            fetched.file_name.as_deref(),
+        )
+        .await;
+}
+
+/// Where a finished download (or a teammate's payload) lives: in the cache when it fits,
+/// else in scratch space for this session.
+fn keep(
+    shared: &Shared,
+    key: &ResultKey,
+    destination: PathBuf,
+    meta: EntryMeta,
+) -> Result<PathBuf, String> {
+    Ok(match &shared.config.cache {
+        Some(cache) if cache.fits(meta.size) => {
+            cache
+                .put(key, &destination, meta)
+                .map_err(|e| format!("could not store the result in the cache: {e}"))?
+                .path
+        }
+        Some(cache) => {
+            // Too big to keep: shown from scratch space for this session only.
+            tracing::info!(action = %key.action_id, index = key.index, bytes = meta.size, cap = cache.max_bytes(), "result larger than the cache; kept for this session only");
+            let scratch = scratch_path(&shared.config.scratch_dir, key);
+            std::fs::rename(&destination, &scratch)
+                .map_err(|e| format!("could not keep the result: {e}"))?;
+            scratch
+        }
+        None => destination,
+    })
+}
+
+/// A link within the budget, then the download.
+async fn download_job(
+    shared: &Shared,
+    key: &ResultKey,
+    priority: Priority,
+) -> Result<Arc<Fetched>, String> {
     // Only what the analyst is looking at may spend the reserve: reviews, fetch-all and
     // prefetch share the rest, so none of them ever makes the analyst wait.
     let interactive = priority == Priority::Interactive;
@@ -450,28 +577,13 @@ async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc
                     file_name: downloaded.file_name.clone(),
                     fetched_at: Utc::now(),
                 };
-                let path = match &shared.config.cache {
-                    Some(cache) if cache.fits(downloaded.size) => {
-                        cache
-                            .put(key, &destination, meta)
-                            .map_err(|e| format!("could not store the result in the cache: {e}"))?
-                            .path
-                    }
-                    Some(cache) => {
-                        // Too big to keep: shown from scratch space for this session only.
-                        tracing::info!(action = %key.action_id, index = key.index, bytes = downloaded.size, cap = cache.max_bytes(), "result larger than the cache; kept for this session only");
-                        let scratch = scratch_path(&shared.config.scratch_dir, key);
-                        std::fs::rename(&destination, &scratch)
-                            .map_err(|e| format!("could not keep the result: {e}"))?;
-                        scratch
-                    }
-                    None => destination,
-                };
+                let path = keep(shared, key, destination, meta)?;
                 return Ok(Arc::new(Fetched {
                     path,
                     size: downloaded.size,
                     sha256: downloaded.sha256,
                     from_cache: false,
+                    teammate: None,
                     link_expires_at: Some(link.expires_at),
                     file_name: downloaded.file_name,
                 }));

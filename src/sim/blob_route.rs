@@ -57,6 +57,9 @@ pub(super) fn blob(server: &SimServer, request: &Request) -> Response {
         return blob_not_found(&request_id);
     };
     drop(data);
+    server
+        .downloads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let length = blob.bytes.len();
     let body = if server.chance(server.config.faults.truncated_blobs) {
         // Announce the full length, send half, then drop the connection, as a flaky

@@ -128,6 +128,9 @@ pub(super) async fn route(server: &Arc<SimServer>, request: &Request) -> Respons
         }
     };
     let call_number = server.api_calls.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Ok(mut calls) = server.calls_by_api.lock() {
+        *calls.entry(api).or_default() += 1;
+    }
     if !server.config.latency.is_zero() {
         tokio::time::sleep(server.config.latency).await;
     }

@@ -31,6 +31,10 @@ pub struct SimServer {
     /// Every request of any kind (sign-in, API, storage): what "no request at all" counts.
     pub(super) requests: AtomicU64,
     pub(super) throttled: AtomicU64,
+    /// Calls per API, 429s included: what a team's coordination is measured by.
+    pub(super) calls_by_api: Mutex<HashMap<crate::api::limits::Api, u64>>,
+    /// Blob downloads served (a whole payload sent).
+    pub(super) downloads: AtomicU64,
 }
 
 impl SimServer {
@@ -50,6 +54,8 @@ impl SimServer {
             api_calls: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            calls_by_api: Mutex::new(HashMap::new()),
+            downloads: AtomicU64::new(0),
         }
     }
 
@@ -79,6 +85,16 @@ impl SimServer {
 
     pub fn throttled_calls(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
+    }
+
+    pub fn calls_to(&self, api: crate::api::limits::Api) -> u64 {
+        self.calls_by_api
+            .lock()
+            .map_or(0, |calls| calls.get(&api).copied().unwrap_or(0))
+    }
+
+    pub fn downloads(&self) -> u64 {
+        self.downloads.load(Ordering::Relaxed)
     }
 
     pub(super) fn correlation_id(&self) -> String {

@@ -480,6 +480,10 @@ pub(crate) fn link_state(
             ),
             theme.warn(),
         ),
+        Some(ResultState::WaitingForTeammate { by }) => Span::styled(
+            format!("{} is fetching it", crate::team::shown_member(by)),
+            theme.accent(),
+        ),
         Some(ResultState::RequestingLink) => Span::styled("requesting link", theme.accent()),
         Some(ResultState::Downloading { received, total }) => match total {
             Some(total) if *total > 0 => Span::styled(
@@ -497,7 +501,13 @@ pub(crate) fn link_state(
                 Span::styled(format!("link {}", countdown(left)), theme.countdown(left))
             }
             Some(_) => Span::styled("link expired", theme.dim()),
-            None => Span::styled("cached", theme.ok()),
+            None => match &fetched.teammate {
+                Some(by) => Span::styled(
+                    format!("from {}", crate::team::shown_member(by)),
+                    theme.ok(),
+                ),
+                None => Span::styled("cached", theme.ok()),
+            },
         },
         Some(ResultState::Failed(reason)) => {
             Span::styled(format!("error: {}", sanitize::line(reason)), theme.error())

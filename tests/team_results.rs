@@ -1,0 +1,332 @@
+//! Analysts as a team: separate `lrx` processes with homes, caches and budgets of their own,
+//! one simulated tenant and one real `redis-server`. What one fetched, the others take from
+//! the team's store; nothing bearer-like ever reaches Redis or a log.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use lrx::api::limits::{Api, WindowLimit};
+use lrx::api::models::MachineAction;
+use lrx::fetch::ResultKey;
+use lrx::sim::{SimConfig, SimHandle};
+use sha2::Digest as _;
+use support::redis::Redis;
+
+fn analyst(sim: &SimHandle, home: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), home);
+    command
+        .args(args)
+        .args(sim.endpoints.cli_args())
+        .env("LRX_CLIENT_SECRET", &sim.endpoints.client_secret)
+        .env(
+            "USER",
+            home.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("analyst"),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Finished actions with `wanted` results between them (or a few more: whole actions).
+fn sweep(sim: &SimHandle, scout: &Path, wanted: usize) -> (Vec<String>, usize) {
+    let listed = analyst(
+        sim,
+        scout,
+        &[
+            "actions",
+            "--json",
+            "--status",
+            "Succeeded",
+            "--limit",
+            "200",
+        ],
+    )
+    .output()
+    .expect("lrx actions");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let mut ids = Vec::new();
+    let mut results = 0;
+    for line in String::from_utf8_lossy(&listed.stdout).lines() {
+        let action: MachineAction = serde_json::from_str(line).expect("an action");
+        let count = ResultKey::of_action(&action).count();
+        if count == 0 {
+            continue;
+        }
+        ids.push(action.id);
+        results += count;
+        if results >= wanted {
+            break;
+        }
+    }
+    (ids, results)
+}
+
+/// Every payload a home's cache holds, by file name, with its SHA-256.
+fn payloads(home: &Path) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let mut dirs = vec![home.join("cache")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "payload") {
+                let bytes = std::fs::read(&path).expect("payload");
+                found.insert(
+                    path.file_name()
+                        .expect("name")
+                        .to_string_lossy()
+                        .into_owned(),
+                    hex::encode(sha2::Sha256::digest(&bytes)),
+                );
+            }
+        }
+    }
+    found
+}
+
+struct Finished {
+    stderr: String,
+}
+
+fn wait(children: Vec<Child>) -> Vec<Finished> {
+    children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().expect("lrx ends");
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(output.status.success(), "{stderr}");
+            Finished { stderr }
+        })
+        .collect()
+}
+
+/// Everything the team's Redis holds, as text (shared payloads decompressed), for looking
+/// for what must never be there.
+fn redis_contents(redis: &Redis) -> String {
+    let client = redis::Client::open(redis.url_text()).expect("client");
+    let mut connection = client.get_connection().expect("connection");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query(&mut connection)
+        .expect("keys");
+    let mut text = String::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query(&mut connection)
+            .expect("type");
+        text.push_str(&key);
+        match kind.as_str() {
+            "string" => {
+                let value: Vec<u8> = redis::cmd("GET")
+                    .arg(&key)
+                    .query(&mut connection)
+                    .expect("get");
+                text.push_str(&String::from_utf8_lossy(&value));
+            }
+            "hash" => {
+                let fields: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query(&mut connection)
+                    .expect("hash");
+                for (field, value) in fields {
+                    text.push_str(&field);
+                    if field == "body" {
+                        let mut plain = Vec::new();
+                        std::io::Read::read_to_end(
+                            &mut flate2::read::DeflateDecoder::new(value.as_slice()),
+                            &mut plain,
+                        )
+                        .expect("a shared body decompresses");
+                        text.push_str(&String::from_utf8_lossy(&plain));
+                    } else {
+                        text.push_str(&String::from_utf8_lossy(&value));
+                    }
+                }
+            }
+            "zset" => {
+                let members: Vec<String> = redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query(&mut connection)
+                    .expect("zset");
+                text.push_str(&members.join(" "));
+            }
+            other => panic!("an unexpected kind of key in the team store: {key} is a {other}"),
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// What no Redis value, log or output may hold: the client secret, the Redis password, a
+/// result link's signature, a bearer token.
+fn assert_no_secrets(what: &str, text: &str, sim: &SimHandle, redis: &Redis) {
+    for secret in [
+        sim.endpoints.client_secret.as_str(),
+        redis.password.as_str(),
+        "sig=",
+        "Bearer ",
+        "eyJ",
+    ] {
+        assert!(!text.contains(secret), "{what} holds {secret:?}");
+    }
+}
+
+fn logs(home: &Path) -> String {
+    std::fs::read_to_string(home.join("state/lrx/lrx.log")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_analysts_fetch_each_result_once_between_them() {
+    let Some(redis) = Redis::start() else { return };
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
+    let scout = tempfile::tempdir().expect("scout");
+    let (ids, results) = tokio::task::block_in_place(|| sweep(&sim, scout.path(), 40));
+    let homes: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("home")).collect();
+    let team = redis.url_text();
+    let (links, downloads) = (sim.calls_to(Api::ResultLink), sim.downloads());
+    let mut args = vec!["-v", "review", "--json", "--team", &team];
+    args.extend(ids.iter().map(String::as_str));
+    let children = homes
+        .iter()
+        .map(|home| analyst(&sim, home.path(), &args).spawn().expect("lrx"))
+        .collect();
+    let finished = tokio::task::block_in_place(|| wait(children));
+    let links = sim.calls_to(Api::ResultLink) - links;
+    let downloads = sim.downloads() - downloads;
+    // Payloads over the store's cap (16 MiB) stay with whoever fetched them, and say so:
+    // the other two fetch those themselves.
+    let too_large = homes
+        .iter()
+        .map(|home| {
+            logs(home.path())
+                .matches("larger than the team store takes")
+                .count()
+        })
+        .sum::<usize>();
+    let most = (results + 2 * too_large) as u64;
+    assert!(
+        links <= most && downloads <= most,
+        "{results} results ({too_large} too large to share) cost {links} link calls and {downloads} downloads between three analysts"
+    );
+    assert_eq!(sim.throttled_calls(), 0);
+    let first = payloads(homes[0].path());
+    assert_eq!(
+        first.len(),
+        results,
+        "every result is in the first analyst's cache"
+    );
+    for home in &homes[1..] {
+        assert_eq!(
+            payloads(home.path()),
+            first,
+            "the same bytes in every analyst's cache"
+        );
+    }
+    let shared = homes
+        .iter()
+        .map(|home| {
+            logs(home.path())
+                .matches("taken from the team's result store")
+                .count()
+        })
+        .sum::<usize>();
+    assert!(
+        shared + 2 * too_large >= 2 * results,
+        "{shared} of {results} × 2 came from teammates"
+    );
+    // The truth: one analyst alone, with no team, fetches the same bytes.
+    let alone = tempfile::tempdir().expect("alone");
+    let mut solo = vec!["review", "--json"];
+    solo.extend(ids.iter().map(String::as_str));
+    let output =
+        tokio::task::block_in_place(|| analyst(&sim, alone.path(), &solo).output()).expect("lrx");
+    assert!(output.status.success());
+    assert_eq!(
+        payloads(alone.path()),
+        first,
+        "what teammates shared is byte-exact"
+    );
+    assert_no_secrets("the team's Redis", &redis_contents(&redis), &sim, &redis);
+    for (home, finished) in homes.iter().zip(&finished) {
+        assert_no_secrets("a log", &logs(home.path()), &sim, &redis);
+        assert_no_secrets("stderr", &finished.stderr, &sim, &redis);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_mid_sweep_leaves_every_analyst_finishing_alone() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    lrx::install_crypto_provider();
+    // Compressed: 12 link calls per 3 s, so the sweep takes long enough to lose Redis in.
+    let limits = vec![
+        WindowLimit {
+            calls: 12,
+            period: Duration::from_secs(3),
+        },
+        WindowLimit {
+            calls: 600,
+            period: Duration::from_secs(3600),
+        },
+    ];
+    let sim = lrx::sim::start(SimConfig {
+        limits,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim");
+    let scout = tempfile::tempdir().expect("scout");
+    let (ids, results) = tokio::task::block_in_place(|| sweep(&sim, scout.path(), 30));
+    let homes: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("home")).collect();
+    let team = redis.url_text();
+    let mut args = vec![
+        "review",
+        "--json",
+        "--rate-limit",
+        "12/3s,600/1h",
+        "--team",
+        &team,
+    ];
+    args.extend(ids.iter().map(String::as_str));
+    let children: Vec<Child> = homes
+        .iter()
+        .map(|home| analyst(&sim, home.path(), &args).spawn().expect("lrx"))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.stop();
+    let finished = tokio::task::block_in_place(|| wait(children));
+    assert_eq!(sim.throttled_calls(), 0, "no 429 when the team store goes");
+    let first = payloads(homes[0].path());
+    assert_eq!(first.len(), results);
+    for (home, finished) in homes.iter().zip(&finished) {
+        assert_eq!(
+            payloads(home.path()),
+            first,
+            "every analyst has every result"
+        );
+        assert_eq!(
+            finished.stderr.matches("team store is lost").count(),
+            1,
+            "said once: {}",
+            finished.stderr
+        );
+        assert!(!finished.stderr.contains(&redis.password));
+    }
+}
