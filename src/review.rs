@@ -161,6 +161,33 @@ impl Group {
     }
 }
 
+/// What a member reviewing these actions tells the team: `reviewing Get-Autoruns.ps1 · 40
+/// machines`, or how many scripts when they differ.
+pub fn activity(actions: &[MachineAction]) -> String {
+    let scripts: std::collections::BTreeSet<String> = actions
+        .iter()
+        .flat_map(|a| {
+            a.commands
+                .iter()
+                .filter(|c| c.has_result())
+                .map(Command::target)
+        })
+        .collect();
+    let machines: std::collections::BTreeSet<&str> = actions
+        .iter()
+        .map(|a| a.computer_dns_name.as_str())
+        .collect();
+    let what = match scripts.len() {
+        1 => scripts.into_iter().next().unwrap_or_default(),
+        n => format!("{n} scripts"),
+    };
+    let machines = match machines.len() {
+        1 => "1 machine".to_string(),
+        n => format!("{n} machines"),
+    };
+    crate::sanitize::line(&format!("reviewing {what} · {machines}"))
+}
+
 pub fn group_key(command: &Command) -> String {
     match command.command.command_type {
         CommandType::GetFile => format!("GetFile {}", command.target()),

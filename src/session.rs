@@ -145,18 +145,22 @@ impl Session {
         if let Some(kept) = self.cache.as_ref().and_then(|cache| cache.get_action(id)) {
             return Ok(kept);
         }
-        let shared = match &self.team_results {
-            Some(team) if !self.client.is_offline() => team.action(id).await,
-            _ => None,
+        // A team reads each action once between its members: the others take it from the
+        // team's store (finished actions never change).
+        let turn = match &self.team_results {
+            Some(team) if !self.client.is_offline() => team.action_turn(id).await,
+            _ => Err(None),
         };
-        let action = if let Some(action) = shared {
-            action
-        } else {
-            let action = self.client.get_action(id, interactive).await?;
-            if let Some(team) = &self.team_results {
-                team.put_action(&action).await;
+        let action = match turn {
+            Ok(action) => action,
+            Err(claim) => {
+                let action = self.client.get_action(id, interactive).await?;
+                if let Some(team) = &self.team_results {
+                    team.put_action(&action).await;
+                }
+                drop(claim);
+                action
             }
-            action
         };
         if let Some(cache) = &self.cache
             && let Err(error) = cache.put_action(&action)

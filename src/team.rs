@@ -132,7 +132,18 @@ pub struct Team {
     scope: String,
     /// This process, as the team sees it: `analyst@host#pid`.
     member: String,
+    members_at_start: u32,
 }
+
+/// Adds this member to the presence set on the server's clock; returns the team's size.
+const ANNOUNCE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 120000)
+redis.call('PEXPIRE', KEYS[1], 120000)
+return redis.call('ZCARD', KEYS[1])
+";
 
 /// How long one step on the team store may take before lrx counts it as lost.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -163,12 +174,28 @@ impl Team {
                 TeamError::Server { url, reason } => TeamError::NoLua { url, reason },
                 other => other,
             })?;
-        Ok(Self {
+        let mut team = Self {
             connection,
             url: url.clone(),
             scope: scope.to_string(),
             member,
-        })
+            members_at_start: 1,
+        };
+        // Announced at once, so that a store lost before this member's first call still
+        // leaves every member a fair share: each knows how many started.
+        let members: i64 = redis::Script::new(ANNOUNCE)
+            .key(team.key(&["members"]))
+            .arg(&team.member)
+            .invoke_async(&mut team.connection)
+            .await
+            .map_err(|e| TeamError::of(url, &e))?;
+        team.members_at_start = u32::try_from(members).unwrap_or(1).max(1);
+        Ok(team)
+    }
+
+    /// How many members the store knew when this one joined (itself included).
+    pub fn members_at_start(&self) -> u32 {
+        self.members_at_start
     }
 
     /// `lrx:SCOPE:PART:PART…`

@@ -381,6 +381,7 @@ async fn link_states_countdowns_and_the_meter_read_as_specified() {
         ],
         scope: lrx::fetch::meter::Scope::Machine,
         reserve_percent: 20,
+        team: Vec::new(),
     };
     h.send(Message::Fetch(FetchEvent::Meter(
         meter,
@@ -1493,4 +1494,43 @@ async fn the_meter_says_whose_budget_it_is(
     if !team {
         h.assert_hides("team");
     }
+}
+
+#[tokio::test]
+async fn a_team_shows_who_is_active_what_they_do_and_each_share_of_the_minute() {
+    let mut h = Harness::new(200, 30).await;
+    let member = |name: &str, activity: &str, link_calls, is_you| lrx::fetch::meter::Teammate {
+        name: name.into(),
+        activity: activity.into(),
+        link_calls,
+        is_you,
+    };
+    h.send(Message::Fetch(FetchEvent::Meter(
+        MeterSnapshot {
+            windows: vec![WindowUsage {
+                used: 42,
+                limit: 100,
+                period: Duration::from_secs(60),
+                frees_at: None,
+            }],
+            scope: lrx::fetch::meter::Scope::Team { members: 3 },
+            team: vec![
+                member("me@jump01#aaaaaa", "browsing", 12, true),
+                member(
+                    "ana@jump02#bbbbbb",
+                    "reviewing Get-Autoruns.ps1 · 40 machines",
+                    30,
+                    false,
+                ),
+                // What a teammate says is text from the team's store: shown, never obeyed.
+                member("ben@jump03#cccccc", "idle\u{1b}[2J", 0, false),
+            ],
+            ..MeterSnapshot::default()
+        },
+        QueueStats::default(),
+    )));
+    h.assert_shows("· team of 3: you 12 · ana@jump02 30 · ben@jump03 0");
+    h.assert_shows("team: ana@jump02 reviewing Get-Autoruns.ps1 · 40 machines · ben@jump03 idle");
+    h.assert_hides("#bbbbbb");
+    h.assert_hides("\u{1b}");
 }

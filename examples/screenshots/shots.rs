@@ -142,6 +142,7 @@ fn busy_meter(now: DateTime<Utc>) -> (MeterSnapshot, QueueStats) {
             others: Vec::new(),
             scope: lrx::fetch::meter::Scope::Machine,
             reserve_percent: 20,
+            team: Vec::new(),
         },
         QueueStats {
             queued: 37,
@@ -232,6 +233,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         ],
         scope: lrx::fetch::meter::Scope::Machine,
         reserve_percent: 20,
+        team: Vec::new(),
     };
     let _ = harness.app.update(Message::Fetch(FetchEvent::Meter(
         meter,
@@ -377,6 +379,7 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
             others: Vec::new(),
             scope: lrx::fetch::meter::Scope::Machine,
             reserve_percent: 20,
+            team: Vec::new(),
         },
         QueueStats::default(),
     );

@@ -36,6 +36,10 @@ pub(super) async fn result(
     }
     let mut session = Session::open(cli.global.session_options(config)).await?;
     let action = session.action(&args.action_id, true).await?;
+    session.budget.set_activity(&format!(
+        "reading results of {}",
+        crate::sanitize::line(&action.computer_dns_name)
+    ));
     let wanted: Vec<&ApiCommand> = if let Some(index) = args.index {
         let Some(command) = action.commands.iter().find(|c| c.index == index) else {
             return Err(Failure::Usage(format!(

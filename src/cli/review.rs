@@ -229,6 +229,9 @@ pub(super) async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Re
         );
         return Ok(());
     }
+    session
+        .budget
+        .set_activity(&crate::review::activity(&actions));
     let fetched = fetch_all(&mut session, &actions, args.json || args.csv, &normaliser).await;
     let known = &fetched.digests;
     let groups = review::build(&actions, |id, index| known.get(&ResultKey::new(id, index)));

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use local::{FileStore, MemoryStore};
-pub use store::{ApiCounts, BudgetStore, Policy, Scope, Usage};
+pub use store::{ApiCounts, BudgetStore, Policy, Scope, Teammate, Usage};
 pub use team::TeamStore;
 
 use super::meter::{ApiUse, MeterSnapshot};
@@ -86,6 +86,16 @@ impl Budget {
     }
 
     /// How many times the store has been asked.
+    /// What this analyst is doing, for teammates on a team's store to see.
+    pub fn set_activity(&self, activity: &str) {
+        self.store.set_activity(activity);
+    }
+
+    /// How often an idle process reads the store anyway (a team's store), if at all.
+    pub fn heartbeat(&self) -> Option<std::time::Duration> {
+        self.store.heartbeat()
+    }
+
     pub fn store_reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
     }
@@ -129,6 +139,7 @@ impl Budget {
             session_calls: self.session_calls.load(Ordering::Relaxed),
             others,
             scope: usage.scope,
+            team: usage.team,
             #[expect(
                 clippy::cast_possible_truncation,
                 clippy::cast_sign_loss,

@@ -103,6 +103,7 @@ enum Command {
     Fetch(ResultKey, Priority),
     Withdraw(ResultKey, Priority),
     Meter,
+    Activity(String),
     List(super::ListRequest),
 }
 
@@ -126,6 +127,12 @@ impl FetchEngine {
     /// Asks for a fresh meter snapshot (the windows drain as time passes).
     pub fn refresh_meter(&self) {
         let _ = self.commands.send(Command::Meter);
+    }
+
+    /// Tells teammates on the team's store what this analyst is doing (with the next meter
+    /// reading).
+    pub fn set_activity(&self, activity: String) {
+        let _ = self.commands.send(Command::Activity(activity));
     }
 
     /// Loads (a page of) the actions list or re-reads unfinished actions; the outcome comes
@@ -186,7 +193,7 @@ struct Scheduler {
     phases: HashMap<ResultKey, Phase>,
     queue: BinaryHeap<(Priority, Reverse<u64>, ResultKey)>,
     sequence: u64,
-    running: JoinSet<(ResultKey, Result<Arc<Fetched>, ResultState>)>,
+    running: JoinSet<(ResultKey, Priority, Result<Arc<Fetched>, ResultState>)>,
     meter: watch::Sender<QueueStats>,
 }
 
@@ -272,11 +279,9 @@ impl Scheduler {
                     Some(fetched) => Ok(fetched),
                     // Offline, only the cache answers: nothing is asked of the service.
                     None if shared.client.is_offline() => Err(ResultState::NotCached),
-                    None => job(&shared, &key, priority)
-                        .await
-                        .map_err(ResultState::Failed),
+                    None => job(&shared, &key, priority).await,
                 };
-                (key, outcome)
+                (key, priority, outcome)
             });
         }
     }
@@ -285,8 +290,21 @@ impl Scheduler {
         clippy::needless_pass_by_value,
         reason = "a finished job's key moves through the scheduler by value, as it came out of the join set"
     )]
-    fn finish(&mut self, key: ResultKey, outcome: Result<Arc<Fetched>, ResultState>) {
+    fn finish(
+        &mut self,
+        key: ResultKey,
+        priority: Priority,
+        outcome: Result<Arc<Fetched>, ResultState>,
+    ) {
         match outcome {
+            // A teammate is fetching it: back in the queue, behind what is there.
+            Err(waiting @ ResultState::WaitingForTeammate { .. }) => {
+                self.sequence += 1;
+                self.phases.insert(key.clone(), Phase::Queued(priority));
+                self.queue
+                    .push((priority, Reverse(self.sequence), key.clone()));
+                self.emit(&key, waiting);
+            }
             Ok(fetched) => {
                 self.phases
                     .insert(key.clone(), Phase::Done(Arc::clone(&fetched)));
@@ -327,6 +345,12 @@ async fn run(
     let mut lists = super::lists::ListLoads::default();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Idle, a team's store is still read now and then, so teammates see this member as
+    // active without anything being fetched. Alone, an idle lrx reads nothing.
+    let beats = scheduler.shared.budget.heartbeat();
+    let mut heartbeat = tokio::time::interval(beats.unwrap_or(Duration::from_secs(3600)));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
     loop {
         scheduler.start_jobs();
         // Biased: a finished job frees a slot before new requests are looked at, and ticks
@@ -335,7 +359,7 @@ async fn run(
             biased;
             Some(joined) = scheduler.running.join_next(), if !scheduler.running.is_empty() => {
                 match joined {
-                    Ok((key, outcome)) => scheduler.finish(key, outcome),
+                    Ok((key, priority, outcome)) => scheduler.finish(key, priority, outcome),
                     Err(error) => tracing::error!("a fetch job panicked: {error}"),
                 }
             }
@@ -349,12 +373,17 @@ async fn run(
                 Some(Command::Fetch(key, priority)) => scheduler.enqueue(key, priority),
                 Some(Command::Withdraw(key, at_most)) => scheduler.withdraw(&key, at_most),
                 Some(Command::Meter) => scheduler.emit_meter(),
+                Some(Command::Activity(activity)) => {
+                    scheduler.shared.budget.set_activity(&activity);
+                    scheduler.emit_meter();
+                }
                 Some(Command::List(request)) => lists.start(
                     &scheduler.shared.client,
                     scheduler.shared.config.cache.as_ref(),
                     request,
                 ),
             },
+            _ = heartbeat.tick(), if beats.is_some() => scheduler.emit_meter(),
             _ = ticker.tick(), if !scheduler.running.is_empty() || !scheduler.queue.is_empty() => {
                 scheduler.emit_meter();
             }
@@ -396,25 +425,45 @@ fn cached(shared: &Shared, key: &ResultKey) -> Option<Arc<Fetched>> {
 
 /// Fetches a result the cache does not have: from a teammate through the team's store, or
 /// (this member's turn) a link within the budget and the download, shared afterwards.
-async fn job(shared: &Shared, key: &ResultKey, priority: Priority) -> Result<Arc<Fetched>, String> {
-    use super::team_results::{Turn, await_turn};
+/// A review's result that a teammate is fetching comes back as `WaitingForTeammate`, so
+/// that its slot goes on with another result meanwhile; what the analyst opens waits.
+async fn job(
+    shared: &Shared,
+    key: &ResultKey,
+    priority: Priority,
+) -> Result<Arc<Fetched>, ResultState> {
+    use super::team_results::{LOOK_AGAIN, Turn, await_turn, look};
     let Some(team) = &shared.config.team else {
-        return download_job(shared, key, priority).await;
+        return download_job(shared, key, priority)
+            .await
+            .map_err(ResultState::Failed);
     };
-    let claim = match await_turn(team, key, |by| {
-        send(
-            shared,
-            key,
-            ResultState::WaitingForTeammate { by: by.to_string() },
-        );
-    })
-    .await
-    {
-        Turn::Shared(result) => return keep_teammates(shared, key, result),
+    let turn = if priority == Priority::Interactive {
+        await_turn(team, key, |by| {
+            send(
+                shared,
+                key,
+                ResultState::WaitingForTeammate { by: by.to_string() },
+            );
+        })
+        .await
+    } else {
+        look(team, key).await
+    };
+    let claim = match turn {
+        Turn::Shared(result) => {
+            return keep_teammates(shared, key, result).map_err(ResultState::Failed);
+        }
+        Turn::Held { by } => {
+            tokio::time::sleep(LOOK_AGAIN).await;
+            return Err(ResultState::WaitingForTeammate { by });
+        }
         Turn::Mine(claim) => Some(claim),
         Turn::Alone => None,
     };
-    let fetched = download_job(shared, key, priority).await?;
+    let fetched = download_job(shared, key, priority)
+        .await
+        .map_err(ResultState::Failed)?;
     if claim.is_some() {
         share(team, key, &fetched).await;
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use super::budget::store::{Scope, WindowUsage};
+pub use super::budget::store::{Scope, Teammate, WindowUsage};
 
 /// Another API than the result links, in use: its shortest window, and a hold from a 429.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub struct MeterSnapshot {
     /// The share of every window kept for what the analyst asks for, in percent; reviews
     /// and prefetch spend the rest.
     pub reserve_percent: u8,
+    /// Who is active on the team's store, this analyst first (empty alone).
+    pub team: Vec<Teammate>,
 }
 
 impl MeterSnapshot {

@@ -240,7 +240,20 @@ impl TeamResults {
 
     /// Claims a result for this member to fetch, or says who is fetching it.
     pub async fn claim(&self, key: &ResultKey) -> Result<ClaimOutcome, Unavailable> {
-        let name = self.claim_key(key);
+        self.claim_named(self.claim_key(key)).await
+    }
+
+    /// Claims reading an action, so that teammates reviewing the same actions read each
+    /// once between them.
+    pub async fn claim_action(&self, id: &str) -> Result<ClaimOutcome, Unavailable> {
+        self.claim_named(
+            self.team
+                .key(&["claim", "action", &crate::files::safe_name(id)]),
+        )
+        .await
+    }
+
+    async fn claim_named(&self, name: String) -> Result<ClaimOutcome, Unavailable> {
         let member = self.claimant.clone();
         let set: Option<String> = self
             .step("claiming a result", async |mut c| {
@@ -267,7 +280,7 @@ impl TeamResults {
                 by: crate::sanitize::line(by.split(' ').next().unwrap_or_default()),
             }),
             // Released between the two steps: ask again.
-            None => Box::pin(self.claim(key)).await,
+            None => Box::pin(self.claim_named(name)).await,
         }
     }
 
@@ -335,6 +348,29 @@ impl TeamResults {
                 .await
         })
         .await
+    }
+
+    /// A finished action a teammate shared, or this member's turn to read it (the claim to
+    /// hold while reading), waiting while a teammate reads it.
+    pub async fn action_turn(
+        &self,
+        id: &str,
+    ) -> Result<crate::api::models::MachineAction, Option<Claim>> {
+        loop {
+            if let Some(action) = self.action(id).await {
+                return Ok(action);
+            }
+            match self.claim_action(id).await {
+                Ok(ClaimOutcome::Mine(claim)) => {
+                    return match self.action(id).await {
+                        Some(action) => Ok(action),
+                        None => Err(Some(claim)),
+                    };
+                }
+                Ok(ClaimOutcome::Held { .. }) => tokio::time::sleep(LOOK_AGAIN / 5).await,
+                Err(Unavailable) => return Err(None),
+            }
+        }
     }
 
     /// A finished action a teammate shared (finished actions never change).
@@ -447,42 +483,49 @@ pub enum Turn {
     Shared(SharedResult),
     /// This member fetches it (and shares it); teammates wait for the claim.
     Mine(Claim),
+    /// A teammate is fetching it now.
+    Held { by: String },
     /// Fetch it directly: the store is not answering, or the result is too large to share.
     Alone,
 }
 
 /// How often a member waiting for a teammate's download looks again.
-const LOOK_AGAIN: Duration = Duration::from_millis(250);
+pub const LOOK_AGAIN: Duration = Duration::from_millis(250);
 
-/// Takes a shared result, or waits while a teammate fetches it (telling `waiting` whom it
-/// waits for), or claims it. A teammate that dies lets its claim expire, and this member
-/// takes over.
+/// Takes a shared result, or claims it, or says who is fetching it.
+pub async fn look(results: &TeamResults, key: &ResultKey) -> Turn {
+    match results.take(key).await {
+        Ok(Shared::Result(shared)) => return Turn::Shared(shared),
+        Ok(Shared::TooLarge { .. }) | Err(Unavailable) => return Turn::Alone,
+        Ok(Shared::Missing) => {}
+    }
+    match results.claim(key).await {
+        // The owner before may have shared it and released its claim between the two
+        // steps: look once more before paying for a link.
+        Ok(ClaimOutcome::Mine(claim)) => match results.take(key).await {
+            Ok(Shared::Result(shared)) => Turn::Shared(shared),
+            Ok(Shared::TooLarge { .. }) | Err(Unavailable) => Turn::Alone,
+            Ok(Shared::Missing) => Turn::Mine(claim),
+        },
+        Ok(ClaimOutcome::Held { by }) => Turn::Held { by },
+        Err(Unavailable) => Turn::Alone,
+    }
+}
+
+/// Like `look`, but waits while a teammate fetches it (telling `waiting` whom it waits
+/// for). A teammate that dies lets its claim expire, and this member takes over.
 pub async fn await_turn(results: &TeamResults, key: &ResultKey, waiting: impl Fn(&str)) -> Turn {
     let mut told: Option<String> = None;
     loop {
-        match results.take(key).await {
-            Ok(Shared::Result(shared)) => return Turn::Shared(shared),
-            Ok(Shared::TooLarge { .. }) | Err(Unavailable) => return Turn::Alone,
-            Ok(Shared::Missing) => {}
-        }
-        match results.claim(key).await {
-            Ok(ClaimOutcome::Mine(claim)) => {
-                // The owner before may have shared it and released its claim between the
-                // two steps: look once more before paying for a link.
-                return match results.take(key).await {
-                    Ok(Shared::Result(shared)) => Turn::Shared(shared),
-                    Ok(Shared::TooLarge { .. }) | Err(Unavailable) => Turn::Alone,
-                    Ok(Shared::Missing) => Turn::Mine(claim),
-                };
-            }
-            Ok(ClaimOutcome::Held { by }) => {
+        match look(results, key).await {
+            Turn::Held { by } => {
                 if told.as_deref() != Some(by.as_str()) {
                     waiting(&by);
                     told = Some(by);
                 }
                 tokio::time::sleep(LOOK_AGAIN).await;
             }
-            Err(Unavailable) => return Turn::Alone,
+            turn => return turn,
         }
     }
 }

@@ -84,6 +84,7 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             });
         }
         Effect::RefreshMeter => backends.engine.refresh_meter(),
+        Effect::Activity(activity) => backends.engine.set_activity(activity),
         Effect::Save {
             source,
             target,

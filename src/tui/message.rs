@@ -41,6 +41,8 @@ pub enum Effect {
         kind: crate::results::PayloadKind,
     },
     RefreshMeter,
+    /// What the analyst is doing, for teammates on the team's store to see.
+    Activity(String),
     /// Write a result to disk: the raw payload, the output text, or a `GetFile`'s file.
     Save {
         source: std::path::PathBuf,

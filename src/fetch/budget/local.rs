@@ -142,6 +142,7 @@ impl Log {
             apis,
             scope,
             reserve: policy.reserve,
+            team: Vec::new(),
         }
     }
 }

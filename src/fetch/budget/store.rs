@@ -57,6 +57,20 @@ pub struct Usage {
     pub scope: Scope,
     /// The share of each window the policy keeps for interactive calls.
     pub reserve: f64,
+    /// Who is active on a team's store (empty without one), this member first.
+    pub team: Vec<Teammate>,
+}
+
+/// A member of the team as its store last saw them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Teammate {
+    /// `analyst@host#tag`, as the store knows them (`crate::team::shown_member` to show).
+    pub name: String,
+    /// What they said they are doing ("reviewing Get-Autoruns.ps1 · 40 machines").
+    pub activity: String,
+    /// Their result-link calls in the shortest window: their share of the team's budget.
+    pub link_calls: u32,
+    pub is_you: bool,
 }
 
 /// The rules every store applies the same way: each API's windows, the share of each window
@@ -211,6 +225,13 @@ pub trait BudgetStore: Send + Sync {
     fn hold(&self, api: Api, hold: Duration) -> StoreFuture<'_, ()>;
     /// Every API's windows, for the meter and the review's plan.
     fn usage(&self) -> StoreFuture<'_, Usage>;
+    /// What this member is doing, for teammates to see (a team's store; others ignore it).
+    fn set_activity(&self, _activity: &str) {}
+    /// How often an idle process should read this store anyway: a team's store counts a
+    /// member as active only while it hears from them. Local stores need no reading.
+    fn heartbeat(&self) -> Option<Duration> {
+        None
+    }
 }
 
 pub fn ms(duration: Duration) -> i64 {

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 
 use super::local::MemoryStore;
-use super::store::{ApiCounts, BudgetStore, Policy, Scope, StoreFuture, Usage, WindowUsage, ms};
+use super::store::{
+    ApiCounts, BudgetStore, Policy, Scope, StoreFuture, Teammate, Usage, WindowUsage, ms,
+};
 use crate::api::limits::Api;
 use crate::team::{STEP_TIMEOUT, Team, TeamError};
 
@@ -105,14 +107,17 @@ end
 return 1
 ";
 
-/// KEYS: calls and hold of each API, then members. ARGV: member, APIs, then per API its
-/// windows and per window: the analyst's cap, the counted period, the period. Returns the
-/// server's now, the team's size, and per API: hold, the analyst's wait, then each
-/// window's calls and oldest call.
+/// KEYS: calls and hold of each API, then members, then activities. ARGV: member, APIs,
+/// then per API its windows and per window: the analyst's cap, the counted period, the
+/// period; then this member's activity, which API is the result link's (1-based) and its
+/// shortest period. Returns the server's now, the team's size, per API: hold, the
+/// analyst's wait, then each window's calls and oldest call; and per member active: name,
+/// activity and result-link calls in that period.
 const USAGE: &str = r"
 local member, napis = ARGV[1], tonumber(ARGV[2])
 local now = now_ms()
-local members = presence(KEYS[#KEYS], member, now)
+local members_key, activities = KEYS[napis * 2 + 1], KEYS[napis * 2 + 2]
+local members = presence(members_key, member, now)
 local rows = {}
 local at = 3
 for a = 1, napis do
@@ -132,7 +137,21 @@ for a = 1, napis do
   end
   rows[#rows + 1] = row
 end
-return {now, members, rows}
+local activity, link, period = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+redis.call('HSET', activities, member, activity)
+redis.call('PEXPIRE', activities, 120000)
+local calls_of = {}
+for _, call in ipairs(redis.call('ZRANGEBYSCORE', KEYS[link * 2 - 1], '(' .. tostring(now - period), '+inf')) do
+  local who = string.match(call, '^%d+:([^:]*)')
+  if who then calls_of[who] = (calls_of[who] or 0) + 1 end
+end
+local team = {}
+for _, who in ipairs(redis.call('ZRANGE', members_key, 0, -1)) do
+  team[#team + 1] = who
+  team[#team + 1] = redis.call('HGET', activities, who) or ''
+  team[#team + 1] = tostring(calls_of[who] or 0)
+end
+return {now, members, rows, team}
 ";
 
 /// While the store is lost: this process's share, and when to try the store again.
@@ -166,6 +185,8 @@ pub struct TeamStore {
     usage: Script,
     merge: Script,
     known: Mutex<Known>,
+    /// What this member says it is doing, written with each reading of the meter.
+    activity: Mutex<String>,
     /// Tells the analyst once when the store is lost and when it is back (stderr in the
     /// CLI; the TUI shows the meter's scope instead).
     say: Option<Say>,
@@ -174,17 +195,18 @@ pub struct TeamStore {
 impl TeamStore {
     pub fn new(team: Team, policy: Policy) -> Self {
         Self {
-            team,
             policy,
             take: Script::new(&format!("{PRELUDE}{TAKE}")),
             hold: Script::new(&format!("{PRELUDE}{HOLD}")),
             usage: Script::new(&format!("{PRELUDE}{USAGE}")),
             merge: Script::new(&format!("{PRELUDE}{MERGE}")),
             known: Mutex::new(Known {
-                members: 1,
+                members: team.members_at_start(),
                 ..Known::default()
             }),
+            activity: Mutex::new(String::new()),
             say: None,
+            team,
         }
     }
 
@@ -423,10 +445,29 @@ impl TeamStore {
                     .arg(ms(limit.period));
             }
         }
-        invocation.key(self.team.key(&["members"]));
-        type Reply = (i64, i64, Vec<Vec<i64>>);
+        let link = Api::ALL
+            .iter()
+            .position(|api| *api == Api::ResultLink)
+            .unwrap_or(0);
+        let activity = self
+            .activity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        invocation
+            .key(self.team.key(&["members"]))
+            .key(self.team.key(&["activities"]))
+            .arg(activity)
+            .arg(link + 1)
+            .arg(
+                self.policy
+                    .limits(Api::ResultLink)
+                    .first()
+                    .map_or(60_000, |limit| ms(limit.period)),
+            );
+        type Reply = (i64, i64, Vec<Vec<i64>>, Vec<String>);
         match self.run::<Reply>(&invocation).await {
-            Ok((now, members, rows)) if rows.len() == Api::ALL.len() => {
+            Ok((now, members, rows, team)) if rows.len() == Api::ALL.len() => {
                 let members = u32::try_from(members).unwrap_or(1).max(1);
                 self.answered(members).await;
                 let apis = Api::ALL
@@ -444,6 +485,7 @@ impl TeamStore {
                     apis,
                     scope: Scope::Team { members },
                     reserve: self.policy.reserve,
+                    team: self.teammates(&team),
                 }
             }
             Ok(_) => {
@@ -455,6 +497,21 @@ impl TeamStore {
                 Box::pin(self.read_usage()).await
             }
         }
+    }
+
+    /// The usage script's members, this one first, then by name.
+    fn teammates(&self, flat: &[String]) -> Vec<Teammate> {
+        let mut team: Vec<Teammate> = flat
+            .chunks_exact(3)
+            .map(|member| Teammate {
+                name: crate::sanitize::line(&member[0]),
+                activity: crate::sanitize::line(&member[1]),
+                link_calls: member[2].parse().unwrap_or(0),
+                is_you: member[0] == self.team.member(),
+            })
+            .collect();
+        team.sort_by(|a, b| b.is_you.cmp(&a.is_you).then_with(|| a.name.cmp(&b.name)));
+        team
     }
 
     /// One API's row of the usage script: hold, wait, then (calls, oldest) per window.
@@ -519,5 +576,17 @@ impl BudgetStore for TeamStore {
 
     fn usage(&self) -> StoreFuture<'_, Usage> {
         Box::pin(self.read_usage())
+    }
+
+    fn heartbeat(&self) -> Option<Duration> {
+        Some(Duration::from_secs(20))
+    }
+
+    fn set_activity(&self, activity: &str) {
+        *self
+            .activity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            crate::sanitize::line(activity).chars().take(120).collect();
     }
 }

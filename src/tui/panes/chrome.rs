@@ -60,7 +60,48 @@ pub(crate) fn header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         None if app.loading => spans.push(Span::styled("· loading… ", theme.dim())),
         None => {}
     }
+    if let Some(teammates) = teammates_line(app) {
+        spans.push(Span::styled(format!("· {teammates} "), theme.dim()));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Each member's share of the minute's link calls: `: you 12 · ana@jump01 30`.
+fn team_shares(team: &[crate::fetch::meter::Teammate]) -> String {
+    if team.len() < 2 {
+        return String::new();
+    }
+    let shares: Vec<String> = team
+        .iter()
+        .map(|member| {
+            let name = if member.is_you {
+                "you".to_string()
+            } else {
+                crate::team::shown_member(&member.name)
+            };
+            format!("{name} {}", member.link_calls)
+        })
+        .collect();
+    format!(": {}", shares.join(" · "))
+}
+
+/// Who else is active on the team's store, and what they are doing.
+fn teammates_line(app: &App) -> Option<String> {
+    let others: Vec<String> = app
+        .meter
+        .team
+        .iter()
+        .filter(|member| !member.is_you)
+        .map(|member| {
+            let name = crate::team::shown_member(&member.name);
+            if member.activity.is_empty() {
+                name
+            } else {
+                format!("{name} {}", sanitize::line(&member.activity))
+            }
+        })
+        .collect();
+    (!others.is_empty()).then(|| format!("team: {}", others.join(" · ")))
 }
 
 fn bar(used: u32, limit: u32, cells: usize) -> String {
@@ -103,10 +144,13 @@ pub(crate) fn meter(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     // A team's budget says so, and says when its store is lost.
     match app.meter.scope {
-        crate::fetch::meter::Scope::Team { members } => spans.push(Span::styled(
-            format!(" · team of {members}"),
-            theme.accent(),
-        )),
+        crate::fetch::meter::Scope::Team { members } => {
+            spans.push(Span::styled(
+                format!(" · team of {members}"),
+                theme.accent(),
+            ));
+            spans.push(Span::styled(team_shares(&app.meter.team), theme.dim()));
+        }
         crate::fetch::meter::Scope::TeamLost { members } => spans.push(Span::styled(
             format!(" · team store lost: counting 1/{members} of the budget here"),
             theme.warn(),

@@ -26,8 +26,8 @@ impl App {
                 .cloned()
                 .collect()
         };
+        let mut effects = vec![Effect::Activity(crate::review::activity(&scope))];
         let mut review = crate::tui::state::review::ReviewScreen::new(scope, self.now);
-        let mut effects = Vec::new();
         for key in review.keys() {
             match self.digests.get(&key) {
                 Some(digest) => {
@@ -105,23 +105,27 @@ impl App {
         let Some(review) = self.review.as_ref() else {
             return Vec::new();
         };
+        let browsing = Effect::Activity("browsing".into());
         let queued: Vec<ResultKey> = review
             .keys()
             .into_iter()
             .filter(|key| matches!(self.results.get(key), Some(ResultState::Queued)))
             .collect();
         if queued.is_empty() {
-            return Vec::new();
+            return vec![browsing];
         }
         self.toast(format!(
             "left the review: {} queued {} taken back (what was fetched is kept; R reviews again and fetches the rest)",
             queued.len(),
             if queued.len() == 1 { "fetch" } else { "fetches" }
         ));
-        vec![Effect::Withdraw {
-            keys: queued,
-            at_most: Priority::Normal,
-        }]
+        vec![
+            browsing,
+            Effect::Withdraw {
+                keys: queued,
+                at_most: Priority::Normal,
+            },
+        ]
     }
 
     pub(crate) fn show_diff(&mut self) {
