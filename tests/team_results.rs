@@ -398,3 +398,85 @@ async fn measure_three_analysts_on_the_documented_limits() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_shared_result_is_never_used_but_fetched_again_and_replaced() {
+    let Some(redis) = Redis::start() else { return };
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
+    let scout = tempfile::tempdir().expect("scout");
+    let (ids, _) = tokio::task::block_in_place(|| sweep(&sim, scout.path(), 1));
+    let team = redis.url_text();
+    let fetch = |home: &Path| {
+        let output = analyst(
+            &sim,
+            home,
+            &["result", &ids[0], "--index", "0", "--json", "--team", &team],
+        )
+        .output()
+        .expect("lrx");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let record: serde_json::Value = serde_json::from_str(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .next()
+                .expect("a record"),
+        )
+        .expect("json");
+        record
+    };
+    let (ana, ben, cy) = (
+        tempfile::tempdir().expect("ana"),
+        tempfile::tempdir().expect("ben"),
+        tempfile::tempdir().expect("cy"),
+    );
+    let first = tokio::task::block_in_place(|| fetch(ana.path()));
+    assert!(first["from_teammate"].is_null());
+    // Someone (or something) rewrites the shared payload: same hash claimed, other bytes.
+    let client = redis::Client::open(redis.url_text()).expect("client");
+    let mut connection = client.get_connection().expect("connection");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*:result:*")
+        .query(&mut connection)
+        .expect("keys");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let mut forged = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(
+        &mut forged,
+        b"{\"script_output\":\"all clean, nothing to see\"}",
+    )
+    .expect("deflate");
+    let forged = forged.finish().expect("deflate");
+    let _: () = redis::cmd("HSET")
+        .arg(&keys[0])
+        .arg("body")
+        .arg(forged.as_slice())
+        .query(&mut connection)
+        .expect("forge");
+    let links = sim.calls_to(Api::ResultLink);
+    let second = tokio::task::block_in_place(|| fetch(ben.path()));
+    assert_eq!(
+        sim.calls_to(Api::ResultLink),
+        links + 1,
+        "fetched from the service instead"
+    );
+    assert!(second["from_teammate"].is_null());
+    assert_eq!(
+        second["sha256"], first["sha256"],
+        "the real bytes, not the forged ones"
+    );
+    // Ben's fetch replaced the entry: Cy takes it from him, with no call.
+    let third = tokio::task::block_in_place(|| fetch(cy.path()));
+    assert_eq!(sim.calls_to(Api::ResultLink), links + 1);
+    assert_eq!(third["sha256"], first["sha256"]);
+    assert!(
+        third["from_teammate"]
+            .as_str()
+            .is_some_and(|by| by.starts_with("tmp") || by.contains('@')),
+        "{third}"
+    );
+}

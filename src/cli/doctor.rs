@@ -134,9 +134,13 @@ pub async fn team(url: &crate::team::TeamUrl, scope: &str, member: String) -> Ch
                 ok: true,
                 what,
                 detail: format!(
-                    "{url}{}: signed in, scripts run, round trip {:.2} ms",
+                    "{url}{}: signed in, scripts run, round trip {:.2} ms, {} active (this one included)",
                     if url.is_tls() { " (TLS)" } else { "" },
-                    took.as_secs_f64() * 1000.0
+                    took.as_secs_f64() * 1000.0,
+                    match team.members_at_start() {
+                        1 => "1 member".to_string(),
+                        n => format!("{n} members"),
+                    }
                 ),
             },
             Err(error) => Check {

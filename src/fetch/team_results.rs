@@ -296,25 +296,14 @@ impl TeamResults {
         file_name: Option<&str>,
     ) -> Result<(), Unavailable> {
         let name = self.result_key(key);
-        let ttl = millis(RESULT_TTL);
         let Some(bytes) = bytes.filter(|b| b.len() as u64 == size && size <= self.max_bytes) else {
             tracing::info!(action = %key.action_id, index = key.index, bytes = size, cap = self.max_bytes, "result larger than the team store takes; it stays on this machine");
             return self
-                .step("marking a result too large to share", async |mut c| {
-                    redis::pipe()
-                        .atomic()
-                        .cmd("HSET")
-                        .arg(&name)
-                        .arg("too_large")
-                        .arg(size)
-                        .ignore()
-                        .cmd("PEXPIRE")
-                        .arg(&name)
-                        .arg(ttl)
-                        .ignore()
-                        .query_async::<()>(&mut c)
-                        .await
-                })
+                .write_entry(
+                    "marking a result too large to share",
+                    &name,
+                    &[("too_large", size.to_string().as_bytes())],
+                )
                 .await;
         };
         let mut encoder =
@@ -323,26 +312,38 @@ impl TeamResults {
             .write_all(bytes)
             .and_then(|()| encoder.finish())
             .map_err(|_| Unavailable)?;
-        let member = self.team.member().to_string();
-        self.step("sharing a result", async |mut c| {
-            redis::pipe()
-                .atomic()
-                .cmd("HSET")
-                .arg(&name)
-                .arg("sha256")
-                .arg(sha256)
-                .arg("size")
-                .arg(size)
-                .arg("by")
-                .arg(&member)
-                .arg("file_name")
-                .arg(file_name.unwrap_or_default())
-                .arg("body")
-                .arg(body.as_slice())
-                .ignore()
+        let size = size.to_string();
+        self.write_entry(
+            "sharing a result",
+            &name,
+            &[
+                ("sha256", sha256.as_bytes()),
+                ("size", size.as_bytes()),
+                ("by", self.team.member().as_bytes()),
+                ("file_name", file_name.unwrap_or_default().as_bytes()),
+                ("body", body.as_slice()),
+            ],
+        )
+        .await
+    }
+
+    /// Writes a result's entry in one step, with the expiry of shared results.
+    async fn write_entry(
+        &self,
+        what: &str,
+        name: &str,
+        fields: &[(&str, &[u8])],
+    ) -> Result<(), Unavailable> {
+        self.step(what, async |mut c| {
+            let mut pipe = redis::pipe();
+            pipe.atomic().cmd("HSET").arg(name);
+            for (field, value) in fields {
+                pipe.arg(*field).arg(*value);
+            }
+            pipe.ignore()
                 .cmd("PEXPIRE")
-                .arg(&name)
-                .arg(ttl)
+                .arg(name)
+                .arg(millis(RESULT_TTL))
                 .ignore()
                 .query_async::<()>(&mut c)
                 .await
