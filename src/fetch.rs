@@ -7,6 +7,7 @@ pub mod download;
 pub mod engine;
 pub mod lists;
 pub mod meter;
+pub mod result;
 pub mod team_results;
 
 pub use budget::{Budget, BudgetStore, FileStore, MemoryStore, Policy, TeamStore};

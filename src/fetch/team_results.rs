@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use sha2::Digest as _;
 
-use super::engine::ResultKey;
+use super::result::ResultKey;
 use crate::team::{STEP_TIMEOUT, Team};
 
 /// How long a claim lives unless its owner renews it: a member that dies frees its results
