@@ -135,15 +135,23 @@ pub struct Team {
     members_at_start: u32,
 }
 
-/// Adds this member to the presence set on the server's clock; returns the team's size.
-const ANNOUNCE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 120000)
-redis.call('PEXPIRE', KEYS[1], 120000)
-return redis.call('ZCARD', KEYS[1])
+/// Lua every team script starts with: the server's clock (analysts' clocks do not matter)
+/// and presence (a member seen within two minutes is active; returns the team's size).
+pub const CLOCK_AND_PRESENCE: &str = r"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function presence(members, member, now)
+  redis.call('ZADD', members, now, member)
+  redis.call('ZREMRANGEBYSCORE', members, '-inf', now - 120000)
+  redis.call('PEXPIRE', members, 120000)
+  return redis.call('ZCARD', members)
+end
 ";
+
+/// KEYS: members. ARGV: member. Adds this member; returns the team's size.
+const ANNOUNCE: &str = "return presence(KEYS[1], ARGV[1], now_ms())";
 
 /// How long one step on the team store may take before lrx counts it as lost.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -183,7 +191,7 @@ impl Team {
         };
         // Announced at once, so that a store lost before this member's first call still
         // leaves every member a fair share: each knows how many started.
-        let members: i64 = redis::Script::new(ANNOUNCE)
+        let members: i64 = redis::Script::new(&format!("{CLOCK_AND_PRESENCE}{ANNOUNCE}"))
             .key(team.key(&["members"]))
             .arg(&team.member)
             .invoke_async(&mut team.connection)

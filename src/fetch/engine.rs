@@ -400,10 +400,18 @@ async fn job(
         .await
         .map_err(ResultState::Failed)?;
     if claim.is_some() {
-        share(team, key, &fetched).await;
+        let _ = team.publish(key, &fetched).await;
     }
     drop(claim);
     Ok(fetched)
+}
+
+/// A new file for a payload to arrive in: in the cache's directory, or in scratch space.
+fn fresh_destination(shared: &Shared, key: &ResultKey) -> PathBuf {
+    match &shared.config.cache {
+        Some(cache) => cache.temp_path(key),
+        None => scratch_path(&shared.config.scratch_dir, key),
+    }
 }
 
 /// Writes a teammate's result where this member's own downloads go.
@@ -413,10 +421,7 @@ fn keep_teammates(
     result: super::team_results::SharedResult,
 ) -> Result<Arc<Fetched>, String> {
     use std::io::Write as _;
-    let destination = match &shared.config.cache {
-        Some(cache) => cache.temp_path(key),
-        None => scratch_path(&shared.config.scratch_dir, key),
-    };
+    let destination = fresh_destination(shared, key);
     crate::files::create_private_new(&destination)
         .and_then(|mut file| file.write_all(&result.bytes))
         .map_err(|e| format!("could not keep the result a teammate shared: {e}"))?;
@@ -438,31 +443,6 @@ fn keep_teammates(
         link_expires_at: None,
         file_name: result.file_name,
     }))
-}
-
-/// Offers a payload this member downloaded to its teammates (one too large to share is
-/// marked so, and teammates fetch it directly instead of waiting).
-async fn share(team: &super::team_results::TeamResults, key: &ResultKey, fetched: &Fetched) {
-    let bytes = if fetched.size > team.max_bytes() {
-        None
-    } else {
-        match tokio::fs::read(&fetched.path).await {
-            Ok(bytes) => Some(bytes),
-            Err(error) => {
-                tracing::warn!(action = %key.action_id, index = key.index, "could not read the result to share it: {error}");
-                return;
-            }
-        }
-    };
-    let _ = team
-        .publish(
-            key,
-            bytes.as_deref(),
-            fetched.size,
-            &fetched.sha256,
-            fetched.file_name.as_deref(),
-        )
-        .await;
 }
 
 /// Where a finished download (or a teammate's payload) lives: in the cache when it fits,
@@ -532,10 +512,7 @@ async fn download_job(
             }
             link
         };
-        let destination = match &shared.config.cache {
-            Some(cache) => cache.temp_path(key),
-            None => scratch_path(&shared.config.scratch_dir, key),
-        };
+        let destination = fresh_destination(shared, key);
         tracing::debug!(action = %key.action_id, index = key.index, link = %link.url, expires = %link.expires_at, "downloading");
         let mut last_reported = 0u64;
         let result = download::download(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use sha2::Digest as _;
 
-use super::result::ResultKey;
+use super::result::{Fetched, ResultKey};
 use crate::team::{STEP_TIMEOUT, Team};
 
 /// How long a claim lives unless its owner renews it: a member that dies frees its results
@@ -284,19 +284,12 @@ impl TeamResults {
         }
     }
 
-    /// Shares a downloaded payload of `size` bytes. One larger than the cap (`bytes` is
-    /// `None`) is not shared, and a marker says so, so that teammates fetch it directly
-    /// instead of waiting for it.
-    pub async fn publish(
-        &self,
-        key: &ResultKey,
-        bytes: Option<&[u8]>,
-        size: u64,
-        sha256: &str,
-        file_name: Option<&str>,
-    ) -> Result<(), Unavailable> {
+    /// Shares a payload this member downloaded. One larger than the cap is not shared, and
+    /// a marker says so, so that teammates fetch it directly instead of waiting for it.
+    pub async fn publish(&self, key: &ResultKey, fetched: &Fetched) -> Result<(), Unavailable> {
         let name = self.result_key(key);
-        let Some(bytes) = bytes.filter(|b| b.len() as u64 == size && size <= self.max_bytes) else {
+        let size = fetched.size;
+        if size > self.max_bytes {
             tracing::info!(action = %key.action_id, index = key.index, bytes = size, cap = self.max_bytes, "result larger than the team store takes; it stays on this machine");
             return self
                 .write_entry(
@@ -305,11 +298,15 @@ impl TeamResults {
                     &[("too_large", size.to_string().as_bytes())],
                 )
                 .await;
-        };
+        }
+        let bytes = tokio::fs::read(&fetched.path).await.map_err(|error| {
+            tracing::warn!(action = %key.action_id, index = key.index, "could not read the result to share it: {error}");
+            Unavailable
+        })?;
         let mut encoder =
             flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
         let body = encoder
-            .write_all(bytes)
+            .write_all(&bytes)
             .and_then(|()| encoder.finish())
             .map_err(|_| Unavailable)?;
         let size = size.to_string();
@@ -317,10 +314,13 @@ impl TeamResults {
             "sharing a result",
             &name,
             &[
-                ("sha256", sha256.as_bytes()),
+                ("sha256", fetched.sha256.as_bytes()),
                 ("size", size.as_bytes()),
                 ("by", self.team.member().as_bytes()),
-                ("file_name", file_name.unwrap_or_default().as_bytes()),
+                (
+                    "file_name",
+                    fetched.file_name.as_deref().unwrap_or_default().as_bytes(),
+                ),
                 ("body", body.as_slice()),
             ],
         )

@@ -16,14 +16,11 @@ use super::store::{
     ApiCounts, BudgetStore, Policy, Scope, StoreFuture, Teammate, Usage, WindowUsage, ms,
 };
 use crate::api::limits::Api;
-use crate::team::{STEP_TIMEOUT, Team, TeamError};
+use crate::team::{CLOCK_AND_PRESENCE, STEP_TIMEOUT, Team, TeamError};
 
-/// Shared by the scripts: the server's clock, a wait against every window, presence.
+/// Shared by the budget's scripts (after the team's clock and presence): a wait against
+/// every window.
 const PRELUDE: &str = r"
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 local function wait_ms(calls, hold, now, caps, periods)
   local wait = 0
   local held = tonumber(redis.call('GET', hold) or '0')
@@ -38,12 +35,6 @@ local function wait_ms(calls, hold, now, caps, periods)
     end
   end
   return wait
-end
-local function presence(members, member, now)
-  redis.call('ZADD', members, now, member)
-  redis.call('ZREMRANGEBYSCORE', members, '-inf', now - 120000)
-  redis.call('PEXPIRE', members, 120000)
-  return redis.call('ZCARD', members)
 end
 ";
 
@@ -196,10 +187,10 @@ impl TeamStore {
     pub fn new(team: Team, policy: Policy) -> Self {
         Self {
             policy,
-            take: Script::new(&format!("{PRELUDE}{TAKE}")),
-            hold: Script::new(&format!("{PRELUDE}{HOLD}")),
-            usage: Script::new(&format!("{PRELUDE}{USAGE}")),
-            merge: Script::new(&format!("{PRELUDE}{MERGE}")),
+            take: Script::new(&format!("{CLOCK_AND_PRESENCE}{PRELUDE}{TAKE}")),
+            hold: Script::new(&format!("{CLOCK_AND_PRESENCE}{PRELUDE}{HOLD}")),
+            usage: Script::new(&format!("{CLOCK_AND_PRESENCE}{PRELUDE}{USAGE}")),
+            merge: Script::new(&format!("{CLOCK_AND_PRESENCE}{PRELUDE}{MERGE}")),
             known: Mutex::new(Known {
                 members: team.members_at_start(),
                 ..Known::default()
