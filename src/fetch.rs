@@ -17,3 +17,4 @@ pub use engine::{
 };
 pub use lists::{ListEvent, ListRequest};
 pub use meter::MeterSnapshot;
+pub use result::TeamShare;

@@ -191,6 +191,18 @@ pub fn safe_name(text: &str) -> String {
     }
 }
 
+/// A size as people read it: `512 B`, `3.4 KB`, `16.0 MB`.
+pub fn human_bytes(bytes: u64) -> String {
+    #[expect(clippy::cast_precision_loss, reason = "display only")]
+    let value = bytes as f64;
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KB", value / 1024.0),
+        b if b < 1024 * 1024 * 1024 => format!("{:.1} MB", value / 1_048_576.0),
+        _ => format!("{:.2} GB", value / 1_073_741_824.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,7 +86,9 @@ pub fn decode(
                 fetched.sha256.clone(),
                 fetched.from_cache,
             ))));
-            deliver(ResultEvent::Digest(Digest::of_file(&fetched.sha256)));
+            deliver(ResultEvent::Digest(
+                Digest::of_file(&fetched.sha256).fetched_by(fetched.team_share.teammate()),
+            ));
             return;
         }
     };
@@ -101,7 +103,9 @@ pub fn decode(
         // Files are compared by what they are, not by how they were compressed.
         let digest = Digest::of_file(file.evidence_sha256());
         deliver(ResultEvent::Document(Arc::new(file)));
-        deliver(ResultEvent::Digest(digest));
+        deliver(ResultEvent::Digest(
+            digest.fetched_by(fetched.team_share.teammate()),
+        ));
         return;
     }
     let result = decode::script_result(&bytes);
@@ -123,13 +127,15 @@ pub fn decode(
         fetched.sha256.clone(),
         fetched.from_cache,
     ))));
-    deliver(ResultEvent::Digest(Digest::of_script(&result, normaliser)));
+    deliver(ResultEvent::Digest(
+        Digest::of_script(&result, normaliser).fetched_by(fetched.team_share.teammate()),
+    ));
 }
 
 /// Only the review's digest, for callers that never show the document (`lrx review`):
 /// a file is hashed as it streams out of the gzip, a script result is decoded once.
 pub fn digest(fetched: &Fetched, kind: &PayloadKind, normaliser: &Normaliser) -> Option<Digest> {
-    match kind {
+    let digest = match kind {
         PayloadKind::File { .. } => Some(Digest::of_file_payload(
             &fetched.path,
             &fetched.sha256,
@@ -138,7 +144,8 @@ pub fn digest(fetched: &Fetched, kind: &PayloadKind, normaliser: &Normaliser) ->
         PayloadKind::Script => std::fs::read(&fetched.path)
             .ok()
             .map(|bytes| Digest::of_script(&decode::script_result(&bytes), normaliser)),
-    }
+    };
+    digest.map(|d| d.fetched_by(fetched.team_share.teammate()))
 }
 
 #[cfg(test)]
@@ -153,7 +160,7 @@ mod tests {
             size: bytes.len() as u64,
             sha256: "ab".repeat(32),
             from_cache: false,
-            teammate: None,
+            team_share: crate::fetch::TeamShare::Unshared,
             link_expires_at: None,
             file_name: file_name.map(Into::into),
         }

@@ -67,6 +67,8 @@ pub struct Row {
     /// Control, escape or invisible characters in the output: shown as placeholders, but
     /// worth a mark, since a clean exit does not make such output clean.
     pub control_characters: usize,
+    /// The teammate whose download this result was, when it came from the team's store.
+    pub teammate: Option<String>,
 }
 
 /// A cluster's name: A … Z, then AA, AB … as spreadsheet columns go, so a fleet with
@@ -153,6 +155,11 @@ impl Group {
     }
 
     /// Runs whose output carries control or invisible characters.
+    /// Runs whose results came from teammates through the team's store.
+    pub fn from_teammates(&self) -> usize {
+        self.rows.iter().filter(|r| r.teammate.is_some()).count()
+    }
+
     pub fn marked(&self) -> usize {
         self.rows
             .iter()
@@ -239,6 +246,7 @@ pub fn build<'a>(
             let known = fetched(&action.id, command.index);
             let outcome = outcome(action, command, known);
             let control_characters = known.map_or(0, |d| d.control_characters);
+            let teammate = known.and_then(|d| d.teammate.clone());
             let (summary, output_hash) = match known {
                 Some(digest) => (digest.summary.clone(), Some(digest.hash.clone())),
                 None => (
@@ -269,6 +277,7 @@ pub fn build<'a>(
                 cluster: None,
                 output_hash,
                 control_characters,
+                teammate,
             });
         }
     }

@@ -92,7 +92,7 @@ fn the_corpus_renders_inert_and_visible_and_saves_byte_exact() {
             size: payload.len() as u64,
             sha256: "0".repeat(64),
             from_cache: false,
-            teammate: None,
+            team_share: lrx::fetch::TeamShare::Unshared,
             link_expires_at: None,
             file_name: None,
         };

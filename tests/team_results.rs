@@ -399,6 +399,27 @@ async fn measure_three_analysts_on_the_documented_limits() {
     }
 }
 
+/// One `lrx result --json` of an action's first result: its record and what it said on stderr.
+fn fetch_one(sim: &SimHandle, home: &Path, id: &str, team: &str) -> (serde_json::Value, String) {
+    let output = analyst(
+        sim,
+        home,
+        &["result", id, "--index", "0", "--json", "--team", team],
+    )
+    .output()
+    .expect("lrx");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let record = serde_json::from_str(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .expect("a record"),
+    )
+    .expect("json");
+    (record, stderr)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_shared_result_is_never_used_but_fetched_again_and_replaced() {
     let Some(redis) = Redis::start() else { return };
@@ -407,28 +428,7 @@ async fn a_damaged_shared_result_is_never_used_but_fetched_again_and_replaced() 
     let scout = tempfile::tempdir().expect("scout");
     let (ids, _) = tokio::task::block_in_place(|| sweep(&sim, scout.path(), 1));
     let team = redis.url_text();
-    let fetch = |home: &Path| {
-        let output = analyst(
-            &sim,
-            home,
-            &["result", &ids[0], "--index", "0", "--json", "--team", &team],
-        )
-        .output()
-        .expect("lrx");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let record: serde_json::Value = serde_json::from_str(
-            String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .next()
-                .expect("a record"),
-        )
-        .expect("json");
-        record
-    };
+    let fetch = |home: &Path| fetch_one(&sim, home, &ids[0], &team).0;
     let (ana, ben, cy) = (
         tempfile::tempdir().expect("ana"),
         tempfile::tempdir().expect("ben"),
@@ -436,6 +436,7 @@ async fn a_damaged_shared_result_is_never_used_but_fetched_again_and_replaced() 
     );
     let first = tokio::task::block_in_place(|| fetch(ana.path()));
     assert!(first["from_teammate"].is_null());
+    assert_eq!(first["shared_with_team"], true, "{first}");
     // Someone (or something) rewrites the shared payload: same hash claimed, other bytes.
     let client = redis::Client::open(redis.url_text()).expect("client");
     let mut connection = client.get_connection().expect("connection");
@@ -479,4 +480,38 @@ async fn a_damaged_shared_result_is_never_used_but_fetched_again_and_replaced() 
             .is_some_and(|by| by.starts_with("tmp") || by.contains('@')),
         "{third}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_over_the_cap_is_not_shared_and_says_so() {
+    let Some(redis) = Redis::start() else { return };
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
+    let scout = tempfile::tempdir().expect("scout");
+    let (ids, _) = tokio::task::block_in_place(|| sweep(&sim, scout.path(), 1));
+    let team = redis.url_text();
+    let (ana, ben) = (
+        tempfile::tempdir().expect("ana"),
+        tempfile::tempdir().expect("ben"),
+    );
+    // Ana's team shares nothing: every payload is over a cap of 0 MB.
+    let config = ana.path().join("config/lrx");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(
+        config.join("config.toml"),
+        "[connection]\nteam_result_mb = 0\n",
+    )
+    .expect("config");
+    let links = sim.calls_to(Api::ResultLink);
+    let (first, said) = tokio::task::block_in_place(|| fetch_one(&sim, ana.path(), &ids[0], &team));
+    assert_eq!(first["shared_with_team"], false, "{first}");
+    assert!(
+        said.contains("not shared with the team") && said.contains("team_result_mb"),
+        "{said}"
+    );
+    // Ben does not wait for what will never come: he fetches it himself, at once.
+    let (second, _) = tokio::task::block_in_place(|| fetch_one(&sim, ben.path(), &ids[0], &team));
+    assert!(second["from_teammate"].is_null(), "{second}");
+    assert_eq!(second["sha256"], first["sha256"]);
+    assert_eq!(sim.calls_to(Api::ResultLink), links + 2);
 }

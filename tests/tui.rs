@@ -134,7 +134,7 @@ fn fetched(expires_in: Option<i64>, now: DateTime<Utc>) -> Arc<Fetched> {
         size: 10,
         sha256: "ab".repeat(32),
         from_cache: expires_in.is_none(),
-        teammate: None,
+        team_share: lrx::fetch::TeamShare::Unshared,
         link_expires_at: expires_in.map(|s| now + chrono::Duration::seconds(s)),
         file_name: None,
     })
@@ -864,6 +864,67 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
 }
 
 #[tokio::test]
+async fn the_review_marks_the_results_that_came_from_teammates() {
+    let mut h = Harness::new(140, 45).await;
+    h.key('/');
+    h.type_text("Finance OU");
+    h.press(KeyCode::Enter);
+    let keys: Vec<ResultKey> = h
+        .key('R')
+        .take_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Fetch(key, _) => Some(key),
+            _ => None,
+        })
+        .collect();
+    h.assert_hides("FROM");
+    for (i, key) in keys.iter().enumerate() {
+        let digest = lrx::review::Digest::of_file(&"cd".repeat(32))
+            .fetched_by((i < 3).then_some("ana@jump02"));
+        h.send(Message::Digested(key.clone(), digest));
+    }
+    h.assert_shows("3 from teammates");
+    h.assert_shows("FROM");
+    let review = h.app.review.as_ref().expect("review");
+    let marked: Vec<_> = review
+        .rows()
+        .into_iter()
+        .filter(|r| r.teammate.is_some())
+        .collect();
+    assert_eq!(marked.len(), 3);
+    assert!(
+        h.text().contains(" ana "),
+        "the teammate is named on their rows"
+    );
+}
+
+#[tokio::test]
+async fn the_transcript_says_whose_download_it_was_and_what_the_team_could_not_take() {
+    let mut h = Harness::new(140, 40).await;
+    h.open_output("hello");
+    let key = h.app.selected_key().expect("key");
+    let ready = |share| {
+        Message::Fetch(FetchEvent::State(
+            key.clone(),
+            ResultState::Ready(Arc::new(Fetched {
+                team_share: share,
+                ..Fetched::clone(&fetched(None, anchor()))
+            })),
+        ))
+    };
+    h.send(ready(lrx::fetch::TeamShare::From("ana@jump02".into())));
+    h.assert_shows("from ana@jump02");
+    h.assert_shows("· team");
+    h.send(ready(lrx::fetch::TeamShare::TooLarge {
+        cap_bytes: 16 * 1024 * 1024,
+    }));
+    h.assert_shows("not shared with the team: over team_result_mb, 16.0 MB");
+    h.send(ready(lrx::fetch::TeamShare::SharedByYou));
+    h.assert_hides("not shared with the team");
+}
+
+#[tokio::test]
 async fn space_marks_actions_for_the_review() {
     let mut h = Harness::new(120, 40).await;
     h.key(' ');
@@ -904,7 +965,7 @@ async fn goto_only_matching_save_and_copy() {
         size: payload.len() as u64,
         sha256: "ab".repeat(32),
         from_cache: false,
-        teammate: None,
+        team_share: lrx::fetch::TeamShare::Unshared,
         link_expires_at: None,
         file_name: None,
     });

@@ -92,7 +92,7 @@ async fn fetch_into(
     let shown = Arc::new(Fetched {
         link_expires_at: Some(app.now + chrono::Duration::seconds(link_left)),
         from_cache: false,
-        teammate: None,
+        team_share: lrx::fetch::TeamShare::Unshared,
         ..(*fetched).clone()
     });
     let _ = app.update(Message::Fetch(FetchEvent::State(

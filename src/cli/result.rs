@@ -12,7 +12,7 @@ use super::failure::{Failure, io_failure, write_json_line};
 use super::{Cli, ResultArgs};
 use crate::api::models::{Command as ApiCommand, CommandType, MachineAction};
 use crate::config::FileConfig;
-use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey, ResultState};
+use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey, ResultState, TeamShare};
 use crate::sanitize;
 use crate::session::Session;
 use crate::transcript::decode::{self, ExitCode};
@@ -185,9 +185,22 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
         "command_type": command.command.command_type.as_str(),
         "link_expires_at": fetched.link_expires_at.map(|t| t.to_rfc3339()),
         "from_cache": fetched.from_cache,
-        "from_teammate": fetched.teammate.as_deref().map(crate::team::shown_member),
+        "from_teammate": fetched.team_share.teammate().map(crate::team::shown_member),
+        "shared_with_team": match fetched.team_share {
+            TeamShare::SharedByYou => Some(true),
+            TeamShare::TooLarge { .. } => Some(false),
+            TeamShare::Unshared | TeamShare::From(_) => None,
+        },
         "sha256": fetched.sha256,
     });
+    if let TeamShare::TooLarge { cap_bytes } = fetched.team_share {
+        eprintln!(
+            "lrx: index {}: not shared with the team: {} is over team_result_mb ({}); teammates fetch it themselves",
+            command.index,
+            crate::files::human_bytes(fetched.size),
+            crate::files::human_bytes(cap_bytes),
+        );
+    }
     if command.command.command_type == CommandType::GetFile {
         let name = crate::results::file_name(Some(&command), &fetched);
         let safe_name = crate::files::safe_name(&format!("{base_name}-{name}"));

@@ -313,6 +313,7 @@ fn print_json(
                 "status": row.status, "outcome": row.outcome.label(), "exit_code": exit_code(&row.outcome),
                 "duration_seconds": row.duration_seconds, "cluster": row.cluster.map(|c| c.to_string()), "summary": row.summary,
                 "control_characters": row.control_characters,
+                "from_teammate": row.teammate.as_deref().map(crate::team::shown_member),
             });
             write_json_line(out, &line)?;
         }

@@ -352,7 +352,7 @@ fn cached(shared: &Shared, key: &ResultKey) -> Option<Arc<Fetched>> {
         size: hit.meta.size,
         sha256: hit.meta.sha256,
         from_cache: true,
-        teammate: None,
+        team_share: crate::fetch::TeamShare::Unshared,
         link_expires_at: None,
         file_name: hit.meta.file_name,
     }))
@@ -399,11 +399,15 @@ async fn job(
     let fetched = download_job(shared, key, priority)
         .await
         .map_err(ResultState::Failed)?;
-    if claim.is_some() {
-        let _ = team.publish(key, &fetched).await;
+    if claim.is_none() {
+        return Ok(fetched);
     }
+    let team_share = team.publish(key, &fetched).await.unwrap_or_default();
     drop(claim);
-    Ok(fetched)
+    Ok(Arc::new(Fetched {
+        team_share,
+        ..Fetched::clone(&fetched)
+    }))
 }
 
 /// A new file for a payload to arrive in: in the cache's directory, or in scratch space.
@@ -439,7 +443,7 @@ fn keep_teammates(
         size,
         sha256: result.sha256,
         from_cache: false,
-        teammate: Some(result.by),
+        team_share: super::TeamShare::From(result.by),
         link_expires_at: None,
         file_name: result.file_name,
     }))
@@ -544,7 +548,7 @@ async fn download_job(
                     size: downloaded.size,
                     sha256: downloaded.sha256,
                     from_cache: false,
-                    teammate: None,
+                    team_share: crate::fetch::TeamShare::Unshared,
                     link_expires_at: Some(link.expires_at),
                     file_name: downloaded.file_name,
                 }));

@@ -46,10 +46,36 @@ pub struct Fetched {
     pub size: u64,
     pub sha256: String,
     pub from_cache: bool,
-    /// The teammate who downloaded it, when it came from the team's result store.
-    pub teammate: Option<String>,
+    /// Where the team's result store stands on it.
+    pub team_share: TeamShare,
     pub link_expires_at: Option<DateTime<Utc>>,
     pub file_name: Option<String>,
+}
+
+/// A result's place in the team's result store, so the analyst knows whose download it was
+/// and whether teammates will get it without a call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TeamShare {
+    /// Not in a team, from this machine's cache, or the store could not take it.
+    #[default]
+    Unshared,
+    /// Downloaded by this teammate and taken from the store.
+    From(String),
+    /// Downloaded here and now in the store for the team.
+    SharedByYou,
+    /// Downloaded here but larger than the store takes (`team_result_mb`): teammates fetch
+    /// it themselves.
+    TooLarge { cap_bytes: u64 },
+}
+
+impl TeamShare {
+    /// The teammate whose download this was.
+    pub fn teammate(&self) -> Option<&str> {
+        match self {
+            Self::From(by) => Some(by),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use sha2::Digest as _;
 
-use super::result::{Fetched, ResultKey};
+use super::result::{Fetched, ResultKey, TeamShare};
 use crate::team::{STEP_TIMEOUT, Team};
 
 /// How long a claim lives unless its owner renews it: a member that dies frees its results
@@ -286,18 +286,24 @@ impl TeamResults {
 
     /// Shares a payload this member downloaded. One larger than the cap is not shared, and
     /// a marker says so, so that teammates fetch it directly instead of waiting for it.
-    pub async fn publish(&self, key: &ResultKey, fetched: &Fetched) -> Result<(), Unavailable> {
+    pub async fn publish(
+        &self,
+        key: &ResultKey,
+        fetched: &Fetched,
+    ) -> Result<TeamShare, Unavailable> {
         let name = self.result_key(key);
         let size = fetched.size;
         if size > self.max_bytes {
             tracing::info!(action = %key.action_id, index = key.index, bytes = size, cap = self.max_bytes, "result larger than the team store takes; it stays on this machine");
-            return self
-                .write_entry(
-                    "marking a result too large to share",
-                    &name,
-                    &[("too_large", size.to_string().as_bytes())],
-                )
-                .await;
+            self.write_entry(
+                "marking a result too large to share",
+                &name,
+                &[("too_large", size.to_string().as_bytes())],
+            )
+            .await?;
+            return Ok(TeamShare::TooLarge {
+                cap_bytes: self.max_bytes,
+            });
         }
         let bytes = tokio::fs::read(&fetched.path).await.map_err(|error| {
             tracing::warn!(action = %key.action_id, index = key.index, "could not read the result to share it: {error}");
@@ -324,7 +330,8 @@ impl TeamResults {
                 ("body", body.as_slice()),
             ],
         )
-        .await
+        .await?;
+        Ok(TeamShare::SharedByYou)
     }
 
     /// Writes a result's entry in one step, with the expiry of shared results.

@@ -194,9 +194,20 @@ pub struct Digest {
     pub summary: String,
     /// Control, escape or invisible characters in the output and errors.
     pub control_characters: usize,
+    /// The teammate who downloaded the result, when it came from the team's store.
+    pub teammate: Option<String>,
 }
 
 impl Digest {
+    /// The same digest, marked as a teammate's download (or not).
+    #[must_use]
+    pub fn fetched_by(self, teammate: Option<&str>) -> Self {
+        Self {
+            teammate: teammate.map(str::to_string),
+            ..self
+        }
+    }
+
     pub fn of_script(result: &ScriptResult, normaliser: &Normaliser) -> Self {
         let summary = if result.script_errors.trim().is_empty() {
             first_meaningful_line(result.visible_output())
@@ -214,6 +225,7 @@ impl Digest {
             summary,
             control_characters: crate::sanitize::unsafe_characters(result.visible_output())
                 + crate::sanitize::unsafe_characters(&result.script_errors),
+            teammate: None,
         }
     }
 
@@ -224,6 +236,7 @@ impl Digest {
             hash: sha256.to_string(),
             summary: format!("sha256 {}", &sha256[..sha256.len().min(16)]),
             control_characters: 0,
+            teammate: None,
         }
     }
 
@@ -237,6 +250,7 @@ impl Digest {
                 &download_sha256[..download_sha256.len().min(16)]
             ),
             control_characters: 0,
+            teammate: None,
         }
     }
 

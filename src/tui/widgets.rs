@@ -49,16 +49,7 @@ pub(crate) fn countdown(seconds: i64) -> String {
     format!("{}:{:02}", seconds / 60, seconds % 60)
 }
 
-pub(super) fn human_bytes(bytes: u64) -> String {
-    #[expect(clippy::cast_precision_loss, reason = "display only")]
-    let value = bytes as f64;
-    match bytes {
-        b if b < 1024 => format!("{b} B"),
-        b if b < 1024 * 1024 => format!("{:.1} KB", value / 1024.0),
-        b if b < 1024 * 1024 * 1024 => format!("{:.1} MB", value / 1_048_576.0),
-        _ => format!("{:.2} GB", value / 1_073_741_824.0),
-    }
-}
+pub(super) use crate::files::human_bytes;
 
 pub(crate) fn exit_span(code: Option<&ExitCode>, theme: &Theme) -> Span<'static> {
     match code {

@@ -78,7 +78,7 @@ impl ReviewScreen {
 
     fn render_rows(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
         let height = usize::from(area.height.saturating_sub(3)).max(1);
-        let (title, table_rows) = {
+        let (title, table_rows, teammates_shown) = {
             let group = self.group();
             let title = Line::from(vec![
                 Span::styled(
@@ -97,6 +97,13 @@ impl ReviewScreen {
                 ),
                 Span::styled(format!("· sort: {} ", self.sort.label()), theme.dim()),
                 Span::styled(
+                    match group.map_or(0, Group::from_teammates) {
+                        0 => String::new(),
+                        n => format!("· {n} from teammates "),
+                    },
+                    theme.accent(),
+                ),
+                Span::styled(
                     if self.failed_only {
                         "· failed/non-zero only "
                     } else {
@@ -105,6 +112,7 @@ impl ReviewScreen {
                     theme.warn(),
                 ),
             ]);
+            let teammates_shown = group.is_some_and(|g| g.from_teammates() > 0);
             let rows: Vec<Row> = self
                 .rows()
                 .into_iter()
@@ -122,7 +130,7 @@ impl ReviewScreen {
                         Some(_) => theme.warn().add_modifier(Modifier::BOLD),
                         None => theme.dim(),
                     };
-                    Row::new(vec![
+                    let mut cells = vec![
                         Cell::from(sanitize::line(
                             r.machine.split('.').next().unwrap_or(&r.machine),
                         )),
@@ -145,23 +153,37 @@ impl ReviewScreen {
                             r.cluster.map_or_else(|| "·".to_string(), |c| c.to_string()),
                             cluster_style,
                         )),
-                        Cell::from(Span::styled(r.summary.clone(), theme.dim())),
-                    ])
+                    ];
+                    if teammates_shown {
+                        cells.push(Cell::from(Span::styled(
+                            r.teammate.as_deref().map_or_else(String::new, |by| {
+                                sanitize::line(by.split('@').next().unwrap_or(by))
+                            }),
+                            theme.accent(),
+                        )));
+                    }
+                    cells.push(Cell::from(Span::styled(r.summary.clone(), theme.dim())));
+                    Row::new(cells)
                 })
                 .collect();
-            (title, rows)
+            (title, rows, teammates_shown)
         };
+        let mut columns = vec![
+            ("MACHINE", Constraint::Length(18)),
+            ("ACTION", Constraint::Length(9)),
+            ("#", Constraint::Length(3)),
+            ("OUTCOME", Constraint::Length(18)),
+            ("TIME", Constraint::Length(6)),
+            ("CL", Constraint::Length(3)),
+        ];
+        if teammates_shown {
+            // Whose download it was: the analyst's own results leave it blank.
+            columns.push(("FROM", Constraint::Length(10)));
+        }
+        columns.push(("FIRST ERROR OR OUTPUT LINE", Constraint::Min(10)));
         ListPane {
             block: pane_block(title, self.rows_focused, theme),
-            columns: &[
-                ("MACHINE", Constraint::Length(18)),
-                ("ACTION", Constraint::Length(9)),
-                ("#", Constraint::Length(3)),
-                ("OUTCOME", Constraint::Length(18)),
-                ("TIME", Constraint::Length(6)),
-                ("CL", Constraint::Length(3)),
-                ("FIRST ERROR OR OUTPUT LINE", Constraint::Min(10)),
-            ],
+            columns: &columns,
             rows: table_rows,
             selected: self.selected_row - self.row_offset.min(self.selected_row),
             focused: self.rows_focused,

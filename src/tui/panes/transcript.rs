@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr as _;
 
-use crate::fetch::{ResultKey, ResultState};
+use crate::fetch::{ResultKey, ResultState, TeamShare};
 use crate::sanitize;
 use crate::transcript::document::{Content, Document, LineClass, Section};
 use crate::transcript::highlight::Token;
@@ -178,10 +178,14 @@ fn transcript_header(
     let duration = command
         .duration()
         .map_or_else(String::new, |d| format!(" · {}s", d.num_seconds()));
-    let source = if document.from_cache {
-        "cache".to_string()
-    } else {
-        "live".to_string()
+    let team_share = match app.results.get(key) {
+        Some(ResultState::Ready(fetched)) => fetched.team_share.clone(),
+        _ => TeamShare::Unshared,
+    };
+    let source = match (&team_share, document.from_cache) {
+        (_, true) => "cache",
+        (TeamShare::From(_), false) => "team",
+        _ => "live",
     };
     let mut second = vec![Span::styled(
         format!(
@@ -195,6 +199,15 @@ fn transcript_header(
         theme.dim(),
     )];
     second.push(link_state(app, key, true, theme));
+    if let TeamShare::TooLarge { cap_bytes } = team_share {
+        second.push(Span::styled(
+            format!(
+                " [not shared with the team: over team_result_mb, {}]",
+                human_bytes(cap_bytes)
+            ),
+            theme.warn(),
+        ));
+    }
     for badge in document.badges() {
         second.push(Span::raw(" "));
         second.push(Span::styled(format!("[{badge}]"), theme.warn()));
@@ -501,12 +514,12 @@ pub(crate) fn link_state(
                 Span::styled(format!("link {}", countdown(left)), theme.countdown(left))
             }
             Some(_) => Span::styled("link expired", theme.dim()),
-            None => match &fetched.teammate {
-                Some(by) => Span::styled(
+            None => match &fetched.team_share {
+                TeamShare::From(by) => Span::styled(
                     format!("from {}", crate::team::shown_member(by)),
                     theme.ok(),
                 ),
-                None => Span::styled("cached", theme.ok()),
+                _ => Span::styled("cached", theme.ok()),
             },
         },
         Some(ResultState::Failed(reason)) => {
