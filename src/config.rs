@@ -397,55 +397,132 @@ impl FileConfig {
         Self::parse(&text).map_err(|message| ConfigError(format!("{}: {message}", path.display())))
     }
 
+    /// Parses `config.toml`, naming every mistake at once rather than the first only: after
+    /// each mistake the line it is on (or the section it names) is set aside and the rest
+    /// read again, so an analyst fixes five typos in one go.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|error| {
-            // Say where, but never echo the file: a mistaken line may hold a secret.
-            let place = error.span().map_or_else(String::new, |span| {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!("line {line}, column {column}: ")
-            });
-            let message = error.message().trim().to_string();
-            if message.contains("secret") || message.contains("password") || message.contains("token`") {
-                format!("{place}{message}. Secrets never go in config.toml: use LRX_CLIENT_SECRET (or LRX_TOKEN).")
-            } else {
-                format!("{place}{message}")
+        const MOST_MISTAKES: usize = 20;
+        let mut mistakes = Vec::new();
+        let mut rest = text.to_string();
+        let config = loop {
+            match toml::from_str::<Self>(&rest) {
+                Ok(config) => break Some(config),
+                Err(error) => {
+                    mistakes.push((
+                        error.span().map_or(usize::MAX, |span| span.start),
+                        describe_mistake(&error, text),
+                    ));
+                    let Some(span) = error.span() else { break None };
+                    // Setting a line aside must leave well-formed TOML (a value over
+                    // several lines would not), or what follows would be noise.
+                    if mistakes.len() >= MOST_MISTAKES
+                        || !set_aside(&mut rest, span.start)
+                        || toml::from_str::<toml::Table>(&rest).is_err()
+                    {
+                        break None;
+                    }
+                }
             }
-        })?;
-        if let Some(theme) = config
+        };
+        // Top to bottom, as the analyst will fix them; what a value means comes last.
+        mistakes.sort_by_key(|(at, _)| *at);
+        let mut mistakes: Vec<String> = mistakes.into_iter().map(|(_, text)| text).collect();
+        if let Some(config) = &config {
+            mistakes.extend(config.meaning_mistakes());
+        }
+        match config {
+            Some(config) if mistakes.is_empty() => Ok(config),
+            _ if mistakes.len() == 1 => Err(mistakes.remove(0)),
+            _ => Err(format!(
+                "{} mistakes:\n  {}",
+                mistakes.len(),
+                mistakes.join("\n  ")
+            )),
+        }
+    }
+
+    /// What is well-formed but means nothing lrx can use.
+    fn meaning_mistakes(&self) -> Vec<String> {
+        let mut mistakes = Vec::new();
+        if let Some(theme) = self
             .ui
             .theme
             .as_deref()
             .filter(|t| *t != "dark" && *t != "light")
         {
-            return Err(format!(
-                "[ui] theme = \"{theme}\" is not a theme (use \"dark\" or \"light\")"
+            mistakes.push(format!(
+                "[ui] theme = \"{}\" is not a theme (use \"dark\" or \"light\")",
+                crate::sanitize::line(theme)
             ));
         }
-        if let Some(cloud) = &config.connection.cloud {
-            cloud.parse::<Cloud>()?;
-        }
-        for (section, settings) in std::iter::once(("[connection]".to_string(), &config.connection))
+        for (section, settings) in std::iter::once(("[connection]".to_string(), &self.connection))
             .chain(
-                config
-                    .profiles
+                self.profiles
                     .iter()
                     .map(|(name, p)| (format!("[profiles.{name}]"), p)),
             )
         {
-            if let Some(url) = &settings.team_url {
-                let url = crate::team::TeamUrl::parse(url)
-                    .map_err(|e| format!("{section} team_url: {e}"))?;
-                if url.has_password() {
-                    return Err(format!(
-                        "{section} team_url carries a password: secrets never go in config.toml. Put the password in LRX_TEAM_PASSWORD (or the whole URL in LRX_TEAM_URL)"
-                    ));
-                }
+            if let Some(Err(error)) = settings.cloud.as_deref().map(str::parse::<Cloud>) {
+                mistakes.push(format!("{section} cloud: {error}"));
+            }
+            match settings.team_url.as_deref().map(crate::team::TeamUrl::parse) {
+                Some(Err(error)) => mistakes.push(format!("{section} team_url: {error}")),
+                Some(Ok(url)) if url.has_password() => mistakes.push(format!(
+                    "{section} team_url carries a password: secrets never go in config.toml. Put the password in LRX_TEAM_PASSWORD (or the whole URL in LRX_TEAM_URL)"
+                )),
+                _ => {}
             }
         }
-        Ok(config)
+        mistakes
     }
+}
+
+/// Says where a mistake is, but never echoes the file: a mistaken line may hold a secret.
+fn describe_mistake(error: &toml::de::Error, text: &str) -> String {
+    let place = error.span().map_or_else(String::new, |span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    let message = error.message().trim().to_string();
+    if message.contains("secret") || message.contains("password") || message.contains("token`") {
+        format!(
+            "{place}{message}. Secrets never go in config.toml: use LRX_CLIENT_SECRET (or LRX_TOKEN)."
+        )
+    } else {
+        format!("{place}{message}")
+    }
+}
+
+/// Blanks the line holding byte `at` (a whole section when it is the section's header),
+/// keeping every other line where it was, so later mistakes keep their line numbers.
+/// False when nothing was left to set aside.
+fn set_aside(text: &mut String, at: usize) -> bool {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |i| from + i);
+    let mut end = line_end(start);
+    if text[start..end].trim_start().starts_with('[') {
+        // An unknown section: its keys would otherwise land in the section above.
+        while end < text.len() {
+            let next = end + 1;
+            let next_end = line_end(next);
+            if text[next..next_end].trim_start().starts_with('[') {
+                break;
+            }
+            end = next_end;
+        }
+    }
+    if text[start..end].trim().is_empty() {
+        return false;
+    }
+    let blank: String = text[start..end]
+        .chars()
+        .map(|c| if c == '\n' { '\n' } else { ' ' })
+        .collect();
+    text.replace_range(start..end, &blank);
+    true
 }
 
 impl FileConfig {
@@ -597,6 +674,36 @@ mod tests {
             .expect_err("unknown");
         assert!(
             error.to_string().contains("known: contoso, fabrikam"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn every_mistake_is_named_at_once_with_its_line() {
+        let text = "[connection]\ntenat = \"t\"\nmax_calls_per_minute = \"fifty\"\ncloud = \"mars\"\n\n[bogus]\nx = 1\ny = 2\n\n[ui]\ncolour = \"red\"\ntheme = \"neon\"\n";
+        let error = FileConfig::parse(text).expect_err("six mistakes");
+        assert!(error.starts_with("6 mistakes:"), "{error}");
+        for needle in [
+            "line 2, column 1: unknown field `tenat`",
+            "line 3, column 24:",
+            "line 6, column 2: unknown field `bogus`",
+            "line 11, column 1: unknown field `colour`",
+            "theme = \"neon\" is not a theme",
+            "[connection] cloud:",
+        ] {
+            assert!(error.contains(needle), "{needle} in {error}");
+        }
+        assert!(
+            error.find("tenat") < error.find("bogus"),
+            "top to bottom: {error}"
+        );
+        // The unknown section's own keys are not blamed on [connection].
+        assert!(!error.contains("`x`"), "{error}");
+        // A mistake in a value over several lines stops there rather than guessing.
+        let error = FileConfig::parse("[keys]\nquit = [\n  1,\n]\n[ui]\ncolour = 1\n")
+            .expect_err("a bad array");
+        assert!(
+            error.contains("line 2") || error.contains("line 3"),
             "{error}"
         );
     }

@@ -237,6 +237,8 @@ pub fn build<'a>(
     fetched: impl Fn(&str, u32) -> Option<&'a Digest>,
 ) -> Vec<Group> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    // Each group's rows' opening lines, in row order, for the summaries that tell runs apart.
+    let mut openings: BTreeMap<String, Vec<&'a [(u64, String)]>> = BTreeMap::new();
     for action in actions {
         for command in action
             .commands
@@ -259,6 +261,10 @@ pub fn build<'a>(
                 ),
             };
             let key = group_key(command);
+            openings
+                .entry(key.clone())
+                .or_default()
+                .push(known.map_or(&[][..], |d| d.opening_lines.as_slice()));
             let group = groups.entry(key.clone()).or_insert_with(|| Group {
                 key,
                 rows: Vec::new(),
@@ -284,6 +290,9 @@ pub fn build<'a>(
     let mut groups: Vec<Group> = groups.into_values().collect();
     for group in &mut groups {
         cluster(group);
+        if let Some(openings) = openings.get(&group.key) {
+            tell_apart(&mut group.rows, openings);
+        }
     }
     // The biggest sweeps first.
     groups.sort_by(|a, b| {
@@ -292,6 +301,35 @@ pub fn build<'a>(
             .then_with(|| a.key.cmp(&b.key))
     });
     groups
+}
+
+/// Gives each clean run the first of its opening lines that not every run of the group
+/// shares (compared normalised), so a CSV header or banner common to all does not stand for
+/// every row. A run whose lines all are shared shows its second (a first data row).
+fn tell_apart(rows: &mut [Row], openings: &[&[(u64, String)]]) {
+    let known = openings.iter().filter(|lines| !lines.is_empty()).count();
+    if known < 2 {
+        return;
+    }
+    let mut runs_with: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for lines in openings {
+        let mut distinct: Vec<u64> = lines.iter().map(|(print, _)| *print).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for print in distinct {
+            *runs_with.entry(print).or_default() += 1;
+        }
+    }
+    for (row, lines) in rows.iter_mut().zip(openings) {
+        let telling = lines
+            .iter()
+            .find(|(print, _)| runs_with.get(print) != Some(&known))
+            // Nothing tells this run apart: its first data row says more than a header.
+            .or_else(|| lines.get(1));
+        if let Some((_, line)) = telling {
+            row.summary.clone_from(line);
+        }
+    }
 }
 
 fn cluster(group: &mut Group) {
@@ -437,6 +475,57 @@ mod tests {
         let groups = build(&actions[..1], |_, _| Some(&file));
         assert_eq!(groups[0].rows[0].outcome, Outcome::Collected);
         assert!(!groups[0].rows[0].outcome.is_failure());
+    }
+
+    #[test]
+    fn the_summary_is_the_first_line_that_tells_runs_apart() {
+        let now = chrono::Utc::now();
+        let actions: Vec<_> = (1..=3)
+            .map(|i| crate::fixtures::action(i, &format!("wks-{i}"), &["Get-ProcessList.ps1"], now))
+            .collect();
+        let result = |output: &str, errors: &str| crate::transcript::decode::ScriptResult {
+            script_output: output.into(),
+            script_errors: errors.into(),
+            exit_code: crate::transcript::decode::ExitCode::Code(0),
+            ..crate::transcript::decode::script_result(b"{}")
+        };
+        let normaliser = Normaliser::builtin();
+        let header = "\"Name\",\"Id\",\"Path\"\n\"System\",\"4\",\"\"\n";
+        let digests = [
+            Digest::of_script(
+                &result(
+                    &format!("{header}\"svchost\",\"812\",\"C:\\Windows\"\n"),
+                    "",
+                ),
+                &normaliser,
+            ),
+            Digest::of_script(
+                &result(
+                    &format!("{header}\"evil\",\"666\",\"C:\\Users\\Public\"\n"),
+                    "",
+                ),
+                &normaliser,
+            ),
+            Digest::of_script(&result(header, "Access denied"), &normaliser),
+        ];
+        let groups = build(&actions, |id, _| {
+            actions.iter().position(|a| a.id == id).map(|i| &digests[i])
+        });
+        let summaries: Vec<&str> = groups[0].rows.iter().map(|r| r.summary.as_str()).collect();
+        assert_eq!(
+            summaries,
+            [
+                "\"svchost\",\"812\",\"C:\\Windows\"",
+                "\"evil\",\"666\",\"C:\\Users\\Public\"",
+                "Access denied",
+            ],
+            "not the header every run shares; an error stays the error"
+        );
+        let same = build(&actions[..2], |_, _| Some(&digests[0]));
+        assert_eq!(same[0].rows[1].summary, "\"System\",\"4\",\"\"");
+        // One run alone has nothing to be told apart from: its first line stands.
+        let groups = build(&actions[..1], |_, _| Some(&digests[0]));
+        assert_eq!(groups[0].rows[0].summary, "\"Name\",\"Id\",\"Path\"");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod decode;
 pub mod document;
 pub mod highlight;
 pub mod highlighter;
+pub mod indent;
 pub mod indicators;
 pub mod line;
 pub mod search;

@@ -36,6 +36,12 @@ fn analyst(sim: &SimHandle, home: &Path, args: &[&str]) -> std::process::Command
 
 /// Finished actions with `wanted` results between them (or a few more: whole actions).
 fn sweep(sim: &SimHandle, scout: &Path, wanted: usize) -> (Vec<String>, usize) {
+    let (ids, keys) = sweep_keys(sim, scout, wanted);
+    (ids, keys.len())
+}
+
+/// The same, with every result's key.
+fn sweep_keys(sim: &SimHandle, scout: &Path, wanted: usize) -> (Vec<String>, Vec<ResultKey>) {
     let listed = analyst(
         sim,
         scout,
@@ -56,20 +62,20 @@ fn sweep(sim: &SimHandle, scout: &Path, wanted: usize) -> (Vec<String>, usize) {
         String::from_utf8_lossy(&listed.stderr)
     );
     let mut ids = Vec::new();
-    let mut results = 0;
+    let mut keys = Vec::new();
     for line in String::from_utf8_lossy(&listed.stdout).lines() {
         let action: MachineAction = serde_json::from_str(line).expect("an action");
-        let count = ResultKey::of_action(&action).count();
-        if count == 0 {
+        let before = keys.len();
+        keys.extend(ResultKey::of_action(&action));
+        if keys.len() == before {
             continue;
         }
         ids.push(action.id);
-        results += count;
-        if results >= wanted {
+        if keys.len() >= wanted {
             break;
         }
     }
-    (ids, results)
+    (ids, keys)
 }
 
 /// Every payload a home's cache holds, by file name, with its SHA-256.
@@ -514,4 +520,72 @@ async fn a_result_over_the_cap_is_not_shared_and_says_so() {
     assert!(second["from_teammate"].is_null(), "{second}");
     assert_eq!(second["sha256"], first["sha256"]);
     assert_eq!(sim.calls_to(Api::ResultLink), links + 2);
+}
+
+/// The second measurement: three analysts, each looping over 50 different results
+/// with one `lrx result` process per result, all at once, on the documented limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement on the documented limits: minutes, not seconds"]
+async fn measure_three_analysts_looping_one_process_per_result() {
+    let Some(redis) = Redis::start() else { return };
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
+    let scout = tempfile::tempdir().expect("scout");
+    let (_, keys) = tokio::task::block_in_place(|| sweep_keys(&sim, scout.path(), 150));
+    let keys = &keys[..150];
+    let homes: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("home")).collect();
+    let team = redis.url_text();
+    let (links, actions, downloads) = (
+        sim.calls_to(Api::ResultLink),
+        sim.calls_to(Api::GetAction),
+        sim.downloads(),
+    );
+    let started = std::time::Instant::now();
+    let failures = tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let loops: Vec<_> = homes
+                .iter()
+                .zip(keys.chunks(50))
+                .map(|(home, mine)| {
+                    let (sim, team) = (&sim, &team);
+                    scope.spawn(move || {
+                        mine.iter()
+                            .filter(|key| {
+                                let index = key.index.to_string();
+                                let output = analyst(
+                                    sim,
+                                    home.path(),
+                                    &[
+                                        "result",
+                                        &key.action_id,
+                                        "--index",
+                                        &index,
+                                        "--json",
+                                        "--team",
+                                        team,
+                                    ],
+                                )
+                                .output()
+                                .expect("lrx");
+                                !output.status.success()
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            loops
+                .into_iter()
+                .map(|l| l.join().expect("loop"))
+                .sum::<usize>()
+        })
+    });
+    let took = started.elapsed();
+    eprintln!(
+        "MEASURED 3 analysts × 50 results, one lrx result each: {} link calls, {} action calls, {} downloads, {} × 429, {failures} failed, {:.1} s",
+        sim.calls_to(Api::ResultLink) - links,
+        sim.calls_to(Api::GetAction) - actions,
+        sim.downloads() - downloads,
+        sim.throttled_calls(),
+        took.as_secs_f64()
+    );
 }

@@ -925,6 +925,35 @@ async fn the_transcript_says_whose_download_it_was_and_what_the_team_could_not_t
 }
 
 #[tokio::test]
+async fn three_again_indents_the_raw_payload_in_the_order_it_came() {
+    let mut h = Harness::new(120, 40).await;
+    h.open_output("hello");
+    h.key('3');
+    assert_eq!(h.app.transcript.section, Section::Raw);
+    h.assert_shows("\"script_name\":\"a.ps1\"");
+    h.key('3');
+    assert_eq!(h.app.transcript.section, Section::RawIndented);
+    h.assert_shows("3 Raw, indented");
+    h.assert_shows("  \"script_name\": \"a.ps1\",");
+    h.assert_hides("\"script_name\":\"a.ps1\"");
+    h.key('3');
+    assert_eq!(h.app.transcript.section, Section::Raw);
+    // A payload that is not JSON has nothing to indent, and says so.
+    let key = h.app.selected_key().expect("key");
+    h.send(Message::Decoded(
+        key,
+        Arc::new(Document::from_script(
+            b"Transcript started\nnot json",
+            "00".repeat(32),
+            false,
+        )),
+    ));
+    h.key('3');
+    assert_eq!(h.app.transcript.section, Section::Raw);
+    h.assert_shows("the payload is not JSON");
+}
+
+#[tokio::test]
 async fn space_marks_actions_for_the_review() {
     let mut h = Harness::new(120, 40).await;
     h.key(' ');

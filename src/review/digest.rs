@@ -196,7 +196,15 @@ pub struct Digest {
     pub control_characters: usize,
     /// The teammate who downloaded the result, when it came from the team's store.
     pub teammate: Option<String>,
+    /// The first output lines worth reading, each with the fingerprint of its normalised
+    /// text, so that the review can show the first line that tells runs apart rather than
+    /// a header every run shares. Empty when the run has errors (its summary is the error).
+    pub opening_lines: Vec<(u64, String)>,
 }
+
+/// How many of a run's first lines the review compares: enough to get past a CSV header
+/// and a banner, few enough that 5,000 digests stay small.
+const OPENING_LINES: usize = 12;
 
 impl Digest {
     /// The same digest, marked as a teammate's download (or not).
@@ -209,10 +217,19 @@ impl Digest {
     }
 
     pub fn of_script(result: &ScriptResult, normaliser: &Normaliser) -> Self {
-        let summary = if result.script_errors.trim().is_empty() {
+        let clean = result.script_errors.trim().is_empty();
+        let summary = if clean {
             first_meaningful_line(result.visible_output())
         } else {
             first_meaningful_line(&result.script_errors)
+        };
+        let opening_lines = if clean {
+            meaningful_lines(result.visible_output())
+                .take(OPENING_LINES)
+                .map(|line| (fingerprint(&normaliser.normalise(line)), shown_line(line)))
+                .collect()
+        } else {
+            Vec::new()
         };
         Self {
             exit_code: Some(result.exit_code.clone()),
@@ -226,6 +243,7 @@ impl Digest {
             control_characters: crate::sanitize::unsafe_characters(result.visible_output())
                 + crate::sanitize::unsafe_characters(&result.script_errors),
             teammate: None,
+            opening_lines,
         }
     }
 
@@ -237,6 +255,7 @@ impl Digest {
             summary: format!("sha256 {}", &sha256[..sha256.len().min(16)]),
             control_characters: 0,
             teammate: None,
+            opening_lines: Vec::new(),
         }
     }
 
@@ -251,6 +270,7 @@ impl Digest {
             ),
             control_characters: 0,
             teammate: None,
+            opening_lines: Vec::new(),
         }
     }
 
@@ -269,15 +289,30 @@ impl Digest {
 }
 
 pub(crate) fn first_meaningful_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .find(|l| {
-            !l.is_empty()
-                && !decode::is_transcript_header(l)
-                && !l.chars().all(|c| c == '-' || c == ' ')
-        })
-        .map(|l| crate::sanitize::line(l).chars().take(160).collect())
+    meaningful_lines(text)
+        .next()
+        .map(shown_line)
         .unwrap_or_default()
+}
+
+/// Lines worth reading: not blank, not the transcript's header, not a rule of dashes.
+fn meaningful_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|l| {
+        !l.is_empty()
+            && !decode::is_transcript_header(l)
+            && !l.chars().all(|c| c == '-' || c == ' ')
+    })
+}
+
+fn shown_line(line: &str) -> String {
+    crate::sanitize::line(line).chars().take(160).collect()
+}
+
+fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A 128-bit content hash for clustering: not a security boundary, so a fast keyed `SipHash`

@@ -14,17 +14,32 @@ pub use super::line::{Line, LineClass};
 pub enum Section {
     Output,
     Errors,
+    /// The payload as received.
     Raw,
+    /// The same JSON payload one member a line (asked for with `3` again), keys in the
+    /// order they came.
+    RawIndented,
 }
 
 impl Section {
+    /// The sections' tabs; `RawIndented` is shown in the Raw tab.
     pub const ALL: [Self; 3] = [Self::Output, Self::Errors, Self::Raw];
+
+    /// The tab this section is shown in.
+    #[must_use]
+    pub fn tab(self) -> Self {
+        match self {
+            Self::RawIndented => Self::Raw,
+            other => other,
+        }
+    }
 
     pub fn title(self) -> &'static str {
         match self {
             Self::Output => "Output",
             Self::Errors => "Errors",
             Self::Raw => "Raw",
+            Self::RawIndented => "Raw, indented",
         }
     }
 }
@@ -59,6 +74,8 @@ pub enum Content {
         output: Arc<[Line]>,
         errors: Arc<[Line]>,
         raw: Arc<[Line]>,
+        /// `None` when the payload is not JSON, or too large to lay out twice.
+        raw_indented: Option<Arc<[Line]>>,
         problems: Vec<String>,
         nul_padding_trimmed: usize,
         invalid_utf8: bool,
@@ -69,8 +86,9 @@ pub enum Content {
 #[derive(Debug, Clone)]
 pub struct Document {
     pub content: Content,
-    /// Syntax highlighting per section (Output, Errors, Raw), computed as lines are looked at.
-    pub highlighters: [Option<SectionHighlighter>; 3],
+    /// Syntax highlighting per section (Output, Errors, Raw, Raw indented), computed as
+    /// lines are looked at.
+    pub highlighters: [Option<SectionHighlighter>; 4],
     pub findings: Findings,
     pub payload_size: u64,
     pub sha256: String,
@@ -189,9 +207,14 @@ fn raw_lines(bytes: &[u8]) -> Vec<Line> {
     lines(&text, false, &mut Findings::default())
 }
 
+/// Above this size a JSON payload is not laid out a second time, indented: `s` saves it
+/// for `jq`.
+const INDENT_LIMIT: usize = 4 * 1024 * 1024;
+
 /// The Raw section, made from the payload's bytes (which can then be let go).
 pub struct RawView {
     lines: Vec<Line>,
+    indented: Option<Vec<Line>>,
     kind: Kind,
     payload_size: u64,
 }
@@ -205,8 +228,14 @@ impl RawView {
         } else {
             Kind::Transcript
         };
+        let indented = (kind == Kind::Json && bytes.len() <= INDENT_LIMIT)
+            .then(|| std::str::from_utf8(bytes).ok())
+            .flatten()
+            .and_then(super::indent::indent_json)
+            .map(|text| lines(&text, false, &mut Findings::default()));
         Self {
             lines: raw_lines(bytes),
+            indented,
             kind,
             payload_size: bytes.len() as u64,
         }
@@ -287,6 +316,7 @@ impl Document {
                 text: "The raw view comes with the rest of the document.".into(),
                 class: LineClass::Meta,
             }],
+            indented: None,
             kind: Kind::Transcript,
             payload_size,
         };
@@ -308,14 +338,19 @@ impl Document {
         let errors: Arc<[Line]> = lines(errors_text, true, &mut findings).into();
         let RawView {
             lines: raw,
+            indented,
             kind: raw_kind,
             payload_size,
         } = raw;
         let raw: Arc<[Line]> = raw.into();
+        let raw_indented: Option<Arc<[Line]>> = indented.map(Into::into);
         let highlighters = [
             SectionHighlighter::new(highlight::detect(&output), Arc::clone(&output)),
             SectionHighlighter::new(Kind::Transcript, Arc::clone(&errors)),
             SectionHighlighter::new(raw_kind, Arc::clone(&raw)),
+            raw_indented
+                .as_ref()
+                .and_then(|lines| SectionHighlighter::new(Kind::Json, Arc::clone(lines))),
         ];
         Self {
             highlighters,
@@ -325,6 +360,7 @@ impl Document {
                 output,
                 errors,
                 raw,
+                raw_indented,
                 problems: result.problems.iter().map(|p| sanitize::line(p)).collect(),
                 nul_padding_trimmed: result.nul_padding_trimmed,
                 invalid_utf8: result.invalid_utf8,
@@ -378,7 +414,7 @@ impl Document {
                 problem,
                 hashes,
             }),
-            highlighters: [None, None, None],
+            highlighters: [None, None, None, None],
             findings: Findings::default(),
             payload_size: gzipped.len() as u64,
             sha256,
@@ -392,6 +428,9 @@ impl Document {
             (Content::Script { output, .. }, Section::Output) => output,
             (Content::Script { errors, .. }, Section::Errors) => errors,
             (Content::Script { raw, .. }, Section::Raw) => raw,
+            (Content::Script { raw_indented, .. }, Section::RawIndented) => {
+                raw_indented.as_deref().unwrap_or_default()
+            }
             (Content::File(_), _) => &[],
         }
     }
@@ -402,6 +441,9 @@ impl Document {
             (Content::Script { output, .. }, Section::Output) => Arc::clone(output),
             (Content::Script { errors, .. }, Section::Errors) => Arc::clone(errors),
             (Content::Script { raw, .. }, Section::Raw) => Arc::clone(raw),
+            (Content::Script { raw_indented, .. }, Section::RawIndented) => raw_indented
+                .as_ref()
+                .map_or_else(|| Arc::from(Vec::new()), Arc::clone),
             (Content::File(_), _) => Arc::from(Vec::new()),
         }
     }
@@ -411,8 +453,20 @@ impl Document {
             Section::Output => 0,
             Section::Errors => 1,
             Section::Raw => 2,
+            Section::RawIndented => 3,
         };
         self.highlighters[index].as_ref()
+    }
+
+    /// Whether the Raw section can be shown indented (a JSON payload small enough).
+    pub fn can_indent_raw(&self) -> bool {
+        matches!(
+            &self.content,
+            Content::Script {
+                raw_indented: Some(_),
+                ..
+            }
+        )
     }
 
     pub fn exit_code(&self) -> Option<&ExitCode> {

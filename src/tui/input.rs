@@ -269,7 +269,7 @@ pub const BINDINGS: &[Binding] = &[
         [KeyCode::Char('3')],
         ShowRaw,
         Transcript,
-        "Raw payload",
+        "Raw payload (again: indented JSON)",
         false
     ),
     bind!(

@@ -28,7 +28,9 @@ pub(crate) fn transcript(frame: &mut Frame, area: Rect, text: Rect, app: &App, t
     if let Some(document) = &document
         && let Content::Script { errors, .. } = &document.content
     {
-        for section in Section::ALL {
+        let current = app.transcript.section;
+        for tab in Section::ALL {
+            let section = if tab == current.tab() { current } else { tab };
             let label = match section {
                 Section::Errors => format!(
                     "{} {} ({})",
@@ -38,7 +40,7 @@ pub(crate) fn transcript(frame: &mut Frame, area: Rect, text: Rect, app: &App, t
                 ),
                 _ => format!("{} {}", section_number(section), section.title()),
             };
-            let style = if section == app.transcript.section {
+            let style = if section == current {
                 theme.accent().add_modifier(Modifier::REVERSED)
             } else {
                 theme.dim()
@@ -147,7 +149,7 @@ fn section_number(section: Section) -> u8 {
     match section {
         Section::Output => 1,
         Section::Errors => 2,
-        Section::Raw => 3,
+        Section::Raw | Section::RawIndented => 3,
     }
 }
 

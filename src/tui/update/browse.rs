@@ -35,7 +35,7 @@ impl App {
                 let step = if action == Action::NextPane { 1 } else { 2 };
                 let at = Section::ALL
                     .iter()
-                    .position(|s| *s == self.transcript.section)
+                    .position(|s| *s == self.transcript.section.tab())
                     .unwrap_or(0);
                 self.show_section(Section::ALL[(at + step) % Section::ALL.len()]);
                 Vec::new()
@@ -226,6 +226,9 @@ impl App {
             }
             Action::Review => self.open_review(),
             Action::ShowDiff => Vec::new(),
+            Action::ShowRaw if self.transcript.section.tab() == Section::Raw => {
+                self.toggle_raw_indent()
+            }
             Action::ShowOutput | Action::ShowErrors | Action::ShowRaw => {
                 self.show_section(match action {
                     Action::ShowErrors => Section::Errors,
@@ -233,6 +236,22 @@ impl App {
                     _ => Section::Output,
                 })
             }
+        }
+    }
+
+    /// `3` on the Raw tab: the payload as received, or indented one member a line.
+    fn toggle_raw_indent(&mut self) -> Vec<Effect> {
+        if self.transcript.section == Section::RawIndented {
+            return self.show_section(Section::Raw);
+        }
+        let document = self.selected_key().and_then(|key| self.documents.get(&key));
+        match document {
+            Some(document) if document.can_indent_raw() => self.show_section(Section::RawIndented),
+            Some(_) => {
+                self.toast("shown as received: the payload is not JSON, or over 4 MB to indent (s saves it for jq)");
+                Vec::new()
+            }
+            None => Vec::new(),
         }
     }
 
