@@ -2,15 +2,21 @@
 //! (tenant, action id, index): written atomically (temp file + rename, 0600 in a 0700
 //! directory), verified by SHA-256 on every read, evicted least-recently-used past a cap.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ResultKey;
 use crate::api::models::MachineAction;
+
+mod index;
+use index::Index;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EntryMeta {
@@ -25,6 +31,12 @@ pub struct EntryMeta {
 pub struct Cache {
     dir: PathBuf,
     max_bytes: u64,
+    /// Sizes and last uses, walked from the directory when first needed.
+    index: Arc<Mutex<Option<Index>>>,
+    /// Payloads this process has verified (or stored from a verified download), with the
+    /// size and modification time they had then: read again unchanged, they are not hashed
+    /// again. Anything that rewrites a payload changes its modification time.
+    verified: Arc<Mutex<HashMap<PathBuf, (u64, SystemTime)>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,7 +69,12 @@ impl Cache {
         // is. The scope directory below it is lrx's own, 0700.
         crate::files::ensure_dir(root)?;
         crate::files::own_private_dir(&dir)?;
-        Ok(Self { dir, max_bytes })
+        Ok(Self {
+            dir,
+            max_bytes,
+            index: Arc::default(),
+            verified: Arc::default(),
+        })
     }
 
     pub fn max_bytes(&self) -> u64 {
@@ -113,9 +130,7 @@ impl Cache {
             let _ = fs::remove_file(&path);
             return None;
         }
-        if let Ok(file) = fs::File::options().write(true).open(&path) {
-            let _ = file.set_modified(std::time::SystemTime::now());
-        }
+        self.touch(&path);
         Some(action)
     }
 
@@ -158,7 +173,9 @@ impl Cache {
         }
         fs::rename(&temp, &path).inspect_err(|_| {
             let _ = fs::remove_file(&temp);
-        })
+        })?;
+        self.touch(&path);
+        Ok(())
     }
 
     /// A fresh temp path in the cache directory, for a download to stream into.
@@ -168,21 +185,27 @@ impl Cache {
             .join(format!(".{}-{nonce:016x}.part", Self::stem(key)))
     }
 
-    /// The cached payload, if present and intact; a corrupt entry is removed.
+    /// The cached payload, if present and intact; a corrupt entry is removed. A payload
+    /// is hashed once per process: read again unchanged, it is not hashed again.
     pub fn get(&self, key: &ResultKey) -> Option<CachedPayload> {
         let (payload, meta_path) = self.paths(key);
         let meta: EntryMeta = serde_json::from_slice(&fs::read(&meta_path).ok()?).ok()?;
-        let intact = sha256_file(&payload).is_ok_and(|sha| sha == meta.sha256);
-        if !intact {
+        let on_disk = fs::metadata(&payload).ok()?;
+        let seen = (on_disk.len(), on_disk.modified().ok()?);
+        let known_good = self
+            .verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&payload)
+            == Some(&seen);
+        if !known_good
+            && (seen.0 != meta.size || !sha256_file(&payload).is_ok_and(|sha| sha == meta.sha256))
+        {
             tracing::warn!(action = %key.action_id, index = key.index, "cache entry failed its SHA-256 check; refetching");
-            let _ = fs::remove_file(&payload);
-            let _ = fs::remove_file(&meta_path);
+            self.remove_entry(&payload);
             return None;
         }
-        // Touch for LRU.
-        if let Ok(file) = fs::File::options().write(true).open(&payload) {
-            let _ = file.set_modified(std::time::SystemTime::now());
-        }
+        self.touch(&payload);
         Some(CachedPayload {
             path: payload,
             meta,
@@ -206,56 +229,78 @@ impl Cache {
             file.sync_all()?;
         }
         fs::rename(&temp_meta, &meta_path)?;
-        self.evict_keeping(Some(&payload));
+        // Hashed as it downloaded: verified already.
+        self.touch(&payload);
+        self.evict_keeping(Some(&payload), false);
         Ok(CachedPayload {
             path: payload,
             meta,
         })
     }
 
-    /// Removes stale temp files and the least recently used entries beyond the cap.
+    /// Removes stale temp files and the least recently used entries beyond the cap, from a
+    /// fresh walk of the directory.
     pub fn evict(&self) {
-        self.evict_keeping(None);
+        self.evict_keeping(None, true);
     }
 
-    /// As `evict`, never removing `keep` (the entry just stored).
-    fn evict_keeping(&self, keep: Option<&Path>) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        let mut payloads = Vec::new();
-        let mut total = 0u64;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(metadata) = entry.metadata() else {
-                continue;
+    /// Marks an entry just used (its modification time is its last use, for every lrx
+    /// process) and remembers it as it now is. A payload is only touched once it is known
+    /// to be intact.
+    fn touch(&self, path: &Path) {
+        if let Ok(file) = fs::File::options().write(true).open(path) {
+            let _ = file.set_modified(SystemTime::now());
+        }
+        let Ok(now) = fs::metadata(path) else { return };
+        let Ok(modified) = now.modified() else { return };
+        if path.extension().is_some_and(|e| e == "payload") {
+            self.verified
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(path.to_path_buf(), (now.len(), modified));
+        }
+        // Only an index already walked is kept up to date: a single read need not walk.
+        if let Some(index) = self
+            .index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            index.record(path.to_path_buf(), now.len(), modified);
+        }
+    }
+
+    /// Removes a payload (or kept action) with its metadata, and forgets it.
+    fn remove_entry(&self, path: &Path) {
+        let _ = fs::remove_file(path.with_extension("json"));
+        let _ = fs::remove_file(path);
+        self.verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(path);
+        if let Some(index) = self
+            .index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            index.forget(path);
+        }
+    }
+
+    /// As `evict`, never removing `keep` (the entry just stored). The directory is walked
+    /// only when the index is missing, old, or `walk` asks for it.
+    fn evict_keeping(&self, keep: Option<&Path>, walk: bool) {
+        let gone = {
+            let mut guard = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+            let index = match guard.as_mut() {
+                Some(index) if !walk && !index.is_old() => index,
+                _ => guard.insert(Index::walk(&self.dir)),
             };
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let age = metadata
-                .modified()
-                .ok()
-                .and_then(|m| m.elapsed().ok())
-                .unwrap_or_default();
-            if name.ends_with(".part") && age > std::time::Duration::from_secs(3600) {
-                let _ = fs::remove_file(&path);
-            } else if name.ends_with(".payload") || name.ends_with(".action") {
-                total += metadata.len();
-                if keep != Some(path.as_path()) {
-                    payloads.push((metadata.modified().ok(), metadata.len(), path));
-                }
-            }
-        }
-        if total <= self.max_bytes {
-            return;
-        }
-        payloads.sort_by_key(|(modified, _, _)| *modified);
-        for (_, size, path) in payloads {
-            if total <= self.max_bytes {
-                break;
-            }
-            let _ = fs::remove_file(path.with_extension("json"));
-            let _ = fs::remove_file(&path);
-            total = total.saturating_sub(size);
+            index.evict_beyond(self.max_bytes, keep)
+        };
+        for path in gone {
+            self.remove_entry(&path);
         }
     }
 }
@@ -309,9 +354,20 @@ mod tests {
                 .mode();
             assert_eq!(dir_mode & 0o777, 0o700);
         }
-        fs::write(&stored.path, b"tampered").expect("corrupt");
+        // Verified once, a payload is not hashed again on the next read; but one rewritten
+        // since (same size, other bytes) is caught.
+        assert!(cache.get(&key(0)).is_some());
+        fs::write(&stored.path, b"PAYLOAD").expect("corrupt");
+        fs::File::options()
+            .write(true)
+            .open(&stored.path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::UNIX_EPOCH))
+            .expect("age");
         assert!(cache.get(&key(0)).is_none(), "a corrupted entry is a miss");
         assert!(!stored.path.exists(), "and is removed");
+        store(&cache, &key(0), b"payload");
+        fs::write(cache.paths(&key(0)).0, b"tampered").expect("corrupt");
+        assert!(cache.get(&key(0)).is_none(), "another size: a miss");
     }
 
     #[test]
