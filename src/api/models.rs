@@ -72,11 +72,24 @@ open_enum!(
 );
 
 impl ActionStatus {
+    /// Whether the action is done and will never change again. Whatever is not pending or
+    /// in progress is final, undocumented outcomes too (`PartiallySucceeded`): following
+    /// those as unfinished spent the shared budget on re-reading them every few seconds.
+    /// An undocumented status that still sounds under way, or none at all, is not final.
     pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            Self::Succeeded | Self::Failed | Self::TimeOut | Self::Cancelled
-        )
+        match self {
+            Self::Pending | Self::InProgress => false,
+            Self::Succeeded | Self::Failed | Self::TimeOut | Self::Cancelled => true,
+            Self::Other(other) => {
+                let other = other.to_ascii_lowercase();
+                !other.trim().is_empty()
+                    && ![
+                        "pend", "progress", "queue", "running", "creat", "start", "wait",
+                    ]
+                    .iter()
+                    .any(|sign| other.contains(sign))
+            }
+        }
     }
 }
 
@@ -280,6 +293,27 @@ pub struct StringValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_not_under_way_is_final_undocumented_outcomes_too() {
+        for (status, is_final) in [
+            ("Pending", false),
+            ("InProgress", false),
+            ("Succeeded", true),
+            ("Cancelled", true),
+            ("PartiallySucceeded", true),
+            ("Aborted", true),
+            ("Queued", false),
+            ("Running", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                ActionStatus::from(status.to_string()).is_final(),
+                is_final,
+                "{status:?}"
+            );
+        }
+    }
 
     #[test]
     fn tolerates_unknowns_variants_and_precision() {
