@@ -953,6 +953,51 @@ async fn three_again_indents_the_raw_payload_in_the_order_it_came() {
     h.assert_shows("the payload is not JSON");
 }
 
+#[test]
+fn the_rest_of_the_list_loads_in_the_background_in_the_largest_pages() {
+    let now = anchor();
+    let mut app = App::new(
+        "demo".into(),
+        "global".into(),
+        Settings {
+            page_size: 5,
+            ..Settings::default()
+        },
+        now,
+    );
+    let page = |from: usize, count: usize| -> Vec<MachineAction> {
+        (from..from + count)
+            .map(|i| lrx::fixtures::action(i, &format!("wks-{i:04}"), &["Get-Autoruns.ps1"], now))
+            .collect()
+    };
+    let loaded = |actions, append| {
+        Message::Fetch(FetchEvent::List(lrx::fetch::ListEvent::Loaded {
+            result: Ok(actions),
+            append,
+            problems: Vec::new(),
+        }))
+    };
+    let next = |effects: Vec<Effect>| {
+        effects.into_iter().find_map(|e| match e {
+            Effect::List(lrx::fetch::ListRequest::Load {
+                query,
+                append: true,
+            }) => Some(query),
+            _ => None,
+        })
+    };
+    // A full first page: the next one is asked for at once, as large as the service allows.
+    let query = next(app.update(loaded(page(0, 5), false))).expect("the next page, unasked");
+    assert_eq!((query.skip, query.limit), (5, 10_000));
+    assert!(app.loading && app.more_available);
+    let query = next(app.update(loaded(page(5, 10_000), true))).expect("and the next");
+    assert_eq!((query.skip, query.limit), (10_005, 10_000));
+    // A short page is the end.
+    assert!(next(app.update(loaded(page(10_005, 7), true))).is_none());
+    assert!(!app.loading && !app.more_available);
+    assert_eq!(app.actions.len(), 10_012);
+}
+
 #[tokio::test]
 async fn space_marks_actions_for_the_review() {
     let mut h = Harness::new(120, 40).await;

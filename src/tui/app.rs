@@ -102,6 +102,9 @@ pub struct App {
     pub highlights: super::state::transcript::Highlights,
 }
 
+/// The most one list call returns (`$top` ≤ 10,000): the size of every page after the first.
+pub(crate) const NEXT_PAGE: usize = 10_000;
+
 impl App {
     pub fn new(label: String, cloud: String, settings: Settings, now: DateTime<Utc>) -> Self {
         Self {
@@ -256,7 +259,12 @@ impl App {
         self.loading = false;
         match result {
             Ok(actions) => {
-                self.more_available = actions.len() >= self.settings.page_size;
+                let asked = if append {
+                    self.settings.page_size.max(NEXT_PAGE)
+                } else {
+                    self.settings.page_size
+                };
+                self.more_available = actions.len() >= asked;
                 if append {
                     let known: std::collections::HashSet<String> =
                         self.actions.iter().map(|a| a.id.clone()).collect();
@@ -269,6 +277,11 @@ impl App {
                 self.last_auto_refresh = Some(self.now);
                 self.load_error = None;
                 self.refilter();
+                // The rest of the list comes in the background, page after page, while
+                // the analyst works on what is shown.
+                if self.more_available {
+                    return vec![self.load(true)];
+                }
             }
             Err(error) => {
                 self.load_error = Some(error.clone());

@@ -272,13 +272,15 @@ impl App {
         }
     }
 
+    /// The first page (small, so the list shows at once), or the next one: as large as the
+    /// service allows, so 50,000 actions come in six calls rather than by scrolling.
     pub(crate) fn load(&mut self, append: bool) -> Effect {
         self.loading = true;
-        let skip = if append { self.actions.len() } else { 0 };
-        Effect::List(ListRequest::Load {
-            query: self.query(skip),
-            append,
-        })
+        let mut query = self.query(if append { self.actions.len() } else { 0 });
+        if append {
+            query.limit = query.limit.max(crate::tui::app::NEXT_PAGE);
+        }
+        Effect::List(ListRequest::Load { query, append })
     }
 
     pub fn selected(&self) -> Option<&MachineAction> {
