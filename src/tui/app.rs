@@ -67,6 +67,8 @@ pub struct App {
     pub absolute_time: bool,
     pub sort: SortKey,
     pub visible: Vec<usize>,
+    /// The actions' searchable text, for `/`.
+    pub filter_index: super::state::browse::FilterIndex,
     /// Under "failed or non-zero only": actions the filter would show whose exit codes are
     /// not fetched yet, so the analyst knows the list may be incomplete.
     pub exit_unknown: Vec<usize>,
@@ -128,6 +130,7 @@ impl App {
             absolute_time: false,
             sort: SortKey::Created,
             visible: Vec::new(),
+            filter_index: super::state::browse::FilterIndex::default(),
             selected_action: 0,
             actions_offset: 0,
             selected_command: 0,

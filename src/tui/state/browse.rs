@@ -96,3 +96,108 @@ impl std::ops::IndexMut<Pane> for PaneAreas {
         &mut self.0[pane.position()]
     }
 }
+
+/// The actions' searchable text, lower-cased once per action (and again only when the action
+/// changes), so that each keystroke of `/` over 10,000 actions is a scan of ready strings
+/// rather than a lower-casing of every column.
+#[derive(Debug, Default)]
+pub struct FilterIndex {
+    /// By the action's position in the list, with what it was made from.
+    rows: Vec<Option<Indexed>>,
+}
+
+#[derive(Debug)]
+struct Indexed {
+    id: String,
+    status: String,
+    last_update: Option<chrono::DateTime<chrono::Utc>>,
+    commands: usize,
+    text: String,
+}
+
+impl Indexed {
+    fn is_of(&self, action: &crate::api::models::MachineAction) -> bool {
+        self.id == action.id
+            && self.status == action.status.as_str()
+            && self.last_update == action.last_update_date_time_utc
+            && self.commands == action.commands.len()
+    }
+}
+
+impl FilterIndex {
+    /// Whether the action at `position` in the list has `needle` (already lower-cased) in
+    /// its status, machine, requestor, comment, id or a command's target.
+    pub fn matches(
+        &mut self,
+        position: usize,
+        action: &crate::api::models::MachineAction,
+        needle: &str,
+    ) -> bool {
+        if needle.is_empty() {
+            return true;
+        }
+        if self.rows.len() <= position {
+            self.rows.resize_with(position + 1, || None);
+        }
+        let row = &mut self.rows[position];
+        if !row.as_ref().is_some_and(|indexed| indexed.is_of(action)) {
+            *row = Some(Indexed {
+                id: action.id.clone(),
+                status: action.status.as_str().to_string(),
+                last_update: action.last_update_date_time_utc,
+                commands: action.commands.len(),
+                text: haystack(action),
+            });
+        }
+        row.as_ref()
+            .is_some_and(|indexed| indexed.text.contains(needle))
+    }
+}
+
+/// The searchable columns, lower-cased, apart by a character no needle holds (so a match
+/// never spans two columns).
+fn haystack(action: &crate::api::models::MachineAction) -> String {
+    let mut text = String::new();
+    for field in [
+        action.status.as_str(),
+        &action.computer_dns_name,
+        &action.requestor,
+        &action.requestor_comment,
+        &action.id,
+    ] {
+        text.push_str(&field.to_lowercase());
+        text.push('\u{0}');
+    }
+    for command in &action.commands {
+        text.push_str(&command.target().to_lowercase());
+        text.push('\u{0}');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FilterIndex;
+    use crate::api::models::ActionStatus;
+
+    #[test]
+    fn an_action_is_indexed_once_and_again_when_it_changes() {
+        let now = chrono::Utc::now();
+        let mut action = crate::fixtures::action(1, "WKS-Fin-0001", &["Get-Autoruns.ps1"], now);
+        action.status = ActionStatus::InProgress;
+        let mut index = FilterIndex::default();
+        assert!(index.matches(0, &action, "wks-fin"));
+        assert!(index.matches(0, &action, "autoruns"));
+        assert!(index.matches(0, &action, "inprogress"));
+        // Columns never run into each other.
+        assert!(!index.matches(0, &action, "inprogresswks"));
+        action.status = ActionStatus::Succeeded;
+        action.last_update_date_time_utc = Some(now + chrono::Duration::seconds(5));
+        assert!(!index.matches(0, &action, "inprogress"), "re-indexed");
+        assert!(index.matches(0, &action, "succeeded"));
+        // Another action in the same place is indexed for itself.
+        let other = crate::fixtures::action(2, "srv-dc01", &["Get-Services.ps1"], now);
+        assert!(!index.matches(0, &other, "wks-fin"));
+        assert!(index.matches(0, &other, "srv-dc01"));
+    }
+}

@@ -328,27 +328,12 @@ impl App {
     /// Recomputes the visible rows, keeping the selected action selected.
     pub fn refilter(&mut self) {
         let keep = self.selected().map(|a| a.id.clone());
-        let needle = self.filter.to_lowercase();
-        let text_match = |action: &MachineAction| {
-            needle.is_empty()
-                || [
-                    action.status.as_str(),
-                    &action.computer_dns_name,
-                    &action.requestor,
-                    &action.requestor_comment,
-                    &action.id,
-                ]
-                .iter()
-                .any(|field| field.to_lowercase().contains(&needle))
-                || action
-                    .commands
-                    .iter()
-                    .any(|c| c.target().to_lowercase().contains(&needle))
-        };
+        // A needle never holds the index's column separator.
+        let needle = self.filter.to_lowercase().replace('\u{0}', "");
         let mut visible = Vec::new();
         let mut unknown = Vec::new();
         for (i, action) in self.actions.iter().enumerate() {
-            if !text_match(action) {
+            if !self.filter_index.matches(i, action, &needle) {
                 continue;
             }
             if !self.failed_only || self.is_failed_or_nonzero(action) {
