@@ -77,6 +77,14 @@ pub fn decode(
     normaliser: &Normaliser,
     deliver: &mut dyn FnMut(ResultEvent),
 ) {
+    // Whose download it was goes with the digest, whichever way the digest is made.
+    let teammate = fetched.team_share.teammate();
+    let deliver = &mut |event| {
+        deliver(match event {
+            ResultEvent::Digest(digest) => ResultEvent::Digest(digest.fetched_by(teammate)),
+            other => other,
+        });
+    };
     let bytes = match std::fs::read(&fetched.path) {
         Ok(bytes) => bytes,
         Err(error) => {
@@ -86,9 +94,7 @@ pub fn decode(
                 fetched.sha256.clone(),
                 fetched.from_cache,
             ))));
-            deliver(ResultEvent::Digest(
-                Digest::of_file(&fetched.sha256).fetched_by(fetched.team_share.teammate()),
-            ));
+            deliver(ResultEvent::Digest(Digest::of_file(&fetched.sha256)));
             return;
         }
     };
@@ -103,9 +109,7 @@ pub fn decode(
         // Files are compared by what they are, not by how they were compressed.
         let digest = Digest::of_file(file.evidence_sha256());
         deliver(ResultEvent::Document(Arc::new(file)));
-        deliver(ResultEvent::Digest(
-            digest.fetched_by(fetched.team_share.teammate()),
-        ));
+        deliver(ResultEvent::Digest(digest));
         return;
     }
     let result = decode::script_result(&bytes);
@@ -127,9 +131,7 @@ pub fn decode(
         fetched.sha256.clone(),
         fetched.from_cache,
     ))));
-    deliver(ResultEvent::Digest(
-        Digest::of_script(&result, normaliser).fetched_by(fetched.team_share.teammate()),
-    ));
+    deliver(ResultEvent::Digest(Digest::of_script(&result, normaliser)));
 }
 
 /// Only the review's digest, for callers that never show the document (`lrx review`):

@@ -154,12 +154,12 @@ impl Group {
         self.rows.iter().filter(|r| r.outcome.is_failure()).count()
     }
 
-    /// Runs whose output carries control or invisible characters.
     /// Runs whose results came from teammates through the team's store.
     pub fn from_teammates(&self) -> usize {
         self.rows.iter().filter(|r| r.teammate.is_some()).count()
     }
 
+    /// Runs whose output carries control or invisible characters.
     pub fn marked(&self) -> usize {
         self.rows
             .iter()

@@ -78,6 +78,17 @@ fn sweep_keys(sim: &SimHandle, scout: &Path, wanted: usize) -> (Vec<String>, Vec
     (ids, keys)
 }
 
+/// A team's Redis and the default simulated tenant, with the finished actions holding
+/// `wanted` results (or a few more): their ids and their results' keys.
+async fn team_and_sweep(wanted: usize) -> Option<(Redis, SimHandle, Vec<String>, Vec<ResultKey>)> {
+    let redis = Redis::start()?;
+    lrx::install_crypto_provider();
+    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
+    let scout = tempfile::tempdir().expect("scout");
+    let (ids, keys) = tokio::task::block_in_place(|| sweep_keys(&sim, scout.path(), wanted));
+    Some((redis, sim, ids, keys))
+}
+
 /// Every payload a home's cache holds, by file name, with its SHA-256.
 fn payloads(home: &Path) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
@@ -198,11 +209,10 @@ fn logs(home: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_analysts_fetch_each_result_once_between_them() {
-    let Some(redis) = Redis::start() else { return };
-    lrx::install_crypto_provider();
-    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
-    let scout = tempfile::tempdir().expect("scout");
-    let (ids, results) = tokio::task::block_in_place(|| sweep(&sim, scout.path(), 40));
+    let Some((redis, sim, ids, keys)) = team_and_sweep(40).await else {
+        return;
+    };
+    let results = keys.len();
     let homes: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("home")).collect();
     let team = redis.url_text();
     let (links, downloads) = (sim.calls_to(Api::ResultLink), sim.downloads());
@@ -428,11 +438,9 @@ fn fetch_one(sim: &SimHandle, home: &Path, id: &str, team: &str) -> (serde_json:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_shared_result_is_never_used_but_fetched_again_and_replaced() {
-    let Some(redis) = Redis::start() else { return };
-    lrx::install_crypto_provider();
-    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
-    let scout = tempfile::tempdir().expect("scout");
-    let (ids, _) = tokio::task::block_in_place(|| sweep(&sim, scout.path(), 1));
+    let Some((redis, sim, ids, _)) = team_and_sweep(1).await else {
+        return;
+    };
     let team = redis.url_text();
     let fetch = |home: &Path| fetch_one(&sim, home, &ids[0], &team).0;
     let (ana, ben, cy) = (
@@ -490,11 +498,9 @@ async fn a_damaged_shared_result_is_never_used_but_fetched_again_and_replaced() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_over_the_cap_is_not_shared_and_says_so() {
-    let Some(redis) = Redis::start() else { return };
-    lrx::install_crypto_provider();
-    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
-    let scout = tempfile::tempdir().expect("scout");
-    let (ids, _) = tokio::task::block_in_place(|| sweep(&sim, scout.path(), 1));
+    let Some((redis, sim, ids, _)) = team_and_sweep(1).await else {
+        return;
+    };
     let team = redis.url_text();
     let (ana, ben) = (
         tempfile::tempdir().expect("ana"),
@@ -527,11 +533,9 @@ async fn a_result_over_the_cap_is_not_shared_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement on the documented limits: minutes, not seconds"]
 async fn measure_three_analysts_looping_one_process_per_result() {
-    let Some(redis) = Redis::start() else { return };
-    lrx::install_crypto_provider();
-    let sim = lrx::sim::start(SimConfig::default()).await.expect("sim");
-    let scout = tempfile::tempdir().expect("scout");
-    let (_, keys) = tokio::task::block_in_place(|| sweep_keys(&sim, scout.path(), 150));
+    let Some((redis, sim, _, keys)) = team_and_sweep(150).await else {
+        return;
+    };
     let keys = &keys[..150];
     let homes: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("home")).collect();
     let team = redis.url_text();

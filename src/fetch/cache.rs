@@ -1,6 +1,7 @@
 //! The payload cache. Completed results never change, so each raw payload is kept by
 //! (tenant, action id, index): written atomically (temp file + rename, 0600 in a 0700
-//! directory), verified by SHA-256 on every read, evicted least-recently-used past a cap.
+//! directory), verified by SHA-256 when a process first reads it (and whenever its size or
+//! modification time has changed since), evicted least-recently-used past a cap.
 
 use std::collections::HashMap;
 use std::fs;

@@ -262,12 +262,7 @@ impl App {
         self.loading = false;
         match result {
             Ok(actions) => {
-                let asked = if append {
-                    self.settings.page_size.max(NEXT_PAGE)
-                } else {
-                    self.settings.page_size
-                };
-                self.more_available = actions.len() >= asked;
+                self.more_available = actions.len() >= self.page_limit(append);
                 if append {
                     let known: std::collections::HashSet<String> =
                         self.actions.iter().map(|a| a.id.clone()).collect();

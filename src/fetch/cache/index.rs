@@ -31,7 +31,7 @@ struct Entry {
 }
 
 /// Files that count towards the cap: payloads and kept actions.
-pub(super) fn counts(path: &Path) -> bool {
+fn counts(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e == "payload" || e == "action")
 }

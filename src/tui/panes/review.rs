@@ -80,6 +80,8 @@ impl ReviewScreen {
         let height = usize::from(area.height.saturating_sub(3)).max(1);
         let (title, table_rows, teammates_shown) = {
             let group = self.group();
+            let from_teammates = group.map_or(0, Group::from_teammates);
+            let teammates_shown = from_teammates > 0;
             let title = Line::from(vec![
                 Span::styled(
                     format!(
@@ -97,9 +99,10 @@ impl ReviewScreen {
                 ),
                 Span::styled(format!("· sort: {} ", self.sort.label()), theme.dim()),
                 Span::styled(
-                    match group.map_or(0, Group::from_teammates) {
-                        0 => String::new(),
-                        n => format!("· {n} from teammates "),
+                    if teammates_shown {
+                        format!("· {from_teammates} from teammates ")
+                    } else {
+                        String::new()
                     },
                     theme.accent(),
                 ),
@@ -112,7 +115,6 @@ impl ReviewScreen {
                     theme.warn(),
                 ),
             ]);
-            let teammates_shown = group.is_some_and(|g| g.from_teammates() > 0);
             let rows: Vec<Row> = self
                 .rows()
                 .into_iter()

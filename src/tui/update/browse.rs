@@ -277,10 +277,17 @@ impl App {
     pub(crate) fn load(&mut self, append: bool) -> Effect {
         self.loading = true;
         let mut query = self.query(if append { self.actions.len() } else { 0 });
-        if append {
-            query.limit = query.limit.max(crate::tui::app::NEXT_PAGE);
-        }
+        query.limit = self.page_limit(append);
         Effect::List(ListRequest::Load { query, append })
+    }
+
+    /// How many actions a load asks for: a page shorter than that is the list's end.
+    pub(crate) fn page_limit(&self, append: bool) -> usize {
+        if append {
+            self.settings.page_size.max(crate::tui::app::NEXT_PAGE)
+        } else {
+            self.settings.page_size
+        }
     }
 
     pub fn selected(&self) -> Option<&MachineAction> {
