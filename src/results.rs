@@ -2,6 +2,8 @@
 //! the CLI review and the screenshots all go through here, so the file-vs-script rule and
 //! the order of what comes out are decided once.
 
+pub mod pool;
+
 use std::sync::Arc;
 
 use crate::api::models::{Command, CommandType};
@@ -132,6 +134,25 @@ pub fn decode(
         fetched.from_cache,
     ))));
     deliver(ResultEvent::Digest(Digest::of_script(&result, normaliser)));
+}
+
+/// The output a run shows, as the transcript's output section reads (sanitised, one line
+/// per line), for comparing two runs. Blocking: run it off the UI thread.
+pub fn output_text(fetched: &Fetched, kind: &PayloadKind) -> String {
+    let mut document = None;
+    decode(fetched, kind, &Normaliser::builtin(), &mut |event| {
+        if let ResultEvent::Document(whole) = event {
+            document = Some(whole);
+        }
+    });
+    document.map_or_else(String::new, |document| {
+        document
+            .section(crate::transcript::document::Section::Output)
+            .iter()
+            .map(|line| line.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
 }
 
 /// Only the review's digest, for callers that never show the document (`lrx review`):

@@ -738,8 +738,8 @@ async fn mouse_clicks_select_and_the_wheel_scrolls() {
     );
 }
 
-/// Fetches what the app asked for through a real engine and hands the results back as the
-/// event loop would (document and review digest made off the UI thread).
+/// Fetches what the app asked for through a real engine and hands the results to the app
+/// as the event loop would; the harness digests them off the UI thread, as the loop does.
 async fn fulfil(h: &mut Harness, session: &mut Session, effects: Vec<Effect>) {
     let keys: Vec<ResultKey> = effects
         .into_iter()
@@ -762,22 +762,20 @@ async fn fulfil(h: &mut Harness, session: &mut Session, effects: Vec<Effect>) {
             .await
             .expect("progress")
             .expect("engine");
-        if let FetchEvent::State(key, ResultState::Ready(fetched)) = &event {
+        if let FetchEvent::State(_, ResultState::Ready(_)) = &event {
             done += 1;
-            h.app.update(Message::Fetch(event.clone()));
-            lrx::results::decode(
-                fetched,
-                &lrx::results::PayloadKind::Script,
-                &lrx::review::Normaliser::builtin(),
-                &mut |event| {
-                    h.app.update(Message::from_result(key.clone(), event));
-                },
-            );
-            h.draw();
         } else if let FetchEvent::State(_, ResultState::Failed(reason)) = &event {
             panic!("{reason}");
         }
+        h.send(Message::Fetch(event));
     }
+    assert!(
+        h.settle(
+            |app| keys.iter().all(|key| app.digests.contains_key(key)),
+            Duration::from_secs(30)
+        ),
+        "every result digested"
+    );
 }
 
 #[tokio::test]
@@ -797,6 +795,12 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     h.assert_shows("fetching 39 results · 0 done");
     fulfil(&mut h, &mut session, effects).await;
     h.assert_shows("40 machines · 3 distinct outputs: 35 × A · 3 × B · 1 × C");
+    // Reviewed by their digests: only what the browse panes show was decoded for reading.
+    assert!(
+        h.app.documents.len() <= 1,
+        "{} documents kept for a review of 39 results",
+        h.app.documents.len()
+    );
     h.assert_shows("38 × exit 0 · 1 × exit 1 · 1 × command failed");
 
     h.key('x');
@@ -822,6 +826,11 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
         h.key('j');
     }
     h.key('d');
+    // Both outputs are read from their payloads in the background: the review keeps digests.
+    assert!(h.settle(
+        |app| app.review.as_ref().is_some_and(|r| r.diff.is_some()),
+        Duration::from_secs(30)
+    ));
     h.assert_shows("against the majority A");
     h.assert_shows("+ \"HKCU\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\",\"OneDriveStandaloneUpdater\"");
     // While the diff is open, j/k scroll it (not the rows) and w wraps a long image path.
@@ -848,6 +857,13 @@ async fn the_review_groups_a_sweep_toggles_failures_and_diffs_an_outlier() {
     // Enter opens the outlier's transcript; Esc comes back to the same place.
     let before = h.app.review.as_ref().expect("review").selected_row;
     h.press(KeyCode::Enter);
+    assert!(h.settle(
+        |app| {
+            app.selected_key()
+                .is_some_and(|key| app.documents.contains_key(&key))
+        },
+        Duration::from_secs(30)
+    ));
     assert!(!h.app.in_review());
     assert_eq!(h.app.focus, Pane::Transcript);
     assert!(

@@ -3,7 +3,6 @@
 //! results come back as `Message`s.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -17,7 +16,6 @@ use crate::api::models::MachineAction;
 use crate::fetch::{
     FetchEvent, ListEvent, ListRequest, MeterSnapshot, QueueStats, ResultKey, ResultState,
 };
-use crate::transcript::document::Document;
 
 /// How long a toast stays up.
 const TOAST_LIFETIME: chrono::Duration = chrono::Duration::seconds(6);
@@ -78,7 +76,7 @@ pub struct App {
     pub selected_command: usize,
     pub focus: Pane,
     pub results: HashMap<ResultKey, ResultState>,
-    pub documents: HashMap<ResultKey, Arc<Document>>,
+    pub documents: super::state::documents::Documents,
     pub transcript: TranscriptView,
     pub meter: MeterSnapshot,
     pub queue: QueueStats,
@@ -136,7 +134,7 @@ impl App {
             selected_command: 0,
             focus: Pane::Actions,
             results: HashMap::new(),
-            documents: HashMap::new(),
+            documents: super::state::documents::Documents::default(),
             transcript: TranscriptView::default(),
             meter: MeterSnapshot::default(),
             queue: QueueStats::default(),
@@ -210,6 +208,21 @@ impl App {
                     review.add(key.clone(), digest.clone());
                 }
                 self.digests.insert(key, digest);
+                // The exit code is in the digest: "failed or non-zero only" may show more.
+                if self.failed_only {
+                    self.refilter();
+                }
+                Vec::new()
+            }
+            Message::Diffed { title, lines } => {
+                if let Some(review) = self.review.as_mut() {
+                    review.diff = Some(super::state::review::DiffView {
+                        title,
+                        lines,
+                        scroll: 0,
+                        wrap: false,
+                    });
+                }
                 Vec::new()
             }
             Message::Notice(text) => {
@@ -359,19 +372,8 @@ impl App {
             }
             FetchEvent::State(key, state) => {
                 let mut effects = Vec::new();
-                if let ResultState::Ready(fetched) = &state
-                    && !self.documents.contains_key(&key)
-                {
-                    let command = self
-                        .actions
-                        .iter()
-                        .find(|a| a.id == key.action_id)
-                        .and_then(|a| a.commands.iter().find(|c| c.index == key.index));
-                    effects.push(Effect::Decode {
-                        key: key.clone(),
-                        fetched: Arc::clone(fetched),
-                        kind: crate::results::PayloadKind::of(command, fetched),
-                    });
+                if let ResultState::Ready(fetched) = &state {
+                    effects.extend(self.take_in(&key, fetched));
                 }
                 if state == ResultState::NotCached
                     && let Some(review) = self.review.as_mut()

@@ -17,7 +17,6 @@ use super::theme::Theme;
 use super::view;
 use crate::api::MdeClient;
 use crate::fetch::FetchEngine;
-use crate::review::Normaliser;
 use crate::transcript::decode;
 
 /// Shows text in a pager, giving the terminal away meanwhile.
@@ -69,19 +68,15 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
         Effect::List(request) => backends.engine.list(request),
         Effect::Fetch(key, priority) => backends.engine.fetch(key, priority),
         // Started by `work::start` above.
-        Effect::Highlight { .. } | Effect::Search { .. } => {}
+        Effect::Highlight { .. }
+        | Effect::Search { .. }
+        | Effect::Decode { .. }
+        | Effect::Digest { .. }
+        | Effect::Diff { .. } => {}
         Effect::Withdraw { keys, at_most } => {
             for key in keys {
                 backends.engine.withdraw(key, at_most);
             }
-        }
-        Effect::Decode { key, fetched, kind } => {
-            let messages = messages.clone();
-            tokio::task::spawn_blocking(move || {
-                crate::results::decode(&fetched, &kind, &Normaliser::builtin(), &mut |event| {
-                    let _ = messages.send(Message::from_result(key.clone(), event));
-                });
-            });
         }
         Effect::RefreshMeter => backends.engine.refresh_meter(),
         Effect::Activity(activity) => backends.engine.set_activity(activity),

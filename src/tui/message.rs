@@ -35,10 +35,23 @@ pub enum Effect {
         keys: Vec<ResultKey>,
         at_most: Priority,
     },
+    /// Make the document the transcript shows (and its digest), ahead of background work.
     Decode {
         key: ResultKey,
         fetched: Arc<Fetched>,
         kind: crate::results::PayloadKind,
+    },
+    /// Only the review's digest of a result nobody is looking at: no document is kept.
+    Digest {
+        key: ResultKey,
+        fetched: Arc<Fetched>,
+        kind: crate::results::PayloadKind,
+    },
+    /// Compare two runs' outputs read from their payloads; `Diffed` brings the lines.
+    Diff {
+        title: String,
+        majority: (Arc<Fetched>, crate::results::PayloadKind),
+        outlier: (Arc<Fetched>, crate::results::PayloadKind),
     },
     RefreshMeter,
     /// What the analyst is doing, for teammates on the team's store to see.
@@ -105,6 +118,11 @@ pub enum Message {
     Decoded(ResultKey, Arc<Document>),
     /// The review's digest of a result.
     Digested(ResultKey, crate::review::Digest),
+    /// A diff of two runs' outputs, made in the background.
+    Diffed {
+        title: String,
+        lines: Vec<crate::review::DiffLine>,
+    },
     /// Something finished in the background that the analyst should hear about.
     Notice(String),
     /// Raw text read in the background, to put on the clipboard.

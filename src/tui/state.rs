@@ -3,6 +3,7 @@
 
 pub mod browse;
 pub mod dialogs;
+pub mod documents;
 pub mod review;
 pub mod search;
 pub mod transcript;

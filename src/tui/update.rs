@@ -5,6 +5,7 @@
 mod browse;
 mod command_line;
 mod dialogs;
+mod results;
 mod review;
 mod search;
 mod transcript;

@@ -8,7 +8,6 @@ use crate::api::ListQuery;
 use crate::api::models::{ActionStatus, Command, MachineAction};
 use crate::fetch::ListRequest;
 use crate::fetch::{Priority, ResultKey, ResultState};
-use crate::transcript::decode::ExitCode;
 use crate::transcript::document::Section;
 use crate::tui::app::App;
 use crate::tui::input::Action;
@@ -307,10 +306,6 @@ impl App {
         Some(ResultKey::new(action.id.clone(), command.index))
     }
 
-    pub fn exit_code(&self, key: &ResultKey) -> Option<&ExitCode> {
-        self.documents.get(key).and_then(|d| d.exit_code())
-    }
-
     /// Failed or `TimeOut`, a failed command, or a non-zero exit code among fetched results.
     pub(crate) fn is_failed_or_nonzero(&self, action: &MachineAction) -> bool {
         matches!(action.status, ActionStatus::Failed | ActionStatus::TimeOut)
@@ -486,6 +481,8 @@ impl App {
         if let Some(notice) = notice {
             self.toast(notice);
         }
+        // On disk already, but digested for a review or let go for newer ones.
+        effects.extend(self.decode_selected());
         effects
     }
 

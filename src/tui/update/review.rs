@@ -88,7 +88,7 @@ impl App {
                 }
             }
             Action::Review => return self.open_review(),
-            Action::ShowDiff => self.show_diff(),
+            Action::ShowDiff => return self.show_diff(),
             Action::Enter if !review.rows_focused => review.rows_focused = true,
             Action::Enter => return self.open_from_review(),
             Action::Help => self.prompt = Prompt::Help { scroll: 0 },
@@ -128,27 +128,21 @@ impl App {
         ]
     }
 
-    pub(crate) fn show_diff(&mut self) {
+    /// `d`: the selected run against the majority's. From the documents when both are
+    /// decoded; else read from their payloads in the background (the review keeps digests,
+    /// not documents).
+    pub(crate) fn show_diff(&mut self) -> Vec<Effect> {
         let Some(review) = self.review.as_ref() else {
-            return;
+            return Vec::new();
         };
         let (Some(group), Some(row)) = (review.group(), review.selected()) else {
-            return;
+            return Vec::new();
         };
         let Some(majority) = group.clusters.first() else {
             self.toast("no output to compare yet");
-            return;
+            return Vec::new();
         };
         let representative = &group.rows[majority.representative];
-        let text = |key: &ResultKey| {
-            self.documents.get(key).map(|d| {
-                d.section(crate::transcript::document::Section::Output)
-                    .iter()
-                    .map(|l| l.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        };
         let majority_key = ResultKey::new(representative.action_id.clone(), representative.index);
         let row_key = ResultKey::new(row.action_id.clone(), row.index);
         // "The majority" only when one output is shared by more than one run.
@@ -163,19 +157,43 @@ impl App {
             row.cluster
                 .map_or_else(|| "?".to_string(), |c| c.to_string()),
         );
-        let (Some(old), Some(new)) = (text(&majority_key), text(&row_key)) else {
-            self.toast("both outputs must be fetched before they can be compared");
-            return;
+        let text = |key: &ResultKey| {
+            self.documents.get(key).map(|d| {
+                d.section(crate::transcript::document::Section::Output)
+                    .iter()
+                    .map(|l| l.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
         };
-        let lines = crate::review::diff(&old, &new, &crate::review::Normaliser::builtin(), 3);
-        if let Some(review) = self.review.as_mut() {
-            review.diff = Some(crate::tui::state::review::DiffView {
-                title,
-                lines,
-                scroll: 0,
-                wrap: false,
-            });
+        if let (Some(old), Some(new)) = (text(&majority_key), text(&row_key)) {
+            let lines = crate::review::diff(&old, &new, &crate::review::Normaliser::builtin(), 3);
+            if let Some(review) = self.review.as_mut() {
+                review.diff = Some(crate::tui::state::review::DiffView {
+                    title,
+                    lines,
+                    scroll: 0,
+                    wrap: false,
+                });
+            }
+            return Vec::new();
         }
+        let on_disk = |key: &ResultKey| match self.results.get(key) {
+            Some(ResultState::Ready(fetched)) => Some((
+                std::sync::Arc::clone(fetched),
+                self.payload_kind(key, fetched),
+            )),
+            _ => None,
+        };
+        let (Some(majority), Some(outlier)) = (on_disk(&majority_key), on_disk(&row_key)) else {
+            self.toast("both outputs must be fetched before they can be compared");
+            return Vec::new();
+        };
+        vec![Effect::Diff {
+            title,
+            majority,
+            outlier,
+        }]
     }
 
     /// Opens the selected review row's transcript in the browse panes.

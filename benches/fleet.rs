@@ -1,0 +1,306 @@
+//! Fleet-scale review, measured from outside as an analyst would see it (run:
+//! `cargo bench --bench fleet`; needs tmux for the terminal UI half).
+//!
+//! One cache of 5,000 results of ~50 KB (five scripts, a few outliers), reviewed offline
+//! twice on the same machine, side by side:
+//! 1. `lrx review --offline` (the CLI), wall time, peak memory and peak threads;
+//! 2. the terminal UI (`lrx --offline` in tmux): `R`, until the screen says every result is
+//!    in, with the same readings.
+//!
+//! Readings come from `/proc/PID/status` (`VmHWM`, `Threads`) polled every few ms.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lrx::fetch::ResultKey;
+use lrx::fetch::cache::{Cache, EntryMeta};
+use sha2::Digest as _;
+
+const RESULTS: usize = 5_000;
+/// The binary under test: this build's, or another's (`LRX_BENCH_BIN`, to compare a build
+/// from before a change on the same data).
+fn lrx() -> String {
+    std::env::var("LRX_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lrx").to_string())
+}
+const SESSION: &str = "lrx-fleet-bench";
+
+struct Readings {
+    seconds: f64,
+    peak_mib: f64,
+    peak_threads: u64,
+}
+
+fn status(pid: u32) -> Option<(f64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+    };
+    Some((field("VmHWM:")? as f64 / 1024.0, field("Threads:")?))
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    cache: PathBuf,
+}
+
+impl Env {
+    fn command(&self) -> Command {
+        let mut command = Command::new(lrx());
+        self.apply(&mut command);
+        command.args(self.args());
+        command
+    }
+
+    fn apply(&self, command: &mut Command) {
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join("config"))
+            .env("XDG_STATE_HOME", self.home.join("state"))
+            .env("XDG_DATA_HOME", self.home.join("data"))
+            .env("XDG_CACHE_HOME", self.home.join("cache"))
+            .env("TERM", "xterm-256color");
+    }
+
+    fn args(&self) -> Vec<String> {
+        [
+            "--offline",
+            "--tenant",
+            "8b1a3c52-0d4e-4f6a-9b7c-2e5d1f0a9c31",
+            "--client-id",
+            "4f2d7e90-6a1b-4c3d-8e5f-0a9b8c7d6e51",
+            "--cache-dir",
+        ]
+        .iter()
+        .map(|s| (*s).to_string())
+        .chain([self.cache.display().to_string()])
+        .collect()
+    }
+}
+
+fn output(machine: usize, outlier: bool) -> String {
+    let mut text = format!(
+        "Transcript started, output file is C:\\ProgramData\\x\\PSScript_Transcript_{{{machine:08X}-0000-0000-0000-000000000000}}.txt\n"
+    );
+    let mut line = 0;
+    while text.len() < 50 * 1024 {
+        text.push_str(&format!("2026-11-{:02}T12:{:02}:{:02}.123Z  4624  An account was successfully logged on. Account Name: svc_backup{} Logon Type: 3\n", 1 + machine % 28, line % 60, machine % 60, line % 7));
+        line += 1;
+    }
+    if outlier {
+        text.push_str("HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run  Updater  rundll32.exe C:\\Users\\Public\\msupd.dll\n");
+    }
+    text
+}
+
+/// The cache a tenant's sweep leaves behind: actions and payloads, under the scope lrx
+/// itself picks for this connection (found by letting it create the directory).
+fn fill(env: &Env) {
+    let made = env
+        .command()
+        .args(["actions", "--json"])
+        .output()
+        .expect("lrx");
+    assert!(made.status.success(), "{made:?}");
+    let scope = std::fs::read_dir(&env.cache)
+        .expect("cache root")
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .expect("lrx made its scope directory")
+        .file_name();
+    let cache = Cache::open(&env.cache, &scope.to_string_lossy(), 4 << 30).expect("cache");
+    let now = chrono::Utc::now() - chrono::Duration::hours(1);
+    for i in 0..RESULTS {
+        let script = format!("Collect-{}.ps1", i % 5);
+        let action = lrx::fixtures::action(
+            i,
+            &format!("wks-{i:05}.corp.contoso.com"),
+            &[script.as_str()],
+            now - chrono::Duration::seconds(i64::try_from(i).unwrap_or(0)),
+        );
+        cache.put_action(&action).expect("action");
+        let payload = serde_json::json!({
+            "script_name": script,
+            "exit_code": i64::from(i % 97 == 0),
+            "script_output": output(i, i % 250 == 0),
+            "script_errors": "",
+        })
+        .to_string();
+        let key = ResultKey::new(action.id.clone(), 0);
+        let temp = cache.temp_path(&key);
+        std::fs::File::create(&temp)
+            .and_then(|mut f| f.write_all(payload.as_bytes()))
+            .expect("payload");
+        let meta = EntryMeta {
+            sha256: hex::encode(sha2::Sha256::digest(payload.as_bytes())),
+            size: payload.len() as u64,
+            file_name: None,
+            fetched_at: now,
+        };
+        cache.put(&key, &temp, meta).expect("put");
+    }
+}
+
+fn cli(env: &Env) -> Readings {
+    let started = Instant::now();
+    let mut child = env
+        .command()
+        .args(["review", "--since", "30d", "--limit", "10000", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("lrx review");
+    let (mut peak_mib, mut peak_threads) = (0.0_f64, 0);
+    loop {
+        if let Some((mib, threads)) = status(child.id()) {
+            peak_mib = peak_mib.max(mib);
+            peak_threads = peak_threads.max(threads);
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Readings {
+        seconds: started.elapsed().as_secs_f64(),
+        peak_mib,
+        peak_threads,
+    }
+}
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().expect("tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn screen() -> String {
+    tmux(&["capture-pane", "-t", SESSION, "-p"])
+}
+
+fn wait_for(needle: &str, limit: Duration, mut each: impl FnMut()) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        each();
+        if screen().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+fn tui(env: &Env) -> Option<Readings> {
+    let line: Vec<String> = std::iter::once(lrx())
+        .chain(env.args())
+        .map(|a| format!("'{a}'"))
+        .collect();
+    let _ = tmux(&["kill-session", "-t", SESSION]);
+    let started = Command::new("tmux")
+        .args(["new-session", "-d", "-s", SESSION, "-x", "200", "-y", "50"])
+        .arg(format!(
+            "env -i PATH=\"$PATH\" HOME='{home}' XDG_CONFIG_HOME='{home}/config' XDG_STATE_HOME='{home}/state' XDG_DATA_HOME='{home}/data' XDG_CACHE_HOME='{home}/cache' TERM=xterm-256color {}",
+            line.join(" "),
+            home = env.home.display()
+        ))
+        .status()
+        .ok()?;
+    if !started.success() {
+        return None;
+    }
+    let pid: u32 = tmux(&["display", "-p", "-t", SESSION, "#{pane_pid}"])
+        .trim()
+        .parse()
+        .ok()?;
+    let listed = format!("{RESULTS}/{RESULTS} ");
+    if !wait_for(&listed, Duration::from_secs(60), || {}) {
+        eprintln!("the list never showed {listed}:\n{}", screen());
+        let _ = tmux(&["kill-session", "-t", SESSION]);
+        return None;
+    }
+    let (mut peak_mib, mut peak_threads) = (0.0_f64, 0);
+    let started = Instant::now();
+    tmux(&["send-keys", "-t", SESSION, "R"]);
+    let done = wait_for(
+        &format!("{RESULTS} results in"),
+        Duration::from_secs(300),
+        || {
+            if let Some((mib, threads)) = status(pid) {
+                peak_mib = peak_mib.max(mib);
+                peak_threads = peak_threads.max(threads);
+            }
+        },
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some((mib, threads)) = status(pid) {
+        peak_mib = peak_mib.max(mib);
+        peak_threads = peak_threads.max(threads);
+    }
+    if !done {
+        eprintln!("the review never completed:\n{}", screen());
+    }
+    let _ = tmux(&["send-keys", "-t", SESSION, "q"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = tmux(&["kill-session", "-t", SESSION]);
+    done.then_some(Readings {
+        seconds,
+        peak_mib,
+        peak_threads,
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn report(name: &str, runs: &[Readings]) {
+    println!(
+        "{name:<28} {:>7.2} s   peak {:>6.0} MiB   {:>3} threads   (median of {})",
+        median(runs.iter().map(|r| r.seconds).collect()),
+        median(runs.iter().map(|r| r.peak_mib).collect()),
+        runs.iter().map(|r| r.peak_threads).max().unwrap_or(0),
+        runs.len()
+    );
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let env = Env {
+        cache: dir.path().join("cache"),
+        home,
+        _dir: dir,
+    };
+    let filling = Instant::now();
+    fill(&env);
+    println!(
+        "cache of {RESULTS} results filled in {:.1} s",
+        filling.elapsed().as_secs_f64()
+    );
+    let runs = 3;
+    let cli_runs: Vec<Readings> = (0..runs).map(|_| cli(&env)).collect();
+    report("lrx review --offline (CLI)", &cli_runs);
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("terminal UI: skipped (no tmux)");
+        return;
+    }
+    let tui_runs: Vec<Readings> = (0..runs).filter_map(|_| tui(&env)).collect();
+    if tui_runs.is_empty() {
+        println!("terminal UI: no run completed");
+        return;
+    }
+    report("terminal UI, R to all in", &tui_runs);
+    let ratio = median(tui_runs.iter().map(|r| r.seconds).collect())
+        / median(cli_runs.iter().map(|r| r.seconds).collect());
+    println!(
+        "TUI / CLI: {ratio:.2}× the time; cores here: {}",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+    );
+}

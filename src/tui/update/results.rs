@@ -1,0 +1,72 @@
+//! What the app makes of a result once it is on disk: a document for what the analyst reads
+//! (the selected action's results), only a digest for the rest (a review's thousands).
+
+use std::sync::Arc;
+
+use crate::fetch::{Fetched, ResultKey, ResultState};
+use crate::results::PayloadKind;
+use crate::tui::app::App;
+use crate::tui::message::Effect;
+
+impl App {
+    /// A result is ready: decode what belongs to the action on screen, digest the rest.
+    pub(crate) fn take_in(&mut self, key: &ResultKey, fetched: &Arc<Fetched>) -> Vec<Effect> {
+        let on_screen = self.selected().is_some_and(|a| a.id == key.action_id);
+        if on_screen {
+            if self.documents.contains_key(key) {
+                return Vec::new();
+            }
+            return vec![Effect::Decode {
+                key: key.clone(),
+                fetched: Arc::clone(fetched),
+                kind: self.payload_kind(key, fetched),
+            }];
+        }
+        if self.digests.contains_key(key) {
+            return Vec::new();
+        }
+        vec![Effect::Digest {
+            key: key.clone(),
+            fetched: Arc::clone(fetched),
+            kind: self.payload_kind(key, fetched),
+        }]
+    }
+
+    /// The selected result is on disk but not decoded (it was digested for a review, or let
+    /// go for newer ones): decode it now; if it is decoded, it is the last to be let go.
+    pub(crate) fn decode_selected(&mut self) -> Vec<Effect> {
+        let Some(key) = self.selected_key() else {
+            return Vec::new();
+        };
+        if self.documents.contains_key(&key) {
+            self.documents.touch(&key);
+            return Vec::new();
+        }
+        match self.results.get(&key) {
+            Some(ResultState::Ready(fetched)) => vec![Effect::Decode {
+                key: key.clone(),
+                fetched: Arc::clone(fetched),
+                kind: self.payload_kind(&key, fetched),
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn payload_kind(&self, key: &ResultKey, fetched: &Fetched) -> PayloadKind {
+        let command = self
+            .actions
+            .iter()
+            .find(|a| a.id == key.action_id)
+            .and_then(|a| a.commands.iter().find(|c| c.index == key.index));
+        PayloadKind::of(command, fetched)
+    }
+
+    /// A run's exit code: from its digest (every fetched result has one), else from its
+    /// document (a result decoded before its digest came).
+    pub fn exit_code(&self, key: &ResultKey) -> Option<&crate::transcript::decode::ExitCode> {
+        self.digests
+            .get(key)
+            .and_then(|d| d.exit_code.as_ref())
+            .or_else(|| self.documents.get(key).and_then(|d| d.exit_code()))
+    }
+}
