@@ -164,6 +164,84 @@ async fn a_corrupted_cache_entry_is_fetched_again() {
     assert!(!outcomes[&key].as_ref().expect("ready").from_cache);
 }
 
+/// Rewrites a cache entry as a large payload with these bytes, its metadata claiming
+/// `claimed` as their SHA-256.
+fn plant_large_entry(path: &std::path::Path, bytes: &[u8], claimed: &str) {
+    std::fs::write(path, bytes).expect("payload");
+    let meta_path = path.with_extension("json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).expect("meta")).expect("meta json");
+    meta["size"] = serde_json::json!(bytes.len());
+    meta["sha256"] = serde_json::json!(claimed);
+    std::fs::write(&meta_path, meta.to_string()).expect("meta");
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn a_large_cached_copy_is_announced_while_checked_and_refetched_when_it_fails() {
+    let dirs = dirs();
+    let mut session = session(SimConfig::default(), &dirs, None).await;
+    let key = result_keys(&session, 1).await.remove(0);
+    session.engine.fetch(key.clone(), Priority::Interactive);
+    let (outcomes, _) = collect(&mut session, std::slice::from_ref(&key)).await;
+    let first = outcomes[&key].as_ref().expect("ready").clone();
+    drop(session);
+
+    // Intact: announced as being checked, then ready from the cache, with no call.
+    let large = vec![b'x'; 2 * 1024 * 1024];
+    plant_large_entry(&first.path, &large, &sha256(&large));
+    let mut again = self::session(SimConfig::default(), &dirs, None).await;
+    again.engine.fetch(key.clone(), Priority::Interactive);
+    let (outcomes, seen) = collect(&mut again, std::slice::from_ref(&key)).await;
+    let states: Vec<&ResultState> = seen.iter().map(|(_, s)| s).collect();
+    assert!(
+        matches!(
+            states.as_slice(),
+            [
+                ResultState::Queued,
+                ResultState::Verifying(_),
+                ResultState::Ready(_)
+            ]
+        ),
+        "{states:?}"
+    );
+    assert!(outcomes[&key].as_ref().expect("ready").from_cache);
+    drop(again);
+
+    // One byte flipped: announced, then fetched again, and the service's bytes kept.
+    let mut flipped = large.clone();
+    flipped[1_000_000] = b'y';
+    plant_large_entry(&first.path, &flipped, &sha256(&large));
+    let mut third = self::session(SimConfig::default(), &dirs, None).await;
+    third.engine.fetch(key.clone(), Priority::Interactive);
+    let (outcomes, seen) = collect(&mut third, std::slice::from_ref(&key)).await;
+    let states: Vec<&ResultState> = seen.iter().map(|(_, s)| s).collect();
+    let checked = states
+        .iter()
+        .position(|s| matches!(s, ResultState::Verifying(_)))
+        .expect("announced while checked");
+    assert!(
+        states[checked..]
+            .iter()
+            .any(|s| matches!(s, ResultState::RequestingLink)),
+        "fetched again after the check failed: {states:?}"
+    );
+    let fetched = outcomes[&key].as_ref().expect("ready");
+    assert!(!fetched.from_cache);
+    assert_eq!(
+        fetched.sha256, first.sha256,
+        "the service's bytes, not the planted ones"
+    );
+    assert_eq!(
+        sha256(&std::fs::read(&fetched.path).expect("payload")),
+        first.sha256
+    );
+}
+
 #[tokio::test]
 async fn under_a_tight_budget_nothing_is_throttled_and_the_rate_is_used() {
     let limits = vec![

@@ -916,6 +916,81 @@ async fn the_review_marks_the_results_that_came_from_teammates() {
 }
 
 #[tokio::test]
+async fn a_cached_copy_being_checked_is_decoded_meanwhile_and_shown_only_if_it_passes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = Harness::new(120, 40).await;
+    let payload = |output: &str, name: &str| {
+        let path = dir.path().join(name);
+        let body = serde_json::json!({"script_name": "a.ps1", "exit_code": 0, "script_output": output, "script_errors": ""});
+        std::fs::write(&path, body.to_string()).expect("payload");
+        Arc::new(Fetched {
+            path,
+            from_cache: true,
+            ..Fetched::clone(&fetched(None, anchor()))
+        })
+    };
+    let decoded = |app: &App| {
+        app.selected_key()
+            .is_some_and(|key| !app.documents.is_decoding(&key))
+    };
+    let with_result = |a: &MachineAction| {
+        a.commands
+            .first()
+            .is_some_and(lrx::api::models::Command::has_result)
+    };
+
+    // Decoded while it is checked, but not shown until the check passes; not decoded twice.
+    let first = h.select_action_with(with_result).id;
+    h.press(KeyCode::Enter);
+    let key = h.app.selected_key().expect("key");
+    let state = |key: &ResultKey, state| Message::Fetch(FetchEvent::State(key.clone(), state));
+    h.send(state(
+        &key,
+        ResultState::Verifying(payload("checked and fine", "good")),
+    ));
+    assert!(h.settle(decoded, Duration::from_secs(30)));
+    h.assert_hides("checked and fine");
+    h.assert_shows("checking the cached copy");
+    let effects = h
+        .send(state(
+            &key,
+            ResultState::Ready(payload("checked and fine", "good")),
+        ))
+        .take_effects();
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Decode { .. })),
+        "not decoded twice: {effects:?}"
+    );
+    h.assert_shows("checked and fine");
+
+    // A copy that fails its check is fetched again: what was decoded from it never shows.
+    h.press(KeyCode::Esc);
+    h.select_action_with(|a| a.id != first && with_result(a));
+    h.press(KeyCode::Enter);
+    let key = h.app.selected_key().expect("key");
+    h.send(state(
+        &key,
+        ResultState::Verifying(payload("planted text", "bad")),
+    ));
+    assert!(h.settle(decoded, Duration::from_secs(30)));
+    h.send(state(&key, ResultState::RequestingLink));
+    h.assert_hides("planted text");
+    h.send(state(
+        &key,
+        ResultState::Ready(payload("the service's text", "refetched")),
+    ));
+    assert!(h.settle(
+        |app| {
+            app.selected_key()
+                .is_some_and(|k| app.documents.contains_key(&k))
+        },
+        Duration::from_secs(30)
+    ));
+    h.assert_shows("the service's text");
+    h.assert_hides("planted text");
+}
+
+#[tokio::test]
 async fn the_transcript_says_whose_download_it_was_and_what_the_team_could_not_take() {
     let mut h = Harness::new(140, 40).await;
     h.open_output("hello");

@@ -419,13 +419,21 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         .as_ref()
         .map(lrx::tui::state::review::ReviewScreen::keys)
         .unwrap_or_default();
-    for result in keys {
-        if harness.app.digests.contains_key(&result) {
+    for result in &keys {
+        if harness.app.digests.contains_key(result) {
             continue;
         }
-        let fetched = fetch_ready(&mut session, &result, Priority::Normal).await?;
-        decode_into(&mut harness.app, &result, &fetched);
+        let fetched = fetch_ready(&mut session, result, Priority::Normal).await?;
+        // The app digests it in the background, as in the UI.
+        harness.send(Message::Fetch(FetchEvent::State(
+            result.clone(),
+            ResultState::Ready(fetched),
+        )));
     }
+    harness.settle(
+        |app| keys.iter().all(|key| app.digests.contains_key(key)),
+        std::time::Duration::from_secs(60),
+    );
     let outlier = harness
         .app
         .review
@@ -441,6 +449,11 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         harness.press(KeyCode::Char('j'));
     }
     harness.press(KeyCode::Char('d'));
+    // The two outputs are read from their payloads in the background, as in the UI.
+    harness.settle(
+        |app| app.review.as_ref().is_some_and(|r| r.diff.is_some()),
+        std::time::Duration::from_secs(60),
+    );
     save("review.svg", shot(&mut harness, Variant::Dark, 150, 42))?;
 
     drop(session);

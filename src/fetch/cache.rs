@@ -46,6 +46,15 @@ pub struct CachedPayload {
     pub meta: EntryMeta,
 }
 
+/// What `lookup` found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Hashed already by this process, and unchanged since.
+    Verified(CachedPayload),
+    /// Not hashed yet: `verify` before trusting it.
+    Unverified(CachedPayload),
+}
+
 pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
@@ -189,6 +198,16 @@ impl Cache {
     /// The cached payload, if present and intact; a corrupt entry is removed. A payload
     /// is hashed once per process: read again unchanged, it is not hashed again.
     pub fn get(&self, key: &ResultKey) -> Option<CachedPayload> {
+        match self.lookup(key)? {
+            Lookup::Verified(payload) => Some(payload),
+            Lookup::Unverified(payload) => self.verify(key, payload),
+        }
+    }
+
+    /// The cached payload without hashing it: whether this process has verified it already
+    /// says which. Whoever takes an `Unverified` one calls `verify` before trusting it, so
+    /// that the hashing can run beside other work (decoding it for the screen).
+    pub fn lookup(&self, key: &ResultKey) -> Option<Lookup> {
         let (payload, meta_path) = self.paths(key);
         let meta: EntryMeta = serde_json::from_slice(&fs::read(&meta_path).ok()?).ok()?;
         let on_disk = fs::metadata(&payload).ok()?;
@@ -199,18 +218,29 @@ impl Cache {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&payload)
             == Some(&seen);
-        if !known_good
-            && (seen.0 != meta.size || !sha256_file(&payload).is_ok_and(|sha| sha == meta.sha256))
-        {
-            tracing::warn!(action = %key.action_id, index = key.index, "cache entry failed its SHA-256 check; refetching");
-            self.remove_entry(&payload);
-            return None;
-        }
-        self.touch(&payload);
-        Some(CachedPayload {
+        let found = CachedPayload {
             path: payload,
             meta,
-        })
+        };
+        if known_good {
+            self.touch(&found.path);
+            return Some(Lookup::Verified(found));
+        }
+        Some(Lookup::Unverified(found))
+    }
+
+    /// Hashes a payload `lookup` found against its metadata: intact, it is remembered (and
+    /// marked used); corrupt, the entry is removed.
+    pub fn verify(&self, key: &ResultKey, payload: CachedPayload) -> Option<CachedPayload> {
+        let intact = fs::metadata(&payload.path).is_ok_and(|m| m.len() == payload.meta.size)
+            && sha256_file(&payload.path).is_ok_and(|sha| sha == payload.meta.sha256);
+        if !intact {
+            tracing::warn!(action = %key.action_id, index = key.index, "cache entry failed its SHA-256 check; refetching");
+            self.remove_entry(&payload.path);
+            return None;
+        }
+        self.touch(&payload.path);
+        Some(payload)
     }
 
     /// Moves a completed download into the cache. The payload is renamed into place before

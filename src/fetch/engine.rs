@@ -210,7 +210,7 @@ impl Scheduler {
             self.phases.insert(key.clone(), Phase::Running);
             let shared = Arc::clone(&self.shared);
             self.running.spawn(async move {
-                let outcome = match cached(&shared, &key) {
+                let outcome = match cached(&shared, &key).await {
                     Some(fetched) => Ok(fetched),
                     // Offline, only the cache answers: nothing is asked of the service.
                     None if shared.client.is_offline() => Err(ResultState::NotCached),
@@ -344,19 +344,43 @@ fn send(shared: &Shared, key: &ResultKey, state: ResultState) {
     let _ = shared.events.send(FetchEvent::State(key.clone(), state));
 }
 
-/// The result from the cache, verified, if it is there.
-fn cached(shared: &Shared, key: &ResultKey) -> Option<Arc<Fetched>> {
-    let hit = shared.config.cache.as_ref()?.get(key)?;
-    Some(Arc::new(Fetched {
-        path: hit.path,
-        size: hit.meta.size,
-        sha256: hit.meta.sha256,
-        from_cache: true,
-        team_share: crate::fetch::TeamShare::Unshared,
-        link_expires_at: None,
-        file_name: hit.meta.file_name,
-    }))
+/// The result from the cache, verified, if it is there. A large payload this process has
+/// not hashed yet is announced as `Verifying` first, so that the screen can decode it while
+/// it is hashed (off the runtime's threads) rather than after.
+async fn cached(shared: &Shared, key: &ResultKey) -> Option<Arc<Fetched>> {
+    use super::cache::Lookup;
+    let cache = shared.config.cache.as_ref()?;
+    let fetched = |hit: super::cache::CachedPayload| {
+        Arc::new(Fetched {
+            path: hit.path,
+            size: hit.meta.size,
+            sha256: hit.meta.sha256,
+            from_cache: true,
+            team_share: crate::fetch::TeamShare::Unshared,
+            link_expires_at: None,
+            file_name: hit.meta.file_name,
+        })
+    };
+    let unverified = match cache.lookup(key)? {
+        Lookup::Verified(hit) => return Some(fetched(hit)),
+        Lookup::Unverified(hit) => hit,
+    };
+    if unverified.meta.size >= ANNOUNCE_VERIFYING_BYTES {
+        send(
+            shared,
+            key,
+            ResultState::Verifying(fetched(unverified.clone())),
+        );
+    }
+    let (cache, key) = (cache.clone(), key.clone());
+    let verified = tokio::task::spawn_blocking(move || cache.verify(&key, unverified))
+        .await
+        .ok()??;
+    Some(fetched(verified))
 }
+
+/// Below this, hashing takes about a millisecond: not worth a message of its own.
+const ANNOUNCE_VERIFYING_BYTES: u64 = 1024 * 1024;
 
 /// Fetches a result the cache does not have: from a teammate through the team's store, or
 /// (this member's turn) a link within the budget and the download, shared afterwards.

@@ -93,6 +93,9 @@ pub enum ResultState {
         received: u64,
         total: Option<u64>,
     },
+    /// In the cache, being checked against its SHA-256: not to be trusted until `Ready`,
+    /// but the screen may decode it meanwhile (and throws that away unless `Ready` follows).
+    Verifying(Arc<Fetched>),
     Ready(Arc<Fetched>),
     Failed(String),
     /// Offline (`--offline`), and not in the cache: nothing was asked of the service.

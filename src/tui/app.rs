@@ -193,7 +193,7 @@ impl App {
             Message::Tick => self.on_tick(),
             Message::Fetch(event) => self.on_fetch(event),
             Message::Decoded(key, document) => {
-                self.documents.insert(key.clone(), document);
+                self.take_document(key.clone(), document);
                 if self.failed_only {
                     self.refilter();
                 }
@@ -372,8 +372,18 @@ impl App {
             }
             FetchEvent::State(key, state) => {
                 let mut effects = Vec::new();
-                if let ResultState::Ready(fetched) = &state {
-                    effects.extend(self.take_in(&key, fetched));
+                match &state {
+                    ResultState::Ready(fetched) => effects.extend(self.take_in(&key, fetched)),
+                    ResultState::Verifying(fetched) => {
+                        effects.extend(self.decode_while_checked(&key, fetched));
+                    }
+                    // Fetched again (its cached copy failed the check): what was decoded
+                    // from that copy goes.
+                    ResultState::RequestingLink
+                    | ResultState::Downloading { .. }
+                    | ResultState::NotCached
+                    | ResultState::Failed(_) => self.documents.discard(&key),
+                    _ => {}
                 }
                 if state == ResultState::NotCached
                     && let Some(review) = self.review.as_mut()

@@ -500,6 +500,7 @@ pub(crate) fn link_state(
             theme.accent(),
         ),
         Some(ResultState::RequestingLink) => Span::styled("requesting link", theme.accent()),
+        Some(ResultState::Verifying(_)) => Span::styled("checking the cached copy", theme.dim()),
         Some(ResultState::Downloading { received, total }) => match total {
             Some(total) if *total > 0 => Span::styled(
                 format!("downloading {}%", received * 100 / total),

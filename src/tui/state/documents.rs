@@ -15,6 +15,11 @@ pub const KEPT: usize = 8;
 #[derive(Default)]
 pub struct Documents {
     kept: HashMap<ResultKey, (Arc<Document>, u64)>,
+    /// Decoded from a cached copy still being checked against its hash: shown only once
+    /// the check passes, thrown away if it fails.
+    unchecked: HashMap<ResultKey, Arc<Document>>,
+    /// Being decoded while their copies are checked: not to be decoded twice.
+    decoding: std::collections::HashSet<ResultKey>,
     /// A clock of uses: the entry with the smallest stamp goes first.
     uses: u64,
 }
@@ -54,6 +59,47 @@ impl Documents {
                 None => break,
             };
         }
+    }
+
+    /// A decoding started while the payload is checked.
+    pub fn decoding(&mut self, key: ResultKey) {
+        self.decoding.insert(key);
+    }
+
+    pub fn is_decoding(&self, key: &ResultKey) -> bool {
+        self.decoding.contains(key)
+    }
+
+    /// A document came from a decoding (the whole, or a huge one's preview).
+    pub fn decoded(&mut self, key: &ResultKey, document: &Document) {
+        if document.complete {
+            self.decoding.remove(key);
+        }
+    }
+
+    /// Holds a document decoded from a payload not yet verified.
+    pub fn hold(&mut self, key: ResultKey, document: Arc<Document>) {
+        self.unchecked.insert(key, document);
+    }
+
+    /// The payload passed its check: its held document (if decoded already) is kept;
+    /// false when there was none.
+    pub fn release(&mut self, key: &ResultKey) -> bool {
+        match self.unchecked.remove(key) {
+            Some(document) => {
+                self.insert(key.clone(), document);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The payload failed its check, or is being fetched again: what was decoded from it
+    /// goes, held or kept.
+    pub fn discard(&mut self, key: &ResultKey) {
+        self.unchecked.remove(key);
+        self.decoding.remove(key);
+        self.kept.remove(key);
     }
 
     /// The analyst looked at it again: it goes last in line to be let go.
@@ -96,6 +142,25 @@ mod tests {
             "the oldest untouched goes"
         );
         assert!(documents.contains_key(&key(KEPT)), "the newest stays");
+    }
+
+    #[test]
+    fn a_document_of_an_unchecked_copy_shows_only_once_it_passes() {
+        let mut documents = Documents::default();
+        documents.hold(key(1), document("maybe tampered"));
+        assert!(
+            !documents.contains_key(&key(1)),
+            "not shown while unchecked"
+        );
+        assert!(documents.release(&key(1)));
+        assert!(documents.contains_key(&key(1)));
+        documents.hold(key(2), document("tampered"));
+        documents.discard(&key(2));
+        assert!(
+            !documents.release(&key(2)),
+            "a failed check leaves nothing to show"
+        );
+        assert!(!documents.contains_key(&key(2)));
     }
 
     #[test]

@@ -12,8 +12,13 @@ impl App {
     /// A result is ready: decode what belongs to the action on screen, digest the rest.
     pub(crate) fn take_in(&mut self, key: &ResultKey, fetched: &Arc<Fetched>) -> Vec<Effect> {
         let on_screen = self.selected().is_some_and(|a| a.id == key.action_id);
+        // Decoded while its cached copy was checked: it passed.
+        let decoded_while_checked = self.documents.release(key);
         if on_screen {
-            if self.documents.contains_key(key) {
+            if decoded_while_checked
+                || self.documents.contains_key(key)
+                || self.documents.is_decoding(key)
+            {
                 return Vec::new();
             }
             return vec![Effect::Decode {
@@ -30,6 +35,38 @@ impl App {
             fetched: Arc::clone(fetched),
             kind: self.payload_kind(key, fetched),
         }]
+    }
+
+    /// A large cached copy of what is on screen is being checked: decode it meanwhile (it
+    /// is shown once the check passes), so that the hash and the decoding overlap.
+    pub(crate) fn decode_while_checked(
+        &mut self,
+        key: &ResultKey,
+        fetched: &Arc<Fetched>,
+    ) -> Vec<Effect> {
+        if self.selected_key().as_ref() != Some(key) || self.documents.contains_key(key) {
+            return Vec::new();
+        }
+        self.documents.decoding(key.clone());
+        vec![Effect::Decode {
+            key: key.clone(),
+            fetched: Arc::clone(fetched),
+            kind: self.payload_kind(key, fetched),
+        }]
+    }
+
+    /// A document arrived: kept, or held while its payload is checked.
+    pub(crate) fn take_document(
+        &mut self,
+        key: ResultKey,
+        document: Arc<crate::transcript::document::Document>,
+    ) {
+        self.documents.decoded(&key, &document);
+        if matches!(self.results.get(&key), Some(ResultState::Verifying(_))) {
+            self.documents.hold(key, document);
+        } else {
+            self.documents.insert(key, document);
+        }
     }
 
     /// The selected result is on disk but not decoded (it was digested for a review, or let
