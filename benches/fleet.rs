@@ -7,7 +7,12 @@
 //! 2. the terminal UI (`lrx --offline` in tmux): `R`, until the screen says every result is
 //!    in, with the same readings.
 //!
-//! Readings come from `/proc/PID/status` (`VmHWM`, `Threads`) polled every few ms.
+//! 3. A cached 100 MB transcript opened in the terminal UI in a new process (the cache has
+//!    not hashed it in this process yet): from Enter to its first text, beside the time
+//!    decoding alone takes.
+//!
+//! Readings come from `/proc/PID/status` (`VmHWM`, `Threads`) polled every few ms; the
+//! screen is read with `tmux capture-pane` every 5 ms, so times are ±10 ms.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -102,6 +107,10 @@ fn output(machine: usize, outlier: bool) -> String {
 /// The cache a tenant's sweep leaves behind: actions and payloads, under the scope lrx
 /// itself picks for this connection (found by letting it create the directory).
 fn fill(env: &Env) {
+    fill_with(env, RESULTS, |i| output(i, i % 250 == 0));
+}
+
+fn fill_with(env: &Env, count: usize, output: impl Fn(usize) -> String) {
     let made = env
         .command()
         .args(["actions", "--json"])
@@ -116,7 +125,7 @@ fn fill(env: &Env) {
         .file_name();
     let cache = Cache::open(&env.cache, &scope.to_string_lossy(), 4 << 30).expect("cache");
     let now = chrono::Utc::now() - chrono::Duration::hours(1);
-    for i in 0..RESULTS {
+    for i in 0..count {
         let script = format!("Collect-{}.ps1", i % 5);
         let action = lrx::fixtures::action(
             i,
@@ -128,7 +137,7 @@ fn fill(env: &Env) {
         let payload = serde_json::json!({
             "script_name": script,
             "exit_code": i64::from(i % 97 == 0),
-            "script_output": output(i, i % 250 == 0),
+            "script_output": output(i),
             "script_errors": "",
         })
         .to_string();
@@ -195,7 +204,9 @@ fn wait_for(needle: &str, limit: Duration, mut each: impl FnMut()) -> bool {
     false
 }
 
-fn tui(env: &Env) -> Option<Readings> {
+/// Starts the terminal UI in tmux on this cache; its process id once the list shows
+/// `count` actions.
+fn launch(env: &Env, count: usize) -> Option<u32> {
     let line: Vec<String> = std::iter::once(lrx())
         .chain(env.args())
         .map(|a| format!("'{a}'"))
@@ -217,12 +228,23 @@ fn tui(env: &Env) -> Option<Readings> {
         .trim()
         .parse()
         .ok()?;
-    let listed = format!("{RESULTS}/{RESULTS} ");
+    let listed = format!("{count}/{count} ");
     if !wait_for(&listed, Duration::from_secs(60), || {}) {
         eprintln!("the list never showed {listed}:\n{}", screen());
         let _ = tmux(&["kill-session", "-t", SESSION]);
         return None;
     }
+    Some(pid)
+}
+
+fn quit() {
+    let _ = tmux(&["send-keys", "-t", SESSION, "q"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = tmux(&["kill-session", "-t", SESSION]);
+}
+
+fn tui(env: &Env) -> Option<Readings> {
+    let pid = launch(env, RESULTS)?;
     let (mut peak_mib, mut peak_threads) = (0.0_f64, 0);
     let started = Instant::now();
     tmux(&["send-keys", "-t", SESSION, "R"]);
@@ -244,9 +266,7 @@ fn tui(env: &Env) -> Option<Readings> {
     if !done {
         eprintln!("the review never completed:\n{}", screen());
     }
-    let _ = tmux(&["send-keys", "-t", SESSION, "q"]);
-    std::thread::sleep(Duration::from_millis(200));
-    let _ = tmux(&["kill-session", "-t", SESSION]);
+    quit();
     done.then_some(Readings {
         seconds,
         peak_mib,
@@ -270,6 +290,11 @@ fn report(name: &str, runs: &[Readings]) {
 }
 
 fn main() {
+    // `cargo bench --bench fleet -- open`: only the 100 MB transcript.
+    if std::env::args().any(|a| a == "open") {
+        open_huge();
+        return;
+    }
     let dir = tempfile::tempdir().expect("tmp");
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).expect("home");
@@ -303,4 +328,100 @@ fn main() {
         "TUI / CLI: {ratio:.2}× the time; cores here: {}",
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
     );
+    open_huge();
+}
+
+const HUGE: usize = 100 * 1024 * 1024;
+const FIRST_TEXT: &str = "An account was successfully logged on";
+
+fn huge_output() -> String {
+    let mut text = String::with_capacity(HUGE + 256);
+    text.push_str("Transcript started, output file is C:\\ProgramData\\x\\PSScript.txt\n");
+    let mut i = 0u64;
+    while text.len() < HUGE {
+        text.push_str(&format!(
+            "2026-11-20T12:{:02}:{:02}.{:03}Z  4624  An account was successfully logged on. Logon Type: 3 Process: C:\\Windows\\System32\\lsass.exe {i}\n",
+            i % 60,
+            (i / 60) % 60,
+            i % 1000
+        ));
+        i += 1;
+    }
+    text
+}
+
+/// How long decoding alone takes for the payload, as the viewer does it: read, JSON decode,
+/// the first screen's preview.
+fn decode_alone(path: &std::path::Path) -> f64 {
+    let started = Instant::now();
+    let bytes = std::fs::read(path).expect("payload");
+    let result = lrx::transcript::decode::script_result(&bytes);
+    let preview = lrx::transcript::document::Document::preview(
+        &result,
+        bytes.len() as u64,
+        String::new(),
+        true,
+    );
+    std::hint::black_box(preview);
+    started.elapsed().as_secs_f64()
+}
+
+fn open_huge() {
+    let floor = open_cached(&|| {
+        "Transcript started\n2026-11-20T12:00:00.000Z  4624  An account was successfully logged on.\n".to_string()
+    });
+    let (huge, decode) = {
+        let text = huge_output();
+        open_cached(&|| text.clone())
+    };
+    let (Some(floor), Some(huge)) = (floor.0, huge) else {
+        println!("cached transcript: no run completed");
+        return;
+    };
+    println!(
+        "cached 100 MB transcript, Enter to first text: {:.0} ms (median of 3); decoding alone {:.0} ms; a 100-byte transcript the same way: {:.0} ms (the floor of measuring through tmux)",
+        huge * 1000.0,
+        decode * 1000.0,
+        floor * 1000.0
+    );
+}
+
+/// Opens a one-result cache's transcript three times, each in a new process (nothing is
+/// verified yet): the median time from Enter to its first text, and that of decoding alone.
+fn open_cached(text: &dyn Fn() -> String) -> (Option<f64>, f64) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let env = Env {
+        cache: dir.path().join("cache"),
+        home,
+        _dir: dir,
+    };
+    fill_with(&env, 1, |_| text());
+    let payload = std::fs::read_dir(&env.cache)
+        .expect("cache")
+        .flatten()
+        .filter_map(|scope| std::fs::read_dir(scope.path()).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "payload"))
+        .expect("the payload");
+    let decode = median((0..3).map(|_| decode_alone(&payload)).collect());
+    let mut opens = Vec::new();
+    for _ in 0..3 {
+        let Some(_) = launch(&env, 1) else { continue };
+        // As an analyst would: after the syntaxes' warm-up at start (which takes a core for
+        // a few hundred ms), not in the same instant the list appears.
+        std::thread::sleep(Duration::from_millis(1500));
+        let started = Instant::now();
+        tmux(&["send-keys", "-t", SESSION, "Enter"]);
+        if wait_for(FIRST_TEXT, Duration::from_secs(60), || {}) {
+            opens.push(started.elapsed().as_secs_f64());
+        } else {
+            eprintln!("the transcript never showed:\n{}", screen());
+        }
+        quit();
+    }
+    ((!opens.is_empty()).then(|| median(opens)), decode)
 }

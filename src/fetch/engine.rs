@@ -365,13 +365,18 @@ async fn cached(shared: &Shared, key: &ResultKey) -> Option<Arc<Fetched>> {
         Lookup::Verified(hit) => return Some(fetched(hit)),
         Lookup::Unverified(hit) => hit,
     };
-    if unverified.meta.size >= ANNOUNCE_VERIFYING_BYTES {
-        send(
-            shared,
-            key,
-            ResultState::Verifying(fetched(unverified.clone())),
-        );
+    if unverified.meta.size < ANNOUNCE_VERIFYING_BYTES {
+        // About a millisecond: hashed where it is, rather than handed to another thread
+        // (a review of thousands would keep the blocking pool growing).
+        return cache.verify(key, unverified).map(fetched);
     }
+    send(
+        shared,
+        key,
+        ResultState::Verifying(fetched(unverified.clone())),
+    );
+    // Hashed a few at a time, off the runtime's threads.
+    let _turn = hashing_turns().acquire().await.ok()?;
     let (cache, key) = (cache.clone(), key.clone());
     let verified = tokio::task::spawn_blocking(move || cache.verify(&key, unverified))
         .await
@@ -379,7 +384,17 @@ async fn cached(shared: &Shared, key: &ResultKey) -> Option<Arc<Fetched>> {
     Some(fetched(verified))
 }
 
-/// Below this, hashing takes about a millisecond: not worth a message of its own.
+/// One turn per core for hashing cached payloads.
+fn hashing_turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    TURNS.get_or_init(|| {
+        tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        )
+    })
+}
+
+/// Below this, hashing takes about a millisecond: not worth a message or a thread.
 const ANNOUNCE_VERIFYING_BYTES: u64 = 1024 * 1024;
 
 /// Fetches a result the cache does not have: from a teammate through the team's store, or
