@@ -54,6 +54,18 @@ struct Env {
 }
 
 impl Env {
+    /// A home and a cache root of their own, gone when dropped.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tmp");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        Self {
+            cache: dir.path().join("cache"),
+            home,
+            _dir: dir,
+        }
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(lrx());
         self.apply(&mut command);
@@ -89,25 +101,12 @@ impl Env {
     }
 }
 
-fn output(machine: usize, outlier: bool) -> String {
-    let mut text = format!(
-        "Transcript started, output file is C:\\ProgramData\\x\\PSScript_Transcript_{{{machine:08X}-0000-0000-0000-000000000000}}.txt\n"
-    );
-    let mut line = 0;
-    while text.len() < 50 * 1024 {
-        text.push_str(&format!("2026-11-{:02}T12:{:02}:{:02}.123Z  4624  An account was successfully logged on. Account Name: svc_backup{} Logon Type: 3\n", 1 + machine % 28, line % 60, machine % 60, line % 7));
-        line += 1;
-    }
-    if outlier {
-        text.push_str("HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run  Updater  rundll32.exe C:\\Users\\Public\\msupd.dll\n");
-    }
-    text
-}
-
 /// The cache a tenant's sweep leaves behind: actions and payloads, under the scope lrx
 /// itself picks for this connection (found by letting it create the directory).
 fn fill(env: &Env) {
-    fill_with(env, RESULTS, |i| output(i, i % 250 == 0));
+    fill_with(env, RESULTS, |i| {
+        lrx::fixtures::sweep_output(i, i % 250 == 0)
+    });
 }
 
 fn fill_with(env: &Env, count: usize, output: impl Fn(usize) -> String) {
@@ -295,14 +294,7 @@ fn main() {
         open_huge();
         return;
     }
-    let dir = tempfile::tempdir().expect("tmp");
-    let home = dir.path().join("home");
-    std::fs::create_dir_all(&home).expect("home");
-    let env = Env {
-        cache: dir.path().join("cache"),
-        home,
-        _dir: dir,
-    };
+    let env = Env::new();
     let filling = Instant::now();
     fill(&env);
     println!(
@@ -389,14 +381,7 @@ fn open_huge() {
 /// Opens a one-result cache's transcript three times, each in a new process (nothing is
 /// verified yet): the median time from Enter to its first text, and that of decoding alone.
 fn open_cached(text: &dyn Fn() -> String) -> (Option<f64>, f64) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let home = dir.path().join("home");
-    std::fs::create_dir_all(&home).expect("home");
-    let env = Env {
-        cache: dir.path().join("cache"),
-        home,
-        _dir: dir,
-    };
+    let env = Env::new();
     fill_with(&env, 1, |_| text());
     let payload = std::fs::read_dir(&env.cache)
         .expect("cache")

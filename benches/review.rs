@@ -9,22 +9,6 @@ use lrx::api::models::MachineAction;
 use lrx::review::{self, Digest, Normaliser};
 use lrx::transcript::decode::{ExitCode, ScriptResult};
 
-fn output(machine: usize, outlier: bool) -> String {
-    let mut text = format!(
-        "Transcript started, output file is C:\\ProgramData\\x\\PSScript_Transcript_{{{machine:08X}-0000-0000-0000-000000000000}}.txt\n"
-    );
-    let mut line = 0;
-    while text.len() < 50 * 1024 {
-        text.push_str(&format!("2026-11-{:02}T12:{:02}:{:02}.123Z  4624  An account was successfully logged on. Account Name: svc_backup{} Logon Type: 3\n", 1 + machine % 28, line % 60, machine % 60, line % 7));
-        line += 1;
-    }
-    if outlier {
-        text.push_str("HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run  Updater  rundll32.exe C:\\Users\\Public\\msupd.dll\n");
-    }
-    text.push_str("\0\0\0");
-    text
-}
-
 fn main() {
     let now = Utc::now();
     let actions: Vec<MachineAction> = (0..5000)
@@ -42,7 +26,7 @@ fn main() {
         .map(|i| ScriptResult {
             script_name: Some("Collect.ps1".into()),
             exit_code: ExitCode::Code(i64::from(i % 97 == 0)),
-            script_output: output(i, i % 250 == 0),
+            script_output: lrx::fixtures::sweep_output(i, i % 250 == 0) + "\0\0\0",
             script_errors: String::new(),
             problems: Vec::new(),
             nul_padding_trimmed: 3,

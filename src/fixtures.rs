@@ -77,3 +77,29 @@ pub fn isolated(program: &str, home: &std::path::Path) -> std::process::Command 
     }
     command
 }
+
+/// A fleet sweep's ~50 KB output on one machine: a transcript header naming the machine,
+/// logon events whose timestamps differ per machine (masked when compared), and for an
+/// outlier one telling line more. The benchmarks' stand-in for a real collection script.
+pub fn sweep_output(machine: usize, outlier: bool) -> String {
+    use std::fmt::Write as _;
+    let mut text = format!(
+        "Transcript started, output file is C:\\ProgramData\\x\\PSScript_Transcript_{{{machine:08X}-0000-0000-0000-000000000000}}.txt\n"
+    );
+    let mut line = 0;
+    while text.len() < 50 * 1024 {
+        let _ = writeln!(
+            text,
+            "2026-11-{:02}T12:{:02}:{:02}.123Z  4624  An account was successfully logged on. Account Name: svc_backup{} Logon Type: 3",
+            1 + machine % 28,
+            line % 60,
+            machine % 60,
+            line % 7
+        );
+        line += 1;
+    }
+    if outlier {
+        text.push_str("HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run  Updater  rundll32.exe C:\\Users\\Public\\msupd.dll\n");
+    }
+    text
+}
