@@ -21,11 +21,7 @@ impl App {
             {
                 return Vec::new();
             }
-            return vec![Effect::Decode {
-                key: key.clone(),
-                fetched: Arc::clone(fetched),
-                kind: self.payload_kind(key, fetched),
-            }];
+            return vec![self.decode(key, fetched)];
         }
         if self.digests.contains_key(key) {
             return Vec::new();
@@ -48,11 +44,7 @@ impl App {
             return Vec::new();
         }
         self.documents.decoding(key.clone());
-        vec![Effect::Decode {
-            key: key.clone(),
-            fetched: Arc::clone(fetched),
-            kind: self.payload_kind(key, fetched),
-        }]
+        vec![self.decode(key, fetched)]
     }
 
     /// A document arrived: kept, or held while its payload is checked.
@@ -80,12 +72,16 @@ impl App {
             return Vec::new();
         }
         match self.results.get(&key) {
-            Some(ResultState::Ready(fetched)) => vec![Effect::Decode {
-                key: key.clone(),
-                fetched: Arc::clone(fetched),
-                kind: self.payload_kind(&key, fetched),
-            }],
+            Some(ResultState::Ready(fetched)) => vec![self.decode(&key, fetched)],
             _ => Vec::new(),
+        }
+    }
+
+    fn decode(&self, key: &ResultKey, fetched: &Arc<Fetched>) -> Effect {
+        Effect::Decode {
+            key: key.clone(),
+            fetched: Arc::clone(fetched),
+            kind: self.payload_kind(key, fetched),
         }
     }
 
