@@ -170,7 +170,7 @@ fn searches(document: &Document) {
     ] {
         let pattern = Pattern::new(query, regex).expect("pattern").expect("query");
         let start = Instant::now();
-        let begun = search::begin(Arc::clone(&lines), pattern);
+        let begun = search::begin(Arc::clone(&lines), pattern, search::Scope::default());
         let returned_ms = ms(start);
         let mut hits = begun.hits.len();
         let mut first_ms = (hits > 0).then_some(returned_ms);

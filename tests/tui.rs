@@ -557,6 +557,67 @@ async fn searching_a_huge_output_shows_the_first_match_then_completes_the_count(
     h.assert_shows("line 119999 needle");
 }
 
+/// Each character typed refines the search under way, from wherever it has got (here the
+/// background news is taken in between some keys and not others); pasted text refines once.
+/// Either way the matches are exactly those of a fresh search.
+#[tokio::test]
+async fn typing_or_pasting_onto_a_search_refines_it_and_finds_every_match() {
+    let mut h = Harness::new(120, 40).await;
+    let output: String = (0..120_000)
+        .map(|i| match i % 10 {
+            0 => format!("event {i} error\n"),
+            1 => format!("event {i} error 4{}\n", i % 3),
+            _ => format!("event {i}\n"),
+        })
+        .collect();
+    h.open_output(&output);
+    let wanted = (0..120_000).filter(|i| i % 30 == 11).count();
+    let complete = |h: &mut Harness| {
+        assert!(h.settle(
+            |app| !app.transcript.search.counting,
+            Duration::from_secs(30)
+        ));
+        let hits = &h.app.transcript.search.hits;
+        assert_eq!(hits.len(), wanted, "{:?}", h.app.transcript.search.query);
+        assert!(hits.windows(2).all(|w| w[0].line < w[1].line));
+        assert!(
+            hits.iter().all(|hit| hit.line % 30 == 11),
+            "{:?}",
+            &hits[..3]
+        );
+    };
+    h.key('/');
+    for (typed, c) in "error 42".chars().enumerate() {
+        h.key(c);
+        if typed % 2 == 0 {
+            h.take_news();
+        }
+    }
+    complete(&mut h);
+    // Backspace widens the search: it starts over and finds the broader matches.
+    h.press(KeyCode::Backspace);
+    assert!(h.settle(
+        |app| !app.transcript.search.counting,
+        Duration::from_secs(30)
+    ));
+    assert_eq!(h.app.transcript.search.hits.len(), 120_000 / 10);
+    h.press(KeyCode::Esc);
+
+    h.key('/');
+    h.send(Message::Paste("error\u{1b}[2J 42\n".into()));
+    assert_eq!(h.app.transcript.search.query, "error[2J 42");
+    h.press(KeyCode::Esc);
+    h.key('/');
+    h.send(Message::Paste("error 42\n".into()));
+    assert_eq!(h.app.transcript.search.query, "error 42");
+    complete(&mut h);
+    h.press(KeyCode::Enter);
+
+    // Outside a prompt, pasted text is not read as keys.
+    h.send(Message::Paste("q".into()));
+    assert!(!h.app.quit);
+}
+
 /// What the real loop has shown so far, as its watch reports it.
 #[derive(Default)]
 struct Seen {

@@ -3,6 +3,11 @@
 //! once, and the rest (a `Rest`) runs wherever the caller puts it, reporting what it finds
 //! as news: the first match can be shown while the count of a 100 MB transcript completes
 //! in the background. Nothing is shared with the searcher but a stop flag.
+//!
+//! Typing refines: a literal needle that contains the previous one can only match lines the
+//! previous needle matched, so the next search looks at those lines (as far as the previous
+//! one got) and scans only what the previous one had not reached. A pasted needle on 100 MB
+//! searches the whole text about once, not once per character.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,6 +81,34 @@ impl Pattern {
             },
             ignore_case,
         }))
+    }
+
+    /// Every match of `self` lies in a line `previous` matches: a search for `self` need
+    /// look only at the lines a search for `previous` found. Literal needles only, of one
+    /// kind (ASCII and full lower-casing fold differently), the new one containing the old.
+    pub fn narrows(&self, previous: &Pattern) -> bool {
+        match (self, previous) {
+            (
+                Self::Literal {
+                    needle,
+                    ignore_case,
+                },
+                Self::Literal {
+                    needle: old,
+                    ignore_case: old_ignores_case,
+                },
+            ) => {
+                if *old_ignores_case {
+                    needle.to_ascii_lowercase().contains(old.as_str())
+                } else {
+                    !ignore_case && needle.contains(old.as_str())
+                }
+            }
+            (Self::Folded { needle }, Self::Folded { needle: old }) => {
+                needle.contains(old.as_str())
+            }
+            _ => false,
+        }
     }
 
     /// Adds the matches in `text` (line number `line`) to `hits`; `folded` is scratch space.
@@ -159,6 +192,63 @@ pub fn find_all(lines: &[Line], pattern: &Pattern) -> Vec<Hit> {
     hits
 }
 
+/// The lines a search looks at, in order: `candidates` (ascending, all below `scan_from`),
+/// then every line from `scan_from` on. A fresh search scans everything; a refined one
+/// looks at the previous search's matching lines first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    candidates: Arc<[usize]>,
+    scan_from: usize,
+}
+
+impl Scope {
+    /// How many lines of a text of `lines` lines this scope looks at.
+    fn len(&self, lines: usize) -> usize {
+        self.candidates.len() + lines.saturating_sub(self.scan_from)
+    }
+
+    /// The line looked at in position `position`.
+    fn line_at(&self, position: usize) -> usize {
+        match self.candidates.get(position) {
+            Some(line) => *line,
+            None => self.scan_from + position - self.candidates.len(),
+        }
+    }
+
+    /// Where a search standing at `position` has got: every line below is decided.
+    fn reached(&self, position: usize, lines: usize) -> usize {
+        if position >= self.len(lines) {
+            lines
+        } else {
+            self.line_at(position)
+        }
+    }
+
+    /// The scope of a narrower search, given the matches this scope's search found on every
+    /// line below `reached`: the lines they are on, then what this scope had yet to look at.
+    #[must_use]
+    pub fn narrowed(&self, hits: &[Hit], reached: usize) -> Scope {
+        let mut candidates: Vec<usize> = Vec::new();
+        for hit in hits.iter().take_while(|hit| hit.line < reached) {
+            if candidates.last() != Some(&hit.line) {
+                candidates.push(hit.line);
+            }
+        }
+        let still_to_look_at = self.candidates.iter().copied().filter(|l| *l >= reached);
+        candidates.extend(still_to_look_at);
+        Scope {
+            candidates: candidates.into(),
+            scan_from: self.scan_from.max(reached),
+        }
+    }
+
+    /// How many lines this scope looks at in a text of `lines` lines (for tests and
+    /// benchmarks: how much a refinement saved).
+    pub fn lines_to_look_at(&self, lines: usize) -> usize {
+        self.len(lines)
+    }
+}
+
 /// Which search news is about: news of a search since replaced is ignored.
 pub type SearchId = u64;
 
@@ -168,10 +258,13 @@ pub fn next_id() -> SearchId {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Matches found since the last news, and whether the search has finished.
+/// Matches found since the last news, how far the search has got, and whether it has
+/// finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub hits: Vec<Hit>,
+    /// Every line below this one has been searched.
+    pub reached: usize,
     pub done: bool,
 }
 
@@ -189,6 +282,8 @@ impl Drop for StopOnDrop {
 #[derive(Clone)]
 pub struct Rest {
     lines: Arc<[Line]>,
+    scope: Scope,
+    /// The position in `scope` to go on from.
     from: usize,
     pattern: Pattern,
     stop: Arc<AtomicBool>,
@@ -211,33 +306,39 @@ impl PartialEq for Rest {
     }
 }
 
-/// The start of a search: the matches in the first lines, and what is left, if anything,
-/// with the guard that stops it.
+/// The start of a search: the matches in the first lines, how far it got, and what is
+/// left, if anything, with the guard that stops it.
 pub struct Begun {
     pub hits: Vec<Hit>,
+    /// Every line below this one has been searched.
+    pub reached: usize,
     pub rest: Option<(Rest, StopOnDrop)>,
 }
 
-/// Searches the first lines now (bounded in lines and time) and leaves the rest.
-pub fn begin(lines: Arc<[Line]>, pattern: Pattern) -> Begun {
+/// Searches the first lines of `scope` now (bounded in lines and time) and leaves the rest.
+pub fn begin(lines: Arc<[Line]>, pattern: Pattern, scope: Scope) -> Begun {
     let mut hits = Vec::new();
     let mut folded = String::new();
     let started = Instant::now();
+    let total = scope.len(lines.len());
     let mut foreground = 0;
-    while foreground < lines.len().min(FOREGROUND_LINES) {
+    while foreground < total.min(FOREGROUND_LINES) {
         if foreground % FOREGROUND_CHECK == FOREGROUND_CHECK - 1
             && started.elapsed() >= FOREGROUND_TIME
         {
             break;
         }
-        pattern.find(foreground, &lines[foreground].text, &mut folded, &mut hits);
+        let line = scope.line_at(foreground);
+        pattern.find(line, &lines[line].text, &mut folded, &mut hits);
         foreground += 1;
     }
-    let rest = (foreground < lines.len()).then(|| {
+    let reached = scope.reached(foreground, lines.len());
+    let rest = (foreground < total).then(|| {
         let stop = Arc::new(AtomicBool::new(false));
         (
             Rest {
                 lines,
+                scope,
                 from: foreground,
                 pattern,
                 stop: Arc::clone(&stop),
@@ -245,33 +346,42 @@ pub fn begin(lines: Arc<[Line]>, pattern: Pattern) -> Begun {
             StopOnDrop(stop),
         )
     });
-    Begun { hits, rest }
+    Begun {
+        hits,
+        reached,
+        rest,
+    }
 }
 
 impl Rest {
     /// Searches the rest on this thread, reporting the first match as soon as it is found,
-    /// a growing count every `PROGRESS_EVERY`, and the end. Silent once stopped.
+    /// how far it has got every `PROGRESS_EVERY` (so typing on can refine from there), and
+    /// the end. Silent once stopped.
     pub fn run(&self, report: &dyn Fn(Found)) {
         let mut folded = String::new();
         let mut reported = Instant::now();
         let mut pending = Vec::new();
         let mut first = true;
+        let total = self.scope.len(self.lines.len());
         let mut block_start = self.from;
-        while block_start < self.lines.len() {
+        while block_start < total {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let block_end = (block_start + BLOCK_LINES).min(self.lines.len());
-            for (offset, line) in self.lines[block_start..block_end].iter().enumerate() {
+            let block_end = (block_start + BLOCK_LINES).min(total);
+            for position in block_start..block_end {
+                let line = self.scope.line_at(position);
                 self.pattern
-                    .find(block_start + offset, &line.text, &mut folded, &mut pending);
+                    .find(line, &self.lines[line].text, &mut folded, &mut pending);
             }
             block_start = block_end;
-            if !pending.is_empty() && (first || reported.elapsed() >= PROGRESS_EVERY) {
-                first = false;
+            let first_match = first && !pending.is_empty();
+            if block_start < total && (first_match || reported.elapsed() >= PROGRESS_EVERY) {
+                first = first && pending.is_empty();
                 reported = Instant::now();
                 report(Found {
                     hits: std::mem::take(&mut pending),
+                    reached: self.scope.reached(block_start, self.lines.len()),
                     done: false,
                 });
             }
@@ -279,6 +389,7 @@ impl Rest {
         if !self.stop.load(Ordering::Relaxed) {
             report(Found {
                 hits: pending,
+                reached: self.lines.len(),
                 done: true,
             });
         }
@@ -359,7 +470,7 @@ mod tests {
             })
             .collect();
         let pattern = Pattern::new("needle", false).expect("ok").expect("some");
-        let begun = begin(Arc::clone(&many), pattern.clone());
+        let begun = begin(Arc::clone(&many), pattern.clone(), Scope::default());
         let mut hits = begun.hits;
         let (rest, _guard) = begun.rest.expect("more than the first look covers");
         let news = std::sync::Mutex::new(Vec::new());
@@ -382,10 +493,82 @@ mod tests {
             })
             .collect();
         let pattern = Pattern::new("needle", false).expect("ok").expect("some");
-        let (rest, guard) = begin(many, pattern).rest.expect("rest");
+        let (rest, guard) = begin(many, pattern, Scope::default()).rest.expect("rest");
         drop(guard);
         let news = std::sync::Mutex::new(Vec::new());
         rest.run(&|found| news.lock().expect("lock").push(found));
         assert!(news.into_inner().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn only_a_literal_needle_that_contains_the_previous_one_narrows_it() {
+        let pattern = |q: &str, regex: bool| Pattern::new(q, regex).expect("ok").expect("some");
+        assert!(pattern("error 4", false).narrows(&pattern("error", false)));
+        assert!(pattern("Error", false).narrows(&pattern("erro", false)));
+        assert!(pattern("an error", false).narrows(&pattern("error", false)));
+        assert!(pattern("été x", false).narrows(&pattern("été", false)));
+        // Case-sensitive before, case-insensitive after: more lines may match.
+        assert!(!pattern("errors", false).narrows(&pattern("Error", false)));
+        assert!(!pattern("erro", false).narrows(&pattern("error", false)));
+        assert!(!pattern("error.", true).narrows(&pattern("error", true)));
+        // ASCII lower-casing and full lower-casing fold different letters (K, the Kelvin sign).
+        assert!(!pattern("kbé", false).narrows(&pattern("kb", false)));
+    }
+
+    /// A search refined from a finished or a half-finished one finds exactly what a fresh
+    /// search finds, looking at fewer lines.
+    #[test]
+    fn a_refined_search_finds_what_a_fresh_one_does() {
+        let many: Arc<[Line]> = (0..FOREGROUND_LINES * 3)
+            .map(|i| Line {
+                text: match i % 7 {
+                    0 => format!("error {i}"),
+                    1 => format!("error 4 at {i}"),
+                    _ => format!("fine {i}"),
+                },
+                class: LineClass::Normal,
+            })
+            .collect();
+        let everything = |pattern: &Pattern, scope: Scope| {
+            let begun = begin(Arc::clone(&many), pattern.clone(), scope);
+            let mut hits = begun.hits;
+            let mut reached = begun.reached;
+            if let Some((rest, _guard)) = begun.rest {
+                let news = std::sync::Mutex::new(Vec::new());
+                rest.run(&|found| news.lock().expect("lock").push(found));
+                for found in news.into_inner().expect("lock") {
+                    assert!(found.reached >= reached, "progress only goes forward");
+                    reached = found.reached;
+                    hits.extend(found.hits);
+                }
+            }
+            assert_eq!(reached, many.len());
+            hits
+        };
+        let broad = Pattern::new("error", false).expect("ok").expect("some");
+        let narrow = Pattern::new("error 4", false).expect("ok").expect("some");
+        let fresh = find_all(&many, &narrow);
+        assert!(!fresh.is_empty());
+
+        let broad_hits = everything(&broad, Scope::default());
+        let refined = Scope::default().narrowed(&broad_hits, many.len());
+        assert_eq!(
+            refined.lines_to_look_at(many.len()),
+            many.len().div_ceil(7) * 2
+        );
+        assert_eq!(everything(&narrow, refined), fresh);
+
+        // Only the first look of the broad search done: its matches so far, then the rest.
+        let begun = begin(Arc::clone(&many), broad, Scope::default());
+        assert!(begun.reached < many.len() && begun.rest.is_some());
+        let half = Scope::default().narrowed(&begun.hits, begun.reached);
+        assert!(half.lines_to_look_at(many.len()) < many.len());
+        assert_eq!(everything(&narrow, half.clone()), fresh);
+        // And refined once more from there.
+        let narrower = Pattern::new("error 4 at 1", false)
+            .expect("ok")
+            .expect("some");
+        let again = half.narrowed(&[], 0);
+        assert_eq!(everything(&narrower, again), find_all(&many, &narrower));
     }
 }

@@ -188,6 +188,7 @@ impl App {
     fn handle(&mut self, message: Message) -> Vec<Effect> {
         match message {
             Message::Key(key) => self.on_key(key),
+            Message::Paste(text) => self.paste(&text),
             Message::Resize => Vec::new(),
             Message::Mouse(mouse) => self.on_mouse(mouse),
             Message::Tick => self.on_tick(),

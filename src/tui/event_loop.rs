@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt as _};
+use futures_util::{FutureExt as _, Stream, StreamExt as _};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::{Event, KeyEventKind};
@@ -180,6 +180,20 @@ fn draw<B: Backend>(
     Ok(())
 }
 
+/// Enough for a pasted line; few enough that a stuck key still lets frames through.
+const MAX_KEYS_PER_FRAME: usize = 256;
+
+/// What a terminal event means to the app, if anything.
+fn input(event: Event) -> Option<Message> {
+    match event {
+        Event::Key(key) if key.kind != KeyEventKind::Release => Some(Message::Key(key)),
+        Event::Paste(text) => Some(Message::Paste(text)),
+        Event::Resize(_, _) => Some(Message::Resize),
+        Event::Mouse(mouse) => Some(Message::Mouse(mouse)),
+        _ => None,
+    }
+}
+
 /// Runs until the user quits. `external` carries signals (SIGTERM) and test injections.
 pub async fn run<B: Backend, S>(
     terminal: &mut Terminal<B>,
@@ -214,16 +228,14 @@ where
         // Biased: the analyst's keys first, so a flood of fetch events never delays input.
         let message = tokio::select! {
             biased;
-            event = inputs.next(), if inputs_open => match event {
-                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => Message::Key(key),
-                Some(Ok(Event::Resize(_, _))) => Message::Resize,
-                Some(Ok(Event::Mouse(mouse))) => Message::Mouse(mouse),
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => {
+            event = inputs.next(), if inputs_open => {
+                let Some(Ok(event)) = event else {
                     inputs_open = false;
                     continue;
-                }
-            },
+                };
+                let Some(message) = input(event) else { continue };
+                message
+            }
             Some(message) = external.recv() => message,
             Some(event) = backends.fetch_events.recv() => Message::Fetch(event),
             Some(message) = messages.recv() => message,
@@ -232,6 +244,27 @@ where
         app.now = (backends.clock)();
         for effect in app.update(message) {
             execute(effect, &mut backends, &messages_tx);
+        }
+        // Keys already typed (a burst, text pasted without bracketing) are taken in before
+        // the frame is drawn: one frame for the burst, not one per key.
+        for _ in 0..MAX_KEYS_PER_FRAME {
+            if !inputs_open || app.quit {
+                break;
+            }
+            match inputs.next().now_or_never() {
+                Some(Some(Ok(event))) => {
+                    if let Some(message) = input(event) {
+                        for effect in app.update(message) {
+                            execute(effect, &mut backends, &messages_tx);
+                        }
+                    }
+                }
+                Some(Some(Err(_)) | None) => {
+                    inputs_open = false;
+                    break;
+                }
+                None => break,
+            }
         }
         // Drain what is already queued before drawing once.
         while let Ok(event) = backends.fetch_events.try_recv() {

@@ -110,6 +110,8 @@ pub enum SaveKind {
 #[derive(Debug)]
 pub enum Message {
     Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste), whole.
+    Paste(String),
     Mouse(MouseEvent),
     Resize,
     Tick,

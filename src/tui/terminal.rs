@@ -45,7 +45,13 @@ impl TerminalGuard {
             std::process::exit(101);
         }));
         enable_raw_mode()?;
-        execute!(stdout(), EnterAlternateScreen)?;
+        // Bracketed paste: pasted text arrives whole, into the prompt that is open, and is
+        // never read as keys (a pasted "q" or "x" outside a prompt does nothing).
+        execute!(
+            stdout(),
+            EnterAlternateScreen,
+            ratatui::crossterm::event::EnableBracketedPaste
+        )?;
         if mouse {
             execute!(stdout(), ratatui::crossterm::event::EnableMouseCapture)?;
             MOUSE.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -89,7 +95,11 @@ pub fn page(text: &str) -> Result<(), String> {
     };
     drop(dir);
     let _ = enable_raw_mode();
-    let _ = execute!(stdout(), EnterAlternateScreen);
+    let _ = execute!(
+        stdout(),
+        EnterAlternateScreen,
+        ratatui::crossterm::event::EnableBracketedPaste
+    );
     if MOUSE.load(std::sync::atomic::Ordering::Relaxed) {
         let _ = execute!(stdout(), ratatui::crossterm::event::EnableMouseCapture);
     }

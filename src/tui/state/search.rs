@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::transcript::search::{Hit, SearchId, StopOnDrop};
+use crate::transcript::line::Line;
+use crate::transcript::search::{Hit, Pattern, Scope, SearchId, StopOnDrop};
 
 #[derive(Debug, Default, Clone)]
 pub struct Search {
@@ -15,6 +16,13 @@ pub struct Search {
     pub current: usize,
     /// The background part of the search is still counting.
     pub counting: bool,
+    /// Every line below this one has been searched.
+    pub(crate) reached: usize,
+    /// The lines this search looks at (fewer than all when it refines the previous one).
+    pub(crate) scope: Scope,
+    /// What this search is of, while the query is being typed, so the next character can
+    /// refine it rather than start over.
+    pub(crate) typed: Option<Typed>,
     /// Why the query cannot be searched (a regex that does not compile).
     pub error: Option<String>,
     /// The first line on screen when the search began: the first match from there is shown.
@@ -25,6 +33,13 @@ pub struct Search {
     pub(crate) id: SearchId,
     /// Stops the background part when this search is replaced or cleared.
     pub(crate) stop: Option<Arc<StopOnDrop>>,
+}
+
+/// The text and pattern of the search being typed.
+#[derive(Debug, Clone)]
+pub(crate) struct Typed {
+    pub(crate) lines: Arc<[Line]>,
+    pub(crate) pattern: Pattern,
 }
 
 impl Search {

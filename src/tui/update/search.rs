@@ -1,17 +1,18 @@
 //! Searching the transcript, as in less: `/` opens the prompt, matches show as you type,
 //! Enter keeps the search, `n`/`N` walk the matches, Ctrl-R switches between literal and
-//! regex. Long documents are searched in the background; the count grows on screen.
+//! regex. Long documents are searched in the background; the count grows on screen. A
+//! character typed (or text pasted) onto a literal query refines the search under way.
 
 use std::sync::Arc;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::transcript::search::{self, Found, Pattern, SearchId};
+use crate::transcript::search::{self, Found, Pattern, Scope, SearchId};
 use crate::tui::app::App;
 use crate::tui::message::Effect;
 use crate::tui::state::browse::Pane;
 use crate::tui::state::dialogs::Prompt;
-use crate::tui::state::search::Search;
+use crate::tui::state::search::{Search, Typed};
 
 impl App {
     pub(crate) fn edit_search(&mut self, key: KeyEvent) -> Vec<Effect> {
@@ -24,6 +25,7 @@ impl App {
             }
             KeyCode::Enter => {
                 self.prompt = Prompt::None;
+                search.typed = None;
                 self.jump_from_origin();
             }
             KeyCode::Char('r') if key.modifiers.contains(KeyModifiers::CONTROL) => {
@@ -38,7 +40,7 @@ impl App {
             }
             KeyCode::Char(c) => {
                 search.query.push(c);
-                effects = self.refresh_search();
+                effects = self.refine_search();
                 // Incremental: show the first match as you type.
                 self.jump_from_origin();
             }
@@ -47,9 +49,43 @@ impl App {
         effects
     }
 
+    /// Pasted text goes into the prompt that is open, as if typed (a search refines once
+    /// for all of it); outside a prompt it is ignored rather than read as keys. Control
+    /// characters (a pasted line's newline) are left out.
+    pub(crate) fn paste(&mut self, text: &str) -> Vec<Effect> {
+        let typed = text.chars().filter(|c| !c.is_control());
+        match self.prompt {
+            Prompt::Search => {
+                self.transcript.search.query.extend(typed);
+                let effects = self.refine_search();
+                self.jump_from_origin();
+                effects
+            }
+            Prompt::None | Prompt::Help { .. } => Vec::new(),
+            Prompt::Filter | Prompt::Goto(_) | Prompt::Command(_) => {
+                let mut effects = Vec::new();
+                for c in typed {
+                    let key = KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+                    effects.extend(self.update(crate::tui::message::Message::Key(key)));
+                }
+                effects
+            }
+        }
+    }
+
     /// Starts the search over for the current query, section and document.
     /// The first lines are searched now; the rest, if any, is an effect.
     pub(crate) fn refresh_search(&mut self) -> Vec<Effect> {
+        self.search(false)
+    }
+
+    /// The query grew: when it narrows the search being typed, only the lines that search
+    /// matched (as far as it got) and those it had not reached are looked at.
+    fn refine_search(&mut self) -> Vec<Effect> {
+        self.search(true)
+    }
+
+    fn search(&mut self, refine: bool) -> Vec<Effect> {
         let lines = self
             .selected_key()
             .and_then(|key| self.documents.get(&key))
@@ -57,7 +93,8 @@ impl App {
         let search = &mut self.transcript.search;
         search.stop = None;
         search.id = search::next_id();
-        search.hits.clear();
+        let previous = search.typed.take();
+        let previous_hits = std::mem::take(&mut search.hits);
         search.current = 0;
         search.counting = false;
         search.error = None;
@@ -72,8 +109,26 @@ impl App {
         let Some(lines) = lines else {
             return Vec::new();
         };
-        let begun = search::begin(lines, pattern);
+        let scope = match previous {
+            Some(previous)
+                if refine
+                    && Arc::ptr_eq(&previous.lines, &lines)
+                    && pattern.narrows(&previous.pattern) =>
+            {
+                search.scope.narrowed(&previous_hits, search.reached)
+            }
+            _ => Scope::default(),
+        };
+        if self.prompt == Prompt::Search {
+            search.typed = Some(Typed {
+                lines: Arc::clone(&lines),
+                pattern: pattern.clone(),
+            });
+        }
+        search.scope = scope.clone();
+        let begun = search::begin(lines, pattern, scope);
         search.hits = begun.hits;
+        search.reached = begun.reached;
         let Some((rest, stop)) = begun.rest else {
             return Vec::new();
         };
@@ -92,6 +147,7 @@ impl App {
             return;
         }
         search.hits.extend(found.hits);
+        search.reached = found.reached;
         search.counting = !found.done;
         if found.done {
             search.stop = None;
