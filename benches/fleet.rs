@@ -14,21 +14,15 @@
 //! Readings come from `/proc/PID/status` (`VmHWM`, `Threads`) polled every few ms; the
 //! screen is read with `tmux capture-pane` every 5 ms, so times are ±10 ms.
 
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lrx::fetch::ResultKey;
-use lrx::fetch::cache::{Cache, EntryMeta};
-use sha2::Digest as _;
+#[path = "support/offline.rs"]
+mod offline;
+
+use offline::{Env, FIRST_TEXT, fill_with, huge_output, lrx, median};
 
 const RESULTS: usize = 5_000;
-/// The binary under test: this build's, or another's (`LRX_BENCH_BIN`, to compare a build
-/// from before a change on the same data).
-fn lrx() -> String {
-    std::env::var("LRX_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lrx").to_string())
-}
 const SESSION: &str = "lrx-fleet-bench";
 
 struct Readings {
@@ -47,112 +41,12 @@ fn status(pid: u32) -> Option<(f64, u64)> {
     Some((field("VmHWM:")? as f64 / 1024.0, field("Threads:")?))
 }
 
-struct Env {
-    _dir: tempfile::TempDir,
-    home: PathBuf,
-    cache: PathBuf,
-}
-
-impl Env {
-    /// A home and a cache root of their own, gone when dropped.
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tmp");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).expect("home");
-        Self {
-            cache: dir.path().join("cache"),
-            home,
-            _dir: dir,
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new(lrx());
-        self.apply(&mut command);
-        command.args(self.args());
-        command
-    }
-
-    fn apply(&self, command: &mut Command) {
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", self.home.join("config"))
-            .env("XDG_STATE_HOME", self.home.join("state"))
-            .env("XDG_DATA_HOME", self.home.join("data"))
-            .env("XDG_CACHE_HOME", self.home.join("cache"))
-            .env("TERM", "xterm-256color");
-    }
-
-    fn args(&self) -> Vec<String> {
-        [
-            "--offline",
-            "--tenant",
-            "8b1a3c52-0d4e-4f6a-9b7c-2e5d1f0a9c31",
-            "--client-id",
-            "4f2d7e90-6a1b-4c3d-8e5f-0a9b8c7d6e51",
-            "--cache-dir",
-        ]
-        .iter()
-        .map(|s| (*s).to_string())
-        .chain([self.cache.display().to_string()])
-        .collect()
-    }
-}
-
 /// The cache a tenant's sweep leaves behind: actions and payloads, under the scope lrx
 /// itself picks for this connection (found by letting it create the directory).
 fn fill(env: &Env) {
     fill_with(env, RESULTS, |i| {
         lrx::fixtures::sweep_output(i, i % 250 == 0)
     });
-}
-
-fn fill_with(env: &Env, count: usize, output: impl Fn(usize) -> String) {
-    let made = env
-        .command()
-        .args(["actions", "--json"])
-        .output()
-        .expect("lrx");
-    assert!(made.status.success(), "{made:?}");
-    let scope = std::fs::read_dir(&env.cache)
-        .expect("cache root")
-        .flatten()
-        .find(|e| e.path().is_dir())
-        .expect("lrx made its scope directory")
-        .file_name();
-    let cache = Cache::open(&env.cache, &scope.to_string_lossy(), 4 << 30).expect("cache");
-    let now = chrono::Utc::now() - chrono::Duration::hours(1);
-    for i in 0..count {
-        let script = format!("Collect-{}.ps1", i % 5);
-        let action = lrx::fixtures::action(
-            i,
-            &format!("wks-{i:05}.corp.contoso.com"),
-            &[script.as_str()],
-            now - chrono::Duration::seconds(i64::try_from(i).unwrap_or(0)),
-        );
-        cache.put_action(&action).expect("action");
-        let payload = serde_json::json!({
-            "script_name": script,
-            "exit_code": i64::from(i % 97 == 0),
-            "script_output": output(i),
-            "script_errors": "",
-        })
-        .to_string();
-        let key = ResultKey::new(action.id.clone(), 0);
-        let temp = cache.temp_path(&key);
-        std::fs::File::create(&temp)
-            .and_then(|mut f| f.write_all(payload.as_bytes()))
-            .expect("payload");
-        let meta = EntryMeta {
-            sha256: hex::encode(sha2::Sha256::digest(payload.as_bytes())),
-            size: payload.len() as u64,
-            file_name: None,
-            fetched_at: now,
-        };
-        cache.put(&key, &temp, meta).expect("put");
-    }
 }
 
 fn cli(env: &Env) -> Readings {
@@ -273,11 +167,6 @@ fn tui(env: &Env) -> Option<Readings> {
     })
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn report(name: &str, runs: &[Readings]) {
     println!(
         "{name:<28} {:>7.2} s   peak {:>6.0} MiB   {:>3} threads   (median of {})",
@@ -321,25 +210,6 @@ fn main() {
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
     );
     open_huge();
-}
-
-const HUGE: usize = 100 * 1024 * 1024;
-const FIRST_TEXT: &str = "An account was successfully logged on";
-
-fn huge_output() -> String {
-    let mut text = String::with_capacity(HUGE + 256);
-    text.push_str("Transcript started, output file is C:\\ProgramData\\x\\PSScript.txt\n");
-    let mut i = 0u64;
-    while text.len() < HUGE {
-        text.push_str(&format!(
-            "2026-11-20T12:{:02}:{:02}.{:03}Z  4624  An account was successfully logged on. Logon Type: 3 Process: C:\\Windows\\System32\\lsass.exe {i}\n",
-            i % 60,
-            (i / 60) % 60,
-            i % 1000
-        ));
-        i += 1;
-    }
-    text
 }
 
 /// How long decoding alone takes for the payload, as the viewer does it: read, JSON decode,

@@ -2,6 +2,9 @@
 //! neither redraws nor reads the budget while nothing on screen changes by itself — and
 //! wakes exactly when something does.
 
+#[path = "support/input.rs"]
+mod input;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -76,10 +79,8 @@ async fn an_idle_ui_draws_nothing_and_reads_no_budget_until_something_is_due() {
         colored: false,
         variant: Variant::Dark,
     };
-    let (keys_tx, keys_rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<Event>>();
-    let inputs = Box::pin(futures_util::stream::unfold(keys_rx, |mut rx| async move {
-        rx.recv().await.map(|e| (e, rx))
-    }));
+    let keys = input::LikeCrossterm::default();
+    let inputs = keys.clone();
     let (external_tx, external) = tokio::sync::mpsc::unbounded_channel();
     let draws = Arc::new(AtomicU64::new(0));
     let limiter = Arc::clone(&session.budget);
@@ -115,15 +116,27 @@ async fn an_idle_ui_draws_nothing_and_reads_no_budget_until_something_is_due() {
             .expect("send");
         tokio::time::sleep(Duration::from_secs(10)).await;
         let after_toast = counts();
-        let quit = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
-        keys_tx.send(Ok(Event::Key(quit))).expect("send");
+        // Two keys while nothing else wakes the loop: the second is heard too (input is
+        // read as crossterm gives it, keeping the first waker it is polled with).
+        let key = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        keys.send(key('j'));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        keys.send(key('q'));
         (started, settled, idle, after_toast)
     };
-    let (outcome, (started, settled, idle, after_toast)) = tokio::join!(
+    let running = tokio::time::timeout(
+        Duration::from_secs(600),
         lrx::tui::event_loop::run(&mut terminal, &mut app, &theme, backends, inputs, external),
-        driver
     );
-    outcome.expect("no terminal error");
+    let (outcome, (started, settled, idle, after_toast)) = tokio::join!(running, driver);
+    outcome
+        .expect("q, sent while idle, ends the loop")
+        .expect("no terminal error");
+    assert_eq!(
+        keys.polls_by_strangers(),
+        0,
+        "the input is always polled by the loop's own task"
+    );
     assert!(
         idle.at - settled.at >= chrono::Duration::seconds(60),
         "the test's clock moved a minute"

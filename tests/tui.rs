@@ -2,6 +2,9 @@
 //! meter texts, hostile transcripts, whole-screen snapshots at 80×24 and 120×40, and the
 //! real event loop against the simulated tenant.
 
+#[path = "support/input.rs"]
+mod input;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -660,10 +663,8 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
         colored: false,
         variant: Variant::Dark,
     };
-    let (keys_tx, keys_rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<Event>>();
-    let inputs = Box::pin(futures_util::stream::unfold(keys_rx, |mut rx| async move {
-        rx.recv().await.map(|e| (e, rx))
-    }));
+    let keys = input::LikeCrossterm::default();
+    let inputs = keys.clone();
     let (_external_tx, external) = tokio::sync::mpsc::unbounded_channel();
     let copied = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let (seen_tx, mut seen) = tokio::sync::watch::channel(Seen::default());
@@ -693,26 +694,27 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
         })),
     };
     // Each key goes in once the loop shows what it needs, never after a guessed sleep.
+    let typing = keys.clone();
     let driver = tokio::spawn(async move {
-        let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+        let key = |c| Event::Key(KeyEvent::new(c, KeyModifiers::NONE));
         // The newest action with a RunScript result; Enter opens its commands, Enter again the transcript.
         until(&mut seen, "the actions", |s| s.listed).await;
-        keys_tx.send(key(KeyCode::Enter)).expect("send");
+        typing.send(key(KeyCode::Enter));
         until(&mut seen, "the commands", |s| {
             s.focus == Some(Pane::Commands)
         })
         .await;
-        keys_tx.send(key(KeyCode::Enter)).expect("send");
+        typing.send(key(KeyCode::Enter));
         until(&mut seen, "the transcript", |s| {
             s.focus == Some(Pane::Transcript) && s.shown
         })
         .await;
-        keys_tx.send(key(KeyCode::Char('y'))).expect("send");
+        typing.send(key(KeyCode::Char('y')));
         // The copy reads the payload in the background: the clipboard says when it is done.
         tokio::time::timeout(Duration::from_secs(20), copied_rx.recv())
             .await
             .expect("y copies");
-        keys_tx.send(key(KeyCode::Char('q'))).expect("send");
+        typing.send(key(KeyCode::Char('q')));
     });
     tokio::time::timeout(
         Duration::from_secs(30),
@@ -722,6 +724,11 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
     .expect("the loop ends when q is pressed")
     .expect("no terminal error");
     driver.await.expect("driver");
+    assert_eq!(
+        keys.polls_by_strangers(),
+        0,
+        "the input is always polled by the loop's own task"
+    );
     let buffer = terminal.backend().buffer();
     let mut text = String::new();
     for y in 0..buffer.area.height {

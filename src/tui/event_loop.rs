@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{FutureExt as _, Stream, StreamExt as _};
+use futures_util::{Stream, StreamExt as _};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::{Event, KeyEventKind};
@@ -251,7 +251,14 @@ where
             if !inputs_open || app.quit {
                 break;
             }
-            match inputs.next().now_or_never() {
+            // Polled in this task's own context, never with a throwaway waker: crossterm's
+            // stream keeps the first waker it is given until a key comes.
+            let ready = tokio::select! {
+                biased;
+                event = inputs.next() => Some(event),
+                () = std::future::ready(()) => None,
+            };
+            match ready {
                 Some(Some(Ok(event))) => {
                     if let Some(message) = input(event) {
                         for effect in app.update(message) {
