@@ -17,7 +17,9 @@ use super::ResultKey;
 use crate::api::models::MachineAction;
 
 mod index;
+mod shelf;
 use index::Index;
+use shelf::Shelf;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EntryMeta {
@@ -38,6 +40,8 @@ pub struct Cache {
     /// size and modification time they had then: read again unchanged, they are not hashed
     /// again. Anything that rewrites a payload changes its modification time.
     verified: Arc<Mutex<HashMap<PathBuf, (u64, SystemTime)>>>,
+    /// The finished actions kept, read from their files when first needed.
+    shelf: Arc<Mutex<Option<Shelf>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +88,7 @@ impl Cache {
             max_bytes,
             index: Arc::default(),
             verified: Arc::default(),
+            shelf: Arc::default(),
         })
     }
 
@@ -124,37 +129,25 @@ impl Cache {
         )
     }
 
-    fn action_path(&self, id: &str) -> PathBuf {
-        // The stem of index 0 names the action too: the same hashing of unsafe ids.
-        let stem = Self::stem(&ResultKey::new(id, 0));
-        let stem = stem.strip_suffix("-0").unwrap_or(&stem);
-        self.dir.join(format!("{stem}.action"))
+    fn with_shelf<T>(&self, work: impl FnOnce(&mut Shelf) -> T) -> T {
+        let mut guard = self.shelf.lock().unwrap_or_else(PoisonError::into_inner);
+        work(guard.get_or_insert_with(|| Shelf::read(&self.dir)))
     }
 
     /// An action kept because it had reached a final state: it never changes again, so a
     /// revisit needs no call. Unreadable or unfinished entries count as absent.
     pub fn get_action(&self, id: &str) -> Option<MachineAction> {
-        let path = self.action_path(id);
-        let action: MachineAction = serde_json::from_slice(&fs::read(&path).ok()?).ok()?;
-        if !action.status.is_final() || !action.id.eq_ignore_ascii_case(id) {
-            let _ = fs::remove_file(&path);
-            return None;
-        }
-        self.touch(&path);
+        let (action, file) = self.with_shelf(|shelf| shelf.get(id))?;
+        self.touch(&file);
         Some(action)
     }
 
     /// The kept actions this query lists, newest first, as the service would page them
     /// (offline, the list is made from these).
     pub fn list_actions(&self, query: &crate::api::ListQuery) -> Vec<MachineAction> {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut actions: Vec<MachineAction> = entries
-            .flatten()
-            .filter(|entry| entry.path().extension().is_some_and(|e| e == "action"))
-            .filter_map(|entry| serde_json::from_slice(&fs::read(entry.path()).ok()?).ok())
-            .filter(|action: &MachineAction| action.status.is_final() && query.matches(action))
+        let mut actions: Vec<MachineAction> = shelf::all(&self.dir)
+            .into_iter()
+            .filter(|action| action.status.is_final() && query.matches(action))
             .collect();
         actions.sort_by(|a, b| {
             b.creation_date_time_utc
@@ -171,20 +164,21 @@ impl Cache {
 
     /// Keeps an action that has reached a final state; an unfinished one is not kept.
     pub fn put_action(&self, action: &MachineAction) -> std::io::Result<()> {
-        let path = self.action_path(&action.id);
-        // A final action never changes: one kept already is the same.
-        if !action.status.is_final() || path.exists() {
+        self.put_actions(std::slice::from_ref(action))
+    }
+
+    /// Keeps the actions of a list page that have reached a final state and are not kept
+    /// yet, in one file.
+    pub fn put_actions(&self, actions: &[MachineAction]) -> std::io::Result<()> {
+        let Some(first) = actions.first() else {
             return Ok(());
+        };
+        let temp = self.temp_path(&ResultKey::new(first.id.clone(), u32::MAX));
+        let kept = self.with_shelf(|shelf| shelf.keep(&self.dir, &temp, actions))?;
+        if let Some(file) = kept {
+            self.touch(&file);
+            self.evict_keeping(Some(&file), false);
         }
-        let temp = self.temp_path(&ResultKey::new(action.id.clone(), u32::MAX));
-        {
-            let mut file = crate::files::create_private_new(&temp)?;
-            file.write_all(&serde_json::to_vec(action).map_err(std::io::Error::other)?)?;
-        }
-        fs::rename(&temp, &path).inspect_err(|_| {
-            let _ = fs::remove_file(&temp);
-        })?;
-        self.touch(&path);
         Ok(())
     }
 

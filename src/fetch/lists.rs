@@ -197,16 +197,17 @@ pub async fn list_actions(
     }
     let listed = client.list_actions(query, interactive).await?;
     if let Some(cache) = cache {
-        keep(cache, &listed.actions);
+        // Writing a page of 10,000 down takes longer than reading it: done beside what
+        // comes next (the list on screen, the next page), not before it.
+        let cache = cache.clone();
+        let actions = listed.actions.clone();
+        tokio::task::spawn_blocking(move || keep(&cache, &actions));
     }
     Ok(listed)
 }
 
 fn keep(cache: &Cache, actions: &[MachineAction]) {
-    for action in actions {
-        if let Err(error) = cache.put_action(action) {
-            tracing::warn!("could not keep an action in the cache: {error}");
-            return;
-        }
+    if let Err(error) = cache.put_actions(actions) {
+        tracing::warn!("could not keep the listed actions in the cache: {error}");
     }
 }

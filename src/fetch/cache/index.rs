@@ -30,10 +30,11 @@ struct Entry {
     last_use: SystemTime,
 }
 
-/// Files that count towards the cap: payloads and kept actions.
+/// Files that count towards the cap: payloads and kept actions (`action`: one each, as
+/// lrx kept them before they were kept by the page, left to age out).
 fn counts(path: &Path) -> bool {
     path.extension()
-        .is_some_and(|e| e == "payload" || e == "action")
+        .is_some_and(|e| e == "payload" || e == super::shelf::EXTENSION || e == "action")
 }
 
 impl Index {
