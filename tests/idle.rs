@@ -71,7 +71,7 @@ async fn an_idle_ui_draws_nothing_and_reads_no_budget_until_something_is_due() {
         },
         clock(),
     );
-    app.actions = actions;
+    app.actions = actions.into();
     app.absolute_time = true;
     app.refilter();
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
@@ -184,14 +184,14 @@ fn ages_in_the_list_wake_the_ui_when_their_text_turns_over() {
         .expect("action")
     };
     let mut app = App::new("t".into(), "c".into(), Settings::default(), now);
-    app.actions = vec![action(30)];
+    app.actions = vec![action(30)].into();
     app.refilter();
     assert_eq!(
         app.next_wake(),
         Some(now + chrono::Duration::seconds(1)),
         "30s ago → 31s ago"
     );
-    app.actions = vec![action(5 * 60 + 10)];
+    app.actions = vec![action(5 * 60 + 10)].into();
     app.refilter();
     assert_eq!(
         app.next_wake(),

@@ -202,6 +202,41 @@ async fn moving_filtering_and_toggling() {
     assert!(h.app.quit);
 }
 
+/// The rows as a filter from scratch finds them, in order.
+fn filtered_afresh(h: &mut Harness) -> Vec<usize> {
+    let refined = h.app.visible.clone();
+    h.app.filter_memo = lrx::tui::state::browse::FilterMemo::default();
+    h.app.refilter();
+    assert_eq!(h.app.visible, refined, "refined as a fresh filter finds");
+    refined
+}
+
+#[tokio::test]
+async fn a_filter_typed_on_looks_again_at_a_list_that_changed() {
+    let mut h = Harness::new(120, 40).await;
+    h.key('/').type_text("srv-dc0");
+    let before = filtered_afresh(&mut h);
+    assert!(!before.is_empty());
+    // A refresh brings an action started since: one the narrowed rows cannot hold.
+    let mut started = h.app.actions[before[0]].clone();
+    started.id = "0d7c2f6e-5b1a-4c3d-9e8f-a1b2c3d4e5f6".into();
+    started.computer_dns_name = "srv-dc01-new.contoso.com".into();
+    h.app.actions.push(started);
+    let new = h.app.actions.len() - 1;
+    h.type_text("1");
+    let after = filtered_afresh(&mut h);
+    assert!(after.contains(&new), "the new action is looked at");
+    assert!(
+        after
+            .windows(2)
+            .all(|w| h.app.actions[w[0]].creation_date_time_utc
+                >= h.app.actions[w[1]].creation_date_time_utc),
+        "newest first, as sorted"
+    );
+    h.press(KeyCode::Backspace);
+    assert_eq!(filtered_afresh(&mut h).len(), before.len() + 1);
+}
+
 #[tokio::test]
 async fn opening_a_command_fetches_it_first_and_prefetches_the_rest() {
     let mut h = Harness::new(120, 40).await;

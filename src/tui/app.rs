@@ -49,7 +49,7 @@ pub struct App {
     pub now: DateTime<Utc>,
     /// The analyst's UTC offset for clock times on screen (fixed in tests).
     pub local_offset: chrono::FixedOffset,
-    pub actions: Vec<MachineAction>,
+    pub actions: super::state::browse::Actions,
     pub loading: bool,
     pub more_available: bool,
     pub last_refresh: Option<DateTime<Utc>>,
@@ -67,6 +67,7 @@ pub struct App {
     pub visible: Vec<usize>,
     /// The actions' searchable text, for `/`.
     pub filter_index: super::state::browse::FilterIndex,
+    pub filter_memo: super::state::browse::FilterMemo,
     /// Under "failed or non-zero only": actions the filter would show whose exit codes are
     /// not fetched yet, so the analyst knows the list may be incomplete.
     pub exit_unknown: Vec<usize>,
@@ -113,7 +114,7 @@ impl App {
             settings,
             now,
             local_offset: *chrono::Local::now().offset(),
-            actions: Vec::new(),
+            actions: super::state::browse::Actions::default(),
             loading: false,
             more_available: false,
             last_refresh: None,
@@ -129,6 +130,7 @@ impl App {
             sort: SortKey::Created,
             visible: Vec::new(),
             filter_index: super::state::browse::FilterIndex::default(),
+            filter_memo: super::state::browse::FilterMemo::default(),
             selected_action: 0,
             actions_offset: 0,
             selected_command: 0,
@@ -283,7 +285,7 @@ impl App {
                     self.actions
                         .extend(actions.into_iter().filter(|a| !known.contains(&a.id)));
                 } else {
-                    self.actions = actions;
+                    *self.actions = actions;
                 }
                 self.last_refresh = Some(self.now);
                 self.last_auto_refresh = Some(self.now);

@@ -97,6 +97,103 @@ impl std::ops::IndexMut<Pane> for PaneAreas {
     }
 }
 
+/// The machine actions as listed. Every mutable use counts as a change (it goes through
+/// `DerefMut`), so what is worked out from the list — its sorted order, the rows the last
+/// filter kept — can be reused until the list really changes, without any caller having
+/// to say so.
+#[derive(Debug, Default)]
+pub struct Actions {
+    list: Vec<crate::api::models::MachineAction>,
+    generation: u64,
+}
+
+impl Actions {
+    /// Changes with every mutable use of the list.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+impl From<Vec<crate::api::models::MachineAction>> for Actions {
+    fn from(list: Vec<crate::api::models::MachineAction>) -> Self {
+        Self {
+            list,
+            generation: 0,
+        }
+    }
+}
+
+impl std::ops::Deref for Actions {
+    type Target = Vec<crate::api::models::MachineAction>;
+    fn deref(&self) -> &Self::Target {
+        &self.list
+    }
+}
+
+impl std::ops::DerefMut for Actions {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.generation += 1;
+        &mut self.list
+    }
+}
+
+/// What the last re-filter worked out, for the next one to start from.
+#[derive(Debug, Default)]
+pub struct FilterMemo {
+    /// Every action's position, in the order of `sort`, for the list's `generation`.
+    order: Option<(u64, SortKey, Vec<usize>)>,
+    /// The needle the last filter used and the rows it kept (in order), for the list's
+    /// `generation` and `sort`: a needle that contains it can only keep fewer of them.
+    last: Option<(u64, SortKey, String, Vec<usize>)>,
+}
+
+impl FilterMemo {
+    /// Every position in the order of `sort`, sorted again only when the list or the key
+    /// changed.
+    pub fn order(
+        &mut self,
+        actions: &Actions,
+        sort: SortKey,
+        by: impl Fn(&[crate::api::models::MachineAction], usize, usize) -> std::cmp::Ordering,
+    ) -> &[usize] {
+        let generation = actions.generation();
+        if !matches!(&self.order, Some((g, k, _)) if *g == generation && *k == sort) {
+            let mut order: Vec<usize> = (0..actions.len()).collect();
+            order.sort_by(|a, b| by(actions, *a, *b));
+            self.order = Some((generation, sort, order));
+        }
+        self.order.as_ref().map_or(&[], |(_, _, order)| order)
+    }
+
+    /// The rows the last filter kept, when `needle` can only narrow them.
+    pub fn narrowing(&self, actions: &Actions, sort: SortKey, needle: &str) -> Option<&[usize]> {
+        match &self.last {
+            Some((generation, key, last, kept))
+                if *generation == actions.generation()
+                    && *key == sort
+                    && !last.is_empty()
+                    && needle.contains(last.as_str()) =>
+            {
+                Some(kept)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn remember(&mut self, actions: &Actions, sort: SortKey, needle: &str, kept: &[usize]) {
+        self.last = Some((
+            actions.generation(),
+            sort,
+            needle.to_string(),
+            kept.to_vec(),
+        ));
+    }
+
+    pub fn forget(&mut self) {
+        self.last = None;
+    }
+}
+
 /// The actions' searchable text, lower-cased once per action (and again only when the action
 /// changes), so that each keystroke of `/` over 10,000 actions is a scan of ready strings
 /// rather than a lower-casing of every column.
@@ -108,6 +205,9 @@ pub struct FilterIndex {
 
 #[derive(Debug)]
 struct Indexed {
+    /// The list's generation when this row was last found to be of its action: within
+    /// one generation the action cannot have changed, so it is not compared again.
+    checked: u64,
     id: String,
     status: String,
     last_update: Option<chrono::DateTime<chrono::Utc>>,
@@ -126,12 +226,14 @@ impl Indexed {
 
 impl FilterIndex {
     /// Whether the action at `position` in the list has `needle` (already lower-cased) in
-    /// its status, machine, requestor, comment, id or a command's target.
+    /// its status, machine, requestor, comment, id or a command's target. `generation` is
+    /// the list's (see `Actions`).
     pub fn matches(
         &mut self,
         position: usize,
         action: &crate::api::models::MachineAction,
         needle: &str,
+        generation: u64,
     ) -> bool {
         if needle.is_empty() {
             return true;
@@ -140,14 +242,19 @@ impl FilterIndex {
             self.rows.resize_with(position + 1, || None);
         }
         let row = &mut self.rows[position];
-        if !row.as_ref().is_some_and(|indexed| indexed.is_of(action)) {
-            *row = Some(Indexed {
-                id: action.id.clone(),
-                status: action.status.as_str().to_string(),
-                last_update: action.last_update_date_time_utc,
-                commands: action.commands.len(),
-                text: haystack(action),
-            });
+        match row {
+            Some(indexed) if indexed.checked == generation => {}
+            Some(indexed) if indexed.is_of(action) => indexed.checked = generation,
+            _ => {
+                *row = Some(Indexed {
+                    checked: generation,
+                    id: action.id.clone(),
+                    status: action.status.as_str().to_string(),
+                    last_update: action.last_update_date_time_utc,
+                    commands: action.commands.len(),
+                    text: haystack(action),
+                });
+            }
         }
         row.as_ref()
             .is_some_and(|indexed| indexed.text.contains(needle))
@@ -186,18 +293,19 @@ mod tests {
         let mut action = crate::fixtures::action(1, "WKS-Fin-0001", &["Get-Autoruns.ps1"], now);
         action.status = ActionStatus::InProgress;
         let mut index = FilterIndex::default();
-        assert!(index.matches(0, &action, "wks-fin"));
-        assert!(index.matches(0, &action, "autoruns"));
-        assert!(index.matches(0, &action, "inprogress"));
+        assert!(index.matches(0, &action, "wks-fin", 1));
+        assert!(index.matches(0, &action, "autoruns", 1));
+        assert!(index.matches(0, &action, "inprogress", 1));
         // Columns never run into each other.
-        assert!(!index.matches(0, &action, "inprogresswks"));
+        assert!(!index.matches(0, &action, "inprogresswks", 1));
         action.status = ActionStatus::Succeeded;
         action.last_update_date_time_utc = Some(now + chrono::Duration::seconds(5));
-        assert!(!index.matches(0, &action, "inprogress"), "re-indexed");
-        assert!(index.matches(0, &action, "succeeded"));
+        // Changing the action changed the list's generation.
+        assert!(!index.matches(0, &action, "inprogress", 2), "re-indexed");
+        assert!(index.matches(0, &action, "succeeded", 2));
         // Another action in the same place is indexed for itself.
         let other = crate::fixtures::action(2, "srv-dc01", &["Get-Services.ps1"], now);
-        assert!(!index.matches(0, &other, "wks-fin"));
-        assert!(index.matches(0, &other, "srv-dc01"));
+        assert!(!index.matches(0, &other, "wks-fin", 3));
+        assert!(index.matches(0, &other, "srv-dc01", 3));
     }
 }

@@ -327,15 +327,43 @@ impl App {
         })
     }
 
-    /// Recomputes the visible rows, keeping the selected action selected.
+    /// Recomputes the visible rows, keeping the selected action selected. The list is
+    /// sorted once per change of list or key, not per keystroke; a needle typed onto the
+    /// last one looks only at the rows that one kept.
     pub fn refilter(&mut self) {
         let keep = self.selected().map(|a| a.id.clone());
         // A needle never holds the index's column separator.
         let needle = self.filter.to_lowercase().replace('\u{0}', "");
+        let sort = self.sort;
+        let narrowed = if self.failed_only {
+            None
+        } else {
+            self.filter_memo
+                .narrowing(&self.actions, sort, &needle)
+                .map(<[usize]>::to_vec)
+        };
+        let candidates = match narrowed {
+            Some(kept) => kept,
+            None => self
+                .filter_memo
+                .order(&self.actions, sort, |actions, a, b| match sort {
+                    SortKey::Created => actions[b]
+                        .creation_date_time_utc
+                        .cmp(&actions[a].creation_date_time_utc),
+                    SortKey::Machine => actions[a]
+                        .computer_dns_name
+                        .cmp(&actions[b].computer_dns_name),
+                    SortKey::Status => actions[a].status.as_str().cmp(actions[b].status.as_str()),
+                    SortKey::Requestor => actions[a].requestor.cmp(&actions[b].requestor),
+                })
+                .to_vec(),
+        };
         let mut visible = Vec::new();
         let mut unknown = Vec::new();
-        for (i, action) in self.actions.iter().enumerate() {
-            if !self.filter_index.matches(i, action, &needle) {
+        let generation = self.actions.generation();
+        for i in candidates {
+            let action = &self.actions[i];
+            if !self.filter_index.matches(i, action, &needle, generation) {
                 continue;
             }
             if !self.failed_only || self.is_failed_or_nonzero(action) {
@@ -345,25 +373,11 @@ impl App {
             }
         }
         self.exit_unknown = unknown;
-        let actions = &self.actions;
-        match self.sort {
-            SortKey::Created => visible.sort_by(|a, b| {
-                actions[*b]
-                    .creation_date_time_utc
-                    .cmp(&actions[*a].creation_date_time_utc)
-            }),
-            SortKey::Machine => visible.sort_by(|a, b| {
-                actions[*a]
-                    .computer_dns_name
-                    .cmp(&actions[*b].computer_dns_name)
-            }),
-            SortKey::Status => {
-                visible
-                    .sort_by(|a, b| actions[*a].status.as_str().cmp(actions[*b].status.as_str()));
-            }
-            SortKey::Requestor => {
-                visible.sort_by(|a, b| actions[*a].requestor.cmp(&actions[*b].requestor));
-            }
+        if self.failed_only {
+            self.filter_memo.forget();
+        } else {
+            self.filter_memo
+                .remember(&self.actions, sort, &needle, &visible);
         }
         self.visible = visible;
         self.selected_action = keep
