@@ -163,25 +163,16 @@ fn start(count: usize, with_results: bool) -> Arc<Tenant> {
     let mut ids = HashMap::with_capacity(count);
     let mut payloads = Vec::new();
     for i in 0..count {
-        let script = format!("Collect-{}.ps1", i % 5);
-        let action = lrx::fixtures::action(
-            i,
-            &format!("wks-{i:05}.corp.contoso.com"),
-            &[script.as_str()],
-            now - chrono::Duration::seconds(i64::try_from(i).unwrap_or(0)),
-        );
+        let output = if with_results {
+            lrx::fixtures::sweep_output(i, i % 250 == 0)
+        } else {
+            String::new()
+        };
+        let (action, payload) = lrx::fixtures::sweep_result(i, now, &output);
         ids.insert(action.id.clone(), i);
         actions.push(serde_json::to_string(&action).expect("action"));
         if with_results {
-            payloads.push(
-                serde_json::json!({
-                    "script_name": script,
-                    "exit_code": i64::from(i % 97 == 0),
-                    "script_output": lrx::fixtures::sweep_output(i, i % 250 == 0),
-                    "script_errors": "",
-                })
-                .to_string(),
-            );
+            payloads.push(payload);
         }
     }
     let tenant = Arc::new(Tenant {

@@ -103,3 +103,27 @@ pub fn sweep_output(machine: usize, outlier: bool) -> String {
     }
     text
 }
+
+/// Machine `machine`'s session of a fleet sweep created at about `now` (one of five
+/// collection scripts in turn), and its result's payload around `output`.
+pub fn sweep_result(
+    machine: usize,
+    now: chrono::DateTime<chrono::Utc>,
+    output: &str,
+) -> (MachineAction, String) {
+    let script = format!("Collect-{}.ps1", machine % 5);
+    let action = action(
+        machine,
+        &format!("wks-{machine:05}.corp.contoso.com"),
+        &[script.as_str()],
+        now - chrono::Duration::seconds(i64::try_from(machine).unwrap_or(0)),
+    );
+    let payload = serde_json::json!({
+        "script_name": script,
+        "exit_code": i64::from(machine.is_multiple_of(97)),
+        "script_output": output,
+        "script_errors": "",
+    })
+    .to_string();
+    (action, payload)
+}

@@ -87,22 +87,9 @@ pub(crate) fn fill_with(env: &Env, count: usize, output: impl Fn(usize) -> Strin
         .file_name();
     let cache = Cache::open(&env.cache, &scope.to_string_lossy(), 4 << 30).expect("cache");
     let now = chrono::Utc::now() - chrono::Duration::hours(1);
+    let mut actions = Vec::with_capacity(count);
     for i in 0..count {
-        let script = format!("Collect-{}.ps1", i % 5);
-        let action = lrx::fixtures::action(
-            i,
-            &format!("wks-{i:05}.corp.contoso.com"),
-            &[script.as_str()],
-            now - chrono::Duration::seconds(i64::try_from(i).unwrap_or(0)),
-        );
-        cache.put_action(&action).expect("action");
-        let payload = serde_json::json!({
-            "script_name": script,
-            "exit_code": i64::from(i % 97 == 0),
-            "script_output": output(i),
-            "script_errors": "",
-        })
-        .to_string();
+        let (action, payload) = lrx::fixtures::sweep_result(i, now, &output(i));
         let key = ResultKey::new(action.id.clone(), 0);
         let temp = cache.temp_path(&key);
         std::fs::File::create(&temp)
@@ -115,7 +102,10 @@ pub(crate) fn fill_with(env: &Env, count: usize, output: impl Fn(usize) -> Strin
             fetched_at: now,
         };
         cache.put(&key, &temp, meta).expect("put");
+        actions.push(action);
     }
+    // As a list page keeps them: one file for them all.
+    cache.put_actions(&actions).expect("actions");
 }
 
 pub(crate) fn median(mut values: Vec<f64>) -> f64 {
