@@ -57,19 +57,24 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
-fn key_and_frame() {
+/// A 200×60 screen over `count` synthetic actions.
+fn listed(count: usize) -> Harness {
     let mut app = App::new(
         "bench".into(),
         "commercial".into(),
         Settings::default(),
         Utc::now(),
     );
-    let _ = app.update(Message::listed(synthetic(10_000)));
+    let _ = app.update(Message::listed(synthetic(count)));
     let theme = Theme {
         colored: true,
         variant: Variant::Dark,
     };
-    let mut harness = Harness::new(app, 200, 60, theme);
+    Harness::new(app, 200, 60, theme)
+}
+
+fn key_and_frame() {
+    let mut harness = listed(10_000);
     let mut samples = Vec::with_capacity(2000);
     for i in 0..2000 {
         let code = if (i / 500) % 2 == 0 {
@@ -145,18 +150,7 @@ async fn first_frame() {
 
 /// The filter as typed: each key narrows the last one's rows (sorted once per list).
 fn typed_filter() {
-    let mut app = App::new(
-        "bench".into(),
-        "commercial".into(),
-        Settings::default(),
-        Utc::now(),
-    );
-    let _ = app.update(Message::listed(synthetic(50_000)));
-    let theme = Theme {
-        colored: true,
-        variant: Variant::Dark,
-    };
-    let mut harness = Harness::new(app, 200, 60, theme);
+    let mut harness = listed(50_000);
     let mut keys = Vec::new();
     let mut fresh = Vec::new();
     for _ in 0..5 {

@@ -170,12 +170,10 @@ impl Cache {
     /// Keeps the actions of a list page that have reached a final state and are not kept
     /// yet, in one file.
     pub fn put_actions(&self, actions: &[MachineAction]) -> std::io::Result<()> {
-        let Some(first) = actions.first() else {
-            return Ok(());
-        };
-        let temp = self.temp_path(&ResultKey::new(first.id.clone(), u32::MAX));
-        let kept = self.with_shelf(|shelf| shelf.keep(&self.dir, &temp, actions))?;
-        if let Some(file) = kept {
+        let nonce = rand_nonce();
+        let temp = self.dir.join(format!(".{nonce:016x}.part"));
+        let file = self.dir.join(format!("{nonce:016x}.{}", shelf::EXTENSION));
+        if self.with_shelf(|shelf| shelf.keep(&temp, &file, actions))? {
             self.touch(&file);
             self.evict_keeping(Some(&file), false);
         }

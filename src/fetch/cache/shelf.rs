@@ -70,20 +70,28 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = (String, usize, usize)> + '_ {
     })
 }
 
+/// Each kept line in `dir`: its file, the file's bytes, the id, and where the action's
+/// JSON is in those bytes.
+fn each_line(dir: &Path, mut take: impl FnMut(&Path, &[u8], String, usize, usize)) {
+    for file in files(dir) {
+        let Ok(bytes) = fs::read(&file) else { continue };
+        for (id, offset, len) in lines(&bytes) {
+            take(&file, &bytes, id, offset, len);
+        }
+    }
+}
+
 impl Shelf {
     /// Every kept id in `dir`, and where it is.
     pub(super) fn read(dir: &Path) -> Self {
         let mut shelf = Self::default();
-        for file in files(dir) {
-            let Ok(bytes) = fs::read(&file) else { continue };
-            for (id, offset, len) in lines(&bytes) {
-                shelf.spots.entry(key(&id)).or_insert_with(|| Spot {
-                    file: file.clone(),
-                    offset: offset as u64,
-                    len,
-                });
-            }
-        }
+        each_line(dir, |file, _, id, offset, len| {
+            shelf.spots.entry(key(&id)).or_insert_with(|| Spot {
+                file: file.to_path_buf(),
+                offset: offset as u64,
+                len,
+            });
+        });
         shelf
     }
 
@@ -115,14 +123,14 @@ impl Shelf {
         }
     }
 
-    /// Writes the final actions among `actions` that are not kept yet into one new file in
-    /// `dir` (`temp` first, renamed into place); None when there was nothing to keep.
+    /// Writes the final actions among `actions` that are not kept yet into a new file,
+    /// `path` (through `temp`, renamed into place); false when there was nothing to keep.
     pub(super) fn keep(
         &mut self,
-        dir: &Path,
         temp: &Path,
+        path: &Path,
         actions: &[MachineAction],
-    ) -> std::io::Result<Option<PathBuf>> {
+    ) -> std::io::Result<bool> {
         let mut seen = HashSet::new();
         let mut text = Vec::new();
         let mut placed = Vec::new();
@@ -139,31 +147,26 @@ impl Shelf {
             text.push(b'\n');
         }
         if placed.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
-        let name = temp
-            .file_stem()
-            .map(|stem| stem.to_string_lossy().trim_start_matches('.').to_string())
-            .unwrap_or_default();
-        let path = dir.join(format!("{name}.{EXTENSION}"));
         {
             let mut file = crate::files::create_private_new(temp)?;
             file.write_all(&text)?;
         }
-        fs::rename(temp, &path).inspect_err(|_| {
+        fs::rename(temp, path).inspect_err(|_| {
             let _ = fs::remove_file(temp);
         })?;
         for (id, offset, len) in placed {
             self.spots.insert(
                 id,
                 Spot {
-                    file: path.clone(),
+                    file: path.to_path_buf(),
                     offset: offset as u64,
                     len,
                 },
             );
         }
-        Ok(Some(path))
+        Ok(true)
     }
 }
 
@@ -171,17 +174,13 @@ impl Shelf {
 pub(super) fn all(dir: &Path) -> Vec<MachineAction> {
     let mut seen = HashSet::new();
     let mut actions = Vec::new();
-    for file in files(dir) {
-        let Ok(bytes) = fs::read(&file) else { continue };
-        for (id, offset, len) in lines(&bytes) {
-            if !seen.insert(key(&id)) {
-                continue;
-            }
-            if let Ok(action) = serde_json::from_slice(&bytes[offset..offset + len]) {
-                actions.push(action);
-            }
+    each_line(dir, |_, bytes, id, offset, len| {
+        if seen.insert(key(&id))
+            && let Ok(action) = serde_json::from_slice(&bytes[offset..offset + len])
+        {
+            actions.push(action);
         }
-    }
+    });
     actions
 }
 
@@ -206,16 +205,21 @@ mod tests {
             action("A3", "Failed"),
             action("a3", "Failed"),
         ];
-        let file = shelf
-            .keep(dir.path(), &dir.path().join(".p1.part"), &page)
-            .expect("keep")
-            .expect("a file");
-        assert_eq!(files(dir.path()), [file]);
+        let file = dir.path().join("p1.actions");
         assert!(
             shelf
-                .keep(dir.path(), &dir.path().join(".p2.part"), &page)
+                .keep(&dir.path().join(".p1.part"), &file, &page)
                 .expect("keep")
-                .is_none(),
+        );
+        assert_eq!(files(dir.path()), [file]);
+        assert!(
+            !shelf
+                .keep(
+                    &dir.path().join(".p2.part"),
+                    &dir.path().join("p2.actions"),
+                    &page
+                )
+                .expect("keep"),
             "nothing new to keep"
         );
         // Another process reads the same file from scratch.

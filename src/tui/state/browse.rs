@@ -60,6 +60,23 @@ impl SortKey {
         }
     }
 
+    /// How two actions of `actions` (by position) order under this key.
+    pub(crate) fn compare(
+        self,
+        actions: &[crate::api::models::MachineAction],
+        a: usize,
+        b: usize,
+    ) -> std::cmp::Ordering {
+        let (a, b) = (&actions[a], &actions[b]);
+        match self {
+            // Newest first.
+            Self::Created => b.creation_date_time_utc.cmp(&a.creation_date_time_utc),
+            Self::Machine => a.computer_dns_name.cmp(&b.computer_dns_name),
+            Self::Status => a.status.as_str().cmp(b.status.as_str()),
+            Self::Requestor => a.requestor.cmp(&b.requestor),
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -150,16 +167,11 @@ pub struct FilterMemo {
 impl FilterMemo {
     /// Every position in the order of `sort`, sorted again only when the list or the key
     /// changed.
-    pub fn order(
-        &mut self,
-        actions: &Actions,
-        sort: SortKey,
-        by: impl Fn(&[crate::api::models::MachineAction], usize, usize) -> std::cmp::Ordering,
-    ) -> &[usize] {
+    pub fn order(&mut self, actions: &Actions, sort: SortKey) -> &[usize] {
         let generation = actions.generation();
         if !matches!(&self.order, Some((g, k, _)) if *g == generation && *k == sort) {
             let mut order: Vec<usize> = (0..actions.len()).collect();
-            order.sort_by(|a, b| by(actions, *a, *b));
+            order.sort_by(|a, b| sort.compare(actions, *a, *b));
             self.order = Some((generation, sort, order));
         }
         self.order.as_ref().map_or(&[], |(_, _, order)| order)

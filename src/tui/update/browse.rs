@@ -12,7 +12,7 @@ use crate::transcript::document::Section;
 use crate::tui::app::App;
 use crate::tui::input::Action;
 use crate::tui::message::Effect;
-use crate::tui::state::browse::{Pane, SortKey};
+use crate::tui::state::browse::Pane;
 use crate::tui::state::dialogs::{Prompt, Stage};
 use crate::tui::state::search::Search;
 use crate::tui::state::transcript::TranscriptView;
@@ -344,19 +344,7 @@ impl App {
         };
         let candidates = match narrowed {
             Some(kept) => kept,
-            None => self
-                .filter_memo
-                .order(&self.actions, sort, |actions, a, b| match sort {
-                    SortKey::Created => actions[b]
-                        .creation_date_time_utc
-                        .cmp(&actions[a].creation_date_time_utc),
-                    SortKey::Machine => actions[a]
-                        .computer_dns_name
-                        .cmp(&actions[b].computer_dns_name),
-                    SortKey::Status => actions[a].status.as_str().cmp(actions[b].status.as_str()),
-                    SortKey::Requestor => actions[a].requestor.cmp(&actions[b].requestor),
-                })
-                .to_vec(),
+            None => self.filter_memo.order(&self.actions, sort).to_vec(),
         };
         let mut visible = Vec::new();
         let mut unknown = Vec::new();
