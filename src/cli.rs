@@ -579,6 +579,13 @@ pub async fn demo_server(args: &DemoServerArgs) -> anyhow::Result<()> {
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
+    println!(
+        "\nServed {} token requests, {} API calls ({} answered 429) and {} result downloads.",
+        handle.token_requests(),
+        handle.api_calls(),
+        handle.throttled_calls(),
+        handle.downloads()
+    );
     drop(handle);
     Ok(())
 }

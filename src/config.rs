@@ -313,6 +313,42 @@ pub struct FileConfig {
     /// Action name → keys, e.g. `fetch_all = ["A"]`.
     #[serde(default)]
     pub keys: std::collections::BTreeMap<String, Vec<String>>,
+    /// Where secrets are kept (never in this file).
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+}
+
+const STORE_MISTAKE: &str = "[secrets] store is not a credential store lrx knows (use secret-service, keyutils, keychain or windows)";
+
+/// `[secrets]`: which credential store keeps the client secret, passphrases and tokens.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// `secret-service`, `keyutils`, `keychain` or `windows`; the platform's own when unset.
+    /// Read as text and checked with the other meanings, so a mistake is named without its
+    /// value (a value in the wrong place may be a secret).
+    pub store: Option<String>,
+}
+
+impl SecretsConfig {
+    /// The store to use: `LRX_SECRET_STORE`, else this section's, else the platform's own.
+    pub fn preferred_store(&self) -> Result<Option<secrets::StoreKind>, ConfigError> {
+        match env("LRX_SECRET_STORE") {
+            Some(name) => name
+                .parse()
+                .map(Some)
+                .map_err(|e: String| ConfigError(format!("LRX_SECRET_STORE: {e}"))),
+            None => self.preferred_store_in_file(),
+        }
+    }
+
+    fn preferred_store_in_file(&self) -> Result<Option<secrets::StoreKind>, ConfigError> {
+        self.store
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_: String| ConfigError(STORE_MISTAKE.into()))
+    }
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -455,6 +491,9 @@ impl FileConfig {
                 crate::sanitize::line(theme)
             ));
         }
+        if self.secrets.preferred_store_in_file().is_err() {
+            mistakes.push(STORE_MISTAKE.to_string());
+        }
         for (section, settings) in std::iter::once(("[connection]".to_string(), &self.connection))
             .chain(
                 self.profiles
@@ -486,7 +525,9 @@ fn describe_mistake(error: &toml::de::Error, text: &str) -> String {
         format!("line {line}, column {column}: ")
     });
     let message = error.message().trim().to_string();
-    if message.contains("secret") || message.contains("password") || message.contains("token`") {
+    // What the mistake names, not the list of what was expected (which has `secrets`).
+    let named = message.split(", expected").next().unwrap_or_default();
+    if named.contains("secret") || named.contains("password") || named.contains("token`") {
         format!(
             "{place}{message}. Secrets never go in config.toml: use LRX_CLIENT_SECRET (or LRX_TOKEN)."
         )
@@ -705,6 +746,27 @@ mod tests {
         assert!(
             error.contains("line 2") || error.contains("line 3"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn the_secret_store_is_chosen_by_name_and_a_wrong_one_named_without_its_value() {
+        let config = FileConfig::parse("[secrets]\nstore = \"keyutils\"\n").expect("parses");
+        assert_eq!(
+            config.secrets.preferred_store_in_file().expect("a store"),
+            Some(secrets::StoreKind::Keyutils)
+        );
+        let error = FileConfig::parse("[secrets]\nstore = \"hunter2\"\n").expect_err("no store");
+        assert!(
+            error.contains("[secrets] store")
+                && error.contains("keychain")
+                && !error.contains("hunter2"),
+            "{error}"
+        );
+        let error = FileConfig::parse("colour = \"blue\"\n").expect_err("unknown key");
+        assert!(
+            !error.contains("Secrets never go"),
+            "an unknown key is not taken for a secret because `secrets` is expected: {error}"
         );
     }
 

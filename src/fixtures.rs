@@ -72,9 +72,13 @@ pub fn isolated(program: &str, home: &std::path::Path) -> std::process::Command 
         "LRX_CONFIG",
         "LRX_STORAGE_URL",
         "LRX_CACHE_DIR",
+        "DBUS_SESSION_BUS_ADDRESS",
     ] {
         command.env_remove(name);
     }
+    // Never the developer's own desktop keyring: a test that wants Secret Service starts a
+    // D-Bus session of its own and says so.
+    command.env("LRX_SECRET_STORE", "keyutils");
     command
 }
 

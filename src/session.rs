@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::api::MdeClient;
 use crate::api::auth::{
-    Authenticator, AzureCli, ClientSecretCredential, Secret, StaticToken, TokenSource,
+    Authenticator, AzureCli, ClientSecretCredential, Secret, StaticToken, TokenShelf, TokenSource,
 };
 use crate::api::limits::{LimitTable, WindowLimit};
 use crate::config::{ConfigError, Connection, ConnectionArgs, Credential, Paths};
@@ -224,6 +224,46 @@ async fn team_store(
     }
 }
 
+/// Where this sign-in's access token is shared with the analyst's other lrx processes: only
+/// for sign-ins lrx makes itself (the token in `LRX_TOKEN` is given, and the Azure CLI keeps
+/// its own).
+fn token_shelf(connection: &Connection) -> Option<Arc<dyn TokenShelf>> {
+    use crate::config::secrets::credential_binding;
+    let (client_id, kind, binding) = match &connection.credential {
+        Credential::ClientSecret { client_id, secret } => (
+            client_id,
+            "client-secret",
+            credential_binding(secret.expose()),
+        ),
+        Credential::Certificate {
+            client_id,
+            certificate,
+            private_key,
+        } => (
+            client_id,
+            "certificate",
+            credential_binding(&format!(
+                "{}\0{}",
+                certificate.display(),
+                private_key.display()
+            )),
+        ),
+        // The user behind a refresh token is bound by `lrx login --device-code`, which drops
+        // the tokens of whoever signed in before.
+        Credential::DeviceCode { client_id } => (client_id, "device-code", String::new()),
+        Credential::Token(_) | Credential::AzureCli { .. } => return None,
+    };
+    let target = crate::config::SignInTarget {
+        tenant: connection.tenant_id.clone(),
+        client_id: client_id.clone(),
+        token_url: connection.token_url.clone(),
+        scope: connection.scope.clone(),
+    };
+    Some(Arc::new(crate::config::secrets::KeyringTokens::new(
+        &target, kind, binding,
+    )))
+}
+
 /// The client for sign-ins outside a session (`lrx login`): the same one, redirects off.
 pub fn http_client() -> Result<reqwest::Client, SessionError> {
     crate::api::policy::http_client().map_err(SessionError::Http)
@@ -368,13 +408,17 @@ impl Session {
             }
         };
         let call_budget: Arc<dyn crate::api::CallBudget> = budget.clone();
-        let client = MdeClient::new(
-            connection.policy()?,
-            Authenticator::new(source),
-            call_budget,
-        )
-        .map_err(|e| SessionError::Http(e.to_string()))?
-        .with_max_retry_after(options.max_retry_after);
+        let mut authenticator = Authenticator::new(source);
+        // A demo tenant's tokens die with it, and offline nothing signs in.
+        if demo.is_none()
+            && !options.offline
+            && let Some(shelf) = token_shelf(&connection)
+        {
+            authenticator = authenticator.with_shelf(shelf);
+        }
+        let client = MdeClient::new(connection.policy()?, authenticator, call_budget)
+            .map_err(|e| SessionError::Http(e.to_string()))?
+            .with_max_retry_after(options.max_retry_after);
         let client = Arc::new(if options.offline {
             client.offline()
         } else {

@@ -233,6 +233,16 @@ impl SimHandle {
         self.server.downloads()
     }
 
+    /// How many requests the token endpoint has had (any grant, refused ones included).
+    pub fn token_requests(&self) -> u64 {
+        self.server.token_requests()
+    }
+
+    /// Revokes every access token issued so far: each is answered with 401 from now on.
+    pub fn revoke_tokens(&self) {
+        self.server.revoke_tokens();
+    }
+
     pub fn server(&self) -> &Arc<SimServer> {
         &self.server
     }

@@ -3,6 +3,9 @@
 //! the team's store; nothing bearer-like ever reaches Redis or a log.
 
 mod support;
+#[path = "support/tokens.rs"]
+mod tokens;
+use tokens::{files_holding_secrets, jwt_at};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -213,28 +216,6 @@ fn assert_no_secrets(what: &str, text: &str, sim: &SimHandle, redis: &Redis) {
     }
 }
 
-/// Where a JWT starts in `text`, if one does.
-fn jwt_at(text: &str) -> Option<usize> {
-    let base64url = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
-    text.match_indices("eyJ").map(|(at, _)| at).find(|&at| {
-        let mut parts = text.as_bytes()[at..].split(|b| *b == b'.');
-        let header = parts.next().unwrap_or_default();
-        let payload = parts.next().unwrap_or_default();
-        header.len() >= 10
-            && header.iter().all(base64url)
-            && payload.starts_with(b"eyJ")
-            && payload.iter().take(10).all(base64url)
-    })
-}
-
-#[test]
-fn a_token_is_found_by_its_shape_and_chance_letters_are_not() {
-    let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsaXZlIn0.c2lnbmF0dXJl";
-    assert_eq!(jwt_at(&format!("log: {token} end")), Some(5));
-    assert_eq!(jwt_at("\u{1}\u{8f}eyJ\u{3}q random gzip bytes"), None);
-    assert_eq!(jwt_at("keyJournal.eyJ"), None);
-}
-
 fn logs(home: &Path) -> String {
     std::fs::read_to_string(home.join("state/lrx/lrx.log")).unwrap_or_default()
 }
@@ -314,6 +295,14 @@ async fn three_analysts_fetch_each_result_once_between_them() {
     for (home, finished) in homes.iter().zip(&finished) {
         assert_no_secrets("a log", &logs(home.path()), &sim, &redis);
         assert_no_secrets("stderr", &finished.stderr, &sim, &redis);
+        let leaks = files_holding_secrets(
+            home.path(),
+            &[&sim.endpoints.client_secret, &redis.password],
+        );
+        assert!(
+            leaks.is_empty(),
+            "no file of a home holds a secret: {leaks:?}"
+        );
     }
 }
 

@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 use super::error::{ApiError, Operation, ServiceDetail};
 
+mod authenticator;
+pub use authenticator::{Authenticator, TokenShelf};
+
 /// A secret string whose `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -276,43 +279,6 @@ impl TokenSource for AzureCli {
 
     fn describe(&self) -> String {
         "the Azure CLI's signed-in account".into()
-    }
-}
-
-/// Caches the current token and renews it ahead of expiry.
-pub struct Authenticator {
-    source: Box<dyn TokenSource>,
-    cached: tokio::sync::Mutex<Option<AccessToken>>,
-}
-
-/// Renew this long before expiry, so a token never dies mid-request.
-const RENEW_AHEAD_SECONDS: i64 = 300;
-
-impl Authenticator {
-    pub fn new(source: Box<dyn TokenSource>) -> Self {
-        Self {
-            source,
-            cached: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        self.source.describe()
-    }
-
-    /// The bearer token to send; `renew` forces a new one (after a 401).
-    pub async fn bearer(&self, http: &reqwest::Client, renew: bool) -> Result<Secret, ApiError> {
-        let mut cached = self.cached.lock().await;
-        let fresh_enough = cached.as_ref().is_some_and(|token| {
-            token.expires_at - Utc::now() > Duration::seconds(RENEW_AHEAD_SECONDS)
-        });
-        if renew || !fresh_enough {
-            *cached = Some(self.source.fetch(http).await?);
-        }
-        cached
-            .as_ref()
-            .map(|token| token.value.clone())
-            .ok_or_else(|| ApiError::Other("no token".into()))
     }
 }
 

@@ -20,6 +20,12 @@ fn load_config(profile: Option<&str>) -> Result<(PathBuf, FileConfig), Failure> 
     config
         .select_profile(profile)
         .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    crate::config::secrets::prefer(
+        config
+            .secrets
+            .preferred_store()
+            .map_err(|e| Failure::Usage(e.to_string()))?,
+    );
     Ok((path, config))
 }
 
@@ -46,12 +52,19 @@ fn config_command(cli: &Cli, action: super::ConfigAction) -> Result<(), Failure>
                 .or_else(|| config.default_profile.clone());
             let options = cli.global.session_options(&config);
             let connection = &options.connection;
+            let stored = connection.sign_in_target().ok().and_then(|target| {
+                crate::config::secrets::load(&target.tenant, &target.client_id)
+                    .ok()
+                    .flatten()
+            });
             let secret = if std::env::var_os("LRX_TOKEN").is_some() {
                 "LRX_TOKEN is set (<redacted>)"
             } else if std::env::var_os("LRX_CLIENT_SECRET").is_some() {
                 "LRX_CLIENT_SECRET is set (<redacted>)"
+            } else if stored.is_some() {
+                "client secret in the credential store (<redacted>)"
             } else {
-                "none (set LRX_CLIENT_SECRET or LRX_TOKEN)"
+                "none (`lrx login` stores a client secret; or set LRX_CLIENT_SECRET or LRX_TOKEN)"
             };
             let show = |value: &Option<String>, env_name: &str| {
                 value
@@ -74,6 +87,10 @@ fn config_command(cli: &Cli, action: super::ConfigAction) -> Result<(), Failure>
                 show(&connection.client_id, "LRX_CLIENT_ID")
             );
             println!("credential     {secret}");
+            println!(
+                "secret store   {}",
+                crate::config::secrets::status().unwrap_or_else(|problem| problem)
+            );
             println!("cloud          {}", show(&connection.cloud, "LRX_CLOUD"));
             println!("region         {}", show(&connection.region, "LRX_REGION"));
             // The hosts in effect, whether set or derived from the cloud and region.
@@ -179,7 +196,8 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             let options = cli.global.session_options(&config);
             let team = options.team.clone();
             let session = Session::open(options).await?;
-            let mut checks = super::doctor::run(&session.client).await;
+            let mut checks = vec![super::doctor::secret_store(&session)];
+            checks.extend(super::doctor::run(&session.client).await);
             if let Some(url) = &team {
                 let member = crate::team::member_name(&Paths::discover().state_dir);
                 checks.push(super::doctor::team(url, &session.budget_scope, member).await);

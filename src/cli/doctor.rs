@@ -156,3 +156,35 @@ pub async fn team(url: &crate::team::TeamUrl, scope: &str, member: String) -> Ch
         },
     }
 }
+
+/// The credential store: which one, and whether it answers. Only a sign-in that reads its
+/// secret from there fails without it; the others lose no more than shared tokens.
+pub fn secret_store(session: &crate::session::Session) -> Check {
+    use crate::config::Credential;
+    let what = "credential store".to_string();
+    let needed = session.demo.is_none()
+        && match &session.connection.credential {
+            Credential::ClientSecret { .. } => std::env::var_os("LRX_CLIENT_SECRET").is_none(),
+            Credential::DeviceCode { .. } => true,
+            Credential::Certificate { .. } | Credential::Token(_) | Credential::AzureCli { .. } => {
+                false
+            }
+        };
+    match crate::config::secrets::status() {
+        Ok(detail) => Check {
+            ok: true,
+            what,
+            detail,
+        },
+        Err(problem) if needed => Check {
+            ok: false,
+            what,
+            detail: problem,
+        },
+        Err(problem) => Check {
+            ok: true,
+            what,
+            detail: format!("{problem}; not needed to sign in, but each lrx process signs in anew"),
+        },
+    }
+}

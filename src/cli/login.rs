@@ -4,7 +4,7 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use super::failure::Failure;
-use crate::api::auth::{ClientSecretCredential, Secret, TokenSource as _};
+use crate::api::auth::{ClientSecretCredential, Secret, TokenShelf as _, TokenSource as _};
 use crate::cli::Cli;
 use crate::config::{FileConfig, SignInTarget, secrets};
 
@@ -58,6 +58,20 @@ fn read_secret(prompt: &str) -> Result<Secret, Failure> {
     outcome.map(|()| Secret::new(secret))
 }
 
+/// The store that keeps what lrx stores, said where the analyst stores something: the
+/// kernel keyring's fallback is said here, because it does not survive a reboot.
+fn store_in_use() -> String {
+    secrets::chosen().map_or_else(
+        |_| "the OS credential store".into(),
+        |chosen| {
+            if let Some(caveat) = chosen.caveat() {
+                eprintln!("lrx: {caveat}");
+            }
+            chosen.name()
+        },
+    )
+}
+
 fn store_error(error: &secrets::SecretStoreError) -> Failure {
     match error {
         secrets::SecretStoreError::Unavailable(_) => Failure::Usage(error.to_string()),
@@ -74,6 +88,7 @@ pub(super) async fn login(cli: &Cli, config: &FileConfig, verify: bool) -> Resul
     if secret.expose().is_empty() {
         return Err(Failure::Usage("no secret given; nothing stored".into()));
     }
+    let mut verified = None;
     if verify {
         let credential = ClientSecretCredential {
             token_url: target.token_url.clone(),
@@ -83,15 +98,32 @@ pub(super) async fn login(cli: &Cli, config: &FileConfig, verify: bool) -> Resul
             scope: target.scope.clone(),
         };
         let http = crate::session::http_client()?;
-        credential
-            .fetch(&http)
-            .await
-            .map_err(|e| Failure::Runtime(format!("the secret was not stored: {e}")))?;
+        verified = Some(
+            credential
+                .fetch(&http)
+                .await
+                .map_err(|e| Failure::Runtime(format!("the secret was not stored: {e}")))?,
+        );
     }
     secrets::store(&target.tenant, &target.client_id, &secret).map_err(|e| store_error(&e))?;
+    // Tokens of the old secret go; the one just made with the new secret serves the next
+    // lrx processes, so this sign-in is not made twice.
+    secrets::forget_tokens(&target).map_err(|e| store_error(&e))?;
+    if let Some(token) = verified {
+        let shelf = secrets::KeyringTokens::new(
+            &target,
+            "client-secret",
+            secrets::credential_binding(secret.expose()),
+        );
+        if let Err(error) = shelf.store(&token) {
+            tracing::warn!("could not keep the access token for other lrx processes: {error}");
+        }
+    }
     println!(
-        "Stored the client secret for app {} in tenant {} in the OS credential store (service lrx).",
-        target.client_id, target.tenant
+        "Stored the client secret for app {} in tenant {} in {} (service lrx).",
+        target.client_id,
+        target.tenant,
+        store_in_use()
     );
     Ok(())
 }
@@ -112,9 +144,13 @@ pub(super) async fn device_login(cli: &Cli, config: &FileConfig) -> Result<(), F
     })
     .await
     .map_err(Failure::Runtime)?;
+    // Another user may have signed in before: their tokens must not serve this one.
+    secrets::forget_tokens(&target).map_err(|e| store_error(&e))?;
     println!(
-        "Signed in. The refresh token for app {} in tenant {} is in the OS credential store; use --auth device-code (or auth = \"device-code\").",
-        target.client_id, target.tenant
+        "Signed in. The refresh token for app {} in tenant {} is in {}; use --auth device-code (or auth = \"device-code\").",
+        target.client_id,
+        target.tenant,
+        store_in_use()
     );
     Ok(())
 }
@@ -136,8 +172,10 @@ pub(super) fn key_passphrase(cli: &Cli, config: &FileConfig) -> Result<(), Failu
     )
     .map_err(|e| store_error(&e))?;
     println!(
-        "Stored the key passphrase for app {} in tenant {} in the OS credential store.",
-        target.client_id, target.tenant
+        "Stored the key passphrase for app {} in tenant {} in {}.",
+        target.client_id,
+        target.tenant,
+        store_in_use()
     );
     Ok(())
 }
@@ -146,6 +184,12 @@ pub(super) fn logout(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
     let target = target(cli, config)?;
     let refresh_removed =
         secrets::delete_refresh(&target.tenant, &target.client_id).map_err(|e| store_error(&e))?;
+    if secrets::forget_tokens(&target).map_err(|e| store_error(&e))? {
+        println!(
+            "Removed the access tokens lrx kept for app {} in tenant {}.",
+            target.client_id, target.tenant
+        );
+    }
     if secrets::delete(
         &target.tenant,
         &format!("{}/key-passphrase", target.client_id),
@@ -167,8 +211,10 @@ pub(super) fn logout(cli: &Cli, config: &FileConfig) -> Result<(), Failure> {
         secrets::delete(&target.tenant, &target.client_id).map_err(|e| store_error(&e))?;
     if removed {
         println!(
-            "Removed the client secret for app {} in tenant {} from the OS credential store.",
-            target.client_id, target.tenant
+            "Removed the client secret for app {} in tenant {} from {}.",
+            target.client_id,
+            target.tenant,
+            store_in_use()
         );
     } else {
         println!(

@@ -1,17 +1,23 @@
-//! Client secrets in the OS credential store (service `lrx`, account `<tenant>/<client>`):
-//! the kernel keyutils store on Linux — it works on headless jump boxes without D-Bus — and
-//! never a file. When no secure store is usable, say so with the real cause.
+//! Secrets in the OS credential store (service `lrx`, account `<tenant>/<client>…`): the
+//! client secret, a certificate key's passphrase, a device code sign-in's refresh token, and
+//! the access tokens every process of one sign-in shares until shortly before they expire.
+//! Which store, `store` decides; never a file. When no store is usable, say so with the real
+//! cause and what to do instead.
 
-use std::sync::OnceLock;
+mod store;
 
-use crate::api::auth::Secret;
+use sha2::{Digest as _, Sha256};
+
+use crate::api::auth::{AccessToken, Secret};
+
+pub use store::{Choice, Chosen, StoreKind, chosen, prefer};
 
 const SERVICE: &str = "lrx";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretStoreError {
     #[error(
-        "no secure credential store is usable here ({0}). On a Linux jump box without a session keyring, run lrx under `keyctl session - …` (Debian package keyutils); otherwise set LRX_CLIENT_SECRET for this shell, or use --auth azure-cli. lrx never falls back to a plaintext file."
+        "no secure credential store is usable here: {0}. On a Linux jump box without a session keyring, run lrx under `keyctl session - …` (Debian package keyutils); on a desktop, unlock the login keyring; or set LRX_CLIENT_SECRET for this shell, or use --auth azure-cli. lrx never falls back to a plaintext file."
     )]
     Unavailable(String),
     #[error("the credential store failed: {0}")]
@@ -22,32 +28,22 @@ fn account(tenant: &str, client_id: &str) -> String {
     format!("{tenant}/{client_id}")
 }
 
-/// Chooses the platform store once per process (tests may choose the mock first).
-fn ensure_store() -> Result<(), SecretStoreError> {
-    static CHOSEN: OnceLock<Result<(), String>> = OnceLock::new();
-    CHOSEN
-        .get_or_init(|| {
-            #[cfg(target_os = "linux")]
-            {
-                let store =
-                    linux_keyutils_keyring_store::Store::new().map_err(|e| e.to_string())?;
-                keyring_core::set_default_store(store);
-                Ok(())
-            }
-            #[cfg(not(target_os = "linux"))]
-            {
-                Err("this build of lrx has a credential store for Linux only".to_string())
-            }
-        })
-        .clone()
-        .map_err(SecretStoreError::Unavailable)
-}
-
 /// Uses the in-memory mock store instead of the OS's (tests).
 pub fn use_mock_store() {
-    if let Ok(store) = keyring_core::mock::Store::new() {
-        keyring_core::set_default_store(store);
-    }
+    store::use_mock();
+}
+
+/// The store in use and whether it answers, for `lrx doctor` and `config show`.
+pub fn status() -> Result<String, String> {
+    let chosen = chosen().map_err(|why| format!("none usable: {why}"))?;
+    let caveat = chosen
+        .caveat()
+        .map(|caveat| format!("; {caveat}"))
+        .unwrap_or_default();
+    chosen
+        .usable()
+        .map(|()| format!("{}: usable{caveat}", chosen.name()))
+        .map_err(|why| format!("{}: not usable ({why}){caveat}", chosen.name()))
 }
 
 fn map_error(error: keyring_core::Error) -> SecretStoreError {
@@ -63,10 +59,9 @@ fn map_error(error: keyring_core::Error) -> SecretStoreError {
 }
 
 fn entry(tenant: &str, client_id: &str) -> Result<keyring_core::Entry, SecretStoreError> {
-    if keyring_core::Entry::new(SERVICE, "probe").is_err() {
-        ensure_store()?;
-    }
-    keyring_core::Entry::new(SERVICE, &account(tenant, client_id)).map_err(map_error)
+    let store = store::current().map_err(SecretStoreError::Unavailable)?;
+    keyring_core::Entry::new_in_store(&store, SERVICE, &account(tenant, client_id))
+        .map_err(map_error)
 }
 
 pub fn store(tenant: &str, client_id: &str, secret: &Secret) -> Result<(), SecretStoreError> {
@@ -129,6 +124,104 @@ pub fn delete_refresh(tenant: &str, client_id: &str) -> Result<bool, SecretStore
     delete(&tenant, &account)
 }
 
+/// How a sign-in proves itself, for the name of its shared token: tokens of a secret, a
+/// certificate and a user's device code sign-in are kept apart (the last carries the user's
+/// rights, not the app's).
+pub const TOKEN_KINDS: [&str; 3] = ["client-secret", "certificate", "device-code"];
+
+/// The access token of one sign-in — tenant, app, kind, token endpoint and scope — shared by
+/// every lrx process that makes the same sign-in. The endpoint and scope are in its name, so
+/// a token made for one API or sign-in host is never sent to another.
+///
+/// A kept token is also bound to the credential that made it: a process holding another
+/// secret (a wrong one, or one revoked since) does not borrow a token it could not get
+/// itself, but signs in and fails or replaces it.
+pub struct KeyringTokens {
+    tenant: String,
+    account: String,
+    binding: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptToken {
+    access_token: String,
+    /// Seconds since the epoch.
+    expires_at: i64,
+    /// `credential_binding` of the credential that made it.
+    #[serde(default)]
+    binding: String,
+}
+
+/// What binds a token to the credential that made it: a digest of the secret (or of
+/// whatever names the credential), never the secret itself.
+pub fn credential_binding(credential: &str) -> String {
+    hex::encode(Sha256::digest(format!("lrx token binding\0{credential}")))
+}
+
+impl KeyringTokens {
+    /// `binding` is `credential_binding` of the credential this process signs in with.
+    pub fn new(target: &super::SignInTarget, kind: &str, binding: String) -> Self {
+        let digest = Sha256::digest(format!("{}|{}", target.token_url, target.scope));
+        Self {
+            tenant: target.tenant.clone(),
+            account: format!(
+                "{}/access-token/{kind}/{}",
+                target.client_id,
+                hex::encode(&digest[..8])
+            ),
+            binding,
+        }
+    }
+}
+
+impl crate::api::auth::TokenShelf for KeyringTokens {
+    fn load(&self) -> Result<Option<AccessToken>, String> {
+        let Some(kept) = load(&self.tenant, &self.account).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        // Something else under our name is not a token to send anywhere.
+        let Ok(kept) = serde_json::from_str::<KeptToken>(kept.expose()) else {
+            return Ok(None);
+        };
+        if kept.binding != self.binding {
+            return Ok(None);
+        }
+        Ok(
+            chrono::DateTime::from_timestamp(kept.expires_at, 0).map(|expires_at| AccessToken {
+                value: Secret::new(kept.access_token),
+                expires_at,
+            }),
+        )
+    }
+
+    fn store(&self, token: &AccessToken) -> Result<(), String> {
+        let kept = serde_json::to_string(&KeptToken {
+            access_token: token.value.expose().to_string(),
+            expires_at: token.expires_at.timestamp(),
+            binding: self.binding.clone(),
+        })
+        .map_err(|e| e.to_string())?;
+        store(&self.tenant, &self.account, &Secret::new(kept)).map_err(|e| e.to_string())
+    }
+
+    fn forget(&self) -> Result<(), String> {
+        delete(&self.tenant, &self.account)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Drops every shared access token of this app's sign-ins (a new secret, or logout);
+/// whether there was one.
+pub fn forget_tokens(target: &super::SignInTarget) -> Result<bool, SecretStoreError> {
+    let mut removed = false;
+    for kind in TOKEN_KINDS {
+        let tokens = KeyringTokens::new(target, kind, String::new());
+        removed |= delete(&tokens.tenant, &tokens.account)?;
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +244,43 @@ mod tests {
         assert!(delete("t", "c").expect("delete"));
         assert!(!delete("t", "c").expect("delete again"));
         assert!(load("t", "c").expect("load").is_none());
+    }
+
+    #[test]
+    fn access_tokens_are_kept_per_sign_in_and_dropped_together() {
+        use crate::api::auth::TokenShelf as _;
+        use_mock_store();
+        let target = super::super::SignInTarget {
+            tenant: "t-tokens".into(),
+            client_id: "c".into(),
+            token_url: "https://login.microsoftonline.com/t/oauth2/v2.0/token".into(),
+            scope: "https://api.securitycenter.microsoft.com/.default".into(),
+        };
+        let other_api = super::super::SignInTarget {
+            scope: "https://api.security.microsoft.com/.default".into(),
+            ..target.clone()
+        };
+        let binding = credential_binding("s3cret");
+        let secret = KeyringTokens::new(&target, "client-secret", binding.clone());
+        let token = AccessToken {
+            value: Secret::new("eyJ.token"),
+            expires_at: chrono::DateTime::from_timestamp(1_900_000_000, 0).expect("time"),
+        };
+        secret.store(&token).expect("store");
+        let back = secret.load().expect("load").expect("kept");
+        assert_eq!(
+            (back.value, back.expires_at),
+            (token.value, token.expires_at)
+        );
+        for apart in [
+            KeyringTokens::new(&target, "device-code", binding.clone()),
+            KeyringTokens::new(&other_api, "client-secret", binding.clone()),
+            KeyringTokens::new(&target, "client-secret", credential_binding("wrong")),
+        ] {
+            assert!(apart.load().expect("load").is_none(), "kept apart");
+        }
+        assert!(forget_tokens(&target).expect("forget"));
+        assert!(secret.load().expect("load").is_none());
+        assert!(!forget_tokens(&target).expect("forget again"));
     }
 }

@@ -31,6 +31,10 @@ pub struct Claims {
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
+    /// The token's serial number (Entra's unique token identifier), by which the tenant
+    /// revokes every token issued so far.
+    #[serde(default)]
+    pub uti: String,
 }
 
 pub struct TokenRequest {
@@ -51,6 +55,8 @@ pub struct Issuer<'a> {
     pub own_base: &'a str,
     /// The app's registered certificate, for client assertions.
     pub certificate: Option<&'a SimCertificate>,
+    /// The serial number of the token this request would mint.
+    pub serial: u64,
 }
 
 /// A certificate registered on the simulated app: its thumbprint and public key.
@@ -350,6 +356,7 @@ impl Issuer<'_> {
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: now.timestamp() + expires_in,
+            uti: self.serial.to_string(),
         };
         (encode(&claims, self.key), expires_in)
     }

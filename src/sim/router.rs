@@ -96,6 +96,14 @@ pub(super) async fn route(server: &Arc<SimServer>, request: &Request) -> Respons
         &server.key,
         server.now(),
     ) {
+        Ok(claims) if server.is_revoked(&claims) => {
+            return api_error(
+                server,
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "Authorization token was revoked",
+            );
+        }
         Ok(claims) => claims,
         Err(error) => {
             let message = match error {

@@ -35,6 +35,10 @@ pub struct SimServer {
     pub(super) calls_by_api: Mutex<HashMap<crate::api::limits::Api, u64>>,
     /// Blob downloads served (a whole payload sent).
     pub(super) downloads: AtomicU64,
+    /// Requests to the token endpoint, of any grant: what sharing a token saves.
+    pub(super) token_requests: AtomicU64,
+    /// Tokens whose serial is at most this were revoked (`revoke_tokens`); serials start at 1.
+    pub(super) revoked_through: AtomicU64,
 }
 
 impl SimServer {
@@ -56,6 +60,8 @@ impl SimServer {
             throttled: AtomicU64::new(0),
             calls_by_api: Mutex::new(HashMap::new()),
             downloads: AtomicU64::new(0),
+            token_requests: AtomicU64::new(0),
+            revoked_through: AtomicU64::new(0),
         }
     }
 
@@ -95,6 +101,26 @@ impl SimServer {
 
     pub fn downloads(&self) -> u64 {
         self.downloads.load(Ordering::Relaxed)
+    }
+
+    pub fn token_requests(&self) -> u64 {
+        self.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// Revokes every access token issued so far, as an admin does by revoking the app's
+    /// sessions: each is answered with 401 from now on.
+    pub fn revoke_tokens(&self) {
+        self.revoked_through.store(
+            self.token_requests.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(super) fn is_revoked(&self, claims: &super::oauth::Claims) -> bool {
+        claims
+            .uti
+            .parse::<u64>()
+            .is_ok_and(|serial| serial <= self.revoked_through.load(Ordering::Relaxed))
     }
 
     pub(super) fn correlation_id(&self) -> String {

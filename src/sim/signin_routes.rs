@@ -1,6 +1,7 @@
 //! The simulated sign-in endpoints: client credentials (secret or assertion), device code
 //! and its approval page, refresh tokens.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::http::{StatusCode, header};
@@ -24,6 +25,7 @@ pub(super) fn issuer(server: &SimServer) -> Issuer<'_> {
         key: &server.key,
         own_base: &server.base_url,
         certificate: server.config.certificate.as_ref(),
+        serial: server.token_requests.load(Ordering::Relaxed),
     }
 }
 
@@ -126,10 +128,16 @@ pub(super) fn device_login(server: &SimServer, request: &Request) -> Response {
 }
 
 pub(super) fn token(server: &SimServer, request: &Request, tenant: &str, v1: bool) -> Response {
+    let serial = server.token_requests.fetch_add(1, Ordering::Relaxed) + 1;
     let grant = form_map(&request.body)
         .get("grant_type")
         .cloned()
         .unwrap_or_default();
+    tracing::info!(
+        target: "lrx::sim",
+        "token request {serial} ({})",
+        crate::sanitize::line(&grant)
+    );
     if tenant == server.config.tenant_id
         && (grant == "urn:ietf:params:oauth:grant-type:device_code" || grant == "refresh_token")
     {

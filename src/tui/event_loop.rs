@@ -155,7 +155,10 @@ fn device_login(
                     code: prompt.user_code.clone(),
                 });
             })
-            .await
+            .await?;
+            // Another user may have signed in before: their tokens must not serve this one.
+            crate::config::secrets::forget_tokens(&target).map_err(|e| e.to_string())?;
+            Ok(())
         }
         .await;
         let _ = messages.send(Message::DeviceDone(outcome));
