@@ -64,6 +64,16 @@ impl Connection {
 
     /// Keeps caches and budgets of different tenants and apps apart, without putting ids
     /// into file names.
+    /// Where and as which app this connection signs in, for `client_id`.
+    pub fn sign_in_target(&self, client_id: &str) -> SignInTarget {
+        SignInTarget {
+            tenant: self.tenant_id.clone(),
+            client_id: client_id.to_string(),
+            token_url: self.token_url.clone(),
+            scope: self.scope.clone(),
+        }
+    }
+
     pub fn scope_key(&self) -> String {
         let identity = match &self.credential {
             Credential::ClientSecret { client_id, .. } => client_id.clone(),

@@ -253,14 +253,10 @@ fn token_shelf(connection: &Connection) -> Option<Arc<dyn TokenShelf>> {
         Credential::DeviceCode { client_id } => (client_id, "device-code", String::new()),
         Credential::Token(_) | Credential::AzureCli { .. } => return None,
     };
-    let target = crate::config::SignInTarget {
-        tenant: connection.tenant_id.clone(),
-        client_id: client_id.clone(),
-        token_url: connection.token_url.clone(),
-        scope: connection.scope.clone(),
-    };
     Some(Arc::new(crate::config::secrets::KeyringTokens::new(
-        &target, kind, binding,
+        &connection.sign_in_target(client_id),
+        kind,
+        binding,
     )))
 }
 

@@ -138,12 +138,7 @@ fn device_login(
             return;
         }
     };
-    let target = crate::config::SignInTarget {
-        tenant: connection.tenant_id.clone(),
-        client_id,
-        token_url: connection.token_url.clone(),
-        scope: connection.scope.clone(),
-    };
+    let target = connection.sign_in_target(&client_id);
     tokio::spawn(async move {
         let outcome = async {
             let http = crate::session::http_client().map_err(|e| e.to_string())?;

@@ -39,17 +39,13 @@ async fn on_shelf<T: Send + 'static>(
     call: impl FnOnce(&dyn TokenShelf) -> Result<T, String> + Send + 'static,
 ) -> Option<T> {
     let shelf = Arc::clone(shelf);
-    match tokio::task::spawn_blocking(move || call(shelf.as_ref())).await {
-        Ok(Ok(value)) => Some(value),
-        Ok(Err(error)) => {
-            tracing::warn!("could not {what} the shared access token: {error}");
-            None
-        }
-        Err(error) => {
-            tracing::warn!("could not {what} the shared access token: {error}");
-            None
-        }
-    }
+    let outcome = tokio::task::spawn_blocking(move || call(shelf.as_ref()))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|called| called);
+    outcome
+        .inspect_err(|error| tracing::warn!("could not {what} the shared access token: {error}"))
+        .ok()
 }
 
 impl Authenticator {
