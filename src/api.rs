@@ -1,5 +1,6 @@
 //! The MDE client: sign-in, models, errors, `OData` listing, result links.
 
+pub mod act;
 pub mod assertion;
 pub mod auth;
 pub mod client;

@@ -13,6 +13,7 @@ use crate::config::ConnectionArgs;
 use crate::session::SessionOptions;
 use crate::sim::{self, Faults, SimConfig};
 
+mod act;
 mod commands;
 pub mod doctor;
 mod failure;
@@ -141,6 +142,9 @@ pub struct GlobalArgs {
         help = "Mouse in the terminal UI: click selects, the wheel scrolls (off by default, so the terminal's text selection keeps working; or [ui] mouse = true in config.toml)"
     )]
     pub mouse: bool,
+    /// Refuse to start or cancel anything (as read_only = true in a profile does).
+    #[arg(long, global = true)]
+    pub read_only: bool,
     /// Write debug logs to the log file (never to the terminal); repeat for more.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -260,6 +264,38 @@ Examples:
   lrx review --demo --since 24h --json | jq 'select(.type == \"summary\")'
   lrx review --demo --script Get-NetConnections.ps1 --mask 'pid=\\d+'")]
     Review(ReviewArgs),
+    /// Start a live response session on machines: a library script, files to put or get.
+    #[command(after_help = "\
+Commands are posted in the documented order (PutFile, then RunScript, then GetFile). Before
+anything is posted, lrx resolves every machine (by DNS name or id), checks the script and
+files against the live response library, and finds machines that already have a session
+(those are skipped: wait for it, or `lrx cancel` it). Sessions start at most 10 a minute, the
+service's limit. A POST is never repeated blindly: after a timeout or a 5xx, lrx looks for the
+action it may have created first.
+
+Without --yes, lrx shows what it will do and asks for the number of machines on a terminal;
+when stdin is not a terminal it refuses (exit 2), so nothing is started by accident.
+
+Exit status: 0 when every session started (with --wait: and ended); 1 when any did not;
+2 for a usage error, an unknown machine or script, a refusal, or a read-only profile.
+
+Examples:
+  lrx run --demo --machine wks-fin-0412 --script Get-Autoruns.ps1 --args -Csv --comment 'IR-4711 persistence'
+  lrx run --demo --machine srv-dc01 --machine srv-dc02 --script Get-Services.ps1 --comment 'IR-4711' --yes --wait
+  lrx run --demo --machine lnx-web-01 --getfile /var/log/auth.log --comment 'IR-4711' --yes --json")]
+    Run(RunArgs),
+    /// Cancel a machine action that is pending or in progress.
+    #[command(after_help = "\
+Examples:
+  lrx cancel --demo <ACTION_ID> --comment 'stuck in Pending since Monday'
+  lrx cancel --demo <ACTION_ID> --comment 'wrong machine' --yes --json")]
+    Cancel(CancelArgs),
+    /// List the live response library: the scripts and files a session may run or put.
+    #[command(after_help = "\
+Examples:
+  lrx library --demo
+  lrx library --demo --json | jq -r .fileName")]
+    Library(LibraryArgs),
     /// Run the simulated tenant as a standalone HTTP server.
     #[command(after_help = "\
 Examples:
@@ -423,6 +459,68 @@ pub struct ReviewArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A machine's DNS name (or host name without the domain) or 40-character id; repeatable.
+    #[arg(long = "machine", value_name = "NAME_OR_ID", required = true)]
+    pub machines: Vec<String>,
+    /// A script from the live response library to run.
+    #[arg(long, value_name = "NAME")]
+    pub script: Option<String>,
+    /// Arguments passed to the script, as one string.
+    #[arg(
+        long,
+        requires = "script",
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Option<String>,
+    /// A file to collect from the machine (repeatable; after the script).
+    #[arg(long = "getfile", value_name = "PATH")]
+    pub get_files: Vec<String>,
+    /// A library file to copy to the machine first (repeatable).
+    #[arg(long = "putfile", value_name = "NAME")]
+    pub put_files: Vec<String>,
+    /// Why this runs: kept on the action for the audit trail (lrx adds who, the case, and
+    /// a mark of the run).
+    #[arg(long)]
+    pub comment: String,
+    /// The case this belongs to [env: LRX_CASE].
+    #[arg(long, env = "LRX_CASE", hide_env_values = true, value_name = "CASE")]
+    pub case: Option<String>,
+    /// Start without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Wait until every session has ended, then print each machine's exit code and output.
+    #[arg(long)]
+    pub wait: bool,
+    /// One JSON object per machine (and per result with --wait).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    #[arg(value_parser = parse_action_id)]
+    pub action_id: String,
+    /// Why it is cancelled: kept on the action.
+    #[arg(long)]
+    pub comment: String,
+    /// Cancel without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// The cancelled action as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LibraryArgs {
+    /// One JSON object per file.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
     #[arg(value_parser = parse_action_id)]
     pub action_id: String,
@@ -514,7 +612,7 @@ pub struct DemoServerArgs {
     /// Delay added to every API response (e.g. 150ms).
     #[arg(long, default_value = "0s", value_parser = sim::parse_duration)]
     pub latency: Duration,
-    /// Faults to inject: 500=SHARE, truncate=SHARE, 429-every=N, 401-at=N.
+    /// Faults to inject: 500=SHARE, truncate=SHARE, 429-every=N, 401-at=N, 503-after-create=N.
     #[arg(long, default_value = "", value_parser = Faults::parse)]
     pub fault: Faults,
 }

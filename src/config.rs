@@ -397,6 +397,8 @@ pub struct ConnectionConfig {
     /// The largest result shared through the team's store, in megabytes (default 16);
     /// larger ones stay on the machine that fetched them.
     pub team_result_mb: Option<u64>,
+    /// Refuse to start or cancel sessions: for analysts who must only read this tenant.
+    pub read_only: Option<bool>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -611,6 +613,7 @@ impl FileConfig {
             storage_url: pick(profile.storage_url, &base.storage_url),
             team_url: pick(profile.team_url, &base.team_url),
             team_result_mb: profile.team_result_mb.or(base.team_result_mb),
+            read_only: profile.read_only.or(base.read_only),
             max_retry_after_seconds: profile
                 .max_retry_after_seconds
                 .or(base.max_retry_after_seconds),

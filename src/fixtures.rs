@@ -72,6 +72,7 @@ pub fn isolated(program: &str, home: &std::path::Path) -> std::process::Command 
         "LRX_CONFIG",
         "LRX_STORAGE_URL",
         "LRX_CACHE_DIR",
+        "LRX_CASE",
         "DBUS_SESSION_BUS_ADDRESS",
     ] {
         command.env_remove(name);

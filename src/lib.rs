@@ -2,6 +2,7 @@
 //! results from the terminal. The library holds the UI-free core (API client, fetch engine,
 //! transcript model, simulated tenant) and the terminal UI on top of it.
 
+pub mod act;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -8,6 +8,7 @@ mod corpus;
 pub mod dataset;
 mod device;
 mod entity;
+mod machine_routes;
 pub mod oauth;
 pub mod odata;
 mod payload;
@@ -39,6 +40,9 @@ pub struct Faults {
     pub throttle_every: Option<u32>,
     /// The Nth API call is answered with 401 once, as if the token had been revoked.
     pub unauthorized_at: Option<u32>,
+    /// The Nth `runliveresponse` creates its action and then answers 503, as a gateway
+    /// that times out after the service has acted.
+    pub fail_after_create: Option<u32>,
 }
 
 impl Faults {
@@ -68,9 +72,10 @@ impl Faults {
                 "truncate" => faults.truncated_blobs = rate()?,
                 "429-every" => faults.throttle_every = Some(count()?),
                 "401-at" => faults.unauthorized_at = Some(count()?),
+                "503-after-create" => faults.fail_after_create = Some(count()?),
                 other => {
                     return Err(format!(
-                        "unknown fault '{other}' (known: 500, truncate, 429-every, 401-at)"
+                        "unknown fault '{other}' (known: 500, truncate, 429-every, 401-at, 503-after-create)"
                     ));
                 }
             }
@@ -118,6 +123,7 @@ impl Default for SimConfig {
                 "Machine.Read.All".into(),
                 "Machine.ReadWrite.All".into(),
                 "Machine.LiveResponse".into(),
+                "Library.Manage".into(),
             ],
             link_ttl: Duration::from_secs(30 * 60),
             token_ttl: Duration::from_secs(3600),

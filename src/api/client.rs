@@ -268,9 +268,11 @@ impl MdeClient {
             }
             let response = match request.send().await {
                 Ok(response) => response,
+                // A connection never made sent nothing; a timeout may have been heard.
                 Err(error)
                     if server_errors < MAX_SERVER_ERROR_RETRIES
-                        && (error.is_timeout() || error.is_connect()) =>
+                        && (error.is_connect()
+                            || error.is_timeout() && operation.is_idempotent()) =>
                 {
                     server_errors += 1;
                     tracing::warn!(
@@ -376,7 +378,11 @@ impl MdeClient {
                     tracing::warn!(operation = operation.describe(), %until, "429 from the service; waiting");
                     // The budget holds this API's callers until `until`; acquire() waits it out.
                 }
-                status if status.is_server_error() && server_errors < MAX_SERVER_ERROR_RETRIES => {
+                status
+                    if status.is_server_error()
+                        && server_errors < MAX_SERVER_ERROR_RETRIES
+                        && operation.is_idempotent() =>
+                {
                     server_errors += 1;
                     tracing::warn!(
                         operation = operation.describe(),
@@ -396,11 +402,11 @@ impl MdeClient {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}/api/{path}", self.policy.api_root())
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(
+    pub(super) fn decode<T: serde::de::DeserializeOwned>(
         operation: Operation,
         body: &[u8],
     ) -> Result<T, ApiError> {
@@ -579,7 +585,7 @@ fn unreadable_action(raw: &str, error: &serde_json::Error) -> String {
     format!("{id} could not be read and is not listed: {error}")
 }
 
-fn encode_segment(text: &str) -> String {
+pub(super) fn encode_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 

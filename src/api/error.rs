@@ -13,6 +13,8 @@ pub enum Operation {
     Download,
     Cancel,
     RunLiveResponse,
+    LibraryFiles,
+    Machines,
 }
 
 impl Operation {
@@ -27,6 +29,8 @@ impl Operation {
             Self::ResultLink => Some(Api::ResultLink),
             Self::Cancel => Some(Api::CancelAction),
             Self::RunLiveResponse => Some(Api::RunLiveResponse),
+            Self::LibraryFiles => Some(Api::LibraryFiles),
+            Self::Machines => Some(Api::Machines),
         }
     }
 
@@ -39,19 +43,31 @@ impl Operation {
             Self::Download => "downloading the result",
             Self::Cancel => "cancelling the machine action",
             Self::RunLiveResponse => "starting a live response session",
+            Self::LibraryFiles => "listing the live response library",
+            Self::Machines => "looking up machines",
         }
+    }
+
+    /// Whether asking twice can only do what asking once does. A POST that creates
+    /// something is not: after a timeout or a 5xx it may already have happened, so it is
+    /// never retried blindly (the caller looks before it asks again).
+    pub fn is_idempotent(self) -> bool {
+        !matches!(self, Self::RunLiveResponse | Self::Cancel)
     }
 
     pub fn permission_hint(self) -> &'static str {
         match self {
-            Self::ListActions | Self::GetAction => {
+            Self::ListActions | Self::GetAction | Self::Machines => {
                 "the app needs Machine.Read.All or Machine.ReadWrite.All (application), or the user needs Machine.Read and the 'View Data' role (delegated)"
             }
             Self::ResultLink => {
                 "the app needs Machine.ReadWrite.All (application) or the user needs Machine.LiveResponse (delegated)"
             }
             Self::Cancel | Self::RunLiveResponse => {
-                "the app or user needs Machine.LiveResponse, and live response must be enabled in the portal's advanced features"
+                "the app or user needs Machine.LiveResponse, and live response must be enabled in the portal's advanced features; DisallowedOperation means the machine's device group has no automation level that allows live response (Settings > Endpoints > Device groups)"
+            }
+            Self::LibraryFiles => {
+                "the app needs Library.Manage (application) to list the live response library; ask an admin, or give --script and let the run fail if the script is missing"
             }
             Self::SignIn | Self::Download => "check the app registration",
         }

@@ -102,7 +102,7 @@ impl CommandType {
 
 /// Parses RFC 3339 with any fractional precision; a missing offset is taken as UTC, and
 /// anything unparseable becomes `None` rather than an error for the whole record.
-fn lenient_time<'de, D: Deserializer<'de>>(
+pub(super) fn lenient_time<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DateTime<Utc>>, D::Error> {
     let text = Option::<String>::deserialize(deserializer)?;
@@ -120,7 +120,7 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(super) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,

@@ -181,6 +181,9 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Show(args)) => show(cli, args, &config).await,
         Some(Command::Result(args)) => super::result::result(cli, args, &config).await,
         Some(Command::Review(args)) => super::review::run(cli, args, &config).await,
+        Some(Command::Run(args)) => super::act::run(cli, args, &config).await,
+        Some(Command::Cancel(args)) => super::act::cancel(cli, args, &config).await,
+        Some(Command::Library(args)) => super::act::library(cli, args, &config).await,
         Some(Command::Login {
             device_code: true, ..
         }) => super::login::device_login(cli, &config).await,
@@ -298,7 +301,7 @@ fn local(time: Option<DateTime<Utc>>) -> String {
 }
 
 /// Pads or cuts sanitised text to a display width.
-fn cell(text: &str, width: usize) -> String {
+pub(super) fn cell(text: &str, width: usize) -> String {
     let clean = sanitize::line(text);
     let mut out = String::new();
     let mut used = 0;

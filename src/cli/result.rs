@@ -36,6 +36,15 @@ pub(super) async fn result(
     }
     let mut session = Session::open(cli.global.session_options(config)).await?;
     let action = session.action(&args.action_id, true).await?;
+    print_results(&mut session, &action, args).await
+}
+
+/// Fetches (through the budget) and prints the results `args` asks for of one action.
+pub(super) async fn print_results(
+    session: &mut Session,
+    action: &MachineAction,
+    args: &ResultArgs,
+) -> Result<(), Failure> {
     session.budget.set_activity(&format!(
         "reading results of {}",
         crate::sanitize::line(&action.computer_dns_name)
@@ -115,7 +124,7 @@ pub(super) async fn result(
             match outcome {
                 Ok(fetched) => {
                     let printed = print_result(
-                        &action,
+                        action,
                         Output {
                             command: command.clone(),
                             fetched,

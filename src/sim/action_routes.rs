@@ -1,6 +1,8 @@
 //! The simulated machine actions API: list with `OData`, get, cancel, result links and
 //! runliveresponse.
 
+use std::sync::atomic::Ordering;
+
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -12,7 +14,12 @@ use super::oauth::Claims;
 use super::odata::{self, Filterable, Property};
 use super::rng::SimRng;
 use super::sas;
-use super::server::{Request, SimServer, api_error, find_action, internal_error, odata_json};
+use super::server::{
+    Request, SimServer, api_error, find_action, internal_error, odata_json, too_many_requests,
+};
+
+/// Live response sessions the tenant runs at once; one more is answered 429 (contract §8.2).
+const MAX_CONCURRENT_SESSIONS: usize = 50;
 use super::timeline::{self, ActionView, CommandStatus};
 
 pub(super) struct Row<'a> {
@@ -29,7 +36,10 @@ impl Filterable for Row<'_> {
             Property::MachineId => self.machine_id,
             Property::Type => &self.action.action_type,
             Property::Requestor => &self.action.requestor,
-            Property::CreationDateTimeUtc => return None,
+            Property::CreationDateTimeUtc
+            | Property::ComputerDnsName
+            | Property::HealthStatus
+            | Property::OsPlatform => return None,
         })
     }
 
@@ -44,6 +54,22 @@ pub(super) struct ListQuery {
     skip: usize,
     ascending: bool,
     count: bool,
+}
+
+impl ListQuery {
+    pub(super) fn matches(&self, row: &impl Filterable) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|filter| filter.matches(row))
+    }
+
+    pub(super) fn top(&self) -> Option<usize> {
+        self.top
+    }
+
+    pub(super) fn skip(&self) -> usize {
+        self.skip
+    }
 }
 
 pub(super) fn parse_list_query(query: &str) -> Result<ListQuery, String> {
@@ -417,6 +443,17 @@ pub(super) fn run_live_response(
             "Action is already in progress",
         );
     }
+    let sessions = data
+        .actions
+        .iter()
+        .filter(|a| {
+            a.action_type == "LiveResponse" && timeline::evaluate(a, now).status.is_active()
+        })
+        .count();
+    if sessions >= MAX_CONCURRENT_SESSIONS {
+        drop(data);
+        return too_many_requests(server, std::time::Duration::from_secs(60));
+    }
     let mut rng = server
         .rng
         .lock()
@@ -431,6 +468,15 @@ pub(super) fn run_live_response(
         comment,
     );
     data.actions.insert(0, action.clone());
+    let run = server.runs.fetch_add(1, Ordering::Relaxed) + 1;
+    if server.config.faults.fail_after_create.map(u64::from) == Some(run) {
+        return api_error(
+            server,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The service is temporarily unavailable",
+        );
+    }
     entity_response(server, StatusCode::CREATED, &data, &action)
 }
 

@@ -33,6 +33,8 @@ pub struct Machine {
     pub os: MachineOs,
     pub ip: String,
     pub user: String,
+    /// An inactive machine queues new sessions until the window ends (contract §8.3).
+    pub online: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +138,9 @@ pub struct Dataset {
     pub actions: Vec<SimAction>,
 }
 
+/// Every this many machines, one is inactive.
+const OFFLINE_EVERY: usize = 16;
+
 /// How long an offline device's session stays queued before it times out (contract §8).
 pub const PENDING_WINDOW_HOURS: i64 = 2;
 
@@ -181,6 +186,7 @@ fn generate_machines(seed: u64) -> Vec<Machine> {
             os,
             ip: format!("10.20.{subnet}.{}", rng.range(10, 250)),
             user,
+            online: true,
         });
     };
     for i in 0..44u64 {
@@ -202,6 +208,15 @@ fn generate_machines(seed: u64) -> Vec<Machine> {
     }
     for host in &names.mac {
         push(&mut rng, host.clone(), MachineOs::MacOs, 6);
+    }
+    // A few machines are switched off, chosen by position so the rest of the tenant (drawn
+    // from the same seed) stays as it was.
+    for machine in machines
+        .iter_mut()
+        .skip(OFFLINE_EVERY - 1)
+        .step_by(OFFLINE_EVERY)
+    {
+        machine.online = false;
     }
     machines
 }
@@ -619,7 +634,7 @@ pub fn planned_from_request(
         .map(|spec| {
             let outcome = match &spec {
                 CommandSpec::PutFile { file_name } => {
-                    if c.putfiles.iter().any(|f| f.eq_ignore_ascii_case(file_name)) {
+                    if super::machine_routes::in_library(file_name, target.os.family()) {
                         Outcome::Completed(ResultSpec::None)
                     } else {
                         Outcome::Failed(vec![failure_text(&spec, rng)])
@@ -671,7 +686,7 @@ pub fn planned_from_request(
         requestor,
         comment,
         created,
-        pickup: Some(created + secs(rng.range(3, 8))),
+        pickup: target.online.then(|| created + secs(rng.range(3, 8))),
         commands,
         cancellation: None,
         scope: None,

@@ -12,6 +12,10 @@ pub enum Property {
     Type,
     Requestor,
     CreationDateTimeUtc,
+    /// The machines API's own properties (contract §10a).
+    ComputerDnsName,
+    HealthStatus,
+    OsPlatform,
 }
 
 impl Property {
@@ -23,6 +27,9 @@ impl Property {
             "type" => Self::Type,
             "requestor" => Self::Requestor,
             "creationdatetimeutc" => Self::CreationDateTimeUtc,
+            "computerdnsname" => Self::ComputerDnsName,
+            "healthstatus" => Self::HealthStatus,
+            "osplatform" => Self::OsPlatform,
             _ => return None,
         })
     }
@@ -380,6 +387,7 @@ mod tests {
                 Property::Id => Some("abc"),
                 Property::Requestor => Some("analyst@contoso.com"),
                 Property::CreationDateTimeUtc => Some(self.created),
+                Property::ComputerDnsName | Property::HealthStatus | Property::OsPlatform => None,
             }
         }
         fn created(&self) -> DateTime<Utc> {

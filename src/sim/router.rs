@@ -14,6 +14,7 @@ use axum::response::Response;
 
 use super::action_routes::{cancel, get, link, list, run_live_response};
 use super::blob_route::blob;
+use super::machine_routes::{library, machine, machines};
 use super::oauth::{self, BearerError, Claims};
 use super::sas;
 use super::server::{Request, SimServer, api_error, internal_error, too_many_requests};
@@ -126,6 +127,8 @@ pub(super) async fn route(server: &Arc<SimServer>, request: &Request) -> Respons
             Api::ResultLink
         }
         (Method::POST, ["machines", _, "runliveresponse"]) => Api::RunLiveResponse,
+        (Method::GET, ["libraryfiles"]) => Api::LibraryFiles,
+        (Method::GET, ["machines"] | ["machines", _]) => Api::Machines,
         _ => {
             return api_error(
                 server,
@@ -161,6 +164,9 @@ pub(super) async fn route(server: &Arc<SimServer>, request: &Request) -> Respons
         Api::GetAction => get(server, original_rest[1]),
         Api::CancelAction => cancel(server, original_rest[1], request),
         Api::ResultLink => link(server, original_rest[1], rest[2]),
+        Api::LibraryFiles => library(server),
+        Api::Machines if rest.len() == 1 => machines(server, request),
+        Api::Machines => machine(server, original_rest[1]),
         _ => run_live_response(server, original_rest[1], request, &claims),
     }
 }
@@ -191,7 +197,8 @@ pub(super) fn injected_fault(server: &SimServer, call_number: u64) -> Option<Res
 pub(super) fn missing_permission(api: Api, claims: &Claims) -> Option<String> {
     let has = |role: &str| claims.roles.iter().any(|r| r == role);
     let (ok, needed) = match api {
-        Api::ListActions | Api::GetAction | Api::LibraryFiles | Api::Machines => (
+        Api::LibraryFiles => (has("Library.Manage"), "Library.Manage"),
+        Api::ListActions | Api::GetAction | Api::Machines => (
             has("Machine.Read.All") || has("Machine.ReadWrite.All"),
             "Machine.Read.All or Machine.ReadWrite.All",
         ),

@@ -20,6 +20,8 @@ use super::throttle::Throttle;
 pub struct SimServer {
     pub(super) config: SimConfig,
     pub(super) base_url: String,
+    /// "Now" of the generated history.
+    pub(super) anchor: DateTime<Utc>,
     pub(super) key: [u8; 32],
     pub(super) data: RwLock<Dataset>,
     pub(super) throttle: Mutex<Throttle>,
@@ -39,6 +41,8 @@ pub struct SimServer {
     pub(super) token_requests: AtomicU64,
     /// Tokens whose serial is at most this were revoked (`revoke_tokens`); serials start at 1.
     pub(super) revoked_through: AtomicU64,
+    /// `runliveresponse` calls answered so far (for the fault that fails after creating).
+    pub(super) runs: AtomicU64,
 }
 
 impl SimServer {
@@ -51,6 +55,7 @@ impl SimServer {
             rng: Mutex::new(SimRng::derive(config.seed, "requests")),
             config,
             base_url,
+            anchor,
             data: RwLock::new(data),
             blobs: Mutex::new(HashMap::new()),
             offset_millis: AtomicI64::new(0),
@@ -62,7 +67,12 @@ impl SimServer {
             downloads: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             revoked_through: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
         }
+    }
+
+    pub fn anchor(&self) -> DateTime<Utc> {
+        self.anchor
     }
 
     pub fn now(&self) -> DateTime<Utc> {
