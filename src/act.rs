@@ -31,7 +31,7 @@ pub fn new_run_id() -> String {
 }
 
 /// One machine a run is for, and the session it already has, if any.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub machine: Machine,
     pub active: Option<MachineAction>,
@@ -49,7 +49,7 @@ impl Target {
 }
 
 /// What a run will do, before it does it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preview {
     pub plan: RunPlan,
     pub targets: Vec<Target>,

@@ -216,6 +216,7 @@ impl GlobalArgs {
                 .connection
                 .cache_size_mb
                 .map(|mb| mb.saturating_mul(1024 * 1024)),
+            read_only: self.read_only || file.connection.read_only == Some(true),
         }
     }
 }

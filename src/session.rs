@@ -44,6 +44,8 @@ pub struct SessionOptions {
     pub say: Option<Say>,
     /// The largest result shared through the team's store (default 16 MiB).
     pub team_result_max_bytes: Option<u64>,
+    /// Neither start nor cancel sessions (`read_only = true`, `--read-only`).
+    pub read_only: bool,
 }
 
 /// A way to tell the analyst something outside the TUI.
@@ -82,6 +84,7 @@ impl Default for SessionOptions {
             team: None,
             say: None,
             team_result_max_bytes: None,
+            read_only: false,
         }
     }
 }
@@ -112,6 +115,8 @@ pub struct Session {
     pub budget_scope: String,
     /// The team's result store, when the team's Redis answered at start.
     team_results: Option<Arc<crate::fetch::team_results::TeamResults>>,
+    /// Neither start nor cancel sessions with this session's profile.
+    pub read_only: bool,
     _scratch: ScratchDir,
 }
 
@@ -487,6 +492,7 @@ impl Session {
             cache,
             budget_scope: scope,
             team_results,
+            read_only: options.read_only,
             _scratch: scratch,
         })
     }

@@ -1,6 +1,7 @@
 //! The terminal UI: panes for machine actions, their commands and transcripts, with the
 //! rate-limit meter and link countdowns. Only this layer knows about widgets.
 
+pub mod acting;
 pub mod app;
 pub mod event_loop;
 pub mod harness;
@@ -103,6 +104,14 @@ async fn run_session(
         },
     );
     app.keymap = options.keymap.clone();
+    // Per session: a profile switched to may be read-only where the last was not.
+    app.settings.read_only = session.read_only;
+    app.settings.analyst = crate::team::shown_member(&crate::team::member_name(
+        &crate::config::Paths::discover().state_dir,
+    ));
+    app.settings.case = std::env::var("LRX_CASE")
+        .ok()
+        .filter(|c| !c.trim().is_empty());
     if let Some(notice) = notice {
         let _ = app.update(message::Message::Notice(notice));
     }

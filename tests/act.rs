@@ -505,7 +505,7 @@ async fn the_library_lists_files_and_shows_hostile_descriptions_inert() {
     assert!(table.status.success(), "{}", stderr(&table));
     let text = stdout(&table);
     assert!(text.lines().next().is_some_and(|l| l.starts_with("NAME")));
-    assert!(text.contains("Get-Autoruns.ps1") && text.contains("cleanup64.exe"));
+    assert!(text.contains("Get-Autoruns.ps1") && text.contains("Invoke-Cleanup.ps1"));
     assert!(!text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{202e}'));
     let json = tenant.lrx(&["library", "--json"]);
     let files = json_lines(&json);

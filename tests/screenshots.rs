@@ -7,7 +7,8 @@ mod shots;
 #[path = "../examples/screenshots/svg.rs"]
 mod svg;
 
-#[tokio::test]
+// Two workers: the run dialog's lookups run as tasks while the harness waits for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_screenshots_match_the_ui() {
     let dir = tempfile::tempdir().expect("tempdir");
     let written = shots::generate(dir.path()).await.expect("screenshots");

@@ -21,6 +21,8 @@ use lrx::sim::SimConfig;
 use lrx::tui::app::{App, Settings};
 use lrx::tui::harness::Harness;
 use lrx::tui::message::Message;
+use lrx::tui::state::act::RunStage;
+use lrx::tui::state::dialogs::Prompt;
 use lrx::tui::theme::{Theme, Variant};
 
 fn anchor() -> DateTime<Utc> {
@@ -116,6 +118,14 @@ fn select(
         })?;
     app.selected_action = position;
     Ok(())
+}
+
+/// Carries out what the run dialog asked for against the tenant, as the event loop does.
+fn act(harness: &mut Harness, session: &Session) {
+    let sink = harness.sink();
+    for effect in harness.take_effects() {
+        let _ = lrx::tui::acting::start(effect, &session.client, &sink);
+    }
 }
 
 fn busy_meter(now: DateTime<Utc>) -> (MeterSnapshot, QueueStats) {
@@ -455,6 +465,40 @@ pub(crate) async fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::time::Duration::from_secs(60),
     );
     save("review.svg", shot(&mut harness, Variant::Dark, 150, 42))?;
+
+    // The run dialog on the review's outliers, at its preview.
+    harness.press(KeyCode::Esc);
+    harness.app.settings.analyst = "ana@jump01".into();
+    harness.app.settings.case = Some("4711".into());
+    harness.press(KeyCode::Char('X'));
+    act(&mut harness, &session);
+    harness.settle(
+        |app| matches!(&app.prompt, Prompt::Run(d) if !d.matching().is_empty()),
+        std::time::Duration::from_secs(30),
+    );
+    for c in "autoruns".chars() {
+        harness.press(KeyCode::Char(c));
+    }
+    harness.press(KeyCode::Tab);
+    for c in "-Csv".chars() {
+        harness.press(KeyCode::Char(c));
+    }
+    harness.press(KeyCode::Tab);
+    for c in "outliers again".chars() {
+        harness.press(KeyCode::Char(c));
+    }
+    harness.press(KeyCode::Enter);
+    act(&mut harness, &session);
+    let previewed = harness.settle(
+        |app| matches!(&app.prompt, Prompt::Run(d) if matches!(d.stage, RunStage::Confirming(_))),
+        std::time::Duration::from_secs(30),
+    );
+    if !previewed {
+        return Err(std::io::Error::other(
+            "the run dialog's preview did not come (is the runtime multi-threaded?)",
+        ));
+    }
+    save("run.svg", shot(&mut harness, Variant::Dark, 150, 42))?;
 
     drop(session);
     let _ = std::fs::remove_dir_all(&scratch);

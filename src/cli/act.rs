@@ -152,8 +152,25 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs, config: &FileConfig) -> Resul
     written?;
     let started: Vec<&MachineAction> = launched.iter().filter_map(Launched::action).collect();
     let not_started = launched.len() - started.len();
-    if args.wait && !started.is_empty() {
-        wait_and_print(&mut session, &started, args.json).await?;
+    // A session queued for an inactive machine may wait two hours: --wait does not.
+    let (queued, followed): (Vec<&Launched>, Vec<&Launched>) = launched
+        .iter()
+        .filter(|l| l.action().is_some())
+        .partition(|l| l.target.machine.is_offline());
+    if args.wait {
+        for waiting in &queued {
+            if let Some(action) = waiting.action() {
+                eprintln!(
+                    "lrx: {}: inactive, so not waited for; the session waits in the service's queue (up to 2 h): lrx show {}",
+                    waiting.target.name(),
+                    sanitize::line(&action.id)
+                );
+            }
+        }
+        let followed: Vec<&MachineAction> = followed.iter().filter_map(|l| l.action()).collect();
+        if !followed.is_empty() {
+            wait_and_print(&mut session, &followed, args.json).await?;
+        }
     }
     if not_started > 0 {
         return Err(Failure::Runtime(format!(

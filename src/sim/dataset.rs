@@ -654,6 +654,11 @@ pub fn planned_from_request(
                                 .map_or(BodySize::Lines(0), |[low, _]| BodySize::Lines(low)),
                             salt: rng.next_u64(),
                         }),
+                        None if super::machine_routes::is_unsigned_script(script_name) => {
+                            Outcome::Failed(vec![format!(
+                                "Script execution failed: the script '{script_name}' is not signed and unsigned script execution is disabled"
+                            )])
+                        }
                         None => Outcome::Failed(vec![format!(
                             "Script '{script_name}' was not found in the live response library"
                         )]),

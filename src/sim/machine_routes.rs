@@ -17,7 +17,7 @@ use super::server::{Request, SimServer, api_error, internal_error, odata_json};
 /// A library file whose description an admin wrote with escape sequences in it: untrusted
 /// text that clients must show inert.
 const HOSTILE_FILE: (&str, &str) = (
-    "cleanup64.exe",
+    "Invoke-Cleanup.ps1",
     "Cleans temp folders\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{1b}[2J\u{202e}gnp.exe",
 );
 
@@ -130,6 +130,12 @@ pub(super) fn library_files(anchor: DateTime<Utc>) -> Vec<serde_json::Value> {
         "parametersDescription": null,
     }));
     files
+}
+
+/// The library's one script the corpus has no output for: it is not signed, so it fails
+/// when run, as unsigned scripts do where signing is enforced.
+pub(crate) fn is_unsigned_script(name: &str) -> bool {
+    HOSTILE_FILE.0.eq_ignore_ascii_case(name)
 }
 
 /// Whether the library holds `name` (for runs that name a script or file).

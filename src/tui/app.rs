@@ -29,6 +29,12 @@ pub struct Settings {
     pub refresh_every: chrono::Duration,
     /// Colour the transcript's syntax (off without colour: the work would not show).
     pub highlight: bool,
+    /// Neither start nor cancel sessions (a read-only profile, `--read-only`).
+    pub read_only: bool,
+    /// Who acts, for the comment a run or cancel starts from (`ana@jump01`).
+    pub analyst: String,
+    /// The case the comment names (`LRX_CASE`).
+    pub case: Option<String>,
 }
 
 impl Default for Settings {
@@ -38,6 +44,9 @@ impl Default for Settings {
             page_size: 300,
             refresh_every: chrono::Duration::seconds(10),
             highlight: true,
+            read_only: false,
+            analyst: "analyst".into(),
+            case: None,
         }
     }
 }
@@ -101,6 +110,8 @@ pub struct App {
     pub needs_full_redraw: bool,
     /// Syntax tokens of the sections last shown, as the highlighting workers deliver them.
     pub highlights: super::state::transcript::Highlights,
+    /// The run being started came from the review: its actions join the review.
+    pub run_into_review: bool,
 }
 
 /// The most one list call returns (`$top` ≤ 10,000): the size of every page after the first.
@@ -156,6 +167,7 @@ impl App {
             device_prompt: None,
             needs_full_redraw: false,
             highlights: super::state::transcript::Highlights::default(),
+            run_into_review: false,
         }
     }
 
@@ -250,6 +262,23 @@ impl App {
                 }
             }
             Message::Clipboard(text) => self.copy_raw_text(text),
+            Message::Library(result) => {
+                self.on_library(result);
+                Vec::new()
+            }
+            Message::RunPrepared(result) => {
+                self.on_run_prepared(result);
+                Vec::new()
+            }
+            Message::RunStarted { line, action } => self.on_run_started(line, action),
+            Message::RunDone => {
+                self.on_run_done();
+                Vec::new()
+            }
+            Message::CancelDone(result) => {
+                self.on_cancel_done(result);
+                Vec::new()
+            }
             Message::Highlighted {
                 key,
                 section,
@@ -307,6 +336,8 @@ impl App {
     }
 
     fn on_refreshed(&mut self, results: Vec<Result<MachineAction, String>>) -> Vec<Effect> {
+        let updated: Vec<MachineAction> = results.iter().flatten().cloned().collect();
+        let effects = self.review_takes(&updated);
         for result in results {
             match result {
                 Ok(updated) => {
@@ -321,7 +352,7 @@ impl App {
             }
         }
         self.refilter();
-        Vec::new()
+        effects
     }
 
     /// How often unfinished actions are re-read: every `refresh_every` while one of them is
@@ -522,6 +553,8 @@ impl App {
                 return Vec::new();
             }
             Prompt::Command(_) => return self.edit_command(key),
+            Prompt::Run(_) => return self.edit_run(key),
+            Prompt::Cancel(_) => return self.edit_cancel(key),
             Prompt::Help { scroll } => {
                 self.scroll_help(*scroll, key);
                 return Vec::new();

@@ -61,7 +61,9 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             let _ = messages.send(message);
         })
     };
-    let Some(effect) = super::work::start(effect, &sink) else {
+    let Some(effect) = super::work::start(effect, &sink)
+        .and_then(|effect| super::acting::start(effect, &backends.client, &sink))
+    else {
         return;
     };
     match effect {
@@ -72,7 +74,11 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
         | Effect::Search { .. }
         | Effect::Decode { .. }
         | Effect::Digest { .. }
-        | Effect::Diff { .. } => {}
+        | Effect::Diff { .. }
+        | Effect::LoadLibrary
+        | Effect::PrepareRun { .. }
+        | Effect::LaunchRun(_)
+        | Effect::CancelAction { .. } => {}
         Effect::Withdraw { keys, at_most } => {
             for key in keys {
                 backends.engine.withdraw(key, at_most);

@@ -47,6 +47,8 @@ pub enum Action {
     CopyRaw,
     CommandLine,
     Pager,
+    Run,
+    CancelAction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,6 +432,30 @@ pub const BINDINGS: &[Binding] = &[
         CycleSort,
         Review,
         "sort rows",
+        false
+    ),
+    bind!(
+        "X",
+        [KeyCode::Char('X')],
+        Run,
+        Actions,
+        "run a library script on the marked machines (or this one)",
+        false
+    ),
+    bind!(
+        "C",
+        [KeyCode::Char('C')],
+        CancelAction,
+        Actions,
+        "cancel this pending or running action",
+        false
+    ),
+    bind!(
+        "X",
+        [KeyCode::Char('X')],
+        Run,
+        Review,
+        "run a library script on the outliers and failed runs shown",
         false
     ),
     bind!("?", [KeyCode::Char('?')], Help, Global, "help", true),

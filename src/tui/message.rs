@@ -70,6 +70,21 @@ pub enum Effect {
     DeviceLogin,
     /// Suspend the UI and show this (sanitised) text in `$PAGER`.
     Pager(String),
+    /// Read the live response library; `Library` brings it.
+    LoadLibrary,
+    /// Resolve the machines, check the library, find active sessions; `RunPrepared` brings
+    /// the preview.
+    PrepareRun {
+        plan: crate::api::act::RunPlan,
+        machine_ids: Vec<String>,
+    },
+    /// Start the sessions the preview shows; `RunStarted` for each machine, then `RunDone`.
+    LaunchRun(Box<crate::act::Preview>),
+    /// Cancel an action; `CancelDone` brings the answer.
+    CancelAction {
+        action_id: String,
+        comment: String,
+    },
 }
 
 /// A document on screen, compared by identity: two effects are the same when they are
@@ -136,6 +151,19 @@ pub enum Message {
     },
     /// The device code sign-in ended.
     DeviceDone(Result<(), String>),
+    /// The live response library, or why it could not be read.
+    Library(Result<Vec<crate::api::act::LibraryFile>, String>),
+    /// What a run will do, or why it cannot start.
+    RunPrepared(Result<Box<crate::act::Preview>, String>),
+    /// One machine of a run: what happened, and the action it created, if it did.
+    RunStarted {
+        line: String,
+        action: Option<Box<MachineAction>>,
+    },
+    /// Every machine of the run has been tried.
+    RunDone,
+    /// The answer to a cancel: the action as it is now, or what went wrong.
+    CancelDone(Result<Box<MachineAction>, String>),
     /// Syntax tokens for a section, from its highlighting worker.
     Highlighted {
         key: ResultKey,

@@ -4,6 +4,7 @@
 //! `BROWSE`: the view draws whatever is listed where the layout put it. A new pane is a file
 //! here implementing it, a place in `Pane::ALL` and the layout, and its keys in the key map.
 
+pub(super) mod act;
 pub(super) mod actions;
 pub(super) mod chrome;
 pub(super) mod commands;

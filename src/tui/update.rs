@@ -2,6 +2,7 @@
 //! each an `impl App` beside the others, none of them touching the network (they return
 //! `Effect`s).
 
+mod act;
 mod browse;
 mod command_line;
 mod dialogs;

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use super::app::App;
 use super::layout::Screen;
 use super::message::Effect;
-use super::panes::{BROWSE, chrome, overlays};
+use super::panes::{BROWSE, act, chrome, overlays};
 use super::state::dialogs::Prompt;
 use super::theme::Theme;
 
@@ -34,8 +34,11 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
     body(frame, &screen, app, theme);
     chrome::meter(frame, rows[2], app, theme);
     chrome::hints(frame, rows[3], app, theme);
-    if let Prompt::Help { scroll } = app.prompt {
-        overlays::help(frame, area, scroll, app, theme);
+    match &app.prompt {
+        Prompt::Help { scroll } => overlays::help(frame, area, *scroll, app, theme),
+        Prompt::Run(dialog) => act::run_dialog(frame, area, dialog, theme),
+        Prompt::Cancel(dialog) => act::cancel_dialog(frame, area, dialog, theme),
+        _ => {}
     }
     if let Some((text, _)) = &app.toast {
         overlays::toast(frame, rows[1], text, theme);

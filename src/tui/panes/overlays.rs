@@ -51,12 +51,40 @@ fn help_lines<'a>(keymap: &'a input::KeyMap, theme: &Theme) -> Vec<Line<'a>> {
 }
 
 /// A double-bordered box over the middle of `area`, at most `size` (width, height).
-fn popup(
+pub(crate) fn popup(
     frame: &mut Frame,
     area: Rect,
     size: (u16, u16),
     title: &str,
     lines: Vec<Line>,
+    theme: &Theme,
+) {
+    framed(frame, area, size, title, Paragraph::new(lines), theme);
+}
+
+/// As `popup`, up to `width` wide and as tall as its lines wrapped need: for text from the
+/// service, whose end (what to do) must not be cut off.
+pub(crate) fn popup_wrapped(
+    frame: &mut Frame,
+    area: Rect,
+    width: u16,
+    title: &str,
+    lines: Vec<Line>,
+    theme: &Theme,
+) {
+    let inner = usize::from(area.width.min(width).saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let height = u16::try_from(rows + 2).unwrap_or(u16::MAX);
+    let paragraph = Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false });
+    framed(frame, area, (width, height), title, paragraph, theme);
+}
+
+fn framed(
+    frame: &mut Frame,
+    area: Rect,
+    size: (u16, u16),
+    title: &str,
+    paragraph: Paragraph,
     theme: &Theme,
 ) {
     let width = area.width.min(size.0);
@@ -73,7 +101,7 @@ fn popup(
         .border_type(BorderType::Double)
         .border_style(theme.accent())
         .title(title);
-    frame.render_widget(Paragraph::new(lines).block(block), rect);
+    frame.render_widget(paragraph.block(block), rect);
 }
 
 pub(crate) fn device_dialog(frame: &mut Frame, area: Rect, uri: &str, code: &str, theme: &Theme) {

@@ -16,6 +16,10 @@ pub enum Prompt {
     Command(String),
     /// The key help, scrolled this far (it is longer than a 24- or 40-row terminal).
     Help { scroll: usize },
+    /// `X`: a live response run being prepared, confirmed or started.
+    Run(Box<super::act::RunDialog>),
+    /// `C`: the comment to cancel an action with.
+    Cancel(Box<super::act::CancelDialog>),
 }
 
 /// Which screen is up.

@@ -123,6 +123,21 @@ impl ReviewScreen {
         })
     }
 
+    /// An action of the review as it is now, or one that joins it (`join`: a run started
+    /// from the review); gives the keys of its results not taken in yet.
+    pub fn take_action(&mut self, action: &MachineAction, join: bool) -> Vec<ResultKey> {
+        match self.scope.iter_mut().find(|a| a.id == action.id) {
+            Some(slot) => slot.clone_from(action),
+            None if join => self.scope.push(action.clone()),
+            None => return Vec::new(),
+        }
+        self.wanted = self.keys().len();
+        self.stale = true;
+        ResultKey::of_action(action)
+            .filter(|key| !self.digests.contains_key(key))
+            .collect()
+    }
+
     /// Takes a result in; the groups are rebuilt once before they are next looked at, not
     /// once per result (a burst of thousands would otherwise rebuild thousands of times).
     pub fn add(&mut self, key: ResultKey, digest: Digest) {

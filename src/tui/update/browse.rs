@@ -138,6 +138,8 @@ impl App {
                 self.prompt = Prompt::Help { scroll: 0 };
                 Vec::new()
             }
+            Action::Run => self.open_run_dialog(),
+            Action::CancelAction => self.open_cancel_dialog(),
             Action::Quit | Action::ForceQuit => {
                 self.quit = true;
                 Vec::new()

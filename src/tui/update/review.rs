@@ -88,6 +88,7 @@ impl App {
                 }
             }
             Action::Review => return self.open_review(),
+            Action::Run => return self.open_run_dialog(),
             Action::ShowDiff => return self.show_diff(),
             Action::Enter if !review.rows_focused => review.rows_focused = true,
             Action::Enter => return self.open_from_review(),

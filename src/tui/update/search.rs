@@ -62,6 +62,10 @@ impl App {
                 effects
             }
             Prompt::None | Prompt::Help { .. } => Vec::new(),
+            Prompt::Run(_) | Prompt::Cancel(_) => {
+                self.paste_into_dialog(text);
+                Vec::new()
+            }
             Prompt::Filter | Prompt::Goto(_) | Prompt::Command(_) => {
                 let mut effects = Vec::new();
                 for c in typed {
