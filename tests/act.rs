@@ -499,6 +499,29 @@ async fn a_missing_permission_is_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_group_without_automation_is_named_not_a_permission() {
+    let tenant = Tenant::start(SimConfig::default()).await;
+    let output = tenant.lrx(&[
+        "run",
+        "--machine",
+        "mac-exec-02",
+        "--script",
+        "collect_triage.sh",
+        "--comment",
+        "x",
+        "--yes",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("DisallowedOperation")
+            && text.contains("device group needs an automation remediation level")
+            && !text.contains("needs Machine.LiveResponse"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_lists_files_and_shows_hostile_descriptions_inert() {
     let tenant = Tenant::start(SimConfig::default()).await;
     let table = tenant.lrx(&["library"]);

@@ -27,10 +27,16 @@ async fn full_permissions_pass_every_check() {
         "Machine.Read.All",
         "Machine.ReadWrite.All",
         "Machine.LiveResponse",
+        "Library.Manage",
     ])
     .await;
-    assert_eq!(checks.len(), 4);
+    assert_eq!(checks.len(), 6);
     assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+    let library = checks
+        .iter()
+        .find(|c| c.what == "live response library")
+        .expect("library check");
+    assert!(library.detail.contains("files"), "{}", library.detail);
 }
 
 #[tokio::test]
@@ -54,6 +60,15 @@ async fn a_missing_permission_is_named() {
             .filter(|c| c.what != "GetLiveResponseResultDownloadLink")
             .all(|c| c.ok),
         "{checks:?}"
+    );
+    let library = checks
+        .iter()
+        .find(|c| c.what == "live response library")
+        .expect("library check");
+    assert!(
+        library.detail.contains("without Library.Manage"),
+        "only lrx run needs it, and the check says so: {}",
+        library.detail
     );
     let none = self::checks(&[]).await;
     let list = none

@@ -207,6 +207,9 @@ fn describe_status(operation: Operation, status: u16, detail: &ServiceDetail) ->
             "check the tenant id, client id and secret (LRX_TENANT_ID, LRX_CLIENT_ID, LRX_CLIENT_SECRET)".to_string()
         }
         401 => "the token was refused; check the credentials and that the token is for the right cloud".to_string(),
+        403 if detail.code.as_deref() == Some("DisallowedOperation") => {
+            "the service refuses this on this machine: for live response, the machine's device group needs an automation remediation level (Settings > Endpoints > Device groups); a permission will not help".to_string()
+        }
         403 => operation.permission_hint().to_string(),
         404 if operation == Operation::ResultLink => {
             "the command has no result (PutFile, failed or not finished yet)".to_string()

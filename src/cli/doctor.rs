@@ -86,6 +86,30 @@ pub async fn run(client: &MdeClient) -> Vec<Check> {
             return checks;
         }
     };
+    checks.push(check(
+        "look up machines",
+        client.machines_starting("").await.map(|machines| {
+            let count = match machines.len() {
+                n if n >= 50 => "50 or more".to_string(),
+                n => n.to_string(),
+            };
+            format!("{count} machines visible (lrx run resolves names here)")
+        }),
+    ));
+    checks.push(match client.library_files().await {
+        Ok(files) => Check {
+            ok: true,
+            what: "live response library".into(),
+            detail: format!("{} files (lrx run checks script names here)", files.len()),
+        },
+        // Only running needs it, and a run goes on without it (unchecked, and said).
+        Err(ApiError::Status { status: 403, .. }) => Check {
+            ok: true,
+            what: "live response library".into(),
+            detail: "not readable without Library.Manage: browsing is unaffected; lrx run cannot check script names before it posts".into(),
+        },
+        Err(error) => check("live response library", Err(error)),
+    });
     let Some(first) = actions.first() else {
         checks.push(Check { ok: true, what: "read a machine action".into(), detail: "skipped: no Live Response actions to read (portal-started sessions are not visible through the API)".into() });
         return checks;

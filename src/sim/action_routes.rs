@@ -430,6 +430,16 @@ pub(super) fn run_live_response(
             &format!("Machine {machine_id} was not found"),
         );
     };
+    if super::machine_routes::disallows_live_response(&data.machines[machine]) {
+        return api_error(
+            server,
+            StatusCode::FORBIDDEN,
+            "DisallowedOperation",
+            &format!(
+                "Live response is not allowed on machine {machine_id}: its device group has no automation remediation level"
+            ),
+        );
+    }
     let busy = data.actions.iter().any(|a| {
         a.machine == machine
             && a.action_type == "LiveResponse"

@@ -186,6 +186,24 @@ impl Filterable for MachineRow<'_> {
     }
 }
 
+/// The device group without an automation level: live response is refused there
+/// (`DisallowedOperation`), as for an executive's machine an admin keeps hands off.
+const RESTRICTED_GROUP: (&str, &str) = ("mac-exec-02.", "Executives (no automation level)");
+
+pub(crate) fn disallows_live_response(machine: &Machine) -> bool {
+    machine.fqdn.starts_with(RESTRICTED_GROUP.0)
+}
+
+fn device_group(machine: &Machine) -> &'static str {
+    if disallows_live_response(machine) {
+        RESTRICTED_GROUP.1
+    } else if machine.os == MachineOs::WindowsServer {
+        "Servers"
+    } else {
+        "Workstations"
+    }
+}
+
 fn health(machine: &Machine) -> &'static str {
     if machine.online { "Active" } else { "Inactive" }
 }
@@ -218,6 +236,7 @@ fn machine_json(machine: &Machine, now: DateTime<Utc>) -> serde_json::Value {
         "lastIpAddress": machine.ip,
         "riskScore": "Medium",
         "machineTags": [],
+        "rbacGroupName": device_group(machine),
     })
 }
 
