@@ -55,7 +55,12 @@ pub struct Preview {
     pub targets: Vec<Target>,
     /// The library could not be read (no `Library.Manage`): the names were not checked.
     pub library_unchecked: Option<String>,
+    /// Sessions pending or running in the whole tenant now.
+    pub tenant_active: usize,
 }
+
+/// Live response sessions a tenant runs at once (contract §8.2); more are answered 429.
+pub const TENANT_SESSIONS: usize = 50;
 
 impl Preview {
     /// Machines that will get a session now (the others already have one).
@@ -88,6 +93,13 @@ impl Preview {
                 "{} already {} an active session",
                 plural(busy, "machine"),
                 if busy == 1 { "has" } else { "have" }
+            ));
+        }
+        let over = (self.tenant_active + ready).saturating_sub(TENANT_SESSIONS);
+        if over > 0 {
+            parts.push(format!(
+                "the tenant runs {} of {TENANT_SESSIONS} sessions: {over} will wait for a free one",
+                self.tenant_active
             ));
         }
         let offline = self.ready().filter(|t| t.machine.is_offline()).count();
@@ -220,10 +232,14 @@ pub async fn prepare(
         return Err(PrepareError::Refused(problems));
     }
     let active = active_sessions(client).await?;
+    let tenant_active = active.values().map(Vec::len).sum();
     let targets = resolved
         .into_iter()
         .map(|machine| Target {
-            active: active.get(&machine.id.to_ascii_lowercase()).cloned(),
+            active: active
+                .get(&machine.id.to_ascii_lowercase())
+                .and_then(|sessions| sessions.first())
+                .cloned(),
             machine,
         })
         .collect();
@@ -231,11 +247,14 @@ pub async fn prepare(
         plan,
         targets,
         library_unchecked,
+        tenant_active,
     })
 }
 
-/// Every machine's pending or running session, in one listing.
-async fn active_sessions(client: &MdeClient) -> Result<HashMap<String, MachineAction>, ApiError> {
+/// Every machine's pending or running sessions, in one listing.
+async fn active_sessions(
+    client: &MdeClient,
+) -> Result<HashMap<String, Vec<MachineAction>>, ApiError> {
     let query = ListQuery {
         statuses: vec![
             ActionStatus::Pending.as_str().to_string(),
@@ -247,7 +266,8 @@ async fn active_sessions(client: &MdeClient) -> Result<HashMap<String, MachineAc
     for action in client.list_actions(&query, true).await?.actions {
         active
             .entry(action.machine_id.to_ascii_lowercase())
-            .or_insert(action);
+            .or_insert_with(Vec::new)
+            .push(action);
     }
     Ok(active)
 }
@@ -383,6 +403,7 @@ mod tests {
                 target("d", false, true),
             ],
             library_unchecked: None,
+            tenant_active: 0,
         };
         assert_eq!(
             preview.summary(),
@@ -394,6 +415,14 @@ mod tests {
         assert_eq!(
             preview.summary(),
             "15 machines · runliveresponse 15 of 10/min · about 2 min to start all"
+        );
+        preview.tenant_active = 45;
+        assert!(
+            preview
+                .summary()
+                .ends_with("the tenant runs 45 of 50 sessions: 10 will wait for a free one"),
+            "{}",
+            preview.summary()
         );
     }
 
