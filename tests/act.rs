@@ -39,6 +39,21 @@ impl Tenant {
         })
     }
 
+    /// `lrx run` of one script on one machine, with `extra` flags.
+    fn run_on(&self, machine: &str, script: &str, comment: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "run",
+            "--machine",
+            machine,
+            "--script",
+            script,
+            "--comment",
+            comment,
+        ];
+        args.extend(extra);
+        self.lrx(&args)
+    }
+
     /// A GET of the API itself, to see what the tenant holds.
     async fn api(&self, path_and_query: &str) -> Value {
         let url = format!("{}/api/{path_and_query}", self.sim.endpoints.base_url);
@@ -238,17 +253,7 @@ async fn a_503_after_the_action_was_created_leaves_exactly_one_action() {
     })
     .await;
     let machine = tenant.idle_machines(true).await.remove(0);
-    let output = tenant.lrx(&[
-        "run",
-        "--machine",
-        &machine,
-        "--script",
-        "Get-Services.ps1",
-        "--comment",
-        "IR-503",
-        "--yes",
-        "--json",
-    ]);
+    let output = tenant.run_on(&machine, "Get-Services.ps1", "IR-503", &["--yes", "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let lines = json_lines(&output);
     assert_eq!(
@@ -269,16 +274,7 @@ async fn a_machine_with_a_session_is_named_with_that_session_and_not_posted_to()
         .await;
     let busy = &active["value"][0];
     let machine = busy["computerDnsName"].as_str().expect("name");
-    let output = tenant.lrx(&[
-        "run",
-        "--machine",
-        machine,
-        "--script",
-        "Get-Services.ps1",
-        "--comment",
-        "IR-busy",
-        "--yes",
-    ]);
+    let output = tenant.run_on(machine, "Get-Services.ps1", "IR-busy", &["--yes"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let text = stdout(&output);
     let id = busy["id"].as_str().expect("id");
@@ -327,17 +323,12 @@ async fn cancel_stops_a_pending_session_and_refuses_a_final_one() {
         .as_str()
         .expect("an inactive machine")
         .to_string();
-    let output = tenant.lrx(&[
-        "run",
-        "--machine",
+    let output = tenant.run_on(
         &machine,
-        "--script",
         "Get-Services.ps1",
-        "--comment",
         "IR-queued",
-        "--yes",
-        "--json",
-    ]);
+        &["--yes", "--json"],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stderr(&output).contains("1 machine inactive: queued up to 2 h"));
     let started = &json_lines(&output)[0];
@@ -377,30 +368,12 @@ async fn cancel_stops_a_pending_session_and_refuses_a_final_one() {
 async fn nothing_is_posted_for_an_unknown_script_or_machine_without_yes_or_read_only() {
     let tenant = Tenant::start(SimConfig::default()).await;
     let machine = tenant.idle_machines(true).await.remove(0);
-    let unknown_script = tenant.lrx(&[
-        "run",
-        "--machine",
-        &machine,
-        "--script",
-        "Get-Nothing.ps1",
-        "--comment",
-        "x",
-        "--yes",
-    ]);
+    let unknown_script = tenant.run_on(&machine, "Get-Nothing.ps1", "x", &["--yes"]);
     assert_eq!(unknown_script.status.code(), Some(2));
     assert!(
         stderr(&unknown_script).contains("'Get-Nothing.ps1' is not in the live response library")
     );
-    let unknown_machine = tenant.lrx(&[
-        "run",
-        "--machine",
-        "wks-fin",
-        "--script",
-        "Get-Services.ps1",
-        "--comment",
-        "x",
-        "--yes",
-    ]);
+    let unknown_machine = tenant.run_on("wks-fin", "Get-Services.ps1", "x", &["--yes"]);
     assert_eq!(unknown_machine.status.code(), Some(2));
     assert!(
         stderr(&unknown_machine)
@@ -409,15 +382,7 @@ async fn nothing_is_posted_for_an_unknown_script_or_machine_without_yes_or_read_
         stderr(&unknown_machine)
     );
     let calls_before = tenant.sim.api_calls();
-    let no_terminal = tenant.lrx(&[
-        "run",
-        "--machine",
-        &machine,
-        "--script",
-        "Get-Services.ps1",
-        "--comment",
-        "x",
-    ]);
+    let no_terminal = tenant.run_on(&machine, "Get-Services.ps1", "x", &[]);
     assert_eq!(no_terminal.status.code(), Some(2));
     assert!(stderr(&no_terminal).contains("without --yes: stdin is not a terminal"));
     let flag = tenant.lrx(&[
@@ -479,16 +444,7 @@ async fn a_missing_permission_is_named() {
     })
     .await;
     let machine = tenant.idle_machines(true).await.remove(0);
-    let output = tenant.lrx(&[
-        "run",
-        "--machine",
-        &machine,
-        "--script",
-        "Get-Services.ps1",
-        "--comment",
-        "x",
-        "--yes",
-    ]);
+    let output = tenant.run_on(&machine, "Get-Services.ps1", "x", &["--yes"]);
     assert_eq!(output.status.code(), Some(1));
     let said = format!("{}{}", stdout(&output), stderr(&output));
     assert!(said.contains("the library could not be read"), "{said}");
@@ -501,16 +457,7 @@ async fn a_missing_permission_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_group_without_automation_is_named_not_a_permission() {
     let tenant = Tenant::start(SimConfig::default()).await;
-    let output = tenant.lrx(&[
-        "run",
-        "--machine",
-        "mac-exec-02",
-        "--script",
-        "collect_triage.sh",
-        "--comment",
-        "x",
-        "--yes",
-    ]);
+    let output = tenant.run_on("mac-exec-02", "collect_triage.sh", "x", &["--yes"]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     assert!(

@@ -109,6 +109,17 @@ async fn pump(
     done(&h.app)
 }
 
+/// Selects the first action listed in this status.
+fn select_first(h: &mut Harness, status: &ActionStatus) {
+    h.app.selected_action = h
+        .app
+        .visible
+        .iter()
+        .position(|&i| h.app.actions[i].status == *status)
+        .unwrap_or_else(|| panic!("no {status} action listed"));
+    h.draw();
+}
+
 fn stage(app: &App) -> Option<&RunStage> {
     match &app.prompt {
         Prompt::Run(dialog) => Some(&dialog.stage),
@@ -288,14 +299,7 @@ async fn cancel_asks_for_a_comment_and_the_action_shows_cancelled() {
         ..Settings::default()
     };
     let mut h = harness(&live, settings).await;
-    let pending = h
-        .app
-        .visible
-        .iter()
-        .position(|&i| h.app.actions[i].status == ActionStatus::Pending)
-        .expect("a pending action");
-    h.app.selected_action = pending;
-    h.draw();
+    select_first(&mut h, &ActionStatus::Pending);
     let id = h.app.selected().expect("selected").id.clone();
     h.key('C');
     h.assert_shows("Cancel machine action").assert_shows(&id);
@@ -329,13 +333,7 @@ async fn cancel_asks_for_a_comment_and_the_action_shows_cancelled() {
     h.assert_shows("now Cancelled");
 
     // A final action has nothing to cancel: said, and no dialog.
-    let final_one = h
-        .app
-        .visible
-        .iter()
-        .position(|&i| h.app.actions[i].status == ActionStatus::Succeeded)
-        .expect("a finished action");
-    h.app.selected_action = final_one;
+    select_first(&mut h, &ActionStatus::Succeeded);
     h.key('C');
     assert_eq!(h.app.prompt, Prompt::None);
     h.assert_shows("there is nothing to cancel");
