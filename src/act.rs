@@ -8,6 +8,7 @@ use crate::api::act::{Machine, RunOutcome, RunPlan};
 use crate::api::limits::Api;
 use crate::api::models::{ActionStatus, MachineAction};
 use crate::api::{ApiError, ListQuery, MdeClient};
+use crate::evidence::custody::{CustodyLog, Event};
 use crate::sanitize;
 
 /// The comment a run starts from: who runs it, and for which case.
@@ -338,6 +339,7 @@ pub fn busy_line(name: &str, active: Option<&MachineAction>, message: &str) -> S
 pub async fn launch(
     client: &MdeClient,
     preview: &Preview,
+    custody: Option<&CustodyLog>,
     mut each: impl FnMut(&Launched),
 ) -> Vec<Launched> {
     let mut launched = Vec::new();
@@ -357,6 +359,14 @@ pub async fn launch(
             target: target.clone(),
             outcome,
         };
+        if let (Some(custody), Some(action)) = (custody, done.action()) {
+            custody.note(Event::Run {
+                action_id: action.id.clone(),
+                machine: target.machine.computer_dns_name.clone(),
+                commands: preview.commands().join(" → "),
+                comment: preview.plan.comment.clone(),
+            });
+        }
         each(&done);
         launched.push(done);
     }

@@ -17,6 +17,7 @@ mod act;
 mod commands;
 pub mod doctor;
 mod failure;
+mod log;
 mod login;
 mod man;
 mod result;
@@ -212,6 +213,7 @@ impl GlobalArgs {
                 .or(file.connection.max_calls_per_minute),
             rate_limits: self.rate_limit.clone().map(|limits| limits.0),
             state_dir: None,
+            custody_dir: None,
             cache_max_bytes: file
                 .connection
                 .cache_size_mb
@@ -297,6 +299,20 @@ Examples:
   lrx library --demo
   lrx library --demo --json | jq -r .fileName")]
     Library(LibraryArgs),
+    /// The custody log: every fetch, save, copy, export, run and cancel, hash-chained.
+    #[command(after_help = "\
+One log per tenant and app, in the data directory (~/.local/share/lrx/custody on Linux),
+appended by every lrx process and never rewritten. Each entry names the time (UTC), the
+analyst, the lrx version, what was done to which action and index, and the SHA-256 and size of
+what was fetched or written, with the hash of the line before it. No token, link or secret.
+`lrx log verify` re-computes the chain, names the first line that breaks it (exit 1), and
+prints the head hash to write down.
+
+Examples:
+  lrx log --demo
+  lrx log --since 24h --json | jq 'select(.event == \"fetch\")'
+  lrx log verify")]
+    Log(LogArgs),
     /// Run the simulated tenant as a standalone HTTP server.
     #[command(after_help = "\
 Examples:
@@ -512,6 +528,24 @@ pub struct CancelArgs {
     /// The cancelled action as one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[command(subcommand)]
+    pub action: Option<LogAction>,
+    /// One JSON object per entry, as stored.
+    #[arg(long)]
+    pub json: bool,
+    /// Only entries of this long ago or later, e.g. 24h, 7d.
+    #[arg(long, value_parser = sim::parse_duration)]
+    pub since: Option<Duration>,
+}
+
+#[derive(Debug, Subcommand, Clone, Copy)]
+pub enum LogAction {
+    /// Re-compute the chain; exit 1 naming the first broken line.
+    Verify,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ use crate::api::auth::{
 };
 use crate::api::limits::{LimitTable, WindowLimit};
 use crate::config::{ConfigError, Connection, ConnectionArgs, Credential, Paths};
+use crate::evidence::custody::CustodyLog;
 use crate::fetch::cache::{Cache, DEFAULT_MAX_BYTES};
 use crate::fetch::{Budget, EngineConfig, FetchEngine, FetchEvent, FileStore, MemoryStore, Policy};
 use crate::sim::{self, SimConfig, SimHandle};
@@ -29,6 +30,9 @@ pub struct SessionOptions {
     pub rate_limits: Option<Vec<WindowLimit>>,
     /// Overrides the XDG state directory (budget log, scratch space).
     pub state_dir: Option<PathBuf>,
+    /// Where the custody log is kept: the XDG data directory's `custody`, or, when only the
+    /// state directory is moved (tests, tools), `custody` beside the state.
+    pub custody_dir: Option<PathBuf>,
     /// The cache's size cap (default 2 GiB).
     pub cache_max_bytes: Option<u64>,
     /// Size, time and stall bounds of each download.
@@ -77,6 +81,7 @@ impl Default for SessionOptions {
             max_calls_per_minute: None,
             rate_limits: None,
             state_dir: None,
+            custody_dir: None,
             cache_max_bytes: None,
             download_limits: crate::fetch::DownloadLimits::default(),
             max_retry_after: crate::api::client::DEFAULT_MAX_RETRY_AFTER,
@@ -117,6 +122,8 @@ pub struct Session {
     team_results: Option<Arc<crate::fetch::team_results::TeamResults>>,
     /// Neither start nor cancel sessions with this session's profile.
     pub read_only: bool,
+    /// Everything done with this tenant's results, hash-chained.
+    pub custody: Arc<CustodyLog>,
     _scratch: ScratchDir,
 }
 
@@ -270,6 +277,33 @@ pub fn http_client() -> Result<reqwest::Client, SessionError> {
     crate::api::policy::http_client().map_err(SessionError::Http)
 }
 
+/// The custody log of one tenant and app (`scope`).
+fn custody_log(options: &SessionOptions, paths: &Paths, scope: &str) -> CustodyLog {
+    let dir = options
+        .custody_dir
+        .clone()
+        .unwrap_or_else(|| match &options.state_dir {
+            Some(state) => state.join("custody"),
+            None => paths.data_dir.join("custody"),
+        });
+    let analyst = crate::team::shown_member(&crate::team::member_name(&paths.state_dir));
+    CustodyLog::new(&dir, scope, analyst)
+}
+
+/// The custody log these options' session would keep, found without signing in or calling
+/// anything (for `lrx log`).
+pub fn custody_log_of(options: &SessionOptions) -> Result<CustodyLog, SessionError> {
+    let mut paths = Paths::discover();
+    if let Some(dir) = &options.state_dir {
+        paths.state_dir.clone_from(dir);
+    }
+    let scope = match &options.demo {
+        Some(config) => format!("demo-{}", config.seed),
+        None => options.connection.resolve_offline()?.scope_key(),
+    };
+    Ok(custody_log(options, &paths, &scope))
+}
+
 impl Session {
     pub async fn open(options: SessionOptions) -> Result<Self, SessionError> {
         if options.offline && (options.no_cache || options.demo.is_some()) {
@@ -317,6 +351,7 @@ impl Session {
             Some(config) => format!("demo-{}", config.seed),
             None => connection.scope_key(),
         };
+        let custody = Arc::new(custody_log(&options, &paths, &scope));
         // Every API on its own windows, as the service counts them; `--rate-limits` (tests,
         // time-compressed demos) replaces the standard ones.
         let table = LimitTable::with_standard(options.rate_limits.clone().unwrap_or(limits))
@@ -467,6 +502,7 @@ impl Session {
                 download_retries: 3,
                 limits: options.download_limits,
                 team: team_results.clone(),
+                custody: Some(Arc::clone(&custody)),
             },
             events_tx,
         );
@@ -493,6 +529,7 @@ impl Session {
             budget_scope: scope,
             team_results,
             read_only: options.read_only,
+            custody,
             _scratch: scratch,
         })
     }

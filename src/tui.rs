@@ -148,6 +148,7 @@ async fn run_session(
             let _ = out.flush();
         }),
         connection: Some(session.connection.clone()),
+        custody: Some(Arc::clone(&session.custody)),
         pager: Some(Box::new(terminal::page)),
         clock: event_loop::wall_clock(),
         draws: Arc::default(),

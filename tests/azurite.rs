@@ -257,6 +257,7 @@ async fn the_engine_renews_a_link_that_azurite_rejects() {
             download_retries: 1,
             limits: lrx::fetch::DownloadLimits::default(),
             team: None,
+            custody: None,
         },
         tx,
     );

@@ -273,6 +273,7 @@ async fn the_bearer_token_goes_to_the_api_but_never_to_blob_storage() {
             download_retries: 2,
             limits: lrx::fetch::DownloadLimits::default(),
             team: None,
+            custody: None,
         },
         events_tx,
     );
@@ -331,6 +332,7 @@ async fn errors_never_show_the_link_signature() {
             download_retries: 1,
             limits: lrx::fetch::DownloadLimits::default(),
             team: None,
+            custody: None,
         },
         events_tx,
     );

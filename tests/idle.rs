@@ -90,6 +90,7 @@ async fn an_idle_ui_draws_nothing_and_reads_no_budget_until_something_is_due() {
         fetch_events: &mut session.events,
         clipboard: Box::new(|_: &str| {}),
         connection: None,
+        custody: None,
         pager: None,
         clock: Arc::clone(&clock),
         draws: Arc::clone(&draws),

@@ -230,6 +230,7 @@ async fn fetch_once(client: MdeClient, limits: DownloadLimits) -> (ResultState, 
             download_retries: 1,
             limits,
             team: None,
+            custody: None,
         },
         events_tx,
     );

@@ -714,6 +714,7 @@ async fn the_real_event_loop_against_the_simulated_tenant() {
             let _ = copied_tx.send(());
         }),
         connection: Some(session.connection.clone()),
+        custody: None,
         pager: None,
         clock: lrx::tui::event_loop::wall_clock(),
         draws: Arc::default(),
@@ -1271,6 +1272,7 @@ async fn goto_only_matching_save_and_copy() {
         source,
         target,
         kind,
+        ..
     }) = effects.first().cloned()
     else {
         panic!("{effects:?}")
@@ -1288,6 +1290,7 @@ async fn goto_only_matching_save_and_copy() {
         source,
         target,
         kind,
+        ..
     }) = effects.first().cloned()
     else {
         panic!("{effects:?}")

@@ -67,7 +67,12 @@ async fn harness(live: &Live, settings: Settings) -> Harness {
 /// fetches and list refreshes through the session's engine (their events fed back).
 fn carry_out(h: &mut Harness, live: &Live) {
     for effect in h.take_effects() {
-        let Some(effect) = lrx::tui::acting::start(effect, &live.session.client, &h.sink()) else {
+        let Some(effect) = lrx::tui::acting::start(
+            effect,
+            &live.session.client,
+            Some(&live.session.custody),
+            &h.sink(),
+        ) else {
             continue;
         };
         match effect {

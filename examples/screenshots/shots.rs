@@ -124,7 +124,7 @@ fn select(
 fn act(harness: &mut Harness, session: &Session) {
     let sink = harness.sink();
     for effect in harness.take_effects() {
-        let _ = lrx::tui::acting::start(effect, &session.client, &sink);
+        let _ = lrx::tui::acting::start(effect, &session.client, None, &sink);
     }
 }
 

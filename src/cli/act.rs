@@ -16,6 +16,7 @@ use crate::api::ListQuery;
 use crate::api::act::{CancelOutcome, RunCommand, RunOutcome, RunPlan};
 use crate::api::models::MachineAction;
 use crate::config::{FileConfig, Paths};
+use crate::evidence::custody::Event;
 use crate::sanitize;
 use crate::session::Session;
 
@@ -137,7 +138,7 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs, config: &FileConfig) -> Resul
         .set_activity(&format!("starting live response on {ready} machine(s)"));
     let mut out = std::io::stdout().lock();
     let mut written = Ok(());
-    let launched = act::launch(&session.client, &preview, |done| {
+    let launched = act::launch(&session.client, &preview, Some(&session.custody), |done| {
         let line = if args.json {
             write_json_line(&mut out, &started_record(done))
         } else {
@@ -335,6 +336,12 @@ pub(super) async fn cancel(
         args.comment.trim()
     );
     let outcome = session.client.cancel_action(&action.id, &comment).await?;
+    if let CancelOutcome::Cancelled(cancelled) = &outcome {
+        session.custody.note(Event::Cancel {
+            action_id: cancelled.id.clone(),
+            comment: comment.clone(),
+        });
+    }
     let (word, action) = match outcome {
         CancelOutcome::Cancelled(action) => ("cancelled", action),
         CancelOutcome::AlreadyFinal(action) => {

@@ -184,6 +184,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Run(args)) => super::act::run(cli, args, &config).await,
         Some(Command::Cancel(args)) => super::act::cancel(cli, args, &config).await,
         Some(Command::Library(args)) => super::act::library(cli, args, &config).await,
+        Some(Command::Log(args)) => super::log::run(cli, args, &config),
         Some(Command::Login {
             device_code: true, ..
         }) => super::login::device_login(cli, &config).await,

@@ -12,6 +12,7 @@ use super::failure::{Failure, io_failure, write_json_line};
 use super::{Cli, ResultArgs};
 use crate::api::models::{Command as ApiCommand, CommandType, MachineAction};
 use crate::config::FileConfig;
+use crate::evidence::custody::{CustodyLog, Event};
 use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey, ResultState, TeamShare};
 use crate::sanitize;
 use crate::session::Session;
@@ -130,6 +131,7 @@ pub(super) async fn print_results(
                             fetched,
                         },
                         args,
+                        &session.custody,
                     );
                     // One bad result is reported; the others still print and save.
                     match printed {
@@ -181,7 +183,38 @@ fn no_result_reason(command: &ApiCommand) -> String {
     )
 }
 
-fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Result<(), Failure> {
+/// Says where a file was saved, with its size and SHA-256 as written, and records it.
+fn saved(
+    custody: &CustodyLog,
+    action: &MachineAction,
+    index: u32,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<String, Failure> {
+    let sha256 = crate::fetch::cache::sha256_file(path)
+        .map_err(|e| Failure::Runtime(format!("could not read back {}: {e}", path.display())))?;
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    eprintln!(
+        "lrx: saved {} ({size} bytes, private, sha256 {sha256})",
+        path.display()
+    );
+    custody.note(Event::Save {
+        action_id: action.id.clone(),
+        index,
+        path: path.display().to_string(),
+        sha256: sha256.clone(),
+        size,
+        what: what.into(),
+    });
+    Ok(sha256)
+}
+
+fn print_result(
+    action: &MachineAction,
+    output: Output,
+    args: &ResultArgs,
+    custody: &CustodyLog,
+) -> Result<(), Failure> {
     let Output { command, fetched } = output;
     let raw = std::fs::read(&fetched.path)
         .map_err(|e| Failure::Runtime(format!("could not read the fetched result: {e}")))?;
@@ -245,6 +278,13 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
         record["compressed_size"] = json!(fetched.size);
         record["file_type"] = json!(decode::sniff_type(&head));
         if let Some(path) = &saved {
+            self::saved(
+                custody,
+                action,
+                command.index,
+                path,
+                "collected file (decompressed)",
+            )?;
             record["saved_to"] = json!(path.display().to_string());
         }
         if args.json {
@@ -278,6 +318,7 @@ fn print_result(action: &MachineAction, output: Output, args: &ResultArgs) -> Re
             std::io::Write::write_all(writer, &raw).map_err(|e| e.to_string())
         })
         .map_err(Failure::Runtime)?;
+        saved(custody, action, command.index, &path, "raw payload")?;
         record["saved_to"] = json!(path.display().to_string());
     }
     record["script_name"] = json!(decoded.script_name);

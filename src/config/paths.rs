@@ -9,6 +9,8 @@ pub struct Paths {
     pub config_dir: PathBuf,
     pub cache_dir: PathBuf,
     pub state_dir: PathBuf,
+    /// What is kept for good: the custody log.
+    pub data_dir: PathBuf,
 }
 
 impl Paths {
@@ -20,6 +22,7 @@ impl Paths {
                 config_dir: base.join("config"),
                 cache_dir: base.join("cache"),
                 state_dir: base.join("state"),
+                data_dir: base.join("data"),
             };
         };
         Self {
@@ -29,6 +32,7 @@ impl Paths {
                 .state_dir()
                 .unwrap_or_else(|| dirs.data_local_dir())
                 .to_path_buf(),
+            data_dir: dirs.data_dir().to_path_buf(),
         }
     }
 

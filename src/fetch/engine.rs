@@ -87,6 +87,8 @@ pub struct EngineConfig {
     pub limits: DownloadLimits,
     /// The team's result store: results a teammate fetched cost no call.
     pub team: Option<Arc<super::team_results::TeamResults>>,
+    /// Where each result that reaches this machine is recorded.
+    pub custody: Option<Arc<crate::evidence::custody::CustodyLog>>,
 }
 
 struct Shared {
@@ -138,6 +140,38 @@ impl Scheduler {
             .shared
             .events
             .send(FetchEvent::State(key.clone(), state));
+    }
+
+    /// Writes a result's arrival in the custody log, off the scheduler (the log is a file
+    /// other processes lock too).
+    fn record(&self, key: &ResultKey, fetched: &Fetched) {
+        let Some(custody) = self.shared.config.custody.clone() else {
+            return;
+        };
+        let cache = self.shared.config.cache.clone();
+        let source = match (&fetched.team_share, fetched.from_cache) {
+            (super::TeamShare::From(member), _) => {
+                format!("teammate {}", crate::team::shown_member(member))
+            }
+            (_, true) => "cache".to_string(),
+            _ => "live".to_string(),
+        };
+        let (key, sha256, size) = (key.clone(), fetched.sha256.clone(), fetched.size);
+        tokio::task::spawn_blocking(move || {
+            // The machine's name, when the action was listed or opened before (kept).
+            let machine = cache
+                .and_then(|cache| cache.get_action(&key.action_id))
+                .map(|action| action.computer_dns_name)
+                .unwrap_or_default();
+            custody.note(crate::evidence::custody::Event::Fetch {
+                action_id: key.action_id,
+                index: key.index,
+                machine,
+                sha256,
+                size,
+                source,
+            });
+        });
     }
 
     fn stats(&self) -> QueueStats {
@@ -241,6 +275,7 @@ impl Scheduler {
                 self.emit(&key, waiting);
             }
             Ok(fetched) => {
+                self.record(&key, &fetched);
                 self.phases
                     .insert(key.clone(), Phase::Done(Arc::clone(&fetched)));
                 self.emit(&key, ResultState::Ready(fetched));

@@ -9,11 +9,18 @@ use super::work::Sink;
 use crate::act::{self, PrepareError};
 use crate::api::MdeClient;
 use crate::api::act::CancelOutcome;
+use crate::evidence::custody::{CustodyLog, Event};
 use crate::sanitize;
 
 /// Starts the effect if it acts on the tenant; gives any other effect back.
-pub fn start(effect: Effect, client: &Arc<MdeClient>, sink: &Sink) -> Option<Effect> {
+pub fn start(
+    effect: Effect,
+    client: &Arc<MdeClient>,
+    custody: Option<&Arc<CustodyLog>>,
+    sink: &Sink,
+) -> Option<Effect> {
     let client = Arc::clone(client);
+    let custody = custody.cloned();
     let sink = Arc::clone(sink);
     match effect {
         Effect::LoadLibrary => {
@@ -36,7 +43,7 @@ pub fn start(effect: Effect, client: &Arc<MdeClient>, sink: &Sink) -> Option<Eff
         }
         Effect::LaunchRun(preview) => {
             tokio::spawn(async move {
-                act::launch(&client, &preview, |done| {
+                act::launch(&client, &preview, custody.as_deref(), |done| {
                     sink(Message::RunStarted {
                         line: done.describe(),
                         action: done.action().cloned().map(Box::new),
@@ -49,7 +56,15 @@ pub fn start(effect: Effect, client: &Arc<MdeClient>, sink: &Sink) -> Option<Eff
         Effect::CancelAction { action_id, comment } => {
             tokio::spawn(async move {
                 let result = match client.cancel_action(&action_id, &comment).await {
-                    Ok(CancelOutcome::Cancelled(action)) => Ok(Box::new(action)),
+                    Ok(CancelOutcome::Cancelled(action)) => {
+                        if let Some(custody) = &custody {
+                            custody.note(Event::Cancel {
+                                action_id: action.id.clone(),
+                                comment: comment.clone(),
+                            });
+                        }
+                        Ok(Box::new(action))
+                    }
                     Ok(CancelOutcome::AlreadyFinal(action)) => Err(format!(
                         "{} ended ({}) before the cancel arrived: nothing was cancelled",
                         sanitize::line(&action.id),

@@ -31,6 +31,8 @@ pub struct Backends<'a> {
     pub clipboard: Box<dyn FnMut(&str) + Send + 'a>,
     /// Where and as whom the session signs in, for `:login`.
     pub connection: Option<crate::config::Connection>,
+    /// Where runs, cancels, saves and copies are recorded.
+    pub custody: Option<Arc<crate::evidence::custody::CustodyLog>>,
     /// Hands text to `$PAGER` with the terminal given back for the while (real terminal only).
     pub pager: Option<Pager<'a>>,
     /// What time it is: the wall clock, or one a test drives with tokio's paused time.
@@ -61,9 +63,9 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             let _ = messages.send(message);
         })
     };
-    let Some(effect) = super::work::start(effect, &sink)
-        .and_then(|effect| super::acting::start(effect, &backends.client, &sink))
-    else {
+    let Some(effect) = super::work::start(effect, &sink).and_then(|effect| {
+        super::acting::start(effect, &backends.client, backends.custody.as_ref(), &sink)
+    }) else {
         return;
     };
     match effect {
@@ -90,11 +92,29 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             source,
             target,
             kind,
+            key,
         } => {
             let messages = messages.clone();
+            let custody = backends.custody.clone();
             tokio::task::spawn_blocking(move || {
-                let _ = messages.send(Message::Notice(super::save::save(&source, &target, kind)));
+                let (notice, written) = super::save::save_hashed(&source, &target, kind);
+                if let (Some(custody), Some((sha256, size))) = (custody, written) {
+                    custody.note(crate::evidence::custody::Event::Save {
+                        action_id: key.action_id,
+                        index: key.index,
+                        path: target.display().to_string(),
+                        sha256,
+                        size,
+                        what: kind.label().to_string(),
+                    });
+                }
+                let _ = messages.send(Message::Notice(notice));
             });
+        }
+        Effect::Custody(event) => {
+            if let Some(custody) = backends.custody.clone() {
+                tokio::task::spawn_blocking(move || custody.note(event));
+            }
         }
         Effect::Copy(text) => (backends.clipboard)(&text),
         Effect::DeviceLogin => device_login(backends.connection.clone(), messages.clone()),

@@ -61,7 +61,11 @@ pub enum Effect {
         source: std::path::PathBuf,
         target: std::path::PathBuf,
         kind: SaveKind,
+        /// Whose result it is, for the custody log.
+        key: ResultKey,
     },
+    /// Write this in the custody log (a copy to the clipboard).
+    Custody(crate::evidence::custody::Event),
     /// Put text on the clipboard (OSC 52, so it works over SSH).
     Copy(String),
     /// Copy the raw `script_output` of a payload on disk.

@@ -8,6 +8,16 @@ use crate::tui::message::SaveKind;
 /// The file is written privately beside the target and renamed into place, so a planted
 /// symlink is replaced rather than followed, and a refused save leaves nothing behind.
 pub fn save(source: &std::path::Path, target: &std::path::Path, kind: SaveKind) -> String {
+    save_hashed(source, target, kind).0
+}
+
+/// As `save`, also giving the SHA-256 and size of the file as written (read back from the
+/// disk, so the hash is of what is there).
+pub fn save_hashed(
+    source: &std::path::Path,
+    target: &std::path::Path,
+    kind: SaveKind,
+) -> (String, Option<(String, u64)>) {
     let outcome = std::fs::read(source)
         .map_err(|e| format!("could not read the result: {e}"))
         .and_then(|bytes| {
@@ -39,11 +49,28 @@ pub fn save(source: &std::path::Path, target: &std::path::Path, kind: SaveKind) 
             })
         });
     match outcome {
-        Ok((size, note)) => format!(
-            "saved {} ({size} bytes, private){}",
-            target.display(),
-            note.map(|n| format!("; {n}")).unwrap_or_default()
-        ),
-        Err(error) => format!("save failed: {error}"),
+        Ok((size, note)) => {
+            let sha256 = crate::fetch::cache::sha256_file(target).unwrap_or_default();
+            (
+                format!(
+                    "saved {} ({size} bytes, private, sha256 {sha256}){}",
+                    target.display(),
+                    note.map(|n| format!("; {n}")).unwrap_or_default()
+                ),
+                Some((sha256, size)),
+            )
+        }
+        Err(error) => (format!("save failed: {error}"), None),
+    }
+}
+
+impl SaveKind {
+    /// What was saved, in words for the custody log.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Payload => "raw payload",
+            Self::OutputText => "output text (sanitised)",
+            Self::File { .. } => "collected file (decompressed)",
+        }
     }
 }

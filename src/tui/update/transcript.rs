@@ -123,6 +123,7 @@ impl App {
             source,
             target: self.save_dir.join(name),
             kind,
+            key,
         }]
     }
 
@@ -140,7 +141,8 @@ impl App {
         let count = text.len();
         let joined = text.join("\n");
         self.toast(format!("copied {count} lines (sanitised) to the clipboard"));
-        vec![Effect::Copy(joined)]
+        let record = self.copy_record(&joined);
+        [Effect::Copy(joined)].into_iter().chain(record).collect()
     }
 
     /// The raw output, read in the background, goes to the clipboard only if the terminal
@@ -169,7 +171,20 @@ impl App {
                 text.len()
             ));
         }
-        vec![Effect::Copy(text)]
+        let record = self.copy_record(&text);
+        [Effect::Copy(text)].into_iter().chain(record).collect()
+    }
+
+    /// The custody log's entry for text of the selected result put on the clipboard.
+    fn copy_record(&self, text: &str) -> Option<Effect> {
+        use sha2::Digest as _;
+        let key = self.selected_key()?;
+        Some(Effect::Custody(crate::evidence::custody::Event::Copy {
+            action_id: key.action_id,
+            index: key.index,
+            sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+            size: text.len() as u64,
+        }))
     }
 
     pub(crate) fn copy_raw(&mut self) -> Vec<Effect> {

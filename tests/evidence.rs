@@ -1,0 +1,189 @@
+//! Evidence handling through the real binary against a simulated tenant: the custody log
+//! records fetches, saves, runs and cancels, verifies, and names an edited or deleted line;
+//! saved files are private and their hashes printed; no secret reaches the log.
+
+use std::process::Output;
+
+use lrx::sim::{SimConfig, SimHandle};
+use serde_json::Value;
+
+struct Tenant {
+    sim: SimHandle,
+    home: tempfile::TempDir,
+}
+
+impl Tenant {
+    async fn start() -> Self {
+        lrx::install_crypto_provider();
+        Self {
+            sim: lrx::sim::start(SimConfig::default()).await.expect("sim"),
+            home: tempfile::tempdir().expect("tmp"),
+        }
+    }
+
+    fn lrx(&self, args: &[&str]) -> Output {
+        let e = &self.sim.endpoints;
+        tokio::task::block_in_place(|| {
+            lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), self.home.path())
+                .args(args)
+                .args(e.cli_args())
+                .env("LRX_CLIENT_SECRET", &e.client_secret)
+                .output()
+                .expect("lrx runs")
+        })
+    }
+
+    fn log_file(&self) -> std::path::PathBuf {
+        let dir = self.home.path().join("data/lrx/custody");
+        std::fs::read_dir(&dir)
+            .expect("a custody directory")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .expect("a custody log")
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_custody_log_records_what_was_done_verifies_and_finds_tampering() {
+    let tenant = Tenant::start().await;
+    let listed = tenant.lrx(&["actions", "--status", "Succeeded", "--json", "--limit", "1"]);
+    let id = json_lines(&listed)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let save_dir = tenant.home.path().join("evidence");
+    let saved = tenant.lrx(&["result", &id, "--save", save_dir.to_str().expect("utf-8")]);
+    assert!(saved.status.success(), "{}", stderr(&saved));
+    // Every file saved is private, and said with its SHA-256.
+    for entry in std::fs::read_dir(&save_dir).expect("saved") {
+        let path = entry.expect("entry").path();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+        let sha = lrx::fetch::cache::sha256_file(&path).expect("hash");
+        assert!(
+            stderr(&saved).contains(&format!("{} (", path.display()))
+                && stderr(&saved).contains(&sha),
+            "{}",
+            stderr(&saved)
+        );
+    }
+
+    // A run and a cancel are recorded too.
+    let machines = tenant.lrx(&["actions", "--status", "Pending", "--json", "--limit", "1"]);
+    let pending = json_lines(&machines)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let cancelled = tenant.lrx(&["cancel", &pending, "--comment", "evidence test", "--yes"]);
+    assert!(cancelled.status.success(), "{}", stderr(&cancelled));
+    let run = tenant.lrx(&[
+        "run",
+        "--machine",
+        "srv-dc01",
+        "--script",
+        "Get-Services.ps1",
+        "--comment",
+        "custody",
+        "--yes",
+        "--json",
+    ]);
+    let run_line = json_lines(&run);
+    let run_id = run_line[0]["action_id"].as_str().map(str::to_string);
+
+    let log = tenant.lrx(&["log", "--json"]);
+    assert!(log.status.success(), "{}", stderr(&log));
+    let entries = json_lines(&log);
+    let fetches = entries.iter().filter(|e| e["event"] == "fetch").count();
+    let saves = entries.iter().filter(|e| e["event"] == "save").count();
+    assert!(fetches >= 1 && saves == fetches, "{entries:?}");
+    assert!(entries.iter().all(|e| {
+        e["analyst"].is_string() && e["lrx_version"].is_string() && e["time"].is_string()
+    }));
+    let fetch = entries
+        .iter()
+        .find(|e| e["event"] == "fetch")
+        .expect("fetch");
+    assert_eq!(fetch["action_id"], id.as_str());
+    assert_eq!(fetch["source"], "live");
+    assert!(
+        fetch["machine"]
+            .as_str()
+            .is_some_and(|m| m.contains(".corp.contoso.com")),
+        "the machine is named: {fetch}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["event"] == "cancel" && e["action_id"] == pending.as_str())
+    );
+    if let Some(run_id) = run_id {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["event"] == "run" && e["action_id"] == run_id.as_str())
+        );
+    }
+    let table = tenant.lrx(&["log"]);
+    assert!(
+        stdout(&table)
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("EVENT"))
+    );
+
+    let verify = tenant.lrx(&["log", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    assert!(stdout(&verify).contains("the chain holds; head "));
+
+    // Nothing secret in the log: not the client secret, no bearer token, no SAS signature.
+    let path = tenant.log_file();
+    let text = std::fs::read_to_string(&path).expect("log");
+    assert!(!text.contains(&tenant.sim.endpoints.client_secret));
+    assert!(!text.contains("eyJ") && !text.contains("sig=") && !text.contains("se="));
+
+    // An edited line breaks the chain at the line after it; a deleted one where it was.
+    let lines: Vec<&str> = text.lines().collect();
+    let edited = text.replacen(&id, &"0".repeat(id.len()), 1);
+    std::fs::write(&path, &edited).expect("edit");
+    let broken = tenant.lrx(&["log", "verify"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        stderr(&broken).contains("the chain breaks at line 2"),
+        "{}",
+        stderr(&broken)
+    );
+    let deleted: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, deleted).expect("delete");
+    let broken = tenant.lrx(&["log", "verify"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        stderr(&broken).contains("the chain breaks at line 3"),
+        "{}",
+        stderr(&broken)
+    );
+}
