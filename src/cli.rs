@@ -265,7 +265,8 @@ Examples:
   lrx review --demo <ACTION_ID> <ACTION_ID> --failed-only
   lrx review --demo --script Get-Services.ps1 --csv > services.csv
   lrx review --demo --since 24h --json | jq 'select(.type == \"summary\")'
-  lrx review --demo --script Get-NetConnections.ps1 --mask 'pid=\\d+'")]
+  lrx review --demo --script Get-NetConnections.ps1 --mask 'pid=\\d+'
+  lrx review --demo --since 3d --timeline > sweep.jsonl   # import into Timesketch")]
     Review(ReviewArgs),
     /// Start a live response session on machines: a library script, files to put or get.
     #[command(after_help = "\
@@ -467,6 +468,10 @@ pub struct ReviewArgs {
     /// One JSON object per run plus a summary object per group.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
+    /// A timeline Timesketch imports: one JSON line per command start and end (message,
+    /// datetime, timestamp_desc, machine, script, exit code, action, index, SHA-256).
+    #[arg(long, conflicts_with_all = ["json", "csv"])]
+    pub timeline: bool,
     /// CSV with one row per run (cells that could start a formula are neutralised).
     #[arg(long)]
     pub csv: bool,

@@ -2,3 +2,4 @@
 //! and the timeline of a sweep for the rest of the case.
 
 pub mod custody;
+pub mod timeline;

@@ -187,3 +187,51 @@ async fn the_custody_log_records_what_was_done_verifies_and_finds_tampering() {
         stderr(&broken)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_has_timesketchs_columns_on_every_row() {
+    let tenant = Tenant::start().await;
+    let output = tenant.lrx(&[
+        "review",
+        "--since",
+        "7d",
+        "--script",
+        "Get-Autoruns.ps1",
+        "--timeline",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events = json_lines(&output);
+    assert!(events.len() > 50, "{} events", events.len());
+    for event in &events {
+        assert!(
+            event["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{event}"
+        );
+        let datetime = event["datetime"].as_str().expect("datetime");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(datetime).is_ok(),
+            "ISO 8601: {datetime}"
+        );
+        assert!(event["timestamp_desc"].is_string());
+        for column in ["machine", "script", "action_id", "index", "command_type"] {
+            assert!(!event[column].is_null(), "{column} in {event}");
+        }
+    }
+    let times: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["datetime"].as_str())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
+    let ended: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["timestamp_desc"] == lrx::evidence::timeline::ENDED)
+        .collect();
+    assert!(
+        ended
+            .iter()
+            .filter(|e| e["command_status"] == "Completed")
+            .all(|e| e["sha256"].as_str().is_some_and(|s| s.len() == 64)),
+        "every completed run carries its payload's SHA-256"
+    );
+    assert!(ended.iter().any(|e| e["exit_code"] == 0));
+}

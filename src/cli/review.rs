@@ -82,6 +82,8 @@ fn eta(remaining: usize, meter: &crate::fetch::MeterSnapshot) -> String {
 /// What a review fetched, and whether Ctrl-C stopped it before the end.
 struct Fetched {
     digests: HashMap<ResultKey, Digest>,
+    /// Each fetched payload's SHA-256, as downloaded.
+    payloads: HashMap<ResultKey, String>,
     wanted: usize,
     stopped: bool,
 }
@@ -109,6 +111,7 @@ async fn fetch_all(
     }
     let commands: HashMap<ResultKey, &crate::api::models::Command> = keys.iter().cloned().collect();
     let mut known = HashMap::new();
+    let mut payloads = HashMap::new();
     let mut finished = std::collections::HashSet::new();
     let mut done = 0;
     let mut last_report = std::time::Instant::now();
@@ -160,6 +163,7 @@ async fn fetch_all(
         match state {
             ResultState::Ready(fetched) => {
                 done += 1;
+                payloads.insert(key.clone(), fetched.sha256.clone());
                 let kind = PayloadKind::of(commands.get(&key).copied(), &fetched);
                 if let Some(digest) = crate::results::digest(&fetched, &kind, normaliser) {
                     known.insert(key, digest);
@@ -198,6 +202,7 @@ async fn fetch_all(
     }
     Fetched {
         digests: known,
+        payloads,
         wanted: keys.len(),
         stopped,
     }
@@ -232,11 +237,20 @@ pub(super) async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Re
     session
         .budget
         .set_activity(&crate::review::activity(&actions));
-    let fetched = fetch_all(&mut session, &actions, args.json || args.csv, &normaliser).await;
+    let quiet = args.json || args.csv || args.timeline;
+    let fetched = fetch_all(&mut session, &actions, quiet, &normaliser).await;
     let known = &fetched.digests;
     let groups = review::build(&actions, |id, index| known.get(&ResultKey::new(id, index)));
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if args.timeline {
+        print_timeline(
+            &mut out,
+            &actions,
+            &groups,
+            &fetched.payloads,
+            args.failed_only,
+        )?;
+    } else if args.json {
         print_json(&mut out, &groups, args.failed_only)?;
     } else if args.csv {
         // A file keeps the exact text (with its formula guard); a terminal gets it inert.
@@ -284,6 +298,48 @@ fn exit_code(outcome: &review::Outcome) -> serde_json::Value {
         review::Outcome::ExitUnusual(text) => json!(text),
         _ => serde_json::Value::Null,
     }
+}
+
+fn print_timeline(
+    out: &mut impl std::io::Write,
+    actions: &[MachineAction],
+    groups: &[Group],
+    payloads: &HashMap<ResultKey, String>,
+    failed_only: bool,
+) -> Result<(), Failure> {
+    use crate::evidence::timeline::{Known, events};
+    let mut known: HashMap<ResultKey, Known> = HashMap::new();
+    let mut shown = std::collections::HashSet::new();
+    for group in groups {
+        for row in rows(group, failed_only) {
+            let key = ResultKey::new(row.action_id.clone(), row.index);
+            shown.insert(key.clone());
+            known.insert(
+                key.clone(),
+                Known {
+                    exit_code: exit_code(&row.outcome),
+                    sha256: payloads.get(&key).cloned(),
+                },
+            );
+        }
+    }
+    // --failed-only narrows the timeline as it narrows the rows.
+    let actions: Vec<MachineAction> = actions
+        .iter()
+        .map(|action| MachineAction {
+            commands: action
+                .commands
+                .iter()
+                .filter(|c| shown.contains(&ResultKey::new(action.id.clone(), c.index)))
+                .cloned()
+                .collect(),
+            ..action.clone()
+        })
+        .collect();
+    for event in events(&actions, &known) {
+        write_json_line(out, &event)?;
+    }
+    Ok(())
 }
 
 fn print_json(
