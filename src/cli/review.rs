@@ -336,7 +336,7 @@ fn print_timeline(
             ..action.clone()
         })
         .collect();
-    for event in events(&actions, &known) {
+    for event in events(&actions, |key| known.get(key).cloned()) {
         write_json_line(out, &event)?;
     }
     Ok(())

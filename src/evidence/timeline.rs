@@ -3,8 +3,6 @@
 //! ended, with the machine, script, exit code, action, index and payload SHA-256 as columns,
 //! so the sweep lines up with the rest of the case.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
@@ -23,13 +21,16 @@ pub struct Known {
 pub const STARTED: &str = "Live response command started";
 pub const ENDED: &str = "Live response command ended";
 
-/// The timeline's events, oldest first.
-pub fn events(actions: &[MachineAction], known: &HashMap<ResultKey, Known>) -> Vec<Value> {
+/// The timeline's events, oldest first; `known` gives what was fetched of a command.
+pub fn events(
+    actions: &[MachineAction],
+    known: impl Fn(&ResultKey) -> Option<Known>,
+) -> Vec<Value> {
     let mut events: Vec<(DateTime<Utc>, Value)> = Vec::new();
     for action in actions {
         for command in &action.commands {
             let key = ResultKey::new(action.id.clone(), command.index);
-            let result = known.get(&key).cloned().unwrap_or_default();
+            let result = known(&key).unwrap_or_default();
             if let Some(start) = command.start_time {
                 events.push((start, event(action, command, start, false, &result)));
             }
@@ -38,7 +39,7 @@ pub fn events(actions: &[MachineAction], known: &HashMap<ResultKey, Known>) -> V
             }
         }
     }
-    events.sort_by(|a, b| a.0.cmp(&b.0));
+    events.sort_by_key(|event| event.0);
     events.into_iter().map(|(_, event)| event).collect()
 }
 
@@ -87,6 +88,8 @@ fn event(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]
@@ -103,13 +106,13 @@ mod tests {
         }))
         .unwrap_or_else(|e| panic!("{e}"));
         let known = HashMap::from([(
-            ResultKey::new("a1".into(), 0),
+            ResultKey::new("a1", 0),
             Known {
                 exit_code: json!(0),
                 sha256: Some("ab".repeat(32)),
             },
         )]);
-        let events = events(&[action], &known);
+        let events = events(&[action], |key| known.get(key).cloned());
         assert_eq!(events.len(), 2, "a command that never ran has no event");
         assert_eq!(events[0]["timestamp_desc"], STARTED);
         assert_eq!(events[0]["datetime"], "2026-11-20T10:00:05.000Z");
