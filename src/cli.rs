@@ -14,6 +14,7 @@ use crate::session::SessionOptions;
 use crate::sim::{self, Faults, SimConfig};
 
 mod act;
+mod case;
 mod commands;
 pub mod doctor;
 mod failure;
@@ -314,6 +315,27 @@ Examples:
   lrx log --since 24h --json | jq 'select(.event == \"fetch\")'
   lrx log verify")]
     Log(LogArgs),
+    /// Case bundles: export results as evidence that stands on its own, and verify one.
+    #[command(after_help = "\
+lrx case export DIR writes a new directory: manifest.json (case, analyst, lrx version, tenant,
+time; for every command: action, index, machine, script and args, status, exit code, times,
+where it came from, and its payload's SHA-256 and size), payloads/ (the payloads byte for byte;
+a GetFile's collected file decompressed, with the gzip's hash too), text/ (outputs sanitised for
+reading), review.csv and review.jsonl, timeline.jsonl (Timesketch), custody.jsonl (the custody
+log's entries for these actions) and SHA256SUMS (every file, the manifest included). What is not
+cached is fetched through the budget; --offline exports what the cache holds and lists the rest.
+
+lrx case verify DIR re-hashes every file: exit 0 when all match, 1 naming the first that does
+not (or a file that is not listed). `sha256sum -c SHA256SUMS` in the directory checks the same.
+
+Examples:
+  lrx case export --demo ./case-4711 --case 4711 --since 3d --script Get-Autoruns.ps1
+  lrx case export ./case-4711 --case 4711 <ACTION_ID> <ACTION_ID>
+  lrx case verify ./case-4711")]
+    Case {
+        #[command(subcommand)]
+        action: CaseAction,
+    },
     /// Run the simulated tenant as a standalone HTTP server.
     #[command(after_help = "\
 Examples:
@@ -533,6 +555,41 @@ pub struct CancelArgs {
     /// The cancelled action as one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseAction {
+    /// Write a case bundle into a new directory.
+    Export(CaseExportArgs),
+    /// Re-hash a bundle against its SHA256SUMS and manifest; exit 1 naming the first mismatch.
+    Verify {
+        /// The bundle's directory.
+        dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CaseExportArgs {
+    /// A new (or empty) directory for the bundle.
+    pub dir: std::path::PathBuf,
+    /// Exactly these actions (otherwise: every Live Response action in the window).
+    #[arg(value_parser = parse_action_id)]
+    pub action_ids: Vec<String>,
+    /// The case's name or number, written in the manifest [env: LRX_CASE].
+    #[arg(long, env = "LRX_CASE", hide_env_values = true)]
+    pub case: Option<String>,
+    /// Actions created within this long, e.g. 24h, 3d.
+    #[arg(long, value_parser = sim::parse_duration, default_value = "7d")]
+    pub since: Duration,
+    /// Only commands whose script (or GetFile path) contains this.
+    #[arg(long)]
+    pub script: Option<String>,
+    /// Only these machines (part of the DNS name; repeatable).
+    #[arg(long = "machine", value_name = "MACHINE")]
+    pub machines: Vec<String>,
+    /// At most this many actions.
+    #[arg(long, default_value_t = 2000)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,7 @@
 //! What an analyst fetches becomes evidence: the custody log of everything done with it,
-//! and the timeline of a sweep for the rest of the case.
+//! case bundles that verify on their own, and the timeline of a sweep for the rest of the
+//! case.
 
+pub mod bundle;
 pub mod custody;
 pub mod timeline;

@@ -235,3 +235,161 @@ async fn the_timeline_has_timesketchs_columns_on_every_row() {
     );
     assert!(ended.iter().any(|e| e["exit_code"] == 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_bundle_verifies_and_any_change_is_named() {
+    let tenant = Tenant::start().await;
+    let dir = tenant.home.path().join("case-4711");
+    let dir_text = dir.to_str().expect("utf-8").to_string();
+    let export = tenant.lrx(&[
+        "case",
+        "export",
+        &dir_text,
+        "--case",
+        "4711",
+        "--since",
+        "7d",
+        "--script",
+        "Get-Autoruns.ps1",
+    ]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    assert!(
+        stdout(&export).contains("exported case 4711"),
+        "{}",
+        stdout(&export)
+    );
+    let verify = |tenant: &Tenant| tenant.lrx(&["case", "verify", &dir_text]);
+    let ok = verify(&tenant);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(manifest["case"], "4711");
+    assert_eq!(manifest["format"], "lrx-case-bundle/1");
+    assert!(manifest["tenant_id"].is_string() && manifest["lrx_version"].is_string());
+    let results = manifest["results"].as_array().expect("results");
+    let with_payload: Vec<&Value> = results.iter().filter(|r| !r["payload"].is_null()).collect();
+    assert!(with_payload.len() > 20);
+    for result in &with_payload {
+        for field in [
+            "action_id",
+            "index",
+            "machine",
+            "target",
+            "command_status",
+            "started",
+            "ended",
+            "source",
+        ] {
+            assert!(!result[field].is_null(), "{field} in {result}");
+        }
+        let payload = &result["payload"];
+        let path = dir.join(payload["path"].as_str().expect("path"));
+        assert_eq!(
+            lrx::fetch::cache::sha256_file(&path).expect("hash"),
+            payload["sha256"].as_str().expect("sha")
+        );
+    }
+    assert!(
+        results
+            .iter()
+            .filter(|r| r["payload"].is_null())
+            .all(|r| r["missing"].is_string()),
+        "every result without a payload says why"
+    );
+    for name in [
+        "review.csv",
+        "review.jsonl",
+        "timeline.jsonl",
+        "custody.jsonl",
+        "SHA256SUMS",
+    ] {
+        assert!(dir.join(name).is_file(), "{name}");
+    }
+    assert!(
+        std::fs::read_to_string(dir.join("custody.jsonl"))
+            .expect("custody")
+            .contains("\"event\":\"fetch\""),
+        "the custody log's fetches of these results are in the bundle"
+    );
+    // No secret anywhere in the bundle.
+    for file in walk(&dir) {
+        let bytes = std::fs::read(&file).expect("read");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&tenant.sim.endpoints.client_secret)
+                && !text.contains("sig=")
+                && !text.contains("Bearer "),
+            "{}",
+            file.display()
+        );
+    }
+    // The export is in the custody log with the manifest's hash.
+    let log = json_lines(&tenant.lrx(&["log", "--json"]));
+    let manifest_sha = lrx::fetch::cache::sha256_file(&dir.join("manifest.json")).expect("hash");
+    assert!(
+        log.iter()
+            .any(|e| e["event"] == "export" && e["manifest_sha256"] == manifest_sha.as_str())
+    );
+
+    // One byte of a payload flipped: named.
+    let payload = dir.join(with_payload[0]["payload"]["path"].as_str().expect("path"));
+    let original = std::fs::read(&payload).expect("payload");
+    let mut flipped = original.clone();
+    flipped[10] ^= 0x01;
+    std::fs::write(&payload, &flipped).expect("flip");
+    let bad = verify(&tenant);
+    assert_eq!(bad.status.code(), Some(1));
+    let name = with_payload[0]["payload"]["path"].as_str().expect("path");
+    assert!(stderr(&bad).contains(name), "{}", stderr(&bad));
+    std::fs::write(&payload, &original).expect("restore");
+    assert!(verify(&tenant).status.success());
+
+    // The manifest edited: named.
+    let manifest_path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).expect("manifest");
+    std::fs::write(&manifest_path, text.replacen("\"4711\"", "\"4712\"", 1)).expect("edit");
+    let bad = verify(&tenant);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("manifest.json"), "{}", stderr(&bad));
+    std::fs::write(&manifest_path, text).expect("restore");
+
+    // A file slipped in: named.
+    std::fs::write(dir.join("payloads/extra.txt"), "planted").expect("plant");
+    let bad = verify(&tenant);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("payloads/extra.txt"),
+        "{}",
+        stderr(&bad)
+    );
+
+    // A bundle never goes into a directory that has something in it.
+    let calls = tenant.sim.api_calls();
+    let again = tenant.lrx(&["case", "export", &dir_text, "--since", "7d"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(
+        tenant.sim.api_calls(),
+        calls,
+        "refused before anything is fetched"
+    );
+    assert!(
+        stderr(&again).contains("is not empty"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

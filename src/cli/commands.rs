@@ -185,6 +185,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Cancel(args)) => super::act::cancel(cli, args, &config).await,
         Some(Command::Library(args)) => super::act::library(cli, args, &config).await,
         Some(Command::Log(args)) => super::log::run(cli, args, &config),
+        Some(Command::Case { action }) => super::case::run(cli, action, &config).await,
         Some(Command::Login {
             device_code: true, ..
         }) => super::login::device_login(cli, &config).await,

@@ -16,7 +16,33 @@ use crate::review::{self, Digest, Group, Normaliser, csv_cell};
 use crate::sanitize;
 use crate::session::Session;
 
-async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction>, Failure> {
+/// Which actions and commands a review (or a case export) covers.
+pub(super) struct Selection<'a> {
+    pub action_ids: &'a [String],
+    pub since: std::time::Duration,
+    pub script: Option<&'a str>,
+    pub machines: &'a [String],
+    pub requestor: Option<&'a str>,
+    pub limit: usize,
+}
+
+impl<'a> From<&'a ReviewArgs> for Selection<'a> {
+    fn from(args: &'a ReviewArgs) -> Self {
+        Self {
+            action_ids: &args.action_ids,
+            since: args.since,
+            script: args.script.as_deref(),
+            machines: &args.machines,
+            requestor: args.requestor.as_deref(),
+            limit: args.limit,
+        }
+    }
+}
+
+pub(super) async fn scope(
+    session: &Session,
+    args: &Selection<'_>,
+) -> Result<Vec<MachineAction>, Failure> {
     let mut actions = if args.action_ids.is_empty() {
         let since = chrono::Duration::from_std(args.since)
             .ok()
@@ -24,7 +50,7 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
         session
             .list_actions(
                 &ListQuery {
-                    requestor: args.requestor.clone(),
+                    requestor: args.requestor.map(str::to_string),
                     since,
                     ..ListQuery::live_response(args.limit)
                 },
@@ -39,7 +65,7 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
             })?
     } else {
         let mut actions = Vec::new();
-        for id in &args.action_ids {
+        for id in args.action_ids {
             actions.push(session.action(id, true).await?);
         }
         actions
@@ -56,7 +82,7 @@ async fn scope(session: &Session, args: &ReviewArgs) -> Result<Vec<MachineAction
                 .any(|m| a.computer_dns_name.to_ascii_lowercase().contains(m))
         });
     }
-    if let Some(script) = &args.script {
+    if let Some(script) = args.script {
         let needle = script.to_ascii_lowercase();
         for action in &mut actions {
             action
@@ -80,15 +106,17 @@ fn eta(remaining: usize, meter: &crate::fetch::MeterSnapshot) -> String {
 }
 
 /// What a review fetched, and whether Ctrl-C stopped it before the end.
-struct Fetched {
-    digests: HashMap<ResultKey, Digest>,
-    /// Each fetched payload's SHA-256, as downloaded.
-    payloads: HashMap<ResultKey, String>,
-    wanted: usize,
-    stopped: bool,
+pub(super) struct Fetched {
+    pub digests: HashMap<ResultKey, Digest>,
+    /// Each fetched payload, as downloaded (or read from the cache).
+    pub payloads: HashMap<ResultKey, std::sync::Arc<crate::fetch::Fetched>>,
+    /// Results the cache does not hold, offline.
+    pub not_cached: Vec<ResultKey>,
+    pub wanted: usize,
+    pub stopped: bool,
 }
 
-async fn fetch_all(
+pub(super) async fn fetch_all(
     session: &mut Session,
     actions: &[MachineAction],
     quiet: bool,
@@ -116,7 +144,7 @@ async fn fetch_all(
     let mut done = 0;
     let mut last_report = std::time::Instant::now();
     let mut stopped = false;
-    let mut not_cached = 0;
+    let mut missing = Vec::new();
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     // Polled once now: that installs the handler, before anything says the review is under
@@ -163,7 +191,7 @@ async fn fetch_all(
         match state {
             ResultState::Ready(fetched) => {
                 done += 1;
-                payloads.insert(key.clone(), fetched.sha256.clone());
+                payloads.insert(key.clone(), std::sync::Arc::clone(&fetched));
                 let kind = PayloadKind::of(commands.get(&key).copied(), &fetched);
                 if let Some(digest) = crate::results::digest(&fetched, &kind, normaliser) {
                     known.insert(key, digest);
@@ -172,7 +200,7 @@ async fn fetch_all(
             // Offline, a result never fetched is not an error of its own: counted, said once.
             ResultState::NotCached => {
                 done += 1;
-                not_cached += 1;
+                missing.push(key);
             }
             ResultState::Failed(reason) => {
                 done += 1;
@@ -194,15 +222,17 @@ async fn fetch_all(
             );
         }
     }
-    if not_cached > 0 {
+    if !missing.is_empty() {
         eprintln!(
-            "lrx: offline: {not_cached} of {} results are not in the cache; the review below covers the others (run without --offline to fetch them)",
+            "lrx: offline: {} of {} results are not in the cache; what follows covers the others (run without --offline to fetch them)",
+            missing.len(),
             keys.len()
         );
     }
     Fetched {
         digests: known,
         payloads,
+        not_cached: missing,
         wanted: keys.len(),
         stopped,
     }
@@ -211,7 +241,7 @@ async fn fetch_all(
 pub(super) async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Result<(), Failure> {
     let normaliser = Normaliser::new(&args.masks).map_err(Failure::Usage)?;
     let mut session = Session::open(cli.global.session_options(config)).await?;
-    let mut actions = scope(&session, args).await?;
+    let mut actions = scope(&session, &Selection::from(args)).await?;
     // An Isolate, a scan or a quarantine has no commands and no results: say so, rather
     // than print nothing and succeed.
     let other: Vec<&MachineAction> = actions.iter().filter(|a| !a.is_live_response()).collect();
@@ -292,7 +322,7 @@ fn rows(group: &Group, failed_only: bool) -> Vec<&review::Row> {
     rows
 }
 
-fn exit_code(outcome: &review::Outcome) -> serde_json::Value {
+pub(super) fn exit_code(outcome: &review::Outcome) -> serde_json::Value {
     match outcome {
         review::Outcome::Exit(code) => json!(code),
         review::Outcome::ExitUnusual(text) => json!(text),
@@ -304,7 +334,7 @@ fn print_timeline(
     out: &mut impl std::io::Write,
     actions: &[MachineAction],
     groups: &[Group],
-    payloads: &HashMap<ResultKey, String>,
+    payloads: &HashMap<ResultKey, std::sync::Arc<crate::fetch::Fetched>>,
     failed_only: bool,
 ) -> Result<(), Failure> {
     use crate::evidence::timeline::{Known, events};
@@ -318,7 +348,7 @@ fn print_timeline(
                 key.clone(),
                 Known {
                     exit_code: exit_code(&row.outcome),
-                    sha256: payloads.get(&key).cloned(),
+                    sha256: payloads.get(&key).map(|fetched| fetched.sha256.clone()),
                 },
             );
         }

@@ -198,6 +198,29 @@ impl CustodyLog {
             .collect())
     }
 
+    /// The lines, as stored, about any of these actions (for a case bundle).
+    pub fn lines_about(
+        &self,
+        action_ids: &std::collections::HashSet<&str>,
+    ) -> std::io::Result<Vec<String>> {
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        Ok(BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|line| {
+                serde_json::from_str::<serde_json::Value>(line).is_ok_and(|entry| {
+                    entry["action_id"]
+                        .as_str()
+                        .is_some_and(|id| action_ids.contains(id))
+                })
+            })
+            .collect())
+    }
+
     /// Re-computes the chain and names the first line that breaks it.
     pub fn verify(&self) -> std::io::Result<Verified> {
         let text = match std::fs::read(&self.path) {
