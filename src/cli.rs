@@ -267,7 +267,8 @@ Examples:
   lrx review --demo --script Get-Services.ps1 --csv > services.csv
   lrx review --demo --since 24h --json | jq 'select(.type == \"summary\")'
   lrx review --demo --script Get-NetConnections.ps1 --mask 'pid=\\d+'
-  lrx review --demo --since 3d --timeline > sweep.jsonl   # import into Timesketch")]
+  lrx review --demo --since 3d --timeline > sweep.jsonl   # import into Timesketch
+  lrx review --demo --since 3d --script Get-Services.ps1 --baseline   # what changed since the last run")]
     Review(ReviewArgs),
     /// Start a live response session on machines: a library script, files to put or get.
     #[command(after_help = "\
@@ -490,6 +491,11 @@ pub struct ReviewArgs {
     /// One JSON object per run plus a summary object per group.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
+    /// Compare each run with the previous run of the same script and args on the same
+    /// machine (looked for up to 30 days before the window): same, changed (+N −M lines,
+    /// masked as for clustering), or first run.
+    #[arg(long)]
+    pub baseline: bool,
     /// A timeline Timesketch imports: one JSON line per command start and end (message,
     /// datetime, timestamp_desc, machine, script, exit code, action, index, SHA-256).
     #[arg(long, conflicts_with_all = ["json", "csv"])]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+pub mod baseline;
 mod digest;
 
 use digest::first_meaningful_line;
@@ -69,6 +70,8 @@ pub struct Row {
     pub control_characters: usize,
     /// The teammate whose download this result was, when it came from the team's store.
     pub teammate: Option<String>,
+    /// Against the previous run of the same script on the same machine, when asked for.
+    pub vs_previous: Option<baseline::VsPrevious>,
 }
 
 /// A cluster's name: A … Z, then AA, AB … as spreadsheet columns go, so a fleet with
@@ -284,6 +287,7 @@ pub fn build<'a>(
                 output_hash,
                 control_characters,
                 teammate,
+                vs_previous: None,
             });
         }
     }

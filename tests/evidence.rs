@@ -393,3 +393,65 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_baseline_finds_the_machines_that_changed_between_two_sweeps() {
+    let tenant = Tenant::start().await;
+    let listed = json_lines(&tenant.lrx(&["actions", "--json", "--limit", "0"]));
+    let resweep: Vec<&str> = listed
+        .iter()
+        .filter(|a| a["requestorComment"] == lrx::sim::dataset::RESWEEP_COMMENT)
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert!(resweep.len() > 20, "the simulator sweeps twice");
+    let output = tenant.lrx(&[
+        "review",
+        "--since",
+        "7d",
+        "--script",
+        "Get-Services.ps1",
+        "--baseline",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<Value> = json_lines(&output)
+        .into_iter()
+        .filter(|l| {
+            l["type"] == "row" && resweep.contains(&l["action_id"].as_str().unwrap_or_default())
+        })
+        .filter(|l| l["status"] == "Completed")
+        .collect();
+    let changed: Vec<&Value> = rows
+        .iter()
+        .filter(|r| {
+            r["vs_previous"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("changed"))
+        })
+        .collect();
+    assert_eq!(
+        changed.len(),
+        lrx::sim::dataset::RESWEEP_CHANGED,
+        "{changed:?}"
+    );
+    assert!(
+        changed
+            .iter()
+            .all(|r| r["vs_previous"] == "changed (+1 −0 lines)")
+    );
+    assert!(changed.iter().all(|r| r["baseline_action_id"].is_string()));
+    assert!(
+        rows.iter().filter(|r| r["vs_previous"] == "same").count()
+            >= rows.len() - changed.len() - 2,
+        "the other machines are as before: {rows:?}"
+    );
+    let table = tenant.lrx(&[
+        "review",
+        "--since",
+        "7d",
+        "--script",
+        "Get-Services.ps1",
+        "--baseline",
+    ]);
+    assert!(stdout(&table).contains("VS PREVIOUS RUN") && stdout(&table).contains("first run"));
+}

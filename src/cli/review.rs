@@ -270,7 +270,15 @@ pub(super) async fn run(cli: &Cli, args: &ReviewArgs, config: &FileConfig) -> Re
     let quiet = args.json || args.csv || args.timeline;
     let fetched = fetch_all(&mut session, &actions, quiet, &normaliser).await;
     let known = &fetched.digests;
-    let groups = review::build(&actions, |id, index| known.get(&ResultKey::new(id, index)));
+    let mut groups = review::build(&actions, |id, index| known.get(&ResultKey::new(id, index)));
+    if args.baseline {
+        let compared = baselines(&mut session, args, &actions, &fetched, &normaliser).await?;
+        for row in groups.iter_mut().flat_map(|g| g.rows.iter_mut()) {
+            row.vs_previous = compared
+                .get(&ResultKey::new(row.action_id.clone(), row.index))
+                .cloned();
+        }
+    }
     let mut out = std::io::stdout().lock();
     if args.timeline {
         print_timeline(
@@ -328,6 +336,98 @@ pub(super) fn exit_code(outcome: &review::Outcome) -> serde_json::Value {
         review::Outcome::ExitUnusual(text) => json!(text),
         _ => serde_json::Value::Null,
     }
+}
+
+/// How far before the review's window a baseline is looked for.
+const BASELINE_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// Each run against the previous run of its script on its machine: the earlier runs are
+/// listed (up to `BASELINE_LOOKBACK` before the window) and their results fetched too.
+async fn baselines(
+    session: &mut Session,
+    args: &ReviewArgs,
+    actions: &[MachineAction],
+    fetched: &Fetched,
+    normaliser: &Normaliser,
+) -> Result<HashMap<ResultKey, review::baseline::VsPrevious>, Failure> {
+    use review::baseline::{VsPrevious, compare, previous_runs};
+    let in_scope: std::collections::HashSet<&str> = actions.iter().map(|a| a.id.as_str()).collect();
+    let earlier: Vec<MachineAction> = if args.action_ids.is_empty() {
+        let wider = Selection {
+            since: args.since + BASELINE_LOOKBACK,
+            ..Selection::from(args)
+        };
+        scope(session, &wider)
+            .await?
+            .into_iter()
+            .filter(|a| a.is_live_response() && !in_scope.contains(a.id.as_str()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let previous = previous_runs(actions, &earlier);
+    // Only the earlier results that are some run's baseline are fetched.
+    let wanted: std::collections::HashSet<&ResultKey> = previous.values().flatten().collect();
+    let baseline_actions: Vec<MachineAction> = earlier
+        .iter()
+        .filter_map(|action| {
+            let commands: Vec<_> = action
+                .commands
+                .iter()
+                .filter(|c| wanted.contains(&ResultKey::new(action.id.clone(), c.index)))
+                .cloned()
+                .collect();
+            (!commands.is_empty()).then(|| MachineAction {
+                commands,
+                ..action.clone()
+            })
+        })
+        .collect();
+    let older = fetch_all(
+        session,
+        &baseline_actions,
+        args.json || args.csv,
+        normaliser,
+    )
+    .await;
+    let commands: HashMap<ResultKey, &crate::api::models::Command> = actions
+        .iter()
+        .chain(&baseline_actions)
+        .flat_map(|a| {
+            a.commands
+                .iter()
+                .map(|c| (ResultKey::new(a.id.clone(), c.index), c))
+        })
+        .collect();
+    let payload = |key: &ResultKey| {
+        fetched
+            .payloads
+            .get(key)
+            .or_else(|| older.payloads.get(key))
+    };
+    let digest = |key: &ResultKey| fetched.digests.get(key).or_else(|| older.digests.get(key));
+    let text = |key: &ResultKey| {
+        payload(key).map(|p| {
+            let kind = PayloadKind::of(commands.get(key).copied(), p);
+            crate::results::output_text(p, &kind)
+        })
+    };
+    let mut compared = HashMap::new();
+    for (key, before) in previous {
+        let verdict = match before {
+            None => VsPrevious::FirstRun,
+            Some(baseline) => match (digest(&key), digest(&baseline)) {
+                (Some(new), Some(old)) if new.hash == old.hash => VsPrevious::Same { baseline },
+                (Some(_), Some(_)) => match (text(&baseline), text(&key)) {
+                    (Some(old), Some(new)) => compare(baseline, &old, &new, normaliser),
+                    _ => VsPrevious::Unknown { baseline },
+                },
+                _ => VsPrevious::Unknown { baseline },
+            },
+        };
+        compared.insert(key, verdict);
+    }
+    Ok(compared)
 }
 
 fn print_timeline(
@@ -401,6 +501,12 @@ fn print_json(
                 "control_characters": row.control_characters,
                 "from_teammate": row.teammate.as_deref().map(crate::team::shown_member),
             });
+            let mut line = line;
+            if let Some(vs) = &row.vs_previous {
+                line["vs_previous"] = json!(vs.label());
+                line["baseline_action_id"] = json!(vs.baseline().map(|k| k.action_id.clone()));
+                line["baseline_index"] = json!(vs.baseline().map(|k| k.index));
+            }
             write_json_line(out, &line)?;
         }
     }
@@ -413,9 +519,13 @@ fn print_csv(
     failed_only: bool,
     to_terminal: bool,
 ) -> Result<(), Failure> {
+    let baseline = groups
+        .iter()
+        .any(|g| g.rows.iter().any(|r| r.vs_previous.is_some()));
     writeln!(
         out,
-        "group,machine,action_id,index,status,outcome,exit_code,duration_seconds,cluster,summary"
+        "group,machine,action_id,index,status,outcome,exit_code,duration_seconds,cluster,summary{}",
+        if baseline { ",vs_previous" } else { "" }
     )
     .map_err(|e| io_failure(&e))?;
     for group in groups {
@@ -439,8 +549,15 @@ fn print_csv(
                 row.cluster.map(|c| c.to_string()).unwrap_or_default(),
                 row.summary.clone(),
             ];
+            let vs = baseline.then(|| {
+                row.vs_previous
+                    .as_ref()
+                    .map(review::baseline::VsPrevious::label)
+                    .unwrap_or_default()
+            });
             let line: Vec<String> = cells
                 .iter()
+                .chain(vs.as_ref())
                 .map(|c| {
                     if to_terminal {
                         csv_cell(&sanitize::line(c))
@@ -472,16 +589,39 @@ fn print_table(
             )
             .map_err(|e| io_failure(&e))?;
         }
+        let baseline = group.rows.iter().any(|r| r.vs_previous.is_some());
         writeln!(
             out,
-            "{:<32} {:<36} {:>3} {:<10} {:<16} {:>5} {:<2} FIRST LINE",
-            "MACHINE", "ACTION", "IDX", "STATUS", "OUTCOME", "TIME", "CL"
+            "{:<32} {:<36} {:>3} {:<10} {:<16} {:>5} {:<2} {}FIRST LINE",
+            "MACHINE",
+            "ACTION",
+            "IDX",
+            "STATUS",
+            "OUTCOME",
+            "TIME",
+            "CL",
+            if baseline {
+                format!("{:<28} ", "VS PREVIOUS RUN")
+            } else {
+                String::new()
+            }
         )
         .map_err(|e| io_failure(&e))?;
         for row in rows(group, failed_only) {
+            let vs = if baseline {
+                format!(
+                    "{:<28} ",
+                    row.vs_previous
+                        .as_ref()
+                        .map(review::baseline::VsPrevious::label)
+                        .unwrap_or_default()
+                )
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{:<32} {:<36} {:>3} {:<10} {:<16} {:>5} {:<2} {}",
+                "{:<32} {:<36} {:>3} {:<10} {:<16} {:>5} {:<2} {vs}{}",
                 sanitize::line(&row.machine),
                 sanitize::line(&row.action_id),
                 row.index,

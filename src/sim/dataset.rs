@@ -138,6 +138,10 @@ pub struct Dataset {
     pub actions: Vec<SimAction>,
 }
 
+/// The comment of the last sweep's second run, and how many of its machines changed.
+pub const RESWEEP_COMMENT: &str = "INC-20471 re-sweep: services 12 h later";
+pub const RESWEEP_CHANGED: usize = 2;
+
 /// Every this many machines, one is inactive.
 const OFFLINE_EVERY: usize = 16;
 
@@ -169,6 +173,7 @@ pub fn generate(seed: u64, anchor: DateTime<Utc>) -> Dataset {
     builder.special_payloads();
     builder.live_actions();
     builder.other_action_types();
+    builder.resweep();
     let mut actions = builder.actions;
     actions.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
     Dataset { machines, actions }
@@ -379,6 +384,40 @@ impl Builder<'_> {
                 action.commands.push(command);
                 self.actions.push(action);
             }
+        }
+    }
+
+    /// The last fleet sweep run again twelve hours later on the same machines: most outputs
+    /// are as they were, two machines have changed since (what a baseline finds). Made last,
+    /// from its own ids onward, so the rest of the tenant stays as it was.
+    fn resweep(&mut self) {
+        let Some(fleet) = corpus().fleet.last() else {
+            return;
+        };
+        let later = Duration::hours(12);
+        let originals: Vec<SimAction> = self
+            .actions
+            .iter()
+            .filter(|a| a.comment == fleet.comment)
+            .cloned()
+            .collect();
+        let mut changed = 0;
+        for original in originals {
+            let mut action = original;
+            action.id = self.ids.guid();
+            action.comment = RESWEEP_COMMENT.into();
+            action.created += later;
+            action.pickup = action.pickup.map(|pickup| pickup + later);
+            for command in &mut action.commands {
+                if let Outcome::Completed(ResultSpec::Script { outlier, .. }) = &mut command.outcome
+                    && !*outlier
+                    && changed < RESWEEP_CHANGED
+                {
+                    *outlier = true;
+                    changed += 1;
+                }
+            }
+            self.actions.push(action);
         }
     }
 
