@@ -385,8 +385,15 @@ pub fn diff(
     normaliser: &Normaliser,
     context: usize,
 ) -> Vec<DiffLine> {
-    let old = normaliser.normalise(majority);
-    let new = normaliser.normalise(outlier);
+    // A last line without its newline is the same line as one with it.
+    let ended = |mut text: String| {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text
+    };
+    let old = ended(normaliser.normalise(majority));
+    let new = ended(normaliser.normalise(outlier));
     let text_diff = similar::TextDiff::from_lines(&old, &new);
     let mut lines = Vec::new();
     for group in text_diff.grouped_ops(context) {

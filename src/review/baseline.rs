@@ -126,15 +126,7 @@ pub fn compare(
     new: &str,
     normaliser: &super::Normaliser,
 ) -> VsPrevious {
-    // A last line without its newline is the same line as one with it.
-    let ended = |text: &str| {
-        if text.ends_with('\n') {
-            text.to_string()
-        } else {
-            format!("{text}\n")
-        }
-    };
-    let lines = super::diff(&ended(old), &ended(new), normaliser, 0);
+    let lines = super::diff(old, new, normaliser, 0);
     let added = lines
         .iter()
         .filter(|l| matches!(l, super::DiffLine::Added(_)))
