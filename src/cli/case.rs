@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use super::failure::Failure;
 use super::review::{Selection, fetch_all, scope};
 use super::{CaseAction, Cli};
-use crate::api::models::{CommandStatus, CommandType, MachineAction};
+use crate::api::models::MachineAction;
 use crate::config::FileConfig;
 use crate::evidence::bundle::{self, Header, Item};
 use crate::evidence::custody::Event;
@@ -42,21 +42,6 @@ fn verify(dir: &std::path::Path) -> Result<(), Failure> {
             "{}: the bundle does not verify: {problem}",
             dir.display()
         ))),
-    }
-}
-
-/// Why a command has no payload in the bundle.
-fn no_payload(command: &crate::api::models::Command) -> String {
-    match (&command.command.command_type, &command.command_status) {
-        (CommandType::PutFile, _) => "PutFile commands have no result".into(),
-        (_, CommandStatus::Failed) => format!(
-            "the command failed: {}",
-            command
-                .errors
-                .first()
-                .map_or_else(|| "no error given".into(), |e| sanitize::line(e))
-        ),
-        (_, status) => format!("the command is {status}, not completed"),
     }
 }
 
@@ -115,7 +100,7 @@ async fn export(
                 } else if command.has_result() {
                     "could not be fetched (see the messages above)".to_string()
                 } else {
-                    no_payload(command)
+                    super::result::why_no_result(command)
                 }
             });
             let source = payload.map_or_else(String::new, |p| match &p.team_share {

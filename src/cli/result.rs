@@ -163,8 +163,10 @@ pub(super) async fn print_results(
     Ok(())
 }
 
-fn no_result_reason(command: &ApiCommand) -> String {
-    let why = match (&command.command.command_type, &command.command_status) {
+/// Why a command has no result to fetch: a PutFile, a failure (its first error), or not
+/// finished.
+pub(super) fn why_no_result(command: &ApiCommand) -> String {
+    match (&command.command.command_type, &command.command_status) {
         (CommandType::PutFile, _) => "PutFile commands have no result".to_string(),
         (_, crate::api::models::CommandStatus::Failed) => format!(
             "the command failed: {}",
@@ -174,7 +176,11 @@ fn no_result_reason(command: &ApiCommand) -> String {
                 .map_or_else(|| "no error given".into(), |e| sanitize::line(e))
         ),
         (_, status) => format!("the command is {status}, not completed yet"),
-    };
+    }
+}
+
+fn no_result_reason(command: &ApiCommand) -> String {
+    let why = why_no_result(command);
     format!(
         "index {} ({} {}) has no result: {why}",
         command.index,

@@ -184,17 +184,21 @@ impl CustodyLog {
         }
     }
 
+    /// The log's lines as stored; none when nothing was recorded yet.
+    fn lines(&self) -> std::io::Result<Vec<String>> {
+        match File::open(&self.path) {
+            Ok(file) => Ok(BufReader::new(file).lines().map_while(Result::ok).collect()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Every entry, oldest first; lines that cannot be read are left out (verify names them).
     pub fn entries(&self) -> std::io::Result<Vec<Entry>> {
-        let file = match File::open(&self.path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => return Err(error),
-        };
-        Ok(BufReader::new(file)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|line| serde_json::from_str(&line).ok())
+        Ok(self
+            .lines()?
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
             .collect())
     }
 
@@ -203,14 +207,9 @@ impl CustodyLog {
         &self,
         action_ids: &std::collections::HashSet<&str>,
     ) -> std::io::Result<Vec<String>> {
-        let file = match File::open(&self.path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => return Err(error),
-        };
-        Ok(BufReader::new(file)
-            .lines()
-            .map_while(Result::ok)
+        Ok(self
+            .lines()?
+            .into_iter()
             .filter(|line| {
                 serde_json::from_str::<serde_json::Value>(line).is_ok_and(|entry| {
                     entry["action_id"]
