@@ -1866,3 +1866,64 @@ async fn a_team_shows_who_is_active_what_they_do_and_each_share_of_the_minute() 
     h.assert_hides("#bbbbbb");
     h.assert_hides("\u{1b}");
 }
+
+#[tokio::test]
+async fn the_review_says_what_changed_since_each_machines_previous_run_and_b_diffs_it() {
+    let dirs = Dirs(
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let mut session = demo_session(&dirs).await;
+    let mut h = Harness::new(150, 45).await;
+    h.key('/');
+    h.type_text("INC-20471");
+    h.press(KeyCode::Enter);
+    let effects = h.key('R').take_effects();
+    fulfil(&mut h, &mut session, effects).await;
+    h.assert_shows("VS PREV");
+    let review = h.app.review.as_mut().expect("review");
+    review.refresh();
+    let changed: Vec<usize> = review
+        .rows()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            matches!(
+                r.vs_previous,
+                Some(lrx::review::baseline::VsPrevious::Changed { .. })
+            )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        changed.len(),
+        lrx::sim::dataset::RESWEEP_CHANGED,
+        "the machines that changed between the two sweeps"
+    );
+    h.draw();
+    h.assert_shows("changed")
+        .assert_shows("first run")
+        .assert_shows("same");
+    for _ in 0..changed[0] {
+        h.key('j');
+    }
+    h.key('b');
+    assert!(h.settle(
+        |app| app.review.as_ref().is_some_and(|r| r.diff.is_some()),
+        Duration::from_secs(30)
+    ));
+    h.assert_shows("against its previous run");
+    let diff = h
+        .app
+        .review
+        .as_ref()
+        .and_then(|r| r.diff.as_ref())
+        .expect("diff");
+    assert!(
+        diff.lines.iter().any(
+            |l| matches!(l, lrx::review::DiffLine::Added(text) if text.contains("WinSysHelper"))
+        ),
+        "{:?}",
+        diff.lines
+    );
+}

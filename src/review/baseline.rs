@@ -34,6 +34,12 @@ impl VsPrevious {
         match self {
             Self::FirstRun => "first run".into(),
             Self::Same { .. } => "same".into(),
+            // Not counted (only the digests were compared): `b` shows the lines.
+            Self::Changed {
+                added: 0,
+                removed: 0,
+                ..
+            } => "changed".into(),
             Self::Changed { added, removed, .. } => format!("changed (+{added} −{removed} lines)"),
             Self::Unknown { .. } => "not comparable".into(),
         }
@@ -67,11 +73,10 @@ pub fn previous_runs(
     let mut history: HashMap<(String, String), Vec<Run>> = HashMap::new();
     for action in runs.iter().chain(earlier) {
         let machine = machine_of(action);
-        for command in action
-            .commands
-            .iter()
-            .filter(|c| c.command.command_type != CommandType::PutFile && c.is_done())
-        {
+        for command in action.commands.iter().filter(|c| {
+            c.command.command_type != CommandType::PutFile
+                && c.command_status == crate::api::models::CommandStatus::Completed
+        }) {
             let Some(at) = ran_at(action, command) else {
                 continue;
             };

@@ -219,8 +219,12 @@ impl App {
                 }
             }
             Message::Digested(key, digest) => {
-                if let Some(review) = self.review.as_mut().filter(|r| r.wants(&key)) {
-                    review.add(key.clone(), digest.clone());
+                if let Some(review) = self.review.as_mut() {
+                    if review.wants(&key) {
+                        review.add(key.clone(), digest.clone());
+                    } else if review.wants_baseline(&key) {
+                        review.add_baseline(key.clone(), digest.clone());
+                    }
                 }
                 self.digests.insert(key, digest);
                 // The exit code is in the digest: "failed or non-zero only" may show more.

@@ -49,6 +49,7 @@ pub enum Action {
     Pager,
     Run,
     CancelAction,
+    ShowBaseline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,6 +449,14 @@ pub const BINDINGS: &[Binding] = &[
         CancelAction,
         Actions,
         "cancel this pending or running action",
+        false
+    ),
+    bind!(
+        "b",
+        [KeyCode::Char('b')],
+        ShowBaseline,
+        Review,
+        "diff this run against its previous run on the machine",
         false
     ),
     bind!(

@@ -7,6 +7,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Cell, Paragraph, Row};
 
+use crate::review::baseline::VsPrevious;
 use crate::review::{DiffLine, Group, Outcome};
 use crate::sanitize;
 use crate::tui::state::review::{DiffView, ReviewScreen};
@@ -78,6 +79,10 @@ impl ReviewScreen {
 
     fn render_rows(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
         let height = usize::from(area.height.saturating_sub(3)).max(1);
+        // Only when some run has a previous run on its machine among the actions listed.
+        let baselines_shown = self
+            .group()
+            .is_some_and(|g| g.rows.iter().any(|r| r.vs_previous.is_some()));
         let (title, table_rows, teammates_shown) = {
             let group = self.group();
             let from_teammates = group.map_or(0, Group::from_teammates);
@@ -156,6 +161,20 @@ impl ReviewScreen {
                             cluster_style,
                         )),
                     ];
+                    if baselines_shown {
+                        let (text, style) = match &r.vs_previous {
+                            Some(VsPrevious::Changed { .. }) => (
+                                "changed".to_string(),
+                                theme.warn().add_modifier(Modifier::BOLD),
+                            ),
+                            Some(VsPrevious::Same { .. }) => ("same".to_string(), theme.dim()),
+                            Some(VsPrevious::FirstRun) => ("first run".to_string(), theme.dim()),
+                            Some(VsPrevious::Unknown { .. }) | None => {
+                                ("·".to_string(), theme.dim())
+                            }
+                        };
+                        cells.push(Cell::from(Span::styled(text, style)));
+                    }
                     if teammates_shown {
                         cells.push(Cell::from(Span::styled(
                             r.teammate.as_deref().map_or_else(String::new, |by| {
@@ -178,6 +197,10 @@ impl ReviewScreen {
             ("TIME", Constraint::Length(6)),
             ("CL", Constraint::Length(3)),
         ];
+        if baselines_shown {
+            // Against the machine's previous run of the script: `b` shows the lines.
+            columns.push(("VS PREV", Constraint::Length(10)));
+        }
         if teammates_shown {
             // Whose download it was: the analyst's own results leave it blank.
             columns.push(("FROM", Constraint::Length(10)));

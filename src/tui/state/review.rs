@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::scroll_to_show;
 use crate::api::models::MachineAction;
 use crate::fetch::ResultKey;
+use crate::review::baseline::VsPrevious;
 use crate::review::{self, DiffLine, Digest, Group};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,11 @@ pub struct ReviewScreen {
     pub(crate) row_offset: usize,
     /// Results arrived since the groups were last built.
     stale: bool,
+    /// Each run's previous run of its script on its machine (`None`: the first), when the
+    /// list holds earlier runs; empty when none of them has one.
+    pub baselines: HashMap<ResultKey, Option<ResultKey>>,
+    /// Digests of baselines outside the review's scope.
+    baseline_digests: HashMap<ResultKey, Digest>,
 }
 
 impl ReviewScreen {
@@ -105,6 +111,8 @@ impl ReviewScreen {
             not_cached: std::collections::HashSet::new(),
             row_offset: 0,
             stale: false,
+            baselines: HashMap::new(),
+            baseline_digests: HashMap::new(),
         };
         screen.rebuild();
         screen
@@ -138,6 +146,18 @@ impl ReviewScreen {
             .collect()
     }
 
+    /// Baselines outside the scope whose digests are still to come.
+    pub fn wants_baseline(&self, key: &ResultKey) -> bool {
+        !self.digests.contains_key(key)
+            && !self.baseline_digests.contains_key(key)
+            && self.baselines.values().flatten().any(|b| b == key)
+    }
+
+    pub fn add_baseline(&mut self, key: ResultKey, digest: Digest) {
+        self.baseline_digests.insert(key, digest);
+        self.stale = true;
+    }
+
     /// Takes a result in; the groups are rebuilt once before they are next looked at, not
     /// once per result (a burst of thousands would otherwise rebuild thousands of times).
     pub fn add(&mut self, key: ResultKey, digest: Digest) {
@@ -159,6 +179,34 @@ impl ReviewScreen {
         });
         if let Some(key) = selected {
             self.selected_group = self.groups.iter().position(|g| g.key == key).unwrap_or(0);
+        }
+        if self.baselines.is_empty() {
+            return;
+        }
+        let digest = |key: &ResultKey| {
+            self.digests
+                .get(key)
+                .or_else(|| self.baseline_digests.get(key))
+        };
+        for row in self.groups.iter_mut().flat_map(|g| g.rows.iter_mut()) {
+            let key = ResultKey::new(row.action_id.clone(), row.index);
+            row.vs_previous = self.baselines.get(&key).map(|before| match before {
+                None => VsPrevious::FirstRun,
+                Some(baseline) => match (digest(&key), digest(baseline)) {
+                    (Some(new), Some(old)) if new.hash == old.hash => VsPrevious::Same {
+                        baseline: baseline.clone(),
+                    },
+                    // Lines are counted by `b`, which reads both outputs.
+                    (Some(_), Some(_)) => VsPrevious::Changed {
+                        baseline: baseline.clone(),
+                        added: 0,
+                        removed: 0,
+                    },
+                    _ => VsPrevious::Unknown {
+                        baseline: baseline.clone(),
+                    },
+                },
+            });
         }
     }
 

@@ -226,7 +226,7 @@ impl App {
                 self.move_selection(1)
             }
             Action::Review => self.open_review(),
-            Action::ShowDiff => Vec::new(),
+            Action::ShowDiff | Action::ShowBaseline => Vec::new(),
             Action::ShowRaw if self.transcript.section.tab() == Section::Raw => {
                 self.toggle_raw_indent()
             }

@@ -37,6 +37,33 @@ impl App {
                 None => effects.push(Effect::Fetch(key, Priority::Normal)),
             }
         }
+        // Each run's previous run on its machine, among the actions listed. Baselines
+        // outside the review are not fetched for it (that would spend the budget on runs
+        // nobody asked for): those already in fill the column, `b` fetches the one it needs.
+        let in_scope: std::collections::HashSet<&str> =
+            review.scope.iter().map(|a| a.id.as_str()).collect();
+        let earlier: Vec<MachineAction> = self
+            .actions
+            .iter()
+            .filter(|a| a.is_live_response() && !in_scope.contains(a.id.as_str()))
+            .cloned()
+            .collect();
+        let previous = crate::review::baseline::previous_runs(&review.scope, &earlier);
+        if previous.values().any(Option::is_some) {
+            review.baselines = previous;
+            let outside: Vec<ResultKey> = review
+                .baselines
+                .values()
+                .flatten()
+                .filter(|key| !in_scope.contains(key.action_id.as_str()))
+                .cloned()
+                .collect();
+            for key in outside {
+                if let Some(digest) = self.digests.get(&key) {
+                    review.add_baseline(key, digest.clone());
+                }
+            }
+        }
         review.rebuild();
         self.review = Some(review);
         self.stage = Stage::Review;
@@ -90,6 +117,7 @@ impl App {
             Action::Review => return self.open_review(),
             Action::Run => return self.open_run_dialog(),
             Action::ShowDiff => return self.show_diff(),
+            Action::ShowBaseline => return self.show_baseline_diff(),
             Action::Enter if !review.rows_focused => review.rows_focused = true,
             Action::Enter => return self.open_from_review(),
             Action::Help => self.prompt = Prompt::Help { scroll: 0 },
@@ -158,6 +186,43 @@ impl App {
             row.cluster
                 .map_or_else(|| "?".to_string(), |c| c.to_string()),
         );
+        self.diff_against(&majority_key, &row_key, title)
+    }
+
+    /// `b`: the selected run against its previous run of the same script on its machine.
+    pub(crate) fn show_baseline_diff(&mut self) -> Vec<Effect> {
+        let Some(review) = self.review.as_ref() else {
+            return Vec::new();
+        };
+        let Some(row) = review.selected() else {
+            return Vec::new();
+        };
+        let row_key = ResultKey::new(row.action_id.clone(), row.index);
+        let Some(Some(baseline)) = review.baselines.get(&row_key).cloned() else {
+            self.toast("no previous run of this script on this machine among the actions listed");
+            return Vec::new();
+        };
+        let title = format!(
+            "{} against its previous run ({} #{})",
+            row.machine.split('.').next().unwrap_or(&row.machine),
+            baseline.action_id.get(..8).unwrap_or(&baseline.action_id),
+            baseline.index
+        );
+        if !matches!(self.results.get(&baseline), Some(ResultState::Ready(_))) {
+            self.toast("fetching the previous run's output: b again shows the diff");
+            return vec![Effect::Fetch(baseline, Priority::Interactive)];
+        }
+        self.diff_against(&baseline, &row_key, title)
+    }
+
+    /// Diffs `row_key`'s output against `base_key`'s: at once from the decoded documents,
+    /// else read from both payloads in the background.
+    fn diff_against(
+        &mut self,
+        majority_key: &ResultKey,
+        row_key: &ResultKey,
+        title: String,
+    ) -> Vec<Effect> {
         let text = |key: &ResultKey| {
             self.documents.get(key).map(|d| {
                 d.section(crate::transcript::document::Section::Output)
@@ -167,7 +232,7 @@ impl App {
                     .join("\n")
             })
         };
-        if let (Some(old), Some(new)) = (text(&majority_key), text(&row_key)) {
+        if let (Some(old), Some(new)) = (text(majority_key), text(row_key)) {
             let lines = crate::review::diff(&old, &new, &crate::review::Normaliser::builtin(), 3);
             if let Some(review) = self.review.as_mut() {
                 review.diff = Some(crate::tui::state::review::DiffView {
@@ -186,7 +251,7 @@ impl App {
             )),
             _ => None,
         };
-        let (Some(majority), Some(outlier)) = (on_disk(&majority_key), on_disk(&row_key)) else {
+        let (Some(majority), Some(outlier)) = (on_disk(majority_key), on_disk(row_key)) else {
             self.toast("both outputs must be fetched before they can be compared");
             return Vec::new();
         };
