@@ -331,7 +331,7 @@ not (or a file that is not listed). `sha256sum -c SHA256SUMS` in the directory c
 
 Examples:
   lrx case export --demo ./case-4711 --case 4711 --since 3d --script Get-Autoruns.ps1
-  lrx case export ./case-4711 --case 4711 <ACTION_ID> <ACTION_ID>
+  lrx case export ./case-4711 --case 4711 <ACTION_ID> <ACTION_ID> --zip
   lrx case verify ./case-4711")]
     Case {
         #[command(subcommand)]
@@ -596,6 +596,9 @@ pub struct CaseExportArgs {
     /// At most this many actions.
     #[arg(long, default_value_t = 2000)]
     pub limit: usize,
+    /// Also write DIR.zip beside the directory (stored, not compressed).
+    #[arg(long)]
+    pub zip: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,3 +5,4 @@
 pub mod bundle;
 pub mod custody;
 pub mod timeline;
+pub mod zip;

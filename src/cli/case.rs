@@ -51,6 +51,7 @@ async fn export(
     config: &FileConfig,
 ) -> Result<(), Failure> {
     bundle::ensure_new(&args.dir).map_err(Failure::Usage)?;
+    let zip = args.zip.then(|| zip_path(&args.dir)).transpose()?;
     let mut session = Session::open(cli.global.session_options(config)).await?;
     let selection = Selection {
         action_ids: &args.action_ids,
@@ -169,10 +170,39 @@ async fn export(
         sanitize::line(&case),
         written.results - written.missing,
         written.results,
-        written.files,
+        written.files.len(),
         args.dir.display(),
         written.manifest_sha256,
         args.dir.display()
     );
+    if let Some(zip) = zip {
+        let prefix = args
+            .dir
+            .file_name()
+            .map_or_else(|| "bundle".into(), |n| n.to_string_lossy().into_owned());
+        crate::evidence::zip::write(&args.dir, &prefix, &written.files, &zip)
+            .map_err(Failure::Runtime)?;
+        let sha256 = crate::fetch::cache::sha256_file(&zip)
+            .map_err(|e| Failure::Runtime(format!("could not read back {}: {e}", zip.display())))?;
+        println!(
+            "zip {} (stored, not compressed; sha256 {sha256}): unzip it and lrx case verify the directory",
+            zip.display()
+        );
+    }
     Ok(())
+}
+
+/// `DIR.zip` beside the bundle's directory; never over a file already there.
+fn zip_path(dir: &std::path::Path) -> Result<std::path::PathBuf, Failure> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| Failure::Usage(format!("{} has no name to give its zip", dir.display())))?;
+    let zip = dir.with_file_name(format!("{}.zip", name.to_string_lossy()));
+    if zip.exists() {
+        return Err(Failure::Usage(format!(
+            "{} already exists: lrx does not write over it",
+            zip.display()
+        )));
+    }
+    Ok(zip)
 }

@@ -48,7 +48,8 @@ pub struct Item<'a> {
 pub struct Written {
     pub results: usize,
     pub missing: usize,
-    pub files: usize,
+    /// Every file written, as paths inside the bundle (`SHA256SUMS` included).
+    pub files: Vec<String>,
     pub manifest_sha256: String,
 }
 
@@ -158,12 +159,11 @@ pub fn write(
         .iter()
         .map(|(path, (sha256, _))| format!("{sha256}  {path}\n"))
         .collect();
-    let count = writer.files.len();
     writer.write(SUMS, sums.as_bytes())?;
     Ok(Written {
         results: items.len(),
         missing,
-        files: count,
+        files: writer.files.keys().cloned().collect(),
         manifest_sha256,
     })
 }
