@@ -455,3 +455,67 @@ async fn the_baseline_finds_the_machines_that_changed_between_two_sweeps() {
     ]);
     assert!(stdout(&table).contains("VS PREVIOUS RUN") && stdout(&table).contains("first run"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_a_bundle_holds_what_the_cache_kept_and_lists_the_rest() {
+    let tenant = Tenant::start().await;
+    let listed =
+        json_lines(&tenant.lrx(&["actions", "--status", "Succeeded", "--json", "--limit", "2"]));
+    let ids: Vec<&str> = listed.iter().filter_map(|a| a["id"].as_str()).collect();
+    // One action's results fetched (and cached) while online; the other never.
+    let fetched = tenant.lrx(&["result", ids[0]]);
+    assert!(fetched.status.success(), "{}", stderr(&fetched));
+    let calls = tenant.sim.api_calls();
+    let dir = tenant.home.path().join("offline-case");
+    let offline = tokio::task::block_in_place(|| {
+        lrx::fixtures::isolated(env!("CARGO_BIN_EXE_lrx"), tenant.home.path())
+            .args([
+                "case",
+                "export",
+                dir.to_str().expect("utf-8"),
+                ids[0],
+                ids[1],
+                "--offline",
+            ])
+            .args(tenant.sim.endpoints.cli_args())
+            .output()
+            .expect("lrx runs")
+    });
+    assert!(offline.status.success(), "{}", stderr(&offline));
+    assert_eq!(tenant.sim.api_calls(), calls, "offline: no call at all");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let results = manifest["results"].as_array().expect("results");
+    let of = |id: &str| {
+        results
+            .iter()
+            .filter(|r| r["action_id"] == id)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        of(ids[0])
+            .iter()
+            .any(|r| !r["payload"].is_null() && r["source"] == "cache")
+    );
+    assert!(
+        of(ids[1])
+            .iter()
+            .filter(|r| r["payload"].is_null())
+            .any(|r| r["missing"]
+                .as_str()
+                .is_some_and(|m| m.contains("not in the cache"))),
+        "{results:?}"
+    );
+    assert!(
+        stderr(&offline).contains("not in the bundle"),
+        "{}",
+        stderr(&offline)
+    );
+    assert!(
+        tenant
+            .lrx(&["case", "verify", dir.to_str().expect("utf-8")])
+            .status
+            .success()
+    );
+}

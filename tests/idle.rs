@@ -102,8 +102,18 @@ async fn an_idle_ui_draws_nothing_and_reads_no_budget_until_something_is_due() {
         at: clock(),
     };
     let driver = async {
-        // Let the loop start and read the meter once, then stop real time.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Let the loop start, draw and read the meter, then stop real time. Waited for
+        // rather than slept: on a loaded machine the start takes longer than any fixed pause,
+        // and its draws would then be counted as the idle loop's.
+        let mut last = (u64::MAX, u64::MAX);
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = (draws.load(Ordering::Relaxed), limiter.store_reads());
+            if now.0 > 0 && now.1 > 0 && now == last {
+                break;
+            }
+            last = now;
+        }
         tokio::time::pause();
         let started = counts();
         // Past the minute window of the list call: the meter's count drops once.
