@@ -8,7 +8,7 @@ use crate::api::act::{Machine, RunOutcome, RunPlan};
 use crate::api::limits::Api;
 use crate::api::models::{ActionStatus, MachineAction};
 use crate::api::{ApiError, ListQuery, MdeClient};
-use crate::evidence::custody::{CustodyLog, Event};
+use crate::custody::{CustodyLog, Event};
 use crate::sanitize;
 
 /// The comment a run starts from: who runs it, and for which case.

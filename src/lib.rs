@@ -6,6 +6,7 @@ pub mod act;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod custody;
 pub mod evidence;
 pub mod fetch;
 pub mod files;

@@ -13,7 +13,7 @@ use crate::api::auth::{
 };
 use crate::api::limits::{LimitTable, WindowLimit};
 use crate::config::{ConfigError, Connection, ConnectionArgs, Credential, Paths};
-use crate::evidence::custody::CustodyLog;
+use crate::custody::CustodyLog;
 use crate::fetch::cache::{Cache, DEFAULT_MAX_BYTES};
 use crate::fetch::{Budget, EngineConfig, FetchEngine, FetchEvent, FileStore, MemoryStore, Policy};
 use crate::sim::{self, SimConfig, SimHandle};

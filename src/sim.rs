@@ -8,6 +8,7 @@ mod corpus;
 pub mod dataset;
 mod device;
 mod entity;
+mod library;
 mod machine_routes;
 pub mod oauth;
 pub mod odata;

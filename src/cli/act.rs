@@ -16,7 +16,7 @@ use crate::api::ListQuery;
 use crate::api::act::{CancelOutcome, RunCommand, RunOutcome, RunPlan};
 use crate::api::models::MachineAction;
 use crate::config::{FileConfig, Paths};
-use crate::evidence::custody::Event;
+use crate::custody::Event;
 use crate::sanitize;
 use crate::session::Session;
 
@@ -398,9 +398,9 @@ pub(super) async fn library(
         writeln!(
             out,
             "{} {:<6} {} {:<10} {}",
-            super::commands::cell(&file.file_name, 28),
+            super::failure::cell(&file.file_name, 28),
             if file.has_parameters { "yes" } else { "no" },
-            super::commands::cell(&file.created_by, 28),
+            super::failure::cell(&file.created_by, 28),
             file.last_updated_time
                 .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d").to_string()),
             sanitize::line(&file.description)

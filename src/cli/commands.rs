@@ -3,9 +3,8 @@
 use std::io::Write as _;
 
 use chrono::{DateTime, Local, Utc};
-use unicode_width::UnicodeWidthStr as _;
 
-use super::failure::{Failure, io_failure, write_json_line};
+use super::failure::{Failure, cell, io_failure, write_json_line};
 use super::{ActionsArgs, Cli, Command, ShowArgs};
 use crate::api::ListQuery;
 use crate::api::models::MachineAction;
@@ -300,27 +299,6 @@ fn local(time: Option<DateTime<Utc>>) -> String {
                 .to_string()
         },
     )
-}
-
-/// Pads or cuts sanitised text to a display width.
-pub(super) fn cell(text: &str, width: usize) -> String {
-    let clean = sanitize::line(text);
-    let mut out = String::new();
-    let mut used = 0;
-    for c in clean.chars() {
-        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w > width {
-            if width > 0 {
-                out.pop();
-                out.push('…');
-            }
-            return out;
-        }
-        used += w;
-        out.push(c);
-    }
-    out.push_str(&" ".repeat(width.saturating_sub(out.width())));
-    out
 }
 
 fn is_machine_id(text: &str) -> bool {

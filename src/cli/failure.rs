@@ -1,6 +1,8 @@
 //! How a command ends: its failure and the exit status it maps to, and writing output that
 //! can fail (a closed pipe is not a failure of ours).
 
+use unicode_width::UnicodeWidthStr as _;
+
 use crate::api::ApiError;
 use crate::sanitize;
 use crate::session::SessionError;
@@ -80,4 +82,25 @@ pub(crate) fn io_failure(error: &std::io::Error) -> Failure {
         return Failure::ReaderGone;
     }
     Failure::Runtime(format!("could not write the output: {error}"))
+}
+
+/// Pads or cuts sanitised text to a display width.
+pub(crate) fn cell(text: &str, width: usize) -> String {
+    let clean = sanitize::line(text);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in clean.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width {
+            if width > 0 {
+                out.pop();
+                out.push('…');
+            }
+            return out;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push_str(&" ".repeat(width.saturating_sub(out.width())));
+    out
 }

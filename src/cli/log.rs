@@ -5,7 +5,7 @@ use std::io::Write as _;
 use super::failure::{Failure, io_failure, write_json_line};
 use super::{Cli, LogAction, LogArgs};
 use crate::config::FileConfig;
-use crate::evidence::custody::{Entry, Event};
+use crate::custody::{Entry, Event};
 use crate::sanitize;
 
 pub(super) fn run(cli: &Cli, args: &LogArgs, config: &FileConfig) -> Result<(), Failure> {
@@ -67,7 +67,7 @@ pub(super) fn run(cli: &Cli, args: &LogArgs, config: &FileConfig) -> Result<(), 
             "{:>5}  {:<27}  {}  {kind:<7}  {}",
             entry.seq,
             sanitize::line(&entry.time),
-            super::commands::cell(&entry.analyst, 20),
+            super::failure::cell(&entry.analyst, 20),
             sanitize::line(&what)
         )
         .map_err(|e| io_failure(&e))?;

@@ -12,7 +12,7 @@ use super::failure::{Failure, io_failure, write_json_line};
 use super::{Cli, ResultArgs};
 use crate::api::models::{Command as ApiCommand, CommandType, MachineAction};
 use crate::config::FileConfig;
-use crate::evidence::custody::{CustodyLog, Event};
+use crate::custody::{CustodyLog, Event};
 use crate::fetch::{FetchEvent, Fetched, Priority, ResultKey, ResultState, TeamShare};
 use crate::sanitize;
 use crate::session::Session;

@@ -88,7 +88,7 @@ pub struct EngineConfig {
     /// The team's result store: results a teammate fetched cost no call.
     pub team: Option<Arc<super::team_results::TeamResults>>,
     /// Where each result that reaches this machine is recorded.
-    pub custody: Option<Arc<crate::evidence::custody::CustodyLog>>,
+    pub custody: Option<Arc<crate::custody::CustodyLog>>,
 }
 
 struct Shared {
@@ -163,7 +163,7 @@ impl Scheduler {
                 .and_then(|cache| cache.get_action(&key.action_id))
                 .map(|action| action.computer_dns_name)
                 .unwrap_or_default();
-            custody.note(crate::evidence::custody::Event::Fetch {
+            custody.note(crate::custody::Event::Fetch {
                 action_id: key.action_id,
                 index: key.index,
                 machine,

@@ -430,7 +430,7 @@ pub(super) fn run_live_response(
             &format!("Machine {machine_id} was not found"),
         );
     };
-    if super::machine_routes::disallows_live_response(&data.machines[machine]) {
+    if data.machines[machine].disallows_live_response() {
         return api_error(
             server,
             StatusCode::FORBIDDEN,

@@ -17,6 +17,27 @@ pub enum MachineOs {
     MacOs,
 }
 
+/// The device group without an automation level: live response is refused there
+/// (`DisallowedOperation`), as for an executive's machine an admin keeps hands off.
+const RESTRICTED_GROUP: (&str, &str) = ("mac-exec-02.", "Executives (no automation level)");
+
+impl Machine {
+    pub fn disallows_live_response(&self) -> bool {
+        self.fqdn.starts_with(RESTRICTED_GROUP.0)
+    }
+
+    /// The device group the machines API names.
+    pub fn device_group(&self) -> &'static str {
+        if self.disallows_live_response() {
+            RESTRICTED_GROUP.1
+        } else if self.os == MachineOs::WindowsServer {
+            "Servers"
+        } else {
+            "Workstations"
+        }
+    }
+}
+
 impl MachineOs {
     pub fn family(self) -> OsFamily {
         match self {
@@ -673,7 +694,7 @@ pub fn planned_from_request(
         .map(|spec| {
             let outcome = match &spec {
                 CommandSpec::PutFile { file_name } => {
-                    if super::machine_routes::in_library(file_name, target.os.family()) {
+                    if super::library::in_library(file_name, target.os.family()) {
                         Outcome::Completed(ResultSpec::None)
                     } else {
                         Outcome::Failed(vec![failure_text(&spec, rng)])
@@ -693,7 +714,7 @@ pub fn planned_from_request(
                                 .map_or(BodySize::Lines(0), |[low, _]| BodySize::Lines(low)),
                             salt: rng.next_u64(),
                         }),
-                        None if super::machine_routes::is_unsigned_script(script_name) => {
+                        None if super::library::is_unsigned_script(script_name) => {
                             Outcome::Failed(vec![format!(
                                 "Script execution failed: the script '{script_name}' is not signed and unsigned script execution is disabled"
                             )])

@@ -8,82 +8,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::action_routes::parse_list_query;
-use super::corpus::{OsFamily, corpus};
+use super::corpus::corpus;
 use super::dataset::{Machine, MachineOs};
 use super::entity::ticks_time;
+use super::library::{HOSTILE_FILE, description};
 use super::odata::{Filterable, Property};
 use super::server::{Request, SimServer, api_error, internal_error, odata_json};
-
-/// A library file whose description an admin wrote with escape sequences in it: untrusted
-/// text that clients must show inert.
-const HOSTILE_FILE: (&str, &str) = (
-    "Invoke-Cleanup.ps1",
-    "Cleans temp folders\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{1b}[2J\u{202e}gnp.exe",
-);
-
-/// What each of the corpus's scripts and tools is for, as an admin would describe it.
-fn description(name: &str) -> String {
-    let known = [
-        (
-            "Get-ProcessList.ps1",
-            "Running processes with command lines and parents",
-        ),
-        (
-            "Get-NetConnections.ps1",
-            "TCP connections and owning processes",
-        ),
-        (
-            "Get-Autoruns.ps1",
-            "Autostart entries (Run keys, services, tasks)",
-        ),
-        (
-            "Get-ScheduledTasks.ps1",
-            "Scheduled tasks with actions and triggers",
-        ),
-        (
-            "Get-Services.ps1",
-            "Services, start mode, binary path and signer",
-        ),
-        (
-            "Get-SecurityEvents.ps1",
-            "Security log logons and process creations",
-        ),
-        ("Get-LoggedOnUsers.ps1", "Interactive and RDP sessions"),
-        ("Get-FileHashes.ps1", "SHA-256 of files under a path"),
-        (
-            "Get-DefenderStatus.ps1",
-            "Defender engine, signatures and exclusions",
-        ),
-        ("Get-DnsCache.ps1", "The DNS client cache"),
-        (
-            "Get-RegistryRunKeys.ps1",
-            "Run and RunOnce keys for every hive",
-        ),
-        (
-            "Get-InstalledSoftware.ps1",
-            "Installed programs from the uninstall keys",
-        ),
-        (
-            "collect_triage.sh",
-            "Linux/macOS triage: users, processes, sockets, cron",
-        ),
-        (
-            "persistence_check.sh",
-            "systemd units, cron, shell profiles, launch agents",
-        ),
-        ("handle64.exe", "Sysinternals Handle"),
-        ("autorunsc64.exe", "Sysinternals Autoruns (command line)"),
-        ("Sysmon64.exe", "Sysinternals Sysmon installer"),
-        ("yara64.exe", "YARA scanner"),
-    ];
-    known
-        .iter()
-        .find(|(known, _)| known.eq_ignore_ascii_case(name))
-        .map_or_else(
-            || format!("Uploaded by the SOC: {name}"),
-            |(_, d)| (*d).to_string(),
-        )
-}
 
 /// The library: every script the corpus runs and every file it puts, each once.
 pub(super) fn library_files(anchor: DateTime<Utc>) -> Vec<serde_json::Value> {
@@ -132,22 +62,6 @@ pub(super) fn library_files(anchor: DateTime<Utc>) -> Vec<serde_json::Value> {
     files
 }
 
-/// The library's one script the corpus has no output for: it is not signed, so it fails
-/// when run, as unsigned scripts do where signing is enforced.
-pub(crate) fn is_unsigned_script(name: &str) -> bool {
-    HOSTILE_FILE.0.eq_ignore_ascii_case(name)
-}
-
-/// Whether the library holds `name` (for runs that name a script or file).
-pub(crate) fn in_library(name: &str, family: OsFamily) -> bool {
-    let c = corpus();
-    c.scripts
-        .iter()
-        .any(|s| s.name.eq_ignore_ascii_case(name) && s.os == family)
-        || c.putfiles.iter().any(|f| f.eq_ignore_ascii_case(name))
-        || HOSTILE_FILE.0.eq_ignore_ascii_case(name)
-}
-
 fn fnv(text: &str) -> u128 {
     text.bytes()
         .fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d, |hash, byte| {
@@ -186,24 +100,6 @@ impl Filterable for MachineRow<'_> {
     }
 }
 
-/// The device group without an automation level: live response is refused there
-/// (`DisallowedOperation`), as for an executive's machine an admin keeps hands off.
-const RESTRICTED_GROUP: (&str, &str) = ("mac-exec-02.", "Executives (no automation level)");
-
-pub(crate) fn disallows_live_response(machine: &Machine) -> bool {
-    machine.fqdn.starts_with(RESTRICTED_GROUP.0)
-}
-
-fn device_group(machine: &Machine) -> &'static str {
-    if disallows_live_response(machine) {
-        RESTRICTED_GROUP.1
-    } else if machine.os == MachineOs::WindowsServer {
-        "Servers"
-    } else {
-        "Workstations"
-    }
-}
-
 fn health(machine: &Machine) -> &'static str {
     if machine.online { "Active" } else { "Inactive" }
 }
@@ -236,7 +132,7 @@ fn machine_json(machine: &Machine, now: DateTime<Utc>) -> serde_json::Value {
         "lastIpAddress": machine.ip,
         "riskScore": "Medium",
         "machineTags": [],
-        "rbacGroupName": device_group(machine),
+        "rbacGroupName": machine.device_group(),
     })
 }
 

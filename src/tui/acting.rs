@@ -9,7 +9,7 @@ use super::work::Sink;
 use crate::act::{self, PrepareError};
 use crate::api::MdeClient;
 use crate::api::act::CancelOutcome;
-use crate::evidence::custody::{CustodyLog, Event};
+use crate::custody::{CustodyLog, Event};
 use crate::sanitize;
 
 /// Starts the effect if it acts on the tenant; gives any other effect back.

@@ -32,7 +32,7 @@ pub struct Backends<'a> {
     /// Where and as whom the session signs in, for `:login`.
     pub connection: Option<crate::config::Connection>,
     /// Where runs, cancels, saves and copies are recorded.
-    pub custody: Option<Arc<crate::evidence::custody::CustodyLog>>,
+    pub custody: Option<Arc<crate::custody::CustodyLog>>,
     /// Hands text to `$PAGER` with the terminal given back for the while (real terminal only).
     pub pager: Option<Pager<'a>>,
     /// What time it is: the wall clock, or one a test drives with tokio's paused time.
@@ -99,7 +99,7 @@ fn execute(effect: Effect, backends: &mut Backends, messages: &mpsc::UnboundedSe
             tokio::task::spawn_blocking(move || {
                 let (notice, written) = super::save::save_hashed(&source, &target, kind);
                 if let (Some(custody), Some((sha256, size))) = (custody, written) {
-                    custody.note(crate::evidence::custody::Event::Save {
+                    custody.note(crate::custody::Event::Save {
                         action_id: key.action_id,
                         index: key.index,
                         path: target.display().to_string(),

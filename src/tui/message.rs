@@ -65,7 +65,7 @@ pub enum Effect {
         key: ResultKey,
     },
     /// Write this in the custody log (a copy to the clipboard).
-    Custody(crate::evidence::custody::Event),
+    Custody(crate::custody::Event),
     /// Put text on the clipboard (OSC 52, so it works over SSH).
     Copy(String),
     /// Copy the raw `script_output` of a payload on disk.

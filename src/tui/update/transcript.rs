@@ -179,7 +179,7 @@ impl App {
     fn copy_record(&self, text: &str) -> Option<Effect> {
         use sha2::Digest as _;
         let key = self.selected_key()?;
-        Some(Effect::Custody(crate::evidence::custody::Event::Copy {
+        Some(Effect::Custody(crate::custody::Event::Copy {
             action_id: key.action_id,
             index: key.index,
             sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
